@@ -1,0 +1,81 @@
+"""The `deploysim` command. Each command group lives in its own module under
+`deploysim/commands/` and exposes `register(app)`; they are discovered, so adding a command
+never edits this file. Errors a user can fix print as one sentence, never a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+import traceback
+
+import click
+import typer
+
+from deploysim import commands
+from deploysim.console import err
+from recorder.errors import DeploysimError
+from recorder.version import __version__
+
+app = typer.Typer(
+    name="deploysim",
+    help="Record agent traffic, replay it through a candidate model, grade it, and gate the "
+    "release on how often the candidate would misbehave once deployed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deploysim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """deploysim: how often will this candidate model misbehave once deployed?"""
+
+
+for _mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    importlib.import_module(f"deploysim.commands.{_mod.name}").register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this in-process)."""
+    try:
+        result = app(args=argv, prog_name="deploysim", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except DeploysimError as exc:
+        err.print(f"deploysim: error: {exc}", markup=False)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("deploysim: aborted", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        err.print("deploysim: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so plainly; the traceback only on request
+        if os.environ.get("DEPLOYSIM_DEBUG"):
+            traceback.print_exc()
+        err.print(f"deploysim: internal error: {type(exc).__name__}: {exc} (this is a bug; "
+                  "rerun with DEPLOYSIM_DEBUG=1 for the traceback and report it)", markup=False)
+        return 70
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,1 @@
+"""Command groups of the `deploysim` CLI; each module exposes `register(app)`."""

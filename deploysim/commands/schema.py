@@ -1,0 +1,37 @@
+"""`deploysim schema NAME`: JSON Schema of deploysim's file formats."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from deploysim.console import print_json
+from recorder.errors import UsageError
+
+SCHEMAS: dict[str, str] = {
+    "cassette": "recorder.schema:cassette_schema",
+    "manifest": "recorder.run:RunManifest.model_json_schema",
+}
+"""Schema name -> `module:attribute` of a function returning the schema."""
+
+
+def _load(target: str) -> Callable[[], dict[str, Any]]:
+    module, attr = target.split(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return,unused-ignore]
+
+
+def schema(name: str = typer.Argument(..., help=f"One of: {', '.join(SCHEMAS)}.")) -> None:
+    """Print the JSON Schema of a deploysim format."""
+    if name not in SCHEMAS:
+        raise UsageError(f"There is no schema named {name!r}; choose one of {', '.join(SCHEMAS)}.")
+    print_json(_load(SCHEMAS[name])())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schema")(schema)

@@ -1,0 +1,92 @@
+"""A corpus: a set of cassettes (folder, glob, list, fsspec URL) read as one stream."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from recorder import storage
+from recorder.annotation import Annotation
+from recorder.errors import CorpusNotFound
+from recorder.exchange import Exchange
+from recorder.reader import CassetteReader, Problem
+from recorder.records import Record
+from recorder.session import Session
+from recorder.writer import SUFFIX
+
+_GLOB_CHARS = set("*?[")
+
+
+def resolve(spec: str | Iterable[str]) -> list[str]:
+    """The cassette files a corpus spec names, sorted; raises CorpusNotFound if none."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    paths: list[str] = []
+    for s in specs:
+        if _GLOB_CHARS & set(s):
+            found = [p for p in storage.glob(s) if not storage.isdir(p)]
+            if not found:
+                raise CorpusNotFound(f"The pattern {s} matches no file; check the pattern.")
+            paths.extend(found)
+        elif not storage.exists(s):
+            raise CorpusNotFound(f"{s} does not exist; give a cassette file, a folder of "
+                                 "cassettes, a glob, or an fsspec URL.")
+        elif storage.isdir(s):
+            found = [p for p in storage.listdir_files(s) if p.endswith(SUFFIX)]
+            if not found:
+                raise CorpusNotFound(f"The folder {s} holds no {SUFFIX} files; record or import "
+                                     "some first (see `deploysim record --help`).")
+            paths.extend(found)
+        else:
+            paths.append(s)
+    return list(dict.fromkeys(paths))  # de-duplicated, order kept
+
+
+class Corpus:
+    """Cassettes read as one stream of records, damage collected in `problems`.
+
+    >>> corpus = Corpus("recordings/")               # doctest: +SKIP
+    >>> for session in corpus.sessions(): ...
+    """
+
+    def __init__(self, spec: str | Iterable[str]) -> None:
+        self.paths = resolve(spec)
+        self.problems: list[Problem] = []
+        self.readers: dict[str, CassetteReader] = {}
+
+    def _readers(self) -> Iterator[CassetteReader]:
+        self.problems = []
+        for path in self.paths:
+            reader = CassetteReader(path)
+            self.readers[path] = reader
+            yield reader
+            self.problems.extend(reader.problems)
+
+    def records(self) -> Iterator[Record]:
+        """Every intact record of every cassette, in file order."""
+        for reader in self._readers():
+            yield from reader
+
+    def objs(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every intact record in plain form with its file path (fast scans)."""
+        for reader in self._readers():
+            for _offset, obj in reader.iter_objs():
+                yield reader.path, obj
+
+    def exchanges(self) -> Iterator[Exchange]:
+        return (r for r in self.records() if isinstance(r, Exchange))
+
+    def sessions(self) -> Iterator[Session]:
+        return (r for r in self.records() if isinstance(r, Session))
+
+    def annotations(self) -> Iterator[Annotation]:
+        return (r for r in self.records() if isinstance(r, Annotation))
+
+    def content_hash(self) -> str:
+        """sha256 over the cassettes' bytes in order: identifies this exact corpus version."""
+        h = hashlib.sha256()
+        for path in self.paths:
+            with storage.open_binary(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        return h.hexdigest()

@@ -1,0 +1,144 @@
+"""The derived session: a provider-neutral conversation with tool calls and their results."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+Origin = Literal["recorded", "generated"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContentPart(_Frozen):
+    """One part of a message's content."""
+
+    type: Literal["text", "thinking", "refusal", "image", "json", "redacted_thinking"] = "text"
+    """What the part holds; `thinking` parts are kept but marked so graders can skip them."""
+    text: str = ""
+    """The text (for text, thinking and refusal parts)."""
+    data: Any = None
+    """Structured payload for non-text parts (image reference, JSON value)."""
+
+
+class ToolCall(_Frozen):
+    """A tool call the assistant made."""
+
+    id: str
+    """The call id the provider assigned (or one derived deterministically)."""
+    name: str
+    """Tool (function) name as the model called it."""
+    arguments: Any = None
+    """Parsed JSON arguments; the raw string when they were not valid JSON."""
+    arguments_raw: str | None = None
+    """The arguments exactly as the model produced them, when they were a string."""
+    server: str | None = None
+    """The tool server (gateway route) that served it, when known."""
+
+
+class ToolResult(_Frozen):
+    """What came back for one tool call."""
+
+    content: str = ""
+    """The result as text, the way the model saw it."""
+    structured: Any = None
+    """Structured result when the tool returned one (MCP structuredContent, JSON body)."""
+    is_error: bool = False
+    """True when the tool reported an error."""
+    latency_ms: float | None = None
+    """How long the tool took, when the recording shows it."""
+    provenance: str | None = None
+    """In replays: exact, session, nearest, synthetic, simulated or live; `+perturbed:NAME`."""
+    exchange_id: str | None = None
+    """The tool exchange that carried it, when it was recorded on the wire."""
+
+
+class Message(_Frozen):
+    """One message of a conversation."""
+
+    role: Role
+    """Who speaks: system, user, assistant, or tool (a tool result)."""
+    content: list[ContentPart] = Field(default_factory=list)
+    """Content parts in order."""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """Tool calls made by an assistant message."""
+    tool_call_id: str | None = None
+    """For a tool message: which call it answers."""
+    name: str | None = None
+    """For a tool message: the tool's name; otherwise an optional speaker name."""
+    result: ToolResult | None = None
+    """For a tool message: the result with its metadata."""
+    origin: Origin = "recorded"
+    """recorded (from the source) or generated (by a candidate, or a stub answering it)."""
+    exchange_id: str | None = None
+    """The LLM exchange that produced an assistant message, when recorded on the wire."""
+    finish_reason: str | None = None
+    """Why the model stopped (stop, tool_calls, length, ...), for assistant messages."""
+    usage: dict[str, int] = Field(default_factory=dict)
+    """Token usage reported for the call that produced this message."""
+    error: str | None = None
+    """For a generated message that failed: why (the turn is counted as an error)."""
+
+    @property
+    def text(self) -> str:
+        """The visible text of the message (thinking parts excluded)."""
+        return "".join(p.text for p in self.content if p.type in ("text", "refusal"))
+
+
+class ToolDef(_Frozen):
+    """A tool definition offered to the model."""
+
+    name: str
+    """Tool name."""
+    description: str = ""
+    """Tool description as offered."""
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    """JSON Schema of the arguments."""
+    server: str | None = None
+    """The MCP server / route the tool lives on, if known."""
+
+
+class SessionSource(_Frozen):
+    """Where a session came from, so it can be re-derived or traced back."""
+
+    type: Literal["recorded", "imported", "replay", "tool_only"] = "recorded"
+    """How it was produced."""
+    exchange_ids: list[str] = Field(default_factory=list)
+    """The exchanges it was derived from (LLM and tool), in order."""
+    importer: str | None = None
+    """Importer name for imported sessions."""
+    source_session: str | None = None
+    """For replays: the recorded session this trajectory was generated from."""
+    source_turn: int | None = None
+    """For prefix-mode replays: the index of the turn that was regenerated."""
+    sample: int | None = None
+    """For replays: the sample index (0..K-1)."""
+    run_id: str | None = None
+    """For replays: the run that produced it."""
+
+
+class Session(_Frozen):
+    """A conversation/trajectory derived from exchanges, imported, or generated by a replay."""
+
+    kind: Literal["session"] = "session"
+    """Record tag."""
+    id: str
+    """Session id, unique within the corpus or run."""
+    messages: list[Message] = Field(default_factory=list)
+    """The conversation in order."""
+    tools: list[ToolDef] = Field(default_factory=list)
+    """Tool definitions offered to the model (the union over the session's requests)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Request parameters of the last model call (model, temperature, max tokens, ...)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels: `segment`, `model` (source model), `task_type`, user-defined ones."""
+    source: SessionSource = Field(default_factory=SessionSource)
+    """Provenance of the session."""
+    started_at: float | None = None
+    """Unix time of the first exchange."""
+    ended_at: float | None = None
+    """Unix time of the last exchange."""
