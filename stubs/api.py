@@ -1,0 +1,63 @@
+"""The contract between stubs and their users (the replayer and the replay proxy).
+
+A user asks `ToolAnswerer.answer(ToolQuery)` and gets a `StubAnswer`: the result to hand to the
+agent or model, how it was produced (provenance), and what the transport should do (delay,
+HTTP status, JSON-RPC error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from recorder.session import ToolResult
+from recorder.toolcall import HttpReply, ToolKind
+
+
+@dataclass(frozen=True)
+class ToolQuery:
+    """A tool call to answer."""
+
+    kind: ToolKind
+    """function | mcp | http: which index the call is looked up in."""
+    name: str
+    """Tool name (http: `METHOD /path`)."""
+    arguments: Any
+    """JSON arguments (http: {"query": {...}, "body": ...}); a str when not valid JSON."""
+    server: str | None = None
+    """Route / MCP server name; None for function tools."""
+    session_id: str | None = None
+    """The recorded session being replayed: its own recordings are preferred."""
+    call_index: int = 0
+    """Position of this call in the replayed trajectory; with the seed, it keys every random
+    choice (perturbations, synthetic values), so answers never depend on timing."""
+    trajectory_id: str | None = None
+    """The replayed trajectory (session/turn/sample) the call belongs to, for determinism keys."""
+
+
+@dataclass(frozen=True)
+class StubAnswer:
+    """How a stub answers one tool call."""
+
+    result: ToolResult
+    """What the model/agent sees (content, structured, is_error) with its provenance."""
+    provenance: str
+    """exact | session | nearest | synthetic | simulated | live | miss, plus `+perturbed:NAME`."""
+    delay_s: float = 0.0
+    """Latency to apply before answering (latency/timeout perturbations)."""
+    timeout: bool = False
+    """True when the call must time out (no answer; the transport closes or errors)."""
+    http: HttpReply | None = None
+    """For http tools: the reply to send (status, headers, body)."""
+    mcp_result: dict[str, Any] | None = None
+    """For mcp tools: the JSON-RPC result object to send."""
+    mcp_error: dict[str, Any] | None = None
+    """For mcp tools: a JSON-RPC error object to send instead of a result."""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    """On a miss or fallback: the closest recorded calls and a field-level diff."""
+
+
+class ToolAnswerer(Protocol):
+    """Anything that answers tool calls (the stub engine; a live tool in forward mode)."""
+
+    async def answer(self, query: ToolQuery) -> StubAnswer: ...
