@@ -12,6 +12,7 @@ A reader yields every intact record in order. Damage becomes a `Problem`:
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import IO, Any
@@ -183,17 +184,31 @@ class CassetteReader:
                     "cassette magic); point deploysim at .cassette files written by deploysim."
                 )
             w = _Window(f, len(framing.MAGIC))
+            unpack_from = framing.FRAME_HEADER.unpack_from
+            crc32 = zlib.crc32
             while True:
+                # Fast path: a whole, intact frame already in the window (the common case).
+                buf, start = w._buf, w._start
+                if len(buf) - start >= framing.HEADER_SIZE:
+                    sync, length, crc = unpack_from(buf, start)
+                    end = start + framing.HEADER_SIZE + length
+                    if sync == framing.SYNC and length <= self.max_record and len(buf) >= end:
+                        payload = bytes(buf[start + framing.HEADER_SIZE : end])
+                        if crc32(payload, crc32(buf[start + 4 : start + 8])) == crc:
+                            offset = w.pos
+                            w.advance(end - start)
+                            yield offset, payload
+                            continue
                 if not w.fill(1):
                     return
-                size, payload = self._frame_at(w, 0)
-                if payload is None:
+                size, found = self._frame_at(w, 0)
+                if found is None:
                     if not self._damage(w):
                         return
                     continue
                 offset = w.pos
                 w.advance(size)
-                yield offset, payload
+                yield offset, found
 
     def iter_objs(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every intact record in plain form (dicts), header excluded; fastest way to scan."""
@@ -225,14 +240,21 @@ class CassetteReader:
         except ValidationError as exc:
             self._problem(0, "invalid", f"the header record is invalid ({_first_error(exc)})")
 
+    def typed(self, offset: int, obj: dict[str, Any]) -> Record | None:
+        """Validate one plain record; None (and a problem reported) when it does not match."""
+        try:
+            return record_from_obj(obj)
+        except ValidationError as exc:
+            self._problem(offset, "invalid", f"a {obj.get('kind')!r} record does not match "
+                          f"the format ({_first_error(exc)})")
+            return None
+
     def __iter__(self) -> Iterator[Record]:
         """Every intact record, typed, header excluded."""
         for offset, obj in self.iter_objs():
-            try:
-                yield record_from_obj(obj)
-            except ValidationError as exc:
-                self._problem(offset, "invalid", f"a {obj.get('kind')!r} record does not match "
-                              f"the format ({_first_error(exc)})")
+            record = self.typed(offset, obj)
+            if record is not None:
+                yield record
 
 
 def _first_error(exc: ValidationError) -> str:
