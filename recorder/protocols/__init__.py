@@ -1,0 +1,1 @@
+"""Protocol parsers: one raw exchange → structured events (see `parse_exchange`)."""

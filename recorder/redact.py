@@ -1,0 +1,440 @@
+"""Redaction: secrets and personal data become consistent pseudonyms before anything is written.
+
+    >>> r = Redactor.from_config()                      # doctest: +SKIP
+    >>> r.redact_text("mail ana@example.com")           # doctest: +SKIP
+    'mail [REDACTED:email:5be0c3a1d2f4]'
+
+A pseudonym is `[REDACTED:KIND:HASH]` where HASH is a keyed HMAC of the value, so the same value
+gets the same token across a corpus (threading and stub matching still work) while the value
+cannot be recovered without the key, which is never written. Rules: `recorder.redact_rules`;
+key: `recorder.redact_key`.
+
+Everything of an exchange is covered: header values (whole values for auth/cookie headers),
+the URL (query strings, userinfo), bodies (decoded first when content-encoded, re-encoded
+after), and stream chunks — the chunks are redacted as one joined stream and re-split at the
+original boundaries, so a secret split across two chunks is still found; a boundary that fell
+inside a secret moves to the start of its pseudonym.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from recorder.exchange import Exchange, Header, HttpRequest, HttpResponse, StreamChunk
+from recorder.protocols.bodies import (
+    BodyDecodeError,
+    decode_chunks,
+    encode_chunks,
+    encodings_of,
+)
+from recorder.redact_key import resolve_key
+from recorder.redact_rules import VALIDATORS, RuleSet, load_rules
+from recorder.session import Session
+
+Span = tuple[int, int, bytes]
+"""(start, end, replacement) over the original bytes."""
+
+_TOKEN_RE = re.compile(rb"\[REDACTED:[a-z0-9_]+:[0-9a-f]{12}\]")
+_FLAGS_RE = re.compile(rb"^\(\?([aiLmsux]+)\)")
+_SPECIFIC = ("anthropic_key", "openai_key", "aws_key", "github_token", "slack_token")
+
+
+def _scoped(pattern: bytes) -> bytes:
+    """Turn a leading global flag group `(?i)` into a scoped one so patterns can be joined."""
+    m = _FLAGS_RE.match(pattern)
+    if m:
+        return b"(?" + m.group(1) + b":" + pattern[m.end():] + b")"
+    return b"(?:" + pattern + b")"
+
+
+class Redactor:
+    """Applies one rule set with one key to exchanges, sessions and text."""
+
+    def __init__(self, rules: RuleSet, key: bytes) -> None:
+        self.rules = rules
+        self.policy_id: str = rules.policy_id
+        """Hash of the rules (not the key); written into cassette headers."""
+        self._key = key
+        self._cache: dict[tuple[bytes, bytes], bytes] = {}
+        # One joined regex, one outer group per pattern: `_group_kind` maps an outer group
+        # number to its pattern; `_kinds` holds (name, inner group to redact, validator).
+        self._kinds: list[tuple[bytes, int | None, Callable[[bytes], bool] | None]] = []
+        self._group_kind: dict[int, int] = {}
+        parts: list[bytes] = []
+        group = 1
+        for i, (name, pattern) in enumerate(rules.patterns):
+            inner = re.compile(pattern).groups
+            parts.append(b"(" + _scoped(pattern) + b")")
+            self._group_kind[group] = i
+            self._kinds.append((name.encode(), group + 1 if inner else None, VALIDATORS.get(name)))
+            group += 1 + inner
+        self._re = re.compile(b"|".join(parts)) if parts else None
+        self._specific = [(n.encode(), re.compile(p)) for n, p in rules.patterns
+                          if n in _SPECIFIC]
+
+    @classmethod
+    def from_config(cls, rules_file: str | None = None, key: bytes | None = None) -> Redactor:
+        """Default rules (plus a TOML rules file) with the key from `resolve_key`."""
+        return cls(load_rules(rules_file), resolve_key(key))
+
+    # -- pseudonyms -----------------------------------------------------------------------
+
+    def token(self, kind: str | bytes, value: bytes) -> bytes:
+        """The pseudonym of `value`: the same value always gives the same hash."""
+        kind_b = kind.encode() if isinstance(kind, str) else kind
+        cached = self._cache.get((kind_b, value))
+        if cached is None:
+            digest = hmac.new(self._key, value, hashlib.sha256).hexdigest()[:12]
+            cached = b"[REDACTED:" + kind_b + b":" + digest.encode() + b"]"
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[(kind_b, value)] = cached
+        return cached
+
+    def _classify(self, value: bytes, default: bytes) -> bytes:
+        for name, pattern in self._specific:
+            if pattern.fullmatch(value):
+                return name
+        return default
+
+    # -- bytes ------------------------------------------------------------------------------
+
+    def spans(self, data: bytes, known: dict[bytes, bytes] | None = None) -> list[Span]:
+        """Every secret in `data` as (start, end, pseudonym), sorted, non-overlapping.
+
+        A value found by context (after `Bearer`, in a `"password"` field, an auth header
+        given in `known` as value → pseudonym) is a secret wherever else it appears in `data`.
+        """
+        out: list[Span] = []
+        found = dict(known or {})
+        if self._re is not None:
+            for m in self._re.finditer(data):
+                outer = m.lastindex or 0
+                while outer not in self._group_kind:  # lastindex may name an inner group
+                    outer -= 1
+                name, inner, validator = self._kinds[self._group_kind[outer]]
+                g = inner if inner is not None else outer
+                start, end = m.span(g)
+                value = data[start:end]
+                if not value or _TOKEN_RE.fullmatch(value):
+                    continue
+                if validator is not None and not validator(value):
+                    continue
+                if inner is not None:
+                    name = self._classify(value, name)
+                    if len(value) >= 8:
+                        found[value] = self.token(name, value)
+                out.append((start, end, self.token(name, value)))
+        if found:
+            out = _merge(out, _literal_spans(data, found))
+        if self.rules.json_paths:
+            out = _merge(out, self._json_path_spans(data))
+        return out
+
+    def redact_bytes(self, data: bytes, known: dict[bytes, bytes] | None = None) -> bytes:
+        """`data` with every secret replaced by its pseudonym."""
+        return _apply(data, self.spans(data, known))
+
+    def redact_text(self, text: str, known: dict[bytes, bytes] | None = None) -> str:
+        """`text` with every secret replaced by its pseudonym."""
+        raw = text.encode("utf-8", "surrogatepass")
+        red = self.redact_bytes(raw, known)
+        return text if red is raw else red.decode("utf-8", "surrogatepass")
+
+    def redact_chunks(self, chunks: Sequence[bytes],
+                      known: dict[bytes, bytes] | None = None) -> list[bytes]:
+        """Redact a stream as one joined text, then re-split at the original boundaries."""
+        joined = b"".join(chunks)
+        spans = self.spans(joined, known)
+        if not spans:
+            return list(chunks)
+        new = _apply(joined, spans)
+        bounds: list[int] = []
+        pos = 0
+        for c in chunks:
+            pos += len(c)
+            bounds.append(pos)
+        cuts = _map_positions(bounds, spans)
+        out, prev = [], 0
+        for cut in cuts:
+            out.append(new[prev:cut])
+            prev = cut
+        return out
+
+    # -- JSON paths -------------------------------------------------------------------------
+
+    def _json_path_spans(self, data: bytes) -> list[Span]:
+        docs: list[Any] = []
+        stripped = data.strip()
+        if stripped[:1] in (b"{", b"["):
+            try:
+                docs.append(json.loads(stripped))
+            except ValueError:
+                docs.extend(_json_lines(data))
+        else:
+            docs.extend(_json_lines(data))
+        strings: set[str] = set()
+        numbers: set[tuple[str, str]] = set()
+        for doc in docs:
+            for path in self.rules.json_paths:
+                for key, value in _at_path(doc, path, None):
+                    _leaves(value, key, strings, numbers)
+        out: list[Span] = []
+        for s in strings:
+            if not s:
+                continue
+            for form in {json.dumps(s)[1:-1].encode(), s.encode("utf-8", "surrogatepass")}:
+                rep = self.token("json_path", s.encode("utf-8", "surrogatepass"))
+                i = data.find(form)
+                while i >= 0:
+                    out.append((i, i + len(form), rep))
+                    i = data.find(form, i + len(form))
+        for key, lit in numbers:
+            rep = b'"' + self.token("json_path", lit.encode()) + b'"'
+            pat = re.compile(b'"' + re.escape(key.encode()) + rb'"\s*:\s*(' + re.escape(
+                lit.encode()) + rb')(?=\s*[,}\]])')
+            out.extend((m.start(1), m.end(1), rep) for m in pat.finditer(data))
+        out.sort()
+        return _merge([], out)
+
+    def redact_json(self, value: Any) -> Any:
+        """A JSON value with path rules applied and every string redacted."""
+        for path in self.rules.json_paths:
+            value = _replace_at_path(value, path, lambda v: self.token(
+                "json_path", (v if isinstance(v, str) else json.dumps(v)).encode()).decode())
+        return _walk_strings(value, self.redact_text)
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _secret(self, value: bytes, kind: bytes, known: dict[bytes, bytes]) -> bytes:
+        """The pseudonym of a whole secret value; remembered in `known` for the bodies."""
+        if _TOKEN_RE.fullmatch(value):
+            return value
+        token = self.token(self._classify(value, kind), value)
+        if len(value) >= 8:
+            known[value] = token
+        return token
+
+    def _header(self, name: str, value: str, known: dict[bytes, bytes]) -> str:
+        lname = name.lower()
+        if lname not in self.rules.headers:
+            return self.redact_text(value, known)
+        raw = value.encode("utf-8", "surrogatepass").strip()
+        if not raw:
+            return value
+        if lname in ("cookie", "set-cookie"):
+            pieces = raw.split(b";")
+            for i, piece in enumerate(pieces):
+                if lname == "set-cookie" and i > 0:
+                    break  # attributes (Path, Expires, ...) are not secret
+                cname, eq, val = piece.partition(b"=")
+                if eq and val.strip():
+                    pieces[i] = cname + b"=" + self._secret(val.strip(), b"cookie", known)
+            return b";".join(pieces).decode("utf-8", "surrogatepass")
+        scheme, sep, cred = raw.partition(b" ")
+        if lname.endswith("authorization") and sep and scheme.isalpha() and cred.strip():
+            # keep the scheme word (Bearer, Basic, ...) so the header still reads as what it is
+            return (scheme + b" " + self._secret(cred.strip(), scheme.lower(), known)).decode(
+                "utf-8", "surrogatepass")
+        return self._secret(raw, b"credential", known).decode("utf-8", "surrogatepass")
+
+    def _headers(self, headers: list[Header], known: dict[bytes, bytes]) -> list[Header]:
+        # auth headers first, so their values are known secrets for every other header
+        redacted = {i: self._header(k, v, known) for i, (k, v) in enumerate(headers)
+                    if k.lower() in self.rules.headers}
+        return [(k, redacted[i] if i in redacted else self._header(k, v, known))
+                for i, (k, v) in enumerate(headers)]
+
+    def _body(self, chunks: list[bytes], headers: list[Header], where: str,
+              problems: list[str], known: dict[bytes, bytes]) -> list[bytes]:
+        encodings = encodings_of(headers)
+        if not encodings:
+            return self.redact_chunks(chunks, known)
+        try:
+            decoded = decode_chunks(chunks, encodings)
+        except BodyDecodeError as exc:
+            problems.append(f"redaction: the {where} body could not be decoded ({exc}); its raw "
+                            "bytes were scanned as they are")
+            return self.redact_chunks(chunks, known)
+        red = self.redact_chunks(decoded, known)
+        if red == decoded:
+            return chunks
+        return encode_chunks(red, encodings)
+
+    def redact_exchange(self, ex: Exchange) -> Exchange:
+        """The exchange with every secret in headers, URL, bodies and chunks pseudonymised."""
+        problems = list(ex.problems)
+        known: dict[bytes, bytes] = {}
+        req = ex.request
+        req_headers = self._headers(req.headers, known)
+        resp = ex.response
+        resp_headers = self._headers(resp.headers, known) if resp is not None else []
+        new_req = HttpRequest(
+            method=req.method,
+            url=self.redact_text(req.url, known),
+            headers=req_headers,
+            body=b"".join(self._body([req.body], req.headers, "request", problems, known))
+            if req.body else b"",
+        )
+        new_resp: HttpResponse | None = None
+        if resp is not None:
+            if resp.chunks is not None:
+                pieces = self._body([c.data for c in resp.chunks], resp.headers, "response",
+                                    problems, known)
+                chunks = [StreamChunk(offset_ms=c.offset_ms, data=d)
+                          for c, d in zip(resp.chunks, pieces, strict=True)]
+                body = b"".join(pieces)
+            else:
+                chunks = None
+                body = b"".join(self._body([resp.body], resp.headers, "response", problems,
+                                           known)) if resp.body else b""
+            new_resp = HttpResponse(status=resp.status, reason=resp.reason,
+                                    headers=resp_headers, body=body, chunks=chunks)
+        return ex.model_copy(update={
+            "request": new_req,
+            "response": new_resp,
+            "error": self.redact_text(ex.error, known) if ex.error else ex.error,
+            "session_hint": self.redact_text(ex.session_hint, known) if ex.session_hint
+            else None,
+            "labels": {k: self.redact_text(v, known) for k, v in ex.labels.items()},
+            "problems": problems,
+        })
+
+    def redact_session(self, s: Session) -> Session:
+        """The session with every string (messages, tool calls, results, params) redacted."""
+        obj = s.model_dump(mode="python")
+        for key in ("messages", "tools", "params", "labels"):
+            obj[key] = self.redact_json(obj[key])
+        if obj["source"].get("source_session"):
+            obj["source"]["source_session"] = self.redact_text(obj["source"]["source_session"])
+        obj["id"] = self.redact_text(obj["id"])
+        return Session.model_validate(obj)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _literal_spans(data: bytes, literals: dict[bytes, bytes]) -> list[Span]:
+    out: list[Span] = []
+    for value, rep in literals.items():
+        i = data.find(value)
+        while i >= 0:
+            out.append((i, i + len(value), rep))
+            i = data.find(value, i + len(value))
+    return out
+
+
+def _merge(a: list[Span], b: list[Span]) -> list[Span]:
+    """Sorted, non-overlapping union of two span lists (earlier start, then longer, wins)."""
+    spans = sorted(a + b, key=lambda s: (s[0], -(s[1] - s[0])))
+    out: list[Span] = []
+    for s in spans:
+        if out and s[0] < out[-1][1]:
+            continue
+        out.append(s)
+    return out
+
+
+def _apply(data: bytes, spans: list[Span]) -> bytes:
+    if not spans:
+        return data
+    parts, prev = [], 0
+    for start, end, rep in spans:
+        parts.append(data[prev:start])
+        parts.append(rep)
+        prev = end
+    parts.append(data[prev:])
+    return b"".join(parts)
+
+
+def _map_positions(bounds: list[int], spans: list[Span]) -> list[int]:
+    """Map original offsets to redacted ones; an offset inside a span snaps to its start."""
+    starts = [s[0] for s in spans]
+    deltas = [0]
+    for start, end, rep in spans:
+        deltas.append(deltas[-1] + len(rep) - (end - start))
+    out = []
+    for b in bounds:
+        i = bisect.bisect_left(starts, b) - 1  # last span starting before b
+        if i >= 0 and b < spans[i][1]:
+            out.append(spans[i][0] + deltas[i])
+        else:
+            out.append(b + deltas[i + 1] if i >= 0 else b)
+    return out
+
+
+def _json_lines(data: bytes) -> list[Any]:
+    docs = []
+    for line in data.splitlines():
+        line = line.strip()
+        if line.startswith(b"data:"):
+            line = line[5:].strip()
+        if line[:1] in (b"{", b"["):
+            try:
+                docs.append(json.loads(line))
+            except ValueError:
+                continue
+    return docs
+
+
+def _at_path(doc: Any, path: tuple[str, ...], key: str | None) -> list[tuple[str | None, Any]]:
+    if not path:
+        return [(key, doc)]
+    head, rest = path[0], path[1:]
+    found: list[tuple[str | None, Any]] = []
+    if isinstance(doc, dict):
+        items = doc.items() if head == "*" else ([(head, doc[head])] if head in doc else [])
+        for k, v in items:
+            found.extend(_at_path(v, rest, k))
+    elif isinstance(doc, list):
+        if head == "*":
+            for v in doc:
+                found.extend(_at_path(v, rest, key))
+        elif head.isdigit() and int(head) < len(doc):
+            found.extend(_at_path(doc[int(head)], rest, key))
+    return found
+
+
+def _leaves(value: Any, key: str | None, strings: set[str], numbers: set[tuple[str, str]]) -> None:
+    if isinstance(value, str):
+        strings.add(value)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        if key is not None:
+            numbers.add((key, json.dumps(value)))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(v, k, strings, numbers)
+    elif isinstance(value, list):
+        for v in value:
+            _leaves(v, key, strings, numbers)
+
+
+def _replace_at_path(doc: Any, path: tuple[str, ...], fn: Callable[[Any], Any]) -> Any:
+    if not path:
+        return fn(doc) if doc is not None else doc
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {k: (_replace_at_path(v, rest, fn) if head in ("*", k) else v)
+                for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [(_replace_at_path(v, rest, fn) if head == "*" or head == str(i) else v)
+                for i, v in enumerate(doc)]
+    return doc
+
+
+def _walk_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _walk_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk_strings(v, fn) for v in value]
+    return value

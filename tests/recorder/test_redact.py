@@ -1,0 +1,245 @@
+"""Redaction: canaries of every default kind never reach the cassette bytes; pseudonyms are
+consistent and keyed; chunked streams and compressed bodies are covered; extra TOML rules."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder.errors import UsageError
+from recorder.exchange import Exchange
+from recorder.protocols.bodies import decode_body, encode_body
+from recorder.redact import Redactor
+from recorder.redact_key import resolve_key
+from recorder.redact_rules import RuleSet, load_rules
+from recorder.session import ContentPart, Message, Session, ToolCall, ToolResult
+from recorder.testing import make_exchange, split_every, sse_events
+from recorder.writer import CassetteWriter
+
+KEY = b"k" * 32
+
+CANARIES = {
+    "openai": "sk-proj-Canary0penAIkey1234567890abcd",
+    "openai_plain": "sk-Canary1plainOpenAIkey9876543210",
+    "anthropic": "sk-ant-api03-CanaryAnthropicKey_0123456789",
+    "aws": "AKIACANARY0123456789",
+    "github": "ghp_Canary0GithubToken0123456789abcdefgh",
+    "github_pat": "github_pat_11CANARY0123456789_abcdefghijklmnop",
+    "slack": "xoxb-123456789012-canaryslacktoken",
+    "bearer": "canary.generic.bearer.token.42",
+    "email": "canary.person@example.org",
+    "phone": "+1 415-555-0142",
+    "card": "4242 4242 4242 4242",
+}
+
+
+def redactor(rules: RuleSet | None = None, key: bytes = KEY) -> Redactor:
+    return Redactor(rules or RuleSet(), key)
+
+
+def canary_exchange(i: int, chunk_size: int) -> Exchange:
+    text = " and ".join(f"{k}: {v}" for k, v in CANARIES.items() if k != "bearer")
+    stream = sse_events([{"type": "delta", "text": text}, {"type": "done"}], named=True)
+    return make_exchange(
+        f"https://api.example.com/v1/things?api_key={CANARIES['openai']}&q=1",
+        id=f"ex-{i}",
+        request_headers=[
+            ("Authorization", f"Bearer {CANARIES['bearer']}"),
+            ("x-api-key", CANARIES["anthropic"]),
+            ("Cookie", f"session={CANARIES['github']}; theme=dark"),
+            ("X-Contact", CANARIES["email"]),
+        ],
+        request_json={"messages": [{"role": "user", "content": text}],
+                      "password": "canary-hunter2"},
+        response_headers=[("content-type", "text/event-stream"),
+                          ("Set-Cookie", f"sid={CANARIES['slack']}; Path=/; HttpOnly")],
+        chunks=split_every(stream, chunk_size),
+        session_hint=CANARIES["email"],
+    )
+
+
+def test_no_canary_survives_in_cassette_bytes(tmp_path: Path) -> None:
+    r = redactor()
+    path = os.path.join(str(tmp_path), "c.cassette")
+    with CassetteWriter(path, redaction_policy=r.policy_id) as w:
+        for i, size in enumerate((1, 3, 7, 16, 64, 4096)):
+            w.write(r.redact_exchange(canary_exchange(i, size)))
+    data = Path(path).read_bytes()
+    for name, value in [*CANARIES.items(), ("password", "canary-hunter2")]:
+        assert value.encode() not in data, name
+    assert b"4242424242424242" not in data
+    assert b"[REDACTED:email:" in data and b"[REDACTED:card:" in data
+    assert KEY not in data
+
+
+def test_compressed_bodies_are_redacted_and_still_decode() -> None:
+    r = redactor()
+    body = json.dumps({"to": CANARIES["email"]}).encode()
+    for enc in ("gzip", "deflate", "br", "zstd"):
+        ex = make_exchange("https://x/y", request_body=encode_body(body, [enc]),
+                           request_headers=[("Content-Encoding", enc)],
+                           response_body=encode_body(body, [enc]),
+                           response_headers=[("Content-Encoding", enc)])
+        red = r.redact_exchange(ex)
+        assert red.response is not None
+        for raw in (red.request.body, red.response.body):
+            plain = decode_body(raw, [enc])
+            assert CANARIES["email"].encode() not in plain
+            assert b"[REDACTED:email:" in plain
+            json.loads(plain)
+
+
+def test_compressed_stream_chunks_redacted_per_chunk() -> None:
+    r = redactor()
+    stream = sse_events([{"text": f"mail {CANARIES['email']} now"}] * 3)
+    comp = encode_body(stream, ["gzip"])
+    ex = make_exchange("https://x/y", chunks=split_every(comp, 5),
+                       response_headers=[("content-encoding", "gzip")])
+    red = r.redact_exchange(ex)
+    assert red.response is not None and red.response.chunks is not None
+    assert len(red.response.chunks) == len(split_every(comp, 5))
+    plain = gzip.decompress(red.response.body)
+    assert CANARIES["email"].encode() not in plain and plain.count(b"[REDACTED:email:") == 3
+
+
+def test_undecodable_body_is_noted_not_raised() -> None:
+    ex = make_exchange("https://x/y", response_body=b"not gzip " + CANARIES["email"].encode(),
+                       response_headers=[("content-encoding", "gzip")])
+    red = redactor().redact_exchange(ex)
+    assert red.response is not None and CANARIES["email"].encode() not in red.response.body
+    assert any("could not be decoded" in p for p in red.problems)
+
+
+def test_pseudonyms_consistent_and_keyed() -> None:
+    a, b = redactor(), redactor()
+    t1 = a.redact_text(f"from {CANARIES['email']}")
+    assert t1 == b.redact_text(f"from {CANARIES['email']}")
+    assert a.redact_text(CANARIES["email"] + " again").startswith(t1.split(" ")[1])
+    other = redactor(key=b"another-key-0123456789")
+    assert other.redact_text(CANARIES["email"]) != a.redact_text(CANARIES["email"])
+    assert other.policy_id == a.policy_id  # the policy id hashes rules, never the key
+    # the same key in Authorization and in a body gets the same hash
+    ex = make_exchange("https://x", request_headers=[("Authorization", "Bearer " +
+                                                      CANARIES["openai"])],
+                       request_json={"note": CANARIES["openai"]})
+    red = a.redact_exchange(ex)
+    token = re.search(rb"\[REDACTED:openai_key:[0-9a-f]+\]", red.request.body)
+    assert token is not None
+    assert red.request.headers[0][1] == "Bearer " + token.group().decode()
+
+
+def test_redaction_is_idempotent() -> None:
+    r = redactor()
+    once = r.redact_exchange(canary_exchange(0, 5))
+    assert r.redact_exchange(once) == once
+
+
+def test_no_false_positives_on_ordinary_json() -> None:
+    text = json.dumps({"created": 1732650000, "ms": 1732650000123, "id": "chatcmpl-abc123",
+                       "uuid": "550e8400-e29b-41d4-a716-446655440000", "date": "2026-11-26",
+                       "version": "1.2.3", "tokens": 12345678, "price": 4.99})
+    assert redactor().redact_text(text) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30),
+       st.sampled_from(sorted(CANARIES)))
+def test_any_chunking_redacts_like_the_joined_stream(cuts: list[int], kind: str) -> None:
+    r = redactor()
+    data = sse_events([{"t": f"x {CANARIES[kind]} y {CANARIES[kind]}"}]).replace(
+        b"x ", b"Bearer " if kind == "bearer" else b"x ")
+    chunks, pos = [], 0
+    for c in cuts:
+        chunks.append(data[pos : pos + c])
+        pos += c
+    chunks.append(data[pos:])
+    red = r.redact_chunks(chunks)
+    assert len(red) == len(chunks)
+    assert b"".join(red) == r.redact_bytes(data)
+    assert CANARIES[kind].encode() not in b"".join(red)
+
+
+def test_extra_rules_from_toml(tmp_path: Path) -> None:
+    path = os.path.join(str(tmp_path), "rules.toml")
+    with open(path, "w") as f:
+        f.write('[redaction]\nheaders = ["X-Customer"]\njson_paths = ["customer.ssn", '
+                '"items[*].acct"]\ndisable = ["phone"]\n[[redaction.patterns]]\nname = '
+                '"ticket"\nregex = "TCK-[0-9]{6}"\n')
+    r = Redactor.from_config(path, key=KEY)
+    assert r.policy_id != redactor().policy_id
+    body = {"customer": {"ssn": "123-45-6789", "n": 1}, "items": [{"acct": 998877}],
+            "note": "see TCK-123456, call +1 415-555-0142", "echo": "123-45-6789"}
+    ex = make_exchange("https://x", request_json=body, request_headers=[("X-Customer", "c-42")])
+    red = r.redact_exchange(ex)
+    doc = json.loads(red.request.body)
+    assert doc["customer"]["ssn"].startswith("[REDACTED:json_path:")
+    assert doc["echo"] == doc["customer"]["ssn"]  # literal value redacted everywhere
+    assert doc["items"][0]["acct"].startswith("[REDACTED:json_path:")
+    assert "TCK-" not in doc["note"] and "415-555-0142" in doc["note"]  # phone disabled
+    assert red.request.headers[0][1].startswith("[REDACTED:")
+    # the same rules on parsed JSON (sessions)
+    assert r.redact_json(body)["customer"]["ssn"] == doc["customer"]["ssn"]
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("headers = 3", "list of strings"),
+    ("[[patterns]]\nregex = '('", "not a valid regular expression"),
+    ("json_paths = ['']", "not valid"),
+    ("disable = ['nope']", "unknown default"),
+    ("x = [", "not valid TOML"),
+])
+def test_bad_rules_file_says_what_to_fix(tmp_path: Path, content: str, needle: str) -> None:
+    path = os.path.join(str(tmp_path), "rules.toml")
+    with open(path, "w") as f:
+        f.write(content)
+    with pytest.raises(UsageError, match=needle):
+        load_rules(path)
+    with pytest.raises(UsageError, match="cannot be read"):
+        load_rules(path + ".missing")
+
+
+def test_key_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY", raising=False)
+    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY_FILE", raising=False)
+    monkeypatch.setenv("DEPLOYSIM_CONFIG_DIR", str(tmp_path))
+    first = resolve_key()
+    path = os.path.join(str(tmp_path), "redaction.key")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert resolve_key() == first  # created once, reused
+    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY", "from-env")
+    assert resolve_key() == b"from-env"
+    assert resolve_key(b"explicit") == b"explicit"
+    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY")
+    keyfile = os.path.join(str(tmp_path), "other.key")
+    with open(keyfile, "w") as f:
+        f.write("0123456789abcdef0123\n")
+    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY_FILE", keyfile)
+    assert resolve_key() == b"0123456789abcdef0123"
+    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY_FILE", keyfile + ".missing")
+    with pytest.raises(UsageError, match="cannot be read"):
+        resolve_key()
+
+
+def test_redact_session_covers_messages_tool_calls_and_results() -> None:
+    r = redactor()
+    s = Session(id="s1", messages=[
+        Message(role="user", content=[ContentPart(text=f"I am {CANARIES['email']}")]),
+        Message(role="assistant", tool_calls=[ToolCall(
+            id="c1", name="lookup", arguments={"email": CANARIES["email"]},
+            arguments_raw=json.dumps({"email": CANARIES["email"]}))]),
+        Message(role="tool", tool_call_id="c1", result=ToolResult(
+            content=f"card {CANARIES['card']}", structured={"card": CANARIES["card"]})),
+    ], params={"user": CANARIES["email"]})
+    red = r.redact_session(s)
+    dumped = red.model_dump_json()
+    assert CANARIES["email"] not in dumped and CANARIES["card"] not in dumped
+    token = r.redact_text(CANARIES["email"])
+    assert red.messages[1].tool_calls[0].arguments == {"email": token}
+    assert red.messages[0].text == f"I am {token}"
