@@ -1,0 +1,318 @@
+"""A scripted fake model server — a simulation, not a model — speaking the real wire formats.
+
+It serves OpenAI Chat Completions (`POST /v1/chat/completions`), OpenAI Responses
+(`POST /v1/responses`) and Anthropic Messages (`POST /v1/messages`), streamed and not, exactly
+as the official `openai` and `anthropic` SDKs expect, on 127.0.0.1 at an ephemeral port. A
+*policy* decides every answer from the provider-neutral request (see `script.py`). Every
+response says it is a simulation (`x-deploysim-simulation` header, `system_fingerprint`).
+
+>>> async with FakeModelServer(RuleAgent()) as server:            # doctest: +SKIP
+...     client = openai.AsyncOpenAI(base_url=server.openai_url, api_key="sim")
+...     await client.chat.completions.create(model="sim-candidate", messages=[...])
+...     server.requests[0].messages                                  # what it was sent
+
+From another thread or a synchronous test: `with serve_in_thread(policy) as server: ...`.
+From a shell: `python -m replayer.testing.fake_model --policy rule-agent --latency 0.05`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+
+from recorder.session import ContentPart, Message, ToolCall
+from replayer.testing import render_anthropic, render_openai
+from replayer.testing.policies import (
+    POLICIES,
+    RuleAgent,
+    by_model,
+    call_first_tool,
+    context_limit,
+    echo,
+    fail_first,
+    fail_when,
+    sample_arguments,
+    scripted,
+)
+from replayer.testing.script import (
+    SIMULATION,
+    Api,
+    Policy,
+    ScriptedCall,
+    ScriptedError,
+    ScriptedReply,
+    ScriptedRequest,
+)
+from replayer.wire import CODECS
+from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, stable_id
+
+__all__ = [
+    "SIMULATION", "FakeModelServer", "Policy", "RuleAgent", "ScriptedCall", "ScriptedError",
+    "ScriptedReply", "ScriptedRequest", "by_model", "call_first_tool", "context_limit", "echo",
+    "fail_first", "fail_when", "sample_arguments", "scripted", "serve_in_thread",
+]
+
+SIM_MODELS = ("sim-deployed", "sim-candidate")
+"""Model ids listed by `GET /v1/models` (any model name is accepted)."""
+
+_ROUTES: dict[str, Api] = {"/v1/chat/completions": "openai-chat",
+                           "/v1/responses": "openai-responses",
+                           "/v1/messages": "anthropic"}
+
+_ERRORS: dict[str, tuple[int, str, str, str]] = {
+    # kind: (status, openai type, openai code, anthropic type)
+    "rate_limit": (429, "requests", "rate_limit_exceeded", "rate_limit_error"),
+    "server": (500, "server_error", "server_error", "api_error"),
+    "overloaded": (529, "server_error", "overloaded", "overloaded_error"),
+    "auth": (401, "invalid_request_error", "invalid_api_key", "authentication_error"),
+    "context_length": (400, "invalid_request_error", "context_length_exceeded",
+                       "invalid_request_error"),
+    "bad_request": (400, "invalid_request_error", "invalid_value", "invalid_request_error"),
+}
+
+
+class FakeModelServer:
+    """The scripted model server. `requests` logs every request it decoded, in arrival order.
+
+    `latency`: seconds before each answer; `api_key`: when set, requests must carry it
+    (`Authorization: Bearer` or `x-api-key`) or get 401; `chunk`: characters per stream delta.
+    """
+
+    def __init__(self, policy: Policy = echo, *, latency: float = 0.0,
+                 api_key: str | None = None, chunk: int = 8, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.policy = policy
+        self.latency = latency
+        self.api_key = api_key
+        self.chunk = chunk
+        self.host = host
+        self.port = port
+        self.requests: list[ScriptedRequest] = []
+        self._count = 0
+        self._lock = threading.Lock()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Root URL (the Anthropic SDK's `base_url`)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        """The OpenAI SDK's `base_url` (root + `/v1`)."""
+        return self.url + "/v1"
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        for path in _ROUTES:
+            app.router.add_post(path, self._handle)
+        app.router.add_get("/v1/models", self._models)
+        return app
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeModelServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- handling --------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": SIMULATION}
+                for m in SIM_MODELS]
+        return web.json_response({"object": "list", "data": data}, headers=_headers())
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.api_key is None:
+            return True
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return self.api_key in (bearer, request.headers.get("x-api-key", ""))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        api = _ROUTES[request.path]
+        with self._lock:
+            index = self._count
+            self._count += 1
+        try:
+            body = await request.json()
+            messages, tools, params = CODECS[api].decode_request(body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _error(api, ScriptedError("bad_request", message=f"unreadable request: {exc}"))
+        scripted_request = ScriptedRequest(
+            api=api, model=str(body.get("model", "")), messages=messages, tools=tools,
+            params=params, stream=bool(body.get("stream")), index=index,
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+        with self._lock:
+            self.requests.append(scripted_request)
+        if not self._authorized(request):
+            return _error(api, ScriptedError("auth", message="Incorrect API key provided "
+                                             f"({SIMULATION})."))
+        reply = self.policy(scripted_request)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        assert isinstance(reply, ScriptedReply)
+        delay = self.latency + reply.latency_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if reply.disconnect:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=499)  # never delivered: the connection is gone
+        if reply.error is not None:
+            return _error(api, reply.error, scripted_request)
+        return await self._answer(request, scripted_request, reply)
+
+    async def _answer(self, request: web.Request, req: ScriptedRequest,
+                      reply: ScriptedReply) -> web.StreamResponse:
+        api = req.api
+        key = dumps(req.body)
+        rid = stable_id({"openai-chat": "chatcmpl-sim", "openai-responses": "resp_sim",
+                         "anthropic": "msg_sim"}[api], key)
+        msg = _message(api, key, reply)
+        usage = reply.usage or {"input_tokens": conversation_tokens(req.messages, req.tools),
+                                "output_tokens": max(1, estimate_tokens(msg.text + "".join(
+                                    c.name + dumps(c.arguments) for c in msg.tool_calls)))}
+        created = int(time.time())
+        model = req.model or SIM_MODELS[0]
+        if not req.stream:
+            if reply.malformed:
+                return web.Response(body=b'{"id": "broken", "choices": [', headers=_headers(),
+                                    content_type="application/json")
+            data = (render_openai.chat_json(rid, model, created, msg, usage) if api == "openai-chat"
+                    else render_openai.responses_json(rid, model, created, msg, usage, req.body)
+                    if api == "openai-responses"
+                    else render_anthropic.messages_json(rid, model, msg, usage))
+            return web.json_response(data, headers=_headers())
+        if api == "openai-chat":
+            include = bool((req.body.get("stream_options") or {}).get("include_usage"))
+            events = render_openai.chat_stream(rid, model, created, msg, usage,
+                                               include_usage=include, chunk=self.chunk)
+        elif api == "openai-responses":
+            events = render_openai.responses_stream(rid, model, created, msg, usage, req.body,
+                                                    chunk=self.chunk)
+        else:
+            events = render_anthropic.messages_stream(rid, model, msg, usage, chunk=self.chunk)
+        response = web.StreamResponse(headers={**_headers(), "Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for i, event in enumerate(events):
+            if reply.malformed and i == 1:
+                event = b"data: {not json\n\n"
+            await response.write(event)
+        await response.write_eof()
+        return response
+
+
+def _message(api: Api, key: str, reply: ScriptedReply) -> Message:
+    """The neutral assistant message of a reply, with call ids derived from the request."""
+    prefix = "toolu_sim" if api == "anthropic" else "call_sim"
+    calls = [ToolCall(id=stable_id(prefix, key, i), name=c.name,
+                      arguments=c.arguments if c.arguments is not None else {},
+                      arguments_raw=c.raw_arguments)
+             for i, c in enumerate(reply.calls)]
+    content = [ContentPart(type="thinking", text=reply.thinking)] if reply.thinking else []
+    if reply.text:
+        content.append(ContentPart(text=reply.text))
+    finish = reply.finish_reason or ("tool_calls" if calls else "stop")
+    return Message(role="assistant", content=content, tool_calls=calls, finish_reason=finish,
+                   origin="generated")
+
+
+def _headers() -> dict[str, str]:
+    return {"x-deploysim-simulation": SIMULATION, "openai-organization": "deploysim-sim"}
+
+
+def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -> web.Response:
+    status, otype, code, atype = _ERRORS[error.kind]
+    status = error.status or status
+    message = error.message or (
+        f"prompt is too long: {conversation_tokens(req.messages, req.tools) if req else 0} "
+        "tokens > context window" if error.kind == "context_length"
+        else f"{error.kind.replace('_', ' ')} ({SIMULATION})")
+    if api == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {"type": atype, "message": message}}
+    else:
+        param = "messages" if error.kind == "context_length" else None
+        body = {"error": {"message": message, "type": otype, "param": param, "code": code}}
+    headers = _headers()
+    if error.retry_after is not None:
+        headers["Retry-After"] = f"{error.retry_after:g}"
+        headers["retry-after-ms"] = str(int(error.retry_after * 1000))
+    return web.json_response(body, status=status, headers=headers)
+
+
+@contextlib.contextmanager
+def serve_in_thread(policy: Policy = echo, **kwargs: Any) -> Iterator[FakeModelServer]:
+    """Run a FakeModelServer on its own event loop in a daemon thread (for sync callers)."""
+    server = FakeModelServer(policy, **kwargs)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="deploysim-fake-model", daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m replayer.testing.fake_model`: serve a named policy until interrupted."""
+    parser = argparse.ArgumentParser(description=f"Fake model server ({SIMULATION}).")
+    parser.add_argument("--policy", choices=sorted(POLICIES), default="rule-agent")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default=None, help="require this key (else any)")
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        server = FakeModelServer(POLICIES[args.policy](), latency=args.latency,
+                                 api_key=args.api_key, port=args.port)
+        await server.start()
+        print(json.dumps({"url": server.url, "openai_url": server.openai_url,
+                          "policy": args.policy, "simulation": SIMULATION}), flush=True)
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

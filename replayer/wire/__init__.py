@@ -1,0 +1,19 @@
+"""Wire codecs: each provider API's JSON <-> provider-neutral `recorder.session` messages.
+
+Every codec module exposes `API`, `PATH`, `encode_request`, `decode_request` and
+`decode_response`, so a corpus recorded on one provider can be replayed on another.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from replayer.wire import anthropic, openai_chat, openai_responses
+
+CODECS: dict[str, ModuleType] = {m.API: m for m in (openai_chat, openai_responses, anthropic)}
+"""API name -> codec module."""
+
+APIS = tuple(CODECS)
+"""The API names `--api` accepts."""
+
+__all__ = ["APIS", "CODECS"]

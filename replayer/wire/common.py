@@ -1,0 +1,119 @@
+"""Pieces every wire codec shares: argument (de)serialisation, token estimates, stable ids.
+
+The codecs translate provider-neutral `recorder.session` messages to and from each provider's
+JSON. They are pure functions of their input, so the same conversation always yields the same
+bytes (the response cache and determinism depend on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from recorder.session import ContentPart, Message, ToolCall, ToolDef
+
+MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+"""Every spelling of the output-token limit; codecs map it to their provider's name."""
+
+RESERVED_KEYS = frozenset({"model", "messages", "input", "instructions", "system", "tools",
+                           "stream", "stream_options", "store"})
+"""Request keys that are part of the conversation, not parameters."""
+
+
+def dumps(obj: Any) -> str:
+    """Compact, key-sorted JSON: the canonical text of arguments and request bodies."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def arguments_text(call: ToolCall) -> str:
+    """A tool call's arguments as the JSON string OpenAI APIs carry."""
+    if call.arguments_raw is not None:
+        return call.arguments_raw
+    if isinstance(call.arguments, str):
+        return call.arguments
+    return json.dumps({} if call.arguments is None else call.arguments, ensure_ascii=False)
+
+
+def arguments_object(call: ToolCall) -> dict[str, Any]:
+    """A tool call's arguments as the JSON object Anthropic carries (`input`)."""
+    args = call.arguments
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except ValueError:
+            return {"_raw_arguments": args}
+    if args is None:
+        return {}
+    return args if isinstance(args, dict) else {"value": args}
+
+
+def parse_call(call_id: str, name: str, raw: Any) -> ToolCall:
+    """A ToolCall from wire arguments; invalid JSON is kept as the raw string (never dropped)."""
+    if isinstance(raw, str):
+        try:
+            parsed: Any = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            parsed = raw
+        return ToolCall(id=call_id, name=name, arguments=parsed, arguments_raw=raw)
+    return ToolCall(id=call_id, name=name, arguments=raw)
+
+
+def invalid_arguments(call: ToolCall) -> bool:
+    """True when the model produced arguments that are not a JSON object."""
+    return call.arguments_raw is not None and not isinstance(call.arguments, dict)
+
+
+def tool_text(msg: Message) -> str:
+    """The text a tool message carries (its content, else its result's content)."""
+    text = "".join(p.text for p in msg.content if p.type == "text")
+    if not text and msg.result is not None:
+        text = msg.result.content
+    return text
+
+
+def text_parts(text: str) -> list[ContentPart]:
+    return [ContentPart(text=text)] if text else []
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-independent token estimate (about four characters a token)."""
+    return (len(text) + 3) // 4
+
+
+def conversation_tokens(messages: Sequence[Message], tools: Sequence[ToolDef] = ()) -> int:
+    """Estimated prompt tokens of a conversation with its tool definitions."""
+    n = 0
+    for m in messages:
+        n += 4 + estimate_tokens("".join(p.text for p in m.content))
+        n += sum(estimate_tokens(c.name + arguments_text(c)) for c in m.tool_calls)
+        if m.role == "tool" and not m.content and m.result is not None:
+            n += estimate_tokens(m.result.content)
+    n += sum(estimate_tokens(t.name + t.description + dumps(t.input_schema)) for t in tools)
+    return n
+
+
+def stable_id(prefix: str, *parts: object, length: int = 24) -> str:
+    """An id derived from content, so identical requests get identical ids."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:length]
+    return f"{prefix}{digest}"
+
+
+def portable_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Request parameters minus conversation keys, with the output limit under `max_tokens`."""
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if key in RESERVED_KEYS or value is None:
+            continue
+        out["max_tokens" if key in MAX_TOKEN_KEYS else key] = value
+    return out
+
+
+PORTABLE = ("temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice",
+            "parallel_tool_calls", "reasoning_effort", "metadata", "user")
+"""Parameters every codec understands (each maps them to its own spelling or drops them)."""
+
+
+def select(params: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    return {k: params[k] for k in keys if k in params}
