@@ -1,0 +1,222 @@
+"""Rates and intervals: known values, coverage by simulation, post-stratification."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gate_factories import make_verdicts
+from scipy import special, stats
+
+from grader.estimate import (
+    Units,
+    beta_ppf,
+    betainc,
+    clopper_pearson,
+    cluster_of,
+    detection_floor,
+    estimate,
+    floor_text,
+    load_mix,
+    mix_from_corpus,
+    per_100k,
+    unit_key,
+    units_from_verdicts,
+    wilson,
+    z_value,
+    zero_event_upper,
+)
+from grader.gate_errors import GateError
+from grader.verdict import Verdict
+
+CASES = [(0, 10), (1, 10), (5, 10), (10, 10), (3, 1000), (50, 200), (0, 100_000), (7, 31)]
+
+
+@pytest.mark.parametrize(("k", "n"), CASES)
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_and_clopper_pearson_match_scipy(k: int, n: int, confidence: float) -> None:
+    test = stats.binomtest(k, n)
+    w, cp = wilson(k, n, confidence), clopper_pearson(k, n, confidence)
+    ref_w = test.proportion_ci(confidence_level=confidence, method="wilson")
+    ref_cp = test.proportion_ci(confidence_level=confidence, method="exact")
+    assert w.low == pytest.approx(ref_w.low, abs=1e-12)
+    assert w.high == pytest.approx(ref_w.high, abs=1e-12)
+    assert cp.low == pytest.approx(ref_cp.low, abs=1e-10)
+    assert cp.high == pytest.approx(ref_cp.high, abs=1e-10)
+
+
+def test_hand_computed_wilson() -> None:
+    # 1 event in 10 at 95%: centre (0.1 + 1.96²/20)/(1 + 1.96²/10) = 0.2109..., half 0.1931...
+    iv = wilson(1, 10)
+    assert iv.low == pytest.approx(0.01788, abs=1e-5)
+    assert iv.high == pytest.approx(0.40415, abs=1e-5)
+    assert z_value(0.95) == pytest.approx(1.959964, abs=1e-6)
+
+
+@pytest.mark.parametrize(("a", "b", "x"), [(0.5, 0.5, 0.3), (3, 998, 0.002), (40, 2.5, 0.9),
+                                           (1, 1, 0.42), (200, 300, 0.41)])
+def test_incomplete_beta_matches_scipy(a: float, b: float, x: float) -> None:
+    assert betainc(a, b, x) == pytest.approx(special.betainc(a, b, x), rel=1e-10, abs=1e-14)
+    q = special.betainc(a, b, x)
+    assert beta_ppf(q, a, b) == pytest.approx(x, rel=1e-8)
+
+
+def test_zero_event_bounds_and_detection_floor() -> None:
+    assert zero_event_upper(1000) == pytest.approx(1 - 0.05 ** (1 / 1000))
+    assert zero_event_upper(1000) == pytest.approx(3 / 1000, rel=0.01)  # rule of three
+    assert detection_floor(1000) == zero_event_upper(1000)
+    assert floor_text(1000) == "rates below 1 in 334 cannot be distinguished from zero here"
+    assert per_100k(0.0012) == pytest.approx(120)
+    est = estimate(_units([0] * 500, clusters=100))
+    assert est.k == 0 and est.zero_event_upper == pytest.approx(zero_event_upper(500))
+    assert est.interval.low == 0 and est.interval.high > 0
+    assert "1 in 167" in est.detection_floor_text
+
+
+def _units(flags: list[int], clusters: int, segment: str = "a") -> Units:
+    u = Units()
+    for i, f in enumerate(flags):
+        c = f"s{i % clusters}"
+        u.add(f"{c}#{i // clusters}", float(f), 1, c, segment)
+    return u
+
+
+def test_unit_keys_pair_samples_and_sessions() -> None:
+    v = Verdict(session_id="traj-9", turn=0, behavior="b", flagged=True, pair_key="sess#3@2")
+    assert unit_key(v) == "sess#3" and cluster_of("sess#3") == "sess"
+    v2 = Verdict(session_id="rec-1", turn=4, behavior="b", flagged=False)
+    assert unit_key(v2) == "rec-1#4"
+    vs = [Verdict(session_id=f"t{i}", turn=0, behavior="b", flagged=f, pair_key=f"s#0@{i}")
+          for i, f in enumerate([True, False, None])]
+    u = units_from_verdicts(vs, "b")
+    assert (u.keys, u.y, u.n, u.errors) == (["s#0"], [1], [2], 1)
+
+
+def test_per_session_rate_flags_a_session_when_any_turn_flags() -> None:
+    vs = [Verdict(session_id="x", turn=t, behavior="b", flagged=t == 2, pair_key=f"s1#{t}")
+          for t in range(4)]
+    vs += [Verdict(session_id="y", turn=t, behavior="b", flagged=False, pair_key=f"s2#{t}")
+           for t in range(4)]
+    u = units_from_verdicts(vs, "b", per="session")
+    assert (u.keys, u.y, u.n) == (["s1", "s2"], [1, 0], [1, 1])
+    assert estimate(u).rate == 0.5
+
+
+def _coverage_closed(fn: object, rng: np.random.Generator, trials: int) -> dict[tuple, float]:
+    out = {}
+    for p in (0.001, 0.01, 0.05, 0.2, 0.5):
+        for n in (50, 200, 1000, 5000):
+            cache: dict[int, bool] = {}
+            hits = 0
+            for k in rng.binomial(n, p, size=trials):
+                if k not in cache:
+                    iv = fn(int(k), n)  # type: ignore[operator]
+                    cache[k] = iv.low <= p <= iv.high
+                hits += cache[k]
+            out[(p, n)] = hits / trials
+    return out
+
+
+def test_interval_coverage_by_simulation() -> None:
+    """Seeded simulation on binomial data: nominal 95% intervals must cover >= 93%."""
+    rng = np.random.default_rng(20260615)
+    w = _coverage_closed(wilson, rng, 2000)
+    cp = _coverage_closed(clopper_pearson, rng, 2000)
+    # the cluster methods on sessions of 5 turns, independent (binomial) and clustered data
+    cluster: dict[str, list[float]] = {"auto": [], "bootstrap": []}
+    clustered: list[float] = []
+    for p, sessions, rho in ((0.02, 100, 0.0), (0.1, 50, 0.0), (0.005, 200, 0.0),
+                             (0.05, 80, 0.2)):
+        for method in ("auto", "bootstrap"):
+            hits = 0
+            for trial in range(150):
+                u = Units()
+                for s in range(sessions):
+                    ps = rng.beta(p * (1 - rho) / rho, (1 - p) * (1 - rho) / rho) if rho else p
+                    for t, f in enumerate(rng.random(5) < ps):
+                        u.add(f"s{s}#{t}", float(f), 1, f"s{s}", "a")
+                iv = estimate(u, method=method, replicates=400, seed=trial).interval
+                hits += iv.low <= p <= iv.high
+            (clustered if rho and method == "auto" else cluster[method]).append(hits / 150)
+    figures = {"wilson": float(np.mean(list(w.values()))),
+               "clopper-pearson": float(np.mean(list(cp.values()))),
+               "auto (Wilson, cluster design effect)": float(np.mean(cluster["auto"])),
+               "cluster bootstrap percentile": float(np.mean(cluster["bootstrap"])),
+               "auto on clustered data (ICC 0.2)": float(np.mean(clustered))}
+    print("\ninterval coverage, nominal 95%, seeded simulation:")
+    for name, value in figures.items():
+        print(f"  {name:<40} {value:.4f}")
+    print(f"  wilson worst cell {min(w.values()):.4f} at (p, n) = {min(w, key=w.__getitem__)}")
+    assert all(v >= 0.93 for v in figures.values()), figures
+    assert min(cp.values()) >= 0.94  # exact intervals never undercover (up to simulation noise)
+
+
+def test_post_stratification_recovers_a_known_rate_from_a_skewed_sample() -> None:
+    # deployment: 80% support at 1%, 20% coding at 20% -> true rate 0.048
+    mix = {"support": 0.8, "coding": 0.2}
+    rng = np.random.default_rng(7)
+    u = Units()
+    for s in range(1000):  # the sample is skewed: 80% coding
+        seg = "coding" if s % 5 else "support"
+        p = 0.2 if seg == "coding" else 0.01
+        for t, f in enumerate(rng.random(4) < p):
+            u.add(f"s{s}#{t}", float(f), 1, f"s{s}", seg)
+    raw = estimate(u, replicates=500)
+    post = estimate(u, mix=mix, replicates=500)
+    assert raw.rate == pytest.approx(0.162, abs=0.02)  # the sample's own mix misleads
+    assert not raw.interval.low <= 0.048 <= raw.interval.high
+    assert post.weighted and post.rate == pytest.approx(0.048, abs=0.01)
+    assert post.interval.low <= 0.048 <= post.interval.high
+    assert post.segments["coding"].deployment_share == pytest.approx(0.2)
+    assert post.segments["coding"].sample_share == pytest.approx(0.8)
+    assert post.segments["support"].rate == pytest.approx(0.01, abs=0.01)
+    assert post.effective_n < post.n  # weighting costs precision
+
+
+def test_mix_notes_missing_and_foreign_segments() -> None:
+    u = _units([1, 0, 0, 0] * 25, clusters=20, segment="support")
+    est = estimate(u, mix={"support": 0.5, "sales": 0.5}, replicates=200)
+    assert est.rate == pytest.approx(0.25)
+    assert any("sales" in n for n in est.notes)
+    with pytest.raises(GateError, match="shares no segment"):
+        estimate(u, mix={"sales": 1.0})
+
+
+def test_mix_from_toml_and_from_corpus(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "mix.toml"
+    path.write_text("support = 3\ncoding = 1\n")
+    assert load_mix(str(path)) == {"coding": 0.25, "support": 0.75}
+    (tmp_path / "m2.toml").write_text("[mix]\na = 0.5\nb = 0.5\n")
+    assert load_mix(str(tmp_path / "m2.toml")) == {"a": 0.5, "b": 0.5}
+    (tmp_path / "bad.toml").write_text("a = -1\n")
+    with pytest.raises(GateError, match="non-negative"):
+        load_mix(str(tmp_path / "bad.toml"))
+    from recorder.session import ContentPart, Message, Session
+    from recorder.writer import CassetteWriter
+
+    def session(i: int, seg: str, turns: int) -> Session:
+        msgs = []
+        for t in range(turns):
+            msgs += [Message(role="user", content=[ContentPart(text=f"q{t}")]),
+                     Message(role="assistant", content=[ContentPart(text=f"a{t}")])]
+        return Session(id=f"p{i}", messages=msgs, labels={"segment": seg})
+
+    with CassetteWriter(str(tmp_path / "prod" / "a.cassette")) as w:
+        w.write(session(1, "support", 3))
+        w.write(session(2, "coding", 1))
+    mix = mix_from_corpus(str(tmp_path / "prod"))
+    assert mix == {"coding": 0.25, "support": 0.75}
+    assert load_mix(str(tmp_path / "prod")) == mix
+
+
+def test_bootstrap_is_deterministic_and_seed_dependent() -> None:
+    vs = make_verdicts({"b": 0.1}, sessions=60, turns=3, seed=3)
+    u = units_from_verdicts(vs, "b")
+    a = estimate(u, method="bootstrap", seed=1, replicates=300)
+    b = estimate(u, method="bootstrap", seed=1, replicates=300)
+    c = estimate(u, method="bootstrap", seed=2, replicates=300)
+    assert a.interval == b.interval
+    assert a.interval != c.interval
+    assert a.to_dict()["interval_method"] == "cluster-bootstrap"
+    assert math.isclose(a.per_100k, a.rate * 1e5)
