@@ -1,0 +1,269 @@
+"""The streaming forwarder: sends a request upstream verbatim and streams the answer back.
+
+What "verbatim" means here: same method, raw path and query (never re-encoded), headers in
+their wire order and case minus hop-by-hop ones, same body bytes. The upstream's own Host is
+sent (MCP servers refuse a foreign Host). Response bodies are relayed chunk by chunk as they
+arrive, still content-encoded (`auto_decompress=False`), so SSE timing, compression and large
+bodies pass through untouched. When recording, the forwarder keeps a `Capture` on the side and
+hands it to the sink after the client has its last byte.
+
+Upstream failures answer as a proxy would: 502 (refused, reset, TLS, DNS) or 504 (timeout)
+with a JSON body saying what happened, plus `Proxy-Status` and `X-Deploysim-Error` headers.
+A failure after the response started cannot change the status; the client connection is
+closed so the client sees a broken stream, never a falsely complete one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from proxy.capture import Capture
+from proxy.metrics import Metrics
+from proxy.routes import Mode, Route
+from proxy.sink import Sink
+
+if TYPE_CHECKING:
+    from proxy.gateway import Gateway
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+"""Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded."""
+_NOT_FORWARDED = HOP_BY_HOP | {"host", "expect"}  # host: upstream's own; expect: answered here
+_SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
+"""Headers aiohttp would add on its own: never invent what the client did not send."""
+
+INLINE_BODY = 4 * 1024 * 1024
+"""Request bodies up to this size (with a Content-Length) are read whole; larger ones stream."""
+DEFAULT_MAX_CAPTURE = 32 * 1024 * 1024
+"""Bytes of one body kept for the cassette; the traffic itself is never cut."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Upstream timeouts in seconds (None: no limit)."""
+
+    connect: float | None = 10.0
+    """To open a connection (TCP and TLS)."""
+    read: float | None = 600.0
+    """Longest silence while waiting for response bytes (a stream may last longer)."""
+
+
+class Forwarder:
+    """Route handler for `record` and `passthrough` routes; also the building block of hybrid.
+
+    >>> fwd = Forwarder(client, sink=sink, metrics=metrics)      # doctest: +SKIP
+    >>> response = await fwd.forward(request, route, "/v1/models", record=True)
+    """
+
+    def __init__(
+        self,
+        client: aiohttp.ClientSession,
+        *,
+        sink: Sink | None,
+        metrics: Metrics,
+        session_header: str = "X-Deploysim-Session",
+        segment_header: str = "X-Deploysim-Segment",
+        max_capture: int = DEFAULT_MAX_CAPTURE,
+    ) -> None:
+        self.client = client
+        self.sink = sink
+        self.metrics = metrics
+        self.session_header = session_header
+        self.segment_header = segment_header
+        self.max_capture = max_capture
+
+    async def start(self, gateway: Gateway) -> None:
+        """Nothing to set up: the forwarder is built by the gateway with everything it needs."""
+
+    async def close(self) -> None:
+        """The client session belongs to the gateway, which closes it."""
+
+    async def handle(self, request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+        """Forward, recording when the route's mode is `record`."""
+        return await self.forward(request, route, rest, record=route.mode == Mode.RECORD)
+
+    async def forward(
+        self,
+        request: web.Request,
+        route: Route,
+        rest: str,
+        *,
+        record: bool,
+        labels: dict[str, str] | None = None,
+    ) -> web.StreamResponse:
+        """Send `request` to `route`'s upstream at `rest` and stream the response back."""
+        assert route.upstream_url is not None, "a forwarding route needs an upstream URL"
+        t0 = time.perf_counter()
+        started = time.time()
+        url = route.target(rest)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
+        cap: Capture | None = None
+        if record and self.sink is not None:
+            cap = self._capture(request, route, url, started, labels)
+
+        body: bytes | AsyncIterator[bytes] | None = None
+        if request.body_exists:
+            length = request.content_length
+            if length is not None and length <= INLINE_BODY:
+                body = await request.read()
+                self.metrics.bytes_in += len(body)
+                if cap is not None:
+                    cap.request_body = body
+            else:
+                body = self._stream_body(request, cap)
+
+        try:
+            upstream = await self.client.request(
+                request.method, URL(url, encoded=True), headers=headers, data=body,
+                skip_auto_headers=_SKIP_AUTO, allow_redirects=False,
+            )
+        except Exception as exc:
+            kind, status = classify(exc)
+            return await self._fail(cap, t0, route, url, kind, status, exc)
+
+        try:
+            return await self._relay(request, upstream, cap, t0, route, url)
+        finally:
+            upstream.release()
+
+    def _capture(self, request: web.Request, route: Route, url: str, started: float,
+                 labels: dict[str, str] | None) -> Capture:
+        hdrs = request.headers
+        lab = dict(labels) if labels else {}
+        segment = hdrs.get(self.segment_header)
+        if segment is not None:
+            lab["segment"] = segment
+        return Capture(
+            method=request.method, url=url, started_at=started,
+            request_headers=request.raw_headers, route=route.name,
+            session_hint=hdrs.get(self.session_header), labels=lab,
+        )
+
+    async def _stream_body(self, request: web.Request, cap: Capture | None) -> AsyncIterator[bytes]:
+        kept = bytearray()
+        async for data in request.content.iter_any():
+            self.metrics.bytes_in += len(data)
+            if cap is not None and len(kept) < self.max_capture:
+                kept += data[: self.max_capture - len(kept)]
+            yield data
+        if cap is not None:
+            cap.request_body = bytes(kept)
+            if len(kept) >= self.max_capture:
+                cap.problems.append(f"request body over {self.max_capture} bytes; only the "
+                                    "first part was recorded")
+
+    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse,
+                     cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
+        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        out = resp.headers
+        for k, v in upstream.headers.items():
+            if k.lower() not in HOP_BY_HOP:
+                out.add(k, v)
+        chunks: list[tuple[float, bytes]] | None = None
+        kept = 0
+        if cap is not None:
+            cap.status = upstream.status
+            cap.reason = upstream.reason or ""
+            cap.response_headers = upstream.raw_headers
+            chunks = cap.chunks = []
+        await resp.prepare(request)
+        metrics = self.metrics
+        try:
+            async for data in upstream.content.iter_any():
+                await resp.write(data)
+                metrics.bytes_out += len(data)
+                if chunks is not None and kept < self.max_capture:
+                    chunks.append(((time.perf_counter() - t0) * 1000.0, data))
+                    kept += len(data)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+            # the client went away: stop reading upstream; aiohttp closes the connection
+            await self._finish(cap, t0, f"client_disconnected: {exc}")
+            return resp
+        except Exception as exc:
+            kind, _ = classify(exc)
+            metrics.count_upstream_error(kind)
+            if request.transport is not None:
+                request.transport.close()  # a truncated stream must not look complete
+            await self._finish(cap, t0, f"{kind}: {_describe(exc)} (after the response started)")
+            return resp
+        if cap is not None:
+            if kept >= self.max_capture:
+                cap.problems.append(f"response body over {self.max_capture} bytes; only the "
+                                    "first part was recorded")
+            if not _is_stream(upstream) and chunks is not None:
+                cap.response_body = b"".join(d for _, d in chunks)
+                cap.chunks = None
+        await resp.write_eof()
+        await self._finish(cap, t0, None)
+        return resp
+
+    async def _fail(self, cap: Capture | None, t0: float, route: Route, url: str, kind: str,
+                    status: int, exc: BaseException) -> web.StreamResponse:
+        self.metrics.count_upstream_error(kind)
+        message = (f"deploysim could not get a response from the upstream {url} "
+                   f"(route {route.label}): {kind}: {_describe(exc)}")
+        payload = {"error": {"type": "deploysim_upstream_error", "kind": kind,
+                             "message": message}}
+        status_code = _PROXY_STATUS.get(kind, "proxy_internal_error")
+        resp = web.Response(
+            status=status, body=json.dumps(payload).encode(), content_type="application/json",
+            headers={"X-Deploysim-Error": kind, "Proxy-Status": f"deploysim; error={status_code}"},
+        )
+        await self._finish(cap, t0, f"{kind}: {_describe(exc)}")
+        return resp
+
+    async def _finish(self, cap: Capture | None, t0: float, error: str | None) -> None:
+        """Hand the capture to the sink. Under `drop` this returns at once; under `block` a
+        full queue holds this connection (not the response, already sent) until there is room."""
+        if cap is None or self.sink is None:
+            return
+        cap.ended_at = cap.started_at + (time.perf_counter() - t0)
+        if error is not None:
+            cap.error = error
+        await self.sink.put(cap)
+
+
+def _is_stream(upstream: aiohttp.ClientResponse) -> bool:
+    """Record chunk timings for streams: SSE, NDJSON, or bodies without a declared length."""
+    ctype = upstream.headers.get("Content-Type", "")
+    return (ctype.startswith("text/event-stream") or "ndjson" in ctype
+            or upstream.headers.get("Content-Length") is None)
+
+
+_PROXY_STATUS = {
+    "refused": "connection_refused", "timeout": "connection_timeout",
+    "reset": "connection_terminated",
+    "dns": "dns_error", "tls": "tls_certificate_error",
+}
+
+
+def classify(exc: BaseException) -> tuple[str, int]:
+    """(kind, status) of an upstream failure: refused, dns, tls, timeout, reset, or error."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns", 502
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "tls", 502
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timeout", 504
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "refused", 502
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError |
+                  aiohttp.ClientOSError | ConnectionError):
+        return "reset", 502
+    return "error", 502
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.replace("\n", " ")

@@ -1,0 +1,158 @@
+"""mitmproxy addon that records every HTTP flow into the sink without buffering the traffic.
+
+In `responseheaders` the addon sets `flow.response.stream` to a per-chunk callback: mitmproxy
+then forwards each chunk as it arrives (SSE timing preserved) and the callback keeps a copy with
+its arrival offset. The capture is handed to the sink in `response` (or `error` when the
+upstream failed). Nothing here ever changes a byte of the traffic.
+
+    mitmdump -s ...  is not needed: `proxy.mitm_runner.MitmRecorder` embeds mitmproxy with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from mitmproxy import http
+
+from proxy.capture import Capture
+from proxy.forward import DEFAULT_MAX_CAPTURE
+from proxy.metrics import Metrics
+from proxy.sink import Sink
+
+log = logging.getLogger("deploysim.proxy")
+
+_T0 = "deploysim.t0"
+_CAP = "deploysim.capture"
+_OPEN = "deploysim.open"
+ROUTE_LABEL = "mitm"
+"""How forward-proxy requests are counted in metrics."""
+
+
+class RecordAddon:
+    """Tees each flow into a `Capture` and hands it to `sink` when the flow ends."""
+
+    def __init__(
+        self,
+        sink: Sink | None,
+        metrics: Metrics,
+        *,
+        session_header: str = "X-Deploysim-Session",
+        segment_header: str = "X-Deploysim-Segment",
+        max_capture: int = DEFAULT_MAX_CAPTURE,
+    ) -> None:
+        self.sink = sink
+        self.metrics = metrics
+        self.session_header = session_header
+        self.segment_header = segment_header
+        self.max_capture = max_capture
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flow.metadata[_T0] = time.perf_counter()
+        flow.metadata[_OPEN] = True
+        self.metrics.count_request(ROUTE_LABEL)
+        self.metrics.in_flight += 1
+
+    def _done(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.pop(_OPEN, False):
+            self.metrics.in_flight -= 1
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        self.metrics.bytes_in += len(flow.request.raw_content or b"")
+        if self.sink is None:
+            return
+        req = flow.request
+        labels = {"capture": "mitm"}
+        segment = req.headers.get(self.segment_header)
+        if segment is not None:
+            labels["segment"] = segment
+        flow.metadata[_CAP] = Capture(
+            method=req.method,
+            url=req.url,
+            started_at=req.timestamp_start,
+            request_headers=req.headers.fields,
+            request_body=req.raw_content or b"",
+            session_hint=req.headers.get(self.session_header),
+            labels=labels,
+        )
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        cap: Capture | None = flow.metadata.get(_CAP)
+        t0: float = flow.metadata.get(_T0, time.perf_counter())
+        metrics = self.metrics
+        chunks: list[tuple[float, bytes]] = []
+        limit = self.max_capture
+        kept = 0
+        if cap is not None:
+            cap.status = flow.response.status_code
+            cap.reason = flow.response.reason
+            cap.response_headers = flow.response.headers.fields
+            cap.chunks = chunks
+
+        def tee(data: bytes) -> bytes:
+            # mitmproxy calls this for every chunk as it arrives, then once with b"" at the end
+            nonlocal kept
+            if data:
+                metrics.bytes_out += len(data)
+                if cap is not None and kept < limit:
+                    chunks.append(((time.perf_counter() - t0) * 1000.0, data))
+                    kept += len(data)
+                    if kept >= limit:
+                        cap.problems.append(f"response body over {limit} bytes; only the "
+                                            "first part was recorded")
+            return data
+
+        flow.response.stream = tee
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        self._done(flow)
+        cap: Capture | None = flow.metadata.pop(_CAP, None)
+        if cap is None or self.sink is None or flow.response is None:
+            return
+        if not _is_stream(flow.response) and cap.chunks is not None:
+            cap.response_body = b"".join(d for _, d in cap.chunks)
+            cap.chunks = None
+        cap.ended_at = cap.started_at + _elapsed(flow)
+        await self.sink.put(cap)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        message = flow.error.msg if flow.error else "unknown error"
+        kind = classify_message(message)
+        self.metrics.count_upstream_error(kind)
+        self._done(flow)
+        cap: Capture | None = flow.metadata.pop(_CAP, None)
+        if cap is None or self.sink is None:
+            return
+        started = flow.response is not None
+        cap.error = f"{kind}: {message}" + (" (after the response started)" if started else "")
+        cap.ended_at = cap.started_at + _elapsed(flow)
+        await self.sink.put(cap)
+
+
+def _elapsed(flow: http.HTTPFlow) -> float:
+    t0: Any = flow.metadata.get(_T0)
+    return time.perf_counter() - t0 if isinstance(t0, float) else 0.0
+
+
+def _is_stream(response: http.Response) -> bool:
+    ctype = response.headers.get("content-type", "")
+    return (ctype.startswith("text/event-stream") or "ndjson" in ctype
+            or "content-length" not in response.headers)
+
+
+def classify_message(message: str) -> str:
+    """The kind of an upstream failure from mitmproxy's error text."""
+    text = message.lower()
+    if "refused" in text or "connect call failed" in text or "errno 111" in text:
+        return "refused"
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "certificate" in text or "tls" in text or "ssl" in text:
+        return "tls"
+    if "name or service" in text or "resolve" in text or "dns" in text:
+        return "dns"
+    if "closed" in text or "reset" in text or "disconnect" in text:
+        return "reset"
+    return "error"

@@ -1,0 +1,293 @@
+"""The stdio MCP shim: sits between an agent and the MCP server command it would spawn.
+
+The agent spawns `deploysim record-stdio --out DIR -- COMMAND ARGS...` instead of the server;
+the shim spawns COMMAND and relays bytes both ways as they arrive (never waiting for a full
+line, never changing a byte), while a line assembler on the side turns the newline-delimited
+JSON-RPC messages into exchanges:
+
+- a request (has `method` and `id`) is paired with the reply carrying the same `id` from the
+  other side: request.body is the request line, response.body the reply line;
+- a notification (`method`, no `id`) is recorded alone, with no response;
+- messages the server sends to the client (sampling, elicitation, roots) are recorded the same
+  way, labelled `direction=server_to_client`.
+
+stdout is the protocol channel: the shim never writes anything of its own there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.capture import Capture
+from proxy.forward import DEFAULT_MAX_CAPTURE
+from proxy.metrics import Metrics
+from proxy.sink import Sink
+from proxy.tasks import spawn
+
+READ_SIZE = 64 * 1024
+CLIENT = "client_to_server"
+SERVER = "server_to_client"
+
+
+class LineAssembler:
+    """Splits a byte stream into lines; a line over `limit` bytes is dropped (and counted)."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_CAPTURE) -> None:
+        self.limit = limit
+        self._buf = bytearray()
+        self._overflow = False
+        self.oversized = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                break
+            self._add(data[start:nl])
+            if self._overflow:
+                self.oversized += 1
+            elif self._buf.strip():
+                lines.append(bytes(self._buf).rstrip(b"\r"))
+            self._buf.clear()
+            self._overflow = False
+            start = nl + 1
+        self._add(data[start:])
+        return lines
+
+    def _add(self, piece: bytes) -> None:
+        if self._overflow:
+            return
+        if len(self._buf) + len(piece) > self.limit:
+            self._overflow = True
+            self._buf.clear()
+        else:
+            self._buf += piece
+
+
+@dataclass
+class StdioRecorder:
+    """Pairs JSON-RPC requests with their replies and hands exchanges to the sink."""
+
+    sink: Sink | None
+    metrics: Metrics
+    url: str
+    route: str | None = None
+    session_hint: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    _pending: dict[tuple[str, str], tuple[Capture, float]] = field(default_factory=dict)
+
+    async def message(self, line: bytes, direction: str) -> None:
+        """One complete line sent in `direction` (CLIENT or SERVER)."""
+        self.metrics.count_request(self.route or "stdio")
+        if self.sink is None:
+            return
+        now = time.time()
+        try:
+            msg: Any = json.loads(line)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            cap = self._capture(line, direction, now)
+            cap.problems.append("not a JSON-RPC object: recorded as is")
+            await self.sink.put(cap)
+            return
+        has_id = "id" in msg and msg["id"] is not None
+        if "method" in msg:
+            cap = self._capture(line, direction, now)
+            if has_id:
+                self._pending[(direction, _key(msg["id"]))] = (cap, time.perf_counter())
+            else:
+                await self.sink.put(cap)  # a notification: no response ever comes
+            return
+        other = SERVER if direction == CLIENT else CLIENT
+        found = self._pending.pop((other, _key(msg["id"])), None) if has_id else None
+        if found is None:
+            cap = self._capture(line, direction, now)
+            cap.problems.append("a reply that matches no request seen by the shim")
+            await self.sink.put(cap)
+            return
+        cap, t0 = found
+        cap.status = 200
+        cap.response_body = line
+        cap.ended_at = cap.started_at + (time.perf_counter() - t0)
+        await self.sink.put(cap)
+
+    async def finish(self, reason: str) -> None:
+        """Record requests that never got a reply."""
+        if self.sink is None:
+            return
+        for cap, t0 in self._pending.values():
+            cap.error = f"no reply: {reason}"
+            cap.ended_at = cap.started_at + (time.perf_counter() - t0)
+            await self.sink.put(cap)
+        self._pending.clear()
+
+    def _capture(self, line: bytes, direction: str, now: float) -> Capture:
+        return Capture(
+            method="STDIO", url=self.url, started_at=now, request_body=line,
+            transport="stdio", route=self.route, ended_at=now,
+            session_hint=self.session_hint,
+            labels={**self.labels, "capture": "stdio", "direction": direction},
+        )
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+Writer = Callable[[bytes], Awaitable[None]]
+Reader = Callable[[], Awaitable[bytes]]
+
+
+async def _open_stdio() -> tuple[Reader, Writer, Callable[[], None]]:
+    """Async reads of our stdin and writes to our stdout; pipes when possible, else threads."""
+    loop = asyncio.get_running_loop()
+    in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
+    reader: Reader
+    writer: Writer
+    closers: list[Callable[[], None]] = []
+    try:
+        stream = asyncio.StreamReader(limit=READ_SIZE)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(in_fd, "rb", closefd=False))
+        closers.append(transport.close)
+
+        async def reader() -> bytes:
+            return await stream.read(READ_SIZE)
+    except (ValueError, OSError):  # a regular file or something else epoll cannot watch
+        reader = _thread_reader(in_fd)
+    try:
+        w_transport, w_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", closefd=False))
+        out = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
+        closers.append(w_transport.close)
+
+        async def writer(data: bytes) -> None:
+            out.write(data)
+            await out.drain()
+    except (ValueError, OSError):
+        async def writer(data: bytes) -> None:
+            await asyncio.to_thread(_write_all, out_fd, data)
+
+    def close() -> None:
+        for c in closers:
+            with contextlib.suppress(Exception):
+                c()
+
+    return reader, writer, close
+
+
+def _thread_reader(fd: int) -> Reader:
+    """Reads `fd` on a daemon thread (so a blocked read never holds up the process's exit)."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except OSError:
+                data = b""
+            loop.call_soon_threadsafe(chunks.put_nowait, data)
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="deploysim-stdin", daemon=True).start()
+    return chunks.get
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+async def run_shim(
+    command: list[str],
+    sink: Sink | None,
+    metrics: Metrics,
+    *,
+    route: str | None = None,
+    session_hint: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> int:
+    """Spawn `command`, relay stdio both ways while recording; returns the server's exit code.
+
+    Ends when the server exits. When the agent closes our stdin, the server's stdin is closed
+    too and the server is expected to exit on its own (as MCP stdio servers do).
+    """
+    recorder = StdioRecorder(sink, metrics, url="stdio:" + shlex.join(command), route=route,
+                             session_hint=session_hint, labels=dict(labels or {}))
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
+        limit=READ_SIZE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    child_in, child_out = proc.stdin, proc.stdout
+    read_agent, write_agent, close_stdio = await _open_stdio()
+
+    async def agent_to_server() -> None:
+        lines = LineAssembler()
+        while True:
+            data = await read_agent()
+            if not data:
+                break
+            metrics.bytes_in += len(data)
+            try:
+                child_in.write(data)
+                await child_in.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            for line in lines.feed(data):
+                await _safely(metrics, recorder.message(line, CLIENT))
+        with contextlib.suppress(Exception):
+            child_in.close()
+
+    async def server_to_agent() -> None:
+        lines = LineAssembler()
+        while True:
+            data = await child_out.read(READ_SIZE)
+            if not data:
+                break
+            metrics.bytes_out += len(data)
+            await write_agent(data)
+            for line in lines.feed(data):
+                await _safely(metrics, recorder.message(line, SERVER))
+
+    upward = spawn(agent_to_server(), name="stdio-agent-to-server")
+    try:
+        await server_to_agent()
+        code = await proc.wait()
+    finally:
+        upward.cancel()
+        with contextlib.suppress(BaseException):
+            await upward
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+        close_stdio()
+        await recorder.finish("the server exited")
+    return code
+
+
+async def _safely(metrics: Metrics, step: Awaitable[None]) -> None:
+    """Recording must never stop the relay: a parsing bug costs one record."""
+    try:
+        await step
+    except Exception as exc:
+        metrics.count_record_error("stdio_parse", repr(exc))
