@@ -164,6 +164,9 @@ def _checks(c: Comparison, rule: ResolvedRule, per: str) -> list[Check]:
         shown = "its interval" if rule.decide_on == "interval" else "it"
         reason = (f"{quantity} {_fmt(value)} ({rule.confidence:.0%} interval {_fmt(iv.low)}–"
                   f"{_fmt(iv.high)}): {shown} {_RELATION[verdict]} the allowed {_fmt(threshold)}")
+        if name == "max_rate" and verdict != "pass" and c.candidate.k == 0:
+            reason += (f" (0 events in {c.candidate.n} {per}s; "
+                       f"{c.candidate.detection_floor_text})")
         out.append(Check(name, value, iv, threshold, verdict, reason))
     return out
 
