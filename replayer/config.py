@@ -1,0 +1,98 @@
+"""The configuration of one replay: everything `deploysim replay` takes, validated once.
+
+It is a pydantic model so it crosses process boundaries (Ray workers) intact; API keys are not
+in it — each process reads them from its environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recorder import storage
+from replayer.errors import ReplayConfigError
+from replayer.wire import APIS
+
+
+class ReplayConfig(BaseModel):
+    """Options of `deploysim replay` (see docs/replayer.md for each)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    corpus: list[str]
+    out: str
+    model: str
+    base_url: str
+    api: str = "openai-chat"
+    api_key_env: str | None = None
+    mode: Literal["prefix", "rollout"] = "prefix"
+    profile: str | None = None
+    seed: int = 0
+    samples: int = 1
+    sample: int | None = None
+    """Sessions to draw (None = all selected)."""
+    stratify_by: str | None = None
+    filter: str | None = None
+    concurrency: int = 16
+    max_steps: int = 8
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Request-parameter overrides applied on top of each session's recorded ones."""
+    cache: bool = True
+    cache_dir: str | None = None
+    user_simulator: str | None = None
+    """Rollout mode: a model that writes the user's later messages instead of the recording."""
+    tool_simulator: str | None = None
+    """A model the stubs may use to simulate tool answers they cannot find."""
+    timeout: float = 120.0
+    max_attempts: int = 6
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    prices: str | None = None
+    """Price table file (JSON or TOML)."""
+    stub_fallbacks: tuple[str, ...] = ("nearest", "synthesize")
+    stub_miss: str = "error"
+
+    def check(self) -> None:
+        """Raise ReplayConfigError on any option that cannot work, before anything runs."""
+        if self.api not in APIS:
+            raise ReplayConfigError(f"Unknown --api {self.api!r}; use one of "
+                                    f"{', '.join(APIS)}.")
+        for name, value, least in (("--samples", self.samples, 1),
+                                   ("--concurrency", self.concurrency, 1),
+                                   ("--max-steps", self.max_steps, 1),
+                                   ("--max-attempts", self.max_attempts, 1)):
+            if value < least:
+                raise ReplayConfigError(f"{name} {value} must be at least {least}.")
+        if self.user_simulator and self.mode != "rollout":
+            raise ReplayConfigError("--user-simulator only applies to --mode rollout; drop it "
+                                    "or add --mode rollout.")
+        if self.ray_workers is not None and self.ray_workers < 1:
+            raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
+
+    def cache_path(self) -> str:
+        """Where the response cache lives: --cache-dir, else inside a local run folder."""
+        if self.cache_dir:
+            return os.path.join(self.cache_dir, "responses.sqlite")
+        if storage.is_url(self.out):
+            return os.path.join(os.path.expanduser("~/.cache/deploysim"), "responses.sqlite")
+        return os.path.join(self.out, "cache", "responses.sqlite")
+
+    def identity(self, corpus_hash: str) -> dict[str, Any]:
+        """What makes this run this run (hashed into the run id; a resume must match it)."""
+        return {
+            "corpus_hash": corpus_hash,
+            "model": {"name": self.model, "api": self.api, "base_url": self.base_url},
+            "mode": self.mode, "profile": self.profile, "seed": self.seed,
+            "samples": self.samples,
+            "stubs": {"fallbacks": list(self.stub_fallbacks), "miss": self.stub_miss,
+                      "tool_simulator": self.tool_simulator},
+            "selection_spec": {"filter": self.filter, "sample": self.sample,
+                               "stratify_by": self.stratify_by},
+            "params": dict(sorted(self.params.items())), "max_steps": self.max_steps,
+            "user_simulator": self.user_simulator,
+        }

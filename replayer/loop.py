@@ -1,0 +1,135 @@
+"""The agent loop both replay modes share: ask the candidate, answer its tool calls from
+stubs, repeat until a final reply or `max_steps`.
+
+A model reply is looked up in the response cache first (key: model, canonical request, sample
+index), so re-running a finished step is free and returns the identical message. A failed call
+becomes a generated assistant message whose `error` says why; the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder.llm import ModelClient, request_key
+from recorder.response_cache import ResponseCache
+from recorder.session import ContentPart, Message, ToolDef
+from replayer.errors import ModelCallError
+from replayer.wire.common import invalid_arguments
+from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
+
+MAX_MISS_DIAGNOSTICS = 3
+"""Misses kept per trajectory with their diagnostics (the rest are only counted)."""
+
+
+@dataclass
+class Candidate:
+    """The model under test as the loop sees it."""
+
+    client: ModelClient
+    model: str
+    """Model name (part of the cache key)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Parameter overrides applied on top of each session's recorded parameters."""
+    cache: ResponseCache | None = None
+    max_steps: int = 8
+
+
+@dataclass
+class TurnOutcome:
+    """What one generated turn produced and how it went."""
+
+    messages: list[Message] = field(default_factory=list)
+    error: str | None = None
+    """The failure reason category, when the turn failed."""
+    tool_calls: int = 0
+    steps: int = 0
+    max_steps_reached: bool = False
+    provenance: Counter[str] = field(default_factory=Counter)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    cache_hits: int = 0
+
+
+def _failed(reason: str, message: str) -> Message:
+    return Message(role="assistant", origin="generated", error=f"{reason}: {message}")
+
+
+async def ask(candidate: Candidate, conversation: Sequence[Message], tools: Sequence[ToolDef],
+              params: Mapping[str, Any], sample: int) -> tuple[Message, bool]:
+    """The candidate's next message (from the cache when present) and whether it was cached.
+
+    Raises ModelCallError when the call fails; failures are never cached.
+    """
+    key = request_key(candidate.model, conversation, tools, params, sample)
+    if candidate.cache is not None and (hit := candidate.cache.get(key)) is not None:
+        return hit, True
+    reply = await candidate.client.complete(conversation, tools=tools, params=params)
+    reply = reply.model_copy(update={"origin": "generated", "exchange_id": None})
+    if candidate.cache is not None:
+        candidate.cache.put(key, reply)
+    return reply, False
+
+
+def tool_message(call_id: str, name: str, answer: StubAnswer) -> Message:
+    """The generated tool message that carries a stub's answer, provenance included."""
+    result = answer.result
+    if answer.timeout:
+        result = result.model_copy(update={"is_error": True,
+                                           "content": result.content or "tool call timed out"})
+    result = result.model_copy(update={"provenance": answer.provenance})
+    return Message(role="tool", origin="generated", tool_call_id=call_id, name=name,
+                   content=[ContentPart(text=result.content)], result=result)
+
+
+async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequence[Message],
+                   tools: Sequence[ToolDef], params: Mapping[str, Any], *, session_id: str,
+                   trajectory_id: str, sample: int, call_index: int) -> TurnOutcome:
+    """Generate one turn after `prefix`: steps until a reply without tool calls.
+
+    `call_index` is the position of the first tool call this turn makes in the trajectory
+    (the recorded prefix's calls included), so stub answers line up with recorded positions.
+    """
+    out = TurnOutcome()
+    merged = {**params, **candidate.params}
+    for _ in range(candidate.max_steps):
+        try:
+            reply, cached = await ask(candidate, [*prefix, *out.messages], tools, merged, sample)
+        except ModelCallError as exc:
+            out.messages.append(_failed(exc.reason, str(exc)))
+            out.error = exc.reason
+            return out
+        out.steps += 1
+        out.cache_hits += cached
+        bad = [c.name for c in reply.tool_calls if invalid_arguments(c)]
+        if bad:
+            reason = "invalid_tool_arguments"
+            reply = reply.model_copy(update={"error": f"{reason}: the model called "
+                                             f"{', '.join(bad)} with arguments that are not a "
+                                             "JSON object"})
+            out.messages.append(reply)
+            out.error = reason
+            return out
+        out.messages.append(reply)
+        if not reply.tool_calls:
+            return out
+        for call in reply.tool_calls:
+            answer = await answerer.answer(ToolQuery(
+                kind="function", name=call.name, arguments=call.arguments,
+                session_id=session_id, call_index=call_index, trajectory_id=trajectory_id))
+            call_index += 1
+            out.tool_calls += 1
+            out.provenance[answer.provenance] += 1
+            if answer.provenance.startswith("miss") and len(out.misses) < MAX_MISS_DIAGNOSTICS:
+                out.misses.append({"trajectory": trajectory_id, "tool": call.name,
+                                   "call_index": call_index - 1,
+                                   "diagnostics": answer.diagnostics})
+            out.messages.append(tool_message(call.id, call.name, answer))
+    out.max_steps_reached = True
+    return out
+
+
+def prior_tool_calls(messages: Sequence[Message]) -> int:
+    """How many tool calls the messages hold (the call index the next call gets)."""
+    return sum(len(m.tool_calls) for m in messages if m.role == "assistant")

@@ -1,0 +1,162 @@
+"""`replay()`: the whole run — validate, select, resume, execute, tally, write the manifest.
+
+>>> summary = await replay(ReplayConfig(corpus=["rec/"], out="runs/c1", model="gpt-5",
+...                                     base_url="https://api.openai.com/v1"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+
+from recorder.corpus import Corpus
+from recorder.run import RunManifest, write_manifest
+from recorder.version import __version__
+from replayer.clients import Accounting, PriceTable, resolve_api_key
+from replayer.clients.base import HttpModelClient
+from replayer.config import ReplayConfig
+from replayer.errors import ReplayConfigError
+from replayer.executor import run_local, run_ray
+from replayer.prefix import WorkKey
+from replayer.progress import ReplayProgress
+from replayer.run import done_keys, prepare, run_id_of, tally
+from replayer.selection import SessionFacts, select
+from replayer.shard import AnswererFactory, ShardReport, sessions_of, work_keys
+from stubs.api import ToolAnswerer
+
+
+def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
+    """The stub engine over the corpus, with the run's seed and profile."""
+    try:
+        from stubs.engine import StubEngine
+    except ImportError as exc:
+        raise ReplayConfigError("The stub engine (stubs.engine) is not available in this "
+                                "install; install deploysim with its stubs package.") from exc
+    simulator = None
+    cache = None
+    if config.tool_simulator:
+        from recorder.response_cache import ResponseCache
+        from replayer.shard import build_client
+
+        simulator = build_client(config, config.tool_simulator, Accounting())
+        cache = ResponseCache(config.cache_path()) if config.cache else None
+    engine: ToolAnswerer = StubEngine.from_corpus(
+        corpus, seed=config.seed, profile=config.profile, fallbacks=config.stub_fallbacks,
+        miss=config.stub_miss, simulator=simulator, cache=cache)
+    return engine
+
+
+def _check_environment(config: ReplayConfig) -> dict[str, str]:
+    """Fail fast on configuration a worker would only discover later; the env to forward."""
+    config.check()
+    resolve_api_key(config.api, config.base_url, config.api_key_env)
+    if config.prices:
+        PriceTable.load(config.prices)
+    env_name = config.api_key_env or {"anthropic": "ANTHROPIC_API_KEY"}.get(config.api,
+                                                                            "OPENAI_API_KEY")
+    return {env_name: os.environ[env_name]} if os.environ.get(env_name) else {}
+
+
+def _describe(answerer: ToolAnswerer, config: ReplayConfig
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    describe = getattr(answerer, "describe", None)
+    info: dict[str, Any] = dict(describe()) if callable(describe) else {}
+    profile = info.get("profile")
+    profile = profile if isinstance(profile, dict) else {"name": config.profile or "none"}
+    stubs = {"fallbacks": list(config.stub_fallbacks), "miss": config.stub_miss,
+             "tool_simulator": config.tool_simulator,
+             **{k: v for k, v in info.items() if k != "profile"}}
+    return profile, stubs
+
+
+async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = None,
+                 console: Console | None = None, progress_mode: str | None = None
+                 ) -> dict[str, Any]:
+    """Run (or resume) a replay and return its summary (also recorded in the manifest)."""
+    env = _check_environment(config)
+    started = time.monotonic()
+    factory = answerer or default_answerer
+    corpus = Corpus(config.corpus)
+    facts = [SessionFacts.of(s) for s in sessions_of(corpus)]
+    chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
+                               stratify_by=config.stratify_by, seed=config.seed)
+    chosen_ids = {f.id for f in chosen}
+    local_answerer = factory(corpus, config)  # built here too: fails fast, describes the stubs
+    profile, stubs = _describe(local_answerer, config)
+    identity = config.identity(corpus.content_hash())
+    manifest = RunManifest(
+        run_id=run_id_of(identity), kind="replay", created=time.time(),
+        deploysim_version=__version__, corpus_hash=identity["corpus_hash"],
+        corpus_paths=list(config.corpus), model={**identity["model"], "params": config.params},
+        mode=config.mode, profile=profile, seed=config.seed, samples=config.samples,
+        stubs=stubs, selection=selection, identity=identity, status="running",
+        executor=config.executor, max_steps=config.max_steps)
+    previous = prepare(config.out, manifest)
+    if previous is not None:
+        manifest.created = previous.created
+    write_manifest(config.out, manifest)
+
+    every: set[WorkKey] = set()
+    for session in sessions_of(corpus):
+        if session.id in chosen_ids:
+            every.update(work_keys(session, config))
+    done = done_keys(config.out) & every
+    pending = every - done
+    reports: list[ShardReport] = []
+    status = "interrupted"
+    try:
+        with ReplayProgress(len(pending), console or Console(stderr=True),
+                            mode=progress_mode) as progress:
+            if config.executor == "ray":
+                reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
+                                        answerer=factory, progress=progress, env=env)
+            else:
+                reports = await run_local(config, run_id=manifest.run_id, pending=pending,
+                                          answerer=local_answerer, progress=progress)
+        status = "complete"
+    finally:
+        summary = _finish(config, manifest, previous, reports, status,
+                          skipped=len(done), elapsed=time.monotonic() - started)
+    return summary
+
+
+def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest | None,
+            reports: list[ShardReport], status: str, *, skipped: int, elapsed: float
+            ) -> dict[str, Any]:
+    """Recount the run folder, write the final manifest, and build the summary."""
+    t = tally(config.out)
+    usage = Accounting()
+    old = previous.model_dump() if previous is not None else {}
+    if old.get("usage"):
+        usage.merge(old["usage"])
+    for r in reports:
+        usage.merge(r.accounting)
+    misses = list(old.get("misses") or [])
+    for r in reports:
+        misses += r.misses
+    stub_stats: Counter[str] = Counter()
+    for r in reports:
+        stub_stats.update({k: v for k, v in r.stubs.items() if isinstance(v, int)})
+    manifest.counts = t.counts()
+    manifest.provenance = dict(sorted(t.provenance.items()))
+    manifest.misses = misses[:200]
+    updates = {"status": status, "usage": usage.to_dict(),
+               "errors_by_reason": dict(sorted(t.errors_by_reason.items())),
+               "stub_stats": dict(stub_stats)}
+    for key, value in updates.items():
+        setattr(manifest, key, value)
+    write_manifest(config.out, manifest)
+    written = sum(r.written for r in reports)
+    return {"run_id": manifest.run_id, "out": config.out, "status": status,
+            "counts": manifest.counts, "errors_by_reason": updates["errors_by_reason"],
+            "provenance": manifest.provenance, "usage": updates["usage"],
+            "written": written, "skipped": skipped, "elapsed_s": round(elapsed, 3),
+            "simulator_errors": sum(len(r.simulator_errors) for r in reports),
+            "misses": len(misses)}
+
+
+__all__ = ["HttpModelClient", "ReplayConfig", "default_answerer", "replay"]

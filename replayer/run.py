@@ -1,0 +1,194 @@
+"""The run folder: trajectory cassettes appended as they finish, a manifest, resumption.
+
+    RUN_DIR/manifest.json                       recorder.run.RunManifest (+ status, usage)
+    RUN_DIR/trajectories-<shard>-<n>.cassette   one per writer; a rerun opens new ones
+    RUN_DIR/cache/responses.sqlite              the response cache (unless --cache-dir)
+
+A trajectory is written (and flushed) the moment it finishes, so a killed run keeps every
+finished trajectory; a rerun of the same command reads which (session, turn, sample) keys are
+present and does only the rest. Damaged files (a record cut by the kill) are repaired first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder import storage
+from recorder.corpus import Corpus
+from recorder.errors import CorpusNotFound
+from recorder.reader import CassetteReader
+from recorder.records import record_from_obj
+from recorder.repair import repair
+from recorder.run import MANIFEST, RunManifest, read_manifest, write_manifest
+from recorder.session import Session
+from recorder.turns import counted_turns
+from recorder.writer import SUFFIX, CassetteWriter
+from replayer.errors import ReplayConfigError
+from replayer.prefix import WorkKey
+
+PRODUCER = "deploysim replay"
+STEM = "trajectories"
+
+
+
+def run_id_of(identity: Mapping[str, Any]) -> str:
+    """A stable run id: the hash of the run's identity."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return "run-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cassettes(run_dir: str) -> list[str]:
+    if not storage.isdir(run_dir):
+        return []
+    return [p for p in storage.listdir_files(run_dir)
+            if p.rsplit("/", 1)[-1].startswith(STEM) and p.endswith(SUFFIX)]
+
+
+def prepare(run_dir: str, manifest: RunManifest) -> RunManifest | None:
+    """Check RUN_DIR can take this run; repair damaged trajectory files; the earlier manifest.
+
+    Raises ReplayConfigError when RUN_DIR holds a different run (or is not a run folder).
+    """
+    previous: RunManifest | None = None
+    if storage.exists(storage.join(run_dir, MANIFEST)):
+        previous = read_manifest(run_dir)
+        if previous.run_id != manifest.run_id:
+            old = previous.model_dump().get("identity") or {}
+            new = manifest.model_dump().get("identity") or {}
+            differ = [f for f in new if old.get(f) != new.get(f)]
+            raise ReplayConfigError(
+                f"{run_dir} holds another run ({previous.run_id}; it differs in "
+                f"{', '.join(differ) or 'its configuration'}); give a new --out, or the same "
+                "options to resume it.")
+    elif storage.isdir(run_dir) and storage.listdir_files(run_dir):
+        raise ReplayConfigError(f"{run_dir} is not empty and is not a replay run; give a new "
+                                "or empty --out folder.")
+    for path in _cassettes(run_dir):
+        reader = CassetteReader(path)
+        for _ in reader.iter_payloads():
+            pass
+        if reader.problems:  # a record cut by a crash: keep every intact one, drop the file
+            fixed = path[: -len(SUFFIX)] + "-repaired" + SUFFIX
+            repair(path, fixed)
+            _remove(path)
+    storage.makedirs(run_dir)
+    return previous
+
+
+def _remove(path: str) -> None:
+    if storage.is_url(path):
+        import fsspec
+
+        fs, p = fsspec.core.url_to_fs(path)
+        fs.rm(p)
+    else:
+        import os
+
+        os.remove(path)
+
+
+def _session_objs(run_dir: str) -> Iterator[dict[str, Any]]:
+    for path in _cassettes(run_dir):
+        for _offset, obj in CassetteReader(path).iter_objs():
+            if obj.get("kind") == "session":
+                yield obj
+
+
+def done_keys(run_dir: str) -> set[WorkKey]:
+    """The (source session, turn, sample) keys already present in RUN_DIR."""
+    keys: set[WorkKey] = set()
+    for obj in _session_objs(run_dir):
+        src = obj.get("source") or {}
+        keys.add((src.get("source_session") or "", src.get("source_turn"),
+                  src.get("sample") or 0))
+    return keys
+
+
+def trajectories(run_dir: str) -> Iterator[Session]:
+    """Every trajectory of RUN_DIR, typed (unordered: sort by id when order matters)."""
+    for obj in _session_objs(run_dir):
+        record = record_from_obj(obj)
+        assert isinstance(record, Session)
+        yield record
+
+
+@dataclass
+class Tally:
+    """Counts over every trajectory in a run folder (generated turns only)."""
+
+    trajectories: int = 0
+    turns: int = 0
+    tool_calls: int = 0
+    errors: int = 0
+    max_steps: int = 0
+    errors_by_reason: Counter[str] = field(default_factory=Counter)
+    provenance: Counter[str] = field(default_factory=Counter)
+
+    def add(self, session: Session) -> None:
+        self.trajectories += 1
+        for turn in counted_turns(session):
+            msgs = turn.messages(session)
+            self.turns += 1
+            self.tool_calls += len(turn.tool_calls(session))
+            failed = [m.error for m in msgs if m.role == "assistant" and m.error]
+            if failed:
+                self.errors += 1
+                self.errors_by_reason[failed[0].split(":", 1)[0]] += 1
+            elif msgs and msgs[-1].role == "tool":
+                self.max_steps += 1
+            for m in msgs:
+                if m.role == "tool" and m.origin == "generated" and m.result is not None:
+                    self.provenance[m.result.provenance or "unknown"] += 1
+
+    def counts(self) -> dict[str, int]:
+        return {"trajectories": self.trajectories, "turns": self.turns,
+                "tool_calls": self.tool_calls, "errors": self.errors,
+                "max_steps_reached": self.max_steps}
+
+
+def tally(run_dir: str) -> Tally:
+    t = Tally()
+    for session in trajectories(run_dir):
+        t.add(session)
+    return t
+
+
+class TrajectoryWriter:
+    """Appends trajectories to a new cassette in RUN_DIR (never an existing one)."""
+
+    def __init__(self, run_dir: str, shard: str, *, run_id: str) -> None:
+        existing = set(_cassettes(run_dir))
+        n = 0
+        while (path := storage.join(run_dir, f"{STEM}-{shard}-{n:04d}{SUFFIX}")) in existing:
+            n += 1
+        self.path = path
+        self._writer: CassetteWriter | None = None
+        self._meta = {"run_id": run_id, "shard": shard}
+        self.written = 0
+
+    def write(self, session: Session) -> None:
+        if self._writer is None:  # created lazily: a shard with nothing to do leaves no file
+            self._writer = CassetteWriter(self.path, producer=PRODUCER, meta=self._meta)
+        self._writer.write(session)
+        self.written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def open_run(run_dir: str) -> tuple[RunManifest, Corpus]:
+    """A finished or partial replay run: its manifest and its trajectories as a corpus."""
+    if not storage.exists(storage.join(run_dir, MANIFEST)):
+        raise CorpusNotFound(f"{run_dir} is not a replay run (no {MANIFEST}); give the --out "
+                             "folder of `deploysim replay`.")
+    return read_manifest(run_dir), Corpus(run_dir)
+
+
+__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare",
+           "run_id_of", "tally", "trajectories", "write_manifest"]

@@ -1,0 +1,154 @@
+"""One shard of a replay: the async loop that every executor runs (in-process, or in each Ray
+worker on its share of the sessions).
+
+It streams the corpus, queues the work keys still owed, runs `concurrency` workers, and writes
+each trajectory to its own cassette the moment it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder.corpus import Corpus
+from recorder.response_cache import ResponseCache
+from recorder.session import Session
+from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, make_client
+from replayer.clients.base import HttpModelClient
+from replayer.config import ReplayConfig
+from replayer.loop import Candidate
+from replayer.prefix import WorkKey, prefix_keys, replay_turn
+from replayer.rollout import replay_session, rollout_keys
+from replayer.run import TrajectoryWriter
+from replayer.tasks import TaskGroup
+from replayer.trajectory import Trajectory
+from replayer.user_sim import UserSimulator
+from stubs.api import ToolAnswerer
+
+AnswererFactory = Callable[[Corpus, ReplayConfig], ToolAnswerer]
+"""Builds the tool answerer of a shard (the stub engine, normally)."""
+
+OnDone = Callable[[Trajectory, Accounting], None]
+"""Called after each trajectory is written (progress reporting)."""
+
+MAX_MISSES = 200
+
+
+@dataclass
+class ShardReport:
+    """What a shard did in this invocation."""
+
+    shard: str
+    written: int = 0
+    errors: int = 0
+    accounting: dict[str, Any] = field(default_factory=dict)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    simulator_errors: list[str] = field(default_factory=list)
+    stubs: dict[str, Any] = field(default_factory=dict)
+
+
+def sessions_of(corpus: Corpus) -> Iterator[Session]:
+    """The corpus's sessions (derived from exchanges when the recorder can, else as stored)."""
+    try:
+        from recorder.toolcalls import sessions_of as derive
+    except ImportError:
+        return corpus.sessions()
+    sessions: Iterator[Session] = derive(corpus)
+    return sessions
+
+
+def work_keys(session: Session, config: ReplayConfig) -> Iterator[WorkKey]:
+    if config.mode == "prefix":
+        return prefix_keys(session, config.samples)
+    return rollout_keys(session, config.samples)
+
+
+def build_client(config: ReplayConfig, model: str, accounting: Accounting) -> HttpModelClient:
+    """A model client as configured (key from the environment)."""
+    limiter = None
+    if config.requests_per_minute or config.tokens_per_minute:
+        limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
+    return make_client(config.api, model, config.base_url, api_key_env=config.api_key_env,
+                       timeout=config.timeout,
+                       retry=RetryPolicy(max_attempts=config.max_attempts), limiter=limiter,
+                       prices=PriceTable.load(config.prices) if config.prices else None,
+                       accounting=accounting, max_connections=max(64, config.concurrency))
+
+
+async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: set[WorkKey],
+                    answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None
+                    ) -> ShardReport:
+    """Produce every pending trajectory of this shard; returns what it did."""
+    corpus = Corpus(config.corpus)
+    accounting = Accounting()
+    report = ShardReport(shard=shard)
+    client = build_client(config, config.model, accounting)
+    cache = ResponseCache(config.cache_path()) if config.cache else None
+    tool_answerer = answerer(corpus, config) if callable(answerer) else answerer
+    user_client = (build_client(config, config.user_simulator, accounting)
+                   if config.user_simulator else None)
+    simulator = (UserSimulator(user_client, config.user_simulator or "", cache)
+                 if user_client is not None else None)
+    candidate = Candidate(client=client, model=config.model, params=config.params, cache=cache,
+                          max_steps=config.max_steps)
+    writer = TrajectoryWriter(config.out, shard, run_id=run_id)
+    queue: asyncio.Queue[tuple[Session, WorkKey] | None] = asyncio.Queue(config.concurrency * 2)
+    workers = min(config.concurrency, max(1, len(pending)))
+
+    async def produce() -> None:
+        remaining = set(pending)
+        for session in sessions_of(corpus):
+            for key in work_keys(session, config):
+                if key in remaining:
+                    remaining.discard(key)
+                    await queue.put((session, key))
+            if not remaining:
+                break
+        for _ in range(workers):
+            await queue.put(None)
+
+    async def work() -> None:
+        while (item := await queue.get()) is not None:
+            session, (_sid, turn, sample) = item
+            if turn is None:
+                traj = await replay_session(candidate, tool_answerer, session, sample,
+                                            run_id=run_id, user_simulator=simulator)
+            else:
+                traj = await replay_turn(candidate, tool_answerer, session, turn, sample,
+                                         run_id=run_id)
+            writer.write(traj.session)
+            report.written += 1
+            report.errors += len(traj.errors)
+            room = MAX_MISSES - len(report.misses)
+            report.misses += traj.misses[:max(0, room)]
+            report.simulator_errors += traj.simulator_errors
+            accounting.cache_hits += traj.cache_hits
+            if on_done is not None:
+                on_done(traj, accounting)
+
+    try:
+        async with TaskGroup("replay-shard-" + shard) as group:
+            group.spawn(produce(), "produce")
+            for i in range(workers):
+                group.spawn(work(), f"work-{i}")
+    finally:
+        writer.close()
+        await client.close()
+        if user_client is not None:
+            await user_client.close()
+        if cache is not None:
+            cache.close()
+        report.accounting = accounting.to_dict()
+        stats = getattr(tool_answerer, "stats", None)
+        report.stubs = dict(stats()) if callable(stats) else {}
+    return report
+
+
+def provenance_counts(reports: list[ShardReport]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for r in reports:
+        out.update(r.stubs.get("provenance") or {})
+    return out

@@ -1,0 +1,58 @@
+"""An LLM user simulator for rollout mode (`--user-simulator MODEL`).
+
+Given the recorded conversation as the user's intent and the conversation so far (in which the
+candidate, not the recorded assistant, answered), it writes the user's next message — or says
+the user is done. Its replies go through the same response cache as the candidate's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recorder.llm import ModelClient
+from recorder.response_cache import ResponseCache
+from recorder.session import ContentPart, Message
+from replayer.loop import Candidate, ask
+
+END = "[END]"
+
+INSTRUCTIONS = (
+    "You play the USER of an AI assistant, for a test. The ORIGINAL conversation shows what this "
+    "user wanted and how they wrote. The CURRENT conversation is the one happening now, where "
+    "the assistant may have answered differently. Write only the user's next message, in their "
+    f"voice, pursuing the same intent. If the user would have nothing more to say, reply {END}."
+)
+
+
+def _transcript(messages: Sequence[Message]) -> str:
+    lines = []
+    for m in messages:
+        if m.role == "user":
+            lines.append(f"USER: {m.text}")
+        elif m.role == "assistant" and m.text:
+            lines.append(f"ASSISTANT: {m.text}")
+        elif m.role == "assistant" and m.tool_calls:
+            lines.append("ASSISTANT: (calls " + ", ".join(c.name for c in m.tool_calls) + ")")
+    return "\n".join(lines)
+
+
+class UserSimulator:
+    """Writes simulated user messages with a model client."""
+
+    def __init__(self, client: ModelClient, model: str, cache: ResponseCache | None = None
+                 ) -> None:
+        self.candidate = Candidate(client=client, model=model, cache=cache, max_steps=1)
+
+    async def next_message(self, original: Sequence[Message], current: Sequence[Message],
+                           index: int, sample: int) -> Message | None:
+        """The simulated user message number `index` (1-based among later user messages)."""
+        prompt = (f"ORIGINAL conversation:\n{_transcript(original)}\n\n"
+                  f"CURRENT conversation:\n{_transcript(current)}\n\n"
+                  f"Write the user's message number {index + 1}.")
+        convo = [Message(role="system", content=[ContentPart(text=INSTRUCTIONS)]),
+                 Message(role="user", content=[ContentPart(text=prompt)])]
+        reply, _cached = await ask(self.candidate, convo, (), {"temperature": 0}, sample)
+        text = reply.text.strip()
+        if not text or text == END:
+            return None
+        return Message(role="user", origin="generated", content=[ContentPart(text=text)])
