@@ -1,0 +1,192 @@
+"""Canonical arguments: two calls that mean the same thing get the same key.
+
+Rules (all configurable through `CanonicalRules`): object keys are sorted; strings are NFC
+normalised with whitespace trimmed and runs collapsed; integral floats become ints and other
+floats keep 12 significant digits; numeric strings such as "10" equal the number 10 (models
+write both); volatile fields are dropped by JSON path (`$.request_id`, `$..timestamp`) or by key
+regex, and string values matching a volatile regex (UUIDs, timestamps) become `<volatile>`.
+
+The canonical form is *frozen*: nested tuples that hash and compare in C, so a lookup is one walk
+and one dict probe. Every container is tagged by its first element (`DICT` or `LIST`), so an
+object and a list of pairs never collide. `thaw` turns a frozen form back into JSON for display,
+similarity and diagnostics; `text` gives the compact, sorted JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from stubs.jsonpath import PathPart, PathPattern
+
+VOLATILE = "<volatile>"
+DICT = "\x00dict"
+LIST = "\x00list"
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
+
+
+@dataclass(frozen=True)
+class CanonicalRules:
+    """How arguments are normalised before they are keyed."""
+
+    ignore_paths: tuple[str, ...] = ()
+    """JSON paths of volatile fields to drop, e.g. `$.request_id`, `$..timestamp`."""
+    ignore_keys: tuple[str, ...] = ("^_meta$",)
+    """Regexes on key names dropped at any depth (MCP `_meta` by default)."""
+    ignore_values: tuple[str, ...] = ()
+    """Regexes on whole string values replaced by `<volatile>` (ids, timestamps)."""
+    numeric_strings: bool = True
+    """Treat "10" and 10 as the same argument."""
+    float_digits: int = 12
+    """Significant digits kept for non-integral floats."""
+
+    def merged(self, other: CanonicalRules) -> CanonicalRules:
+        """These rules plus another set's volatile fields (a tool's own config)."""
+        return CanonicalRules(
+            ignore_paths=tuple(dict.fromkeys(self.ignore_paths + other.ignore_paths)),
+            ignore_keys=tuple(dict.fromkeys(self.ignore_keys + other.ignore_keys)),
+            ignore_values=tuple(dict.fromkeys(self.ignore_values + other.ignore_values)),
+            numeric_strings=other.numeric_strings and self.numeric_strings,
+            float_digits=min(self.float_digits, other.float_digits),
+        )
+
+
+class _NonStringKey(Exception):
+    pass
+
+
+def parse_arguments(value: Any) -> tuple[Any, bool]:
+    """Arguments as JSON, and whether they were JSON: a str that parses becomes its value."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value), True
+        except ValueError:
+            return value, False
+    if isinstance(value, bytes):
+        return parse_arguments(value.decode("utf-8", "replace"))
+    return value, True
+
+
+class Canonicalizer:
+    """Applies one set of `CanonicalRules`; compiled once, called for every call and query.
+
+    >>> c = Canonicalizer(CanonicalRules())
+    >>> c.text({"b": " x  y ", "a": 1.0}) == c.text({"a": "1", "b": "x y"})
+    True
+    """
+
+    def __init__(self, rules: CanonicalRules) -> None:
+        self.rules = rules
+        self._paths = [PathPattern(p) for p in rules.ignore_paths]
+        self._keys = re.compile("|".join(f"(?:{k})" for k in rules.ignore_keys)) \
+            if rules.ignore_keys else None
+        self._values = re.compile("|".join(f"(?:{v})" for v in rules.ignore_values)) \
+            if rules.ignore_values else None
+        self._digits = rules.float_digits
+        self._numeric = rules.numeric_strings
+        self._kept: set[str] = set()
+
+    def freeze(self, obj: Any) -> Hashable:
+        """The canonical form as a hashable value (the lookup key material)."""
+        if not self._paths:
+            try:
+                return self._walk(obj)
+            except _NonStringKey:
+                pass  # a Python caller's dict with int keys: take the general walk
+        return self._walk_paths(obj, ())
+
+    def value(self, obj: Any) -> Any:
+        """The canonical form as a JSON value."""
+        return thaw(self.freeze(obj))
+
+    def text(self, obj: Any) -> str:
+        """The canonical form as compact JSON text with sorted keys."""
+        return dumps(self.value(obj))
+
+    def _walk(self, obj: Any) -> Any:
+        # the hot path of every lookup: type dispatch by identity, no per-node path tuples,
+        # key-drop decisions memoised (keys repeat across calls; regexes are slow)
+        t = type(obj)
+        if t is str:
+            return self._string(obj)
+        if t is dict:
+            kept = self._kept
+            walk = self._walk
+            return (DICT, *sorted([(k, walk(v)) for k, v in obj.items()
+                                   if k in kept or self._keep(k)]))
+        if t is list or t is tuple:
+            return (LIST, *map(self._walk, obj))
+        return self._scalar(obj)
+
+    def _keep(self, key: Any) -> bool:
+        if type(key) is not str:
+            raise _NonStringKey  # JSON keys are strings; others go through `_walk_paths`
+        keep = self._keys is None or not self._keys.search(key)
+        if keep and len(self._kept) < 100_000:
+            self._kept.add(key)
+        return keep
+
+    def _walk_paths(self, obj: Any, path: tuple[PathPart, ...]) -> Any:
+        if isinstance(obj, dict):
+            items = []
+            for k, v in obj.items():
+                sub = (*path, str(k))
+                if self._keys is not None and self._keys.search(str(k)):
+                    continue
+                if any(p.matches(sub) for p in self._paths):
+                    continue
+                items.append((str(k), self._walk_paths(v, sub)))
+            return (DICT, *sorted(items))
+        if isinstance(obj, list | tuple):
+            return (LIST, *(self._walk_paths(v, (*path, i)) for i, v in enumerate(obj)
+                            if not any(p.matches((*path, i)) for p in self._paths)))
+        if isinstance(obj, str):
+            return self._string(obj)
+        return self._scalar(obj)
+
+    def _string(self, s: str) -> Any:
+        if not s.isascii():
+            s = unicodedata.normalize("NFC", s)
+        parts = s.split()
+        s = parts[0] if len(parts) == 1 else " ".join(parts)
+        if self._values is not None and self._values.fullmatch(s):
+            return VOLATILE
+        if self._numeric and s and (s[0].isdigit() or s[0] == "-") and _NUMBER.match(s):
+            return self._scalar(float(s) if ("." in s or "e" in s or "E" in s) else int(s))
+        return s
+
+    def _scalar(self, x: Any) -> Any:
+        if x is None or x is True or x is False:
+            return x
+        if isinstance(x, int):
+            return int(x)
+        if isinstance(x, float):
+            if math.isnan(x) or math.isinf(x):
+                return repr(x)
+            if x.is_integer() and abs(x) < 2**53:
+                return int(x)
+            return float(f"{x:.{self._digits}g}")
+        if isinstance(x, bytes):
+            return self._string(x.decode("utf-8", "replace"))
+        return self._string(str(x))
+
+
+def thaw(frozen: Any) -> Any:
+    """A frozen canonical form back as a JSON value."""
+    if type(frozen) is tuple and frozen:
+        if frozen[0] == DICT:
+            return {k: thaw(v) for k, v in frozen[1:]}
+        if frozen[0] == LIST:
+            return [thaw(v) for v in frozen[1:]]
+    return frozen
+
+
+def dumps(value: Any) -> str:
+    """Compact, sorted, stable JSON text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)

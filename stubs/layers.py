@@ -1,0 +1,174 @@
+"""The engine's answering layers after an exact miss: nearest, synthesize, simulate, and the
+miss answer itself. Each returns an `Outcome` or None (\"not me, try the next layer\")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from recorder.llm import ModelClient
+from recorder.response_cache import ResponseCache
+from recorder.session import Session, ToolDef
+from recorder.toolcall import RecordedToolCall
+from stubs import seeding
+from stubs.api import StubAnswer, ToolQuery
+from stubs.document import get_document, put_document, put_text
+from stubs.index import StubIndex, ToolTable, tool_label
+from stubs.matchers import explain
+from stubs.nearest import NearestIndex
+from stubs.reply import Reply, error_reply, plain_reply
+from stubs.simulate import ToolSimulator
+from stubs.synthesize import Synthesizer
+
+_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A layer's answer before perturbation and rendering."""
+
+    reply: Reply
+    provenance: str
+    row: int | None = None
+    """The recorded row answering, if any."""
+    key: Hashable | None = None
+    """For `nearest`: the recorded key whose recordings answer."""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def with_row(self, index: StubIndex, row: int) -> Outcome:
+        return replace(self, reply=Reply.from_row(index.row(row)), row=row)
+
+
+class Layers:
+    """Fallback layers with their per-tool caches (nearest indexes, shapes)."""
+
+    def __init__(self, index: StubIndex, *, seed: int, simulator: ModelClient | None,
+                 cache: ResponseCache | None, sessions: Mapping[str, Session],
+                 tools: Mapping[str, ToolDef]) -> None:
+        self.index = index
+        self.seed = seed
+        self.sessions = sessions
+        self.tools = tools
+        self.simulator = ToolSimulator(simulator, seed=seed, cache=cache) \
+            if simulator is not None else None
+        self._nearest: dict[int, NearestIndex] = {}
+        self._synth: dict[int, Synthesizer] = {}
+        self.failures: list[str] = []
+
+    def nearest_index(self, table: ToolTable) -> NearestIndex:
+        found = self._nearest.get(table.number)
+        if found is None:
+            found = self._nearest[table.number] = NearestIndex(self.index, table)
+        return found
+
+    async def run(self, layer: str, q: ToolQuery, table: ToolTable | None, args: Any,
+                  trajectory: str, key_text: str) -> Outcome | None:
+        if layer == "nearest":
+            return self.nearest(q, table, args)
+        if layer == "synthesize":
+            return self.synthesize(q, table, args, trajectory, key_text)
+        return await self.simulate(q, table, args)
+
+    def nearest(self, q: ToolQuery, table: ToolTable | None, args: Any) -> Outcome | None:
+        if table is None or not table.keys:
+            return None
+        near = self.nearest_index(table).closest(args, 1)
+        if not near or near[0].similarity < self.index.config.nearest_min_similarity:
+            return None
+        best = near[0]
+        row = table.rows_of(best.key)[0]
+        why = {"nearest": {**best.explain(), "matchers": explain(
+            table.config.match_on, table.canon, args, best.arguments)}}
+        return Outcome(Reply.from_row(self.index.row(row)), "nearest", row=row, key=best.key,
+                       diagnostics=why)
+
+    def synthesize(self, q: ToolQuery, table: ToolTable | None, args: Any, trajectory: str,
+                   key_text: str) -> Outcome | None:
+        if table is None or not table.rows:
+            return None
+        synth = self._synth.get(table.number)
+        if synth is None:
+            synth = self._synth[table.number] = Synthesizer(self.index, table)
+        rnd = seeding.rng(self.seed, trajectory, q.call_index, table.label, key_text,
+                          "synthesize")
+        reply = synth.answer(args, rnd)
+        if reply is None:
+            return None
+        return Outcome(reply.with_(latency_ms=None, exchange_id=None), "synthetic",
+                       diagnostics={"synthetic": {"shape": synth.shape.describe()}})
+
+    async def simulate(self, q: ToolQuery, table: ToolTable | None,
+                       args: Any) -> Outcome | None:
+        if self.simulator is None:
+            return None
+        examples: list[tuple[Any, str]] = []
+        template: Reply | None = None
+        if table is not None:
+            for key in table.keys[:_EXAMPLES]:
+                row = self.index.row(table.rows_of(key)[0])
+                examples.append((row.arguments, row.content))
+                if template is None and not row.is_error:
+                    template = Reply.from_row(row)
+        messages = self.simulator.prompt(
+            name=q.name, arguments=args, tool=self.tools.get(q.name),
+            session=self.sessions.get(q.session_id or ""), examples=examples)
+        try:
+            text = await self.simulator.output(messages)
+        except Exception as exc:  # the model is down or says nothing: try the next layer
+            self.failures.append(f"{q.name}: {exc}")
+            return None
+        if template is None:
+            reply = plain_reply(q.kind, text)
+        else:
+            doc = get_document(template)
+            try:
+                value = json.loads(text) if doc.form != "text" else text
+                reply = put_document(template, value, doc)
+            except ValueError:
+                reply = put_text(template, text)
+        return Outcome(reply.with_(latency_ms=None, exchange_id=None), "simulated",
+                       diagnostics={"simulated": {"model": self.simulator.model,
+                                                  "prompt_key": self.simulator.key(messages)}})
+
+    def miss(self, q: ToolQuery, table: ToolTable | None, args: Any,
+             reason: str | None) -> Outcome:
+        """The tool error a miss answers with: what failed and the closest recorded calls."""
+        label = table.label if table is not None else tool_label(q.kind, q.server, q.name)
+        diagnostics: dict[str, Any] = {"tool": label}
+        if table is None:
+            message = self.index.unknown_tool_message(q.kind, q.server, q.name)
+        elif reason is not None:
+            message = f"The call of {label} cannot be answered: {reason}."
+            diagnostics["arguments"] = args
+        else:
+            close = self.nearest_index(table).closest(args, 3) if table.keys else []
+            diagnostics["closest"] = [c.explain() for c in close]
+            message = f"No recording of {label} matches these arguments"
+            if close and close[0].diff:
+                d = close[0].diff[0]
+                message += (f"; the closest recorded call differs at {d['path']} (here "
+                            f"{json.dumps(d['query'], default=str)}, recorded "
+                            f"{json.dumps(d['recorded'], default=str)})")
+                diagnostics["matchers"] = explain(table.config.match_on, table.canon, args,
+                                                  close[0].arguments)
+            message += "."
+        diagnostics["reason"] = message
+        text = f"deploysim stub miss: {message}"
+        reply = error_reply(q.kind, text, status=404,
+                            data={"closest": diagnostics.get("closest", [])[:1]})
+        return Outcome(reply, "miss", diagnostics=diagnostics)
+
+    def as_recorded(self, q: ToolQuery, answer: StubAnswer) -> RecordedToolCall:
+        """A live answer as a recorded call (hybrid mode records what it forwarded)."""
+        return RecordedToolCall(kind=q.kind, server=q.server, name=q.name,
+                                arguments=q.arguments, result=answer.result,
+                                session_id=q.session_id, index=q.call_index, http=answer.http,
+                                mcp_result=answer.mcp_result, mcp_error=answer.mcp_error)
+
+    def describe_simulator(self) -> dict[str, Any] | None:
+        if self.simulator is None:
+            return None
+        return {"model": self.simulator.model, "calls": self.simulator.calls,
+                "failures": len(self.failures)}

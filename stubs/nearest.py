@@ -1,0 +1,87 @@
+"""The `nearest` fallback: the closest recorded call of the same tool, with an explanation.
+
+Candidates come from an inverted index of argument leaves (`$.city=Paris`), built per tool on
+its first miss, so a miss costs work proportional to the calls that share something with it, not
+to the whole tool. Leaves shared by very many calls carry little information and are skipped;
+the candidates are ranked by `similarity` on the canonical arguments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from stubs.index import StubIndex, ToolTable
+from stubs.similarity import diff, similarity
+
+_COMMON = 2000   # a leaf shared by more keys than this is not used to find candidates
+_SHORTLIST = 64  # candidates scored exactly
+_SCAN_ALL = 256  # tools with at most this many distinct calls are scored exhaustively
+
+
+@dataclass(frozen=True)
+class Near:
+    """A recorded call close to a query."""
+
+    key: Hashable
+    arguments: Any
+    similarity: float
+    diff: list[dict[str, Any]]
+
+    def explain(self) -> dict[str, Any]:
+        return {"arguments": self.arguments, "similarity": round(self.similarity, 4),
+                "diff": self.diff}
+
+
+def _leaves(value: Any, path: str, out: list[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(v, f"{path}.{k}", out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _leaves(v, f"{path}[{i}]", out)
+    else:
+        out.append(f"{path}={value!r}")
+
+
+def leaves(value: Any) -> list[str]:
+    out: list[str] = []
+    _leaves(value, "$", out)
+    return out
+
+
+class NearestIndex:
+    """One tool's distinct recorded arguments, searchable by similarity."""
+
+    def __init__(self, index: StubIndex, table: ToolTable) -> None:
+        self.table = table
+        self.keys = list(table.keys)
+        self.arguments = [table.canon.value(index.row(table.rows_of(k)[0]).arguments)
+                          for k in self.keys]
+        self.postings: dict[str, list[int]] = {}
+        for i, args in enumerate(self.arguments):
+            for leaf in set(leaves(args)):
+                self.postings.setdefault(leaf, []).append(i)
+
+    def closest(self, arguments: Any, n: int = 1) -> list[Near]:
+        """The n recorded calls most similar to `arguments` (canonicalised here), best first;
+        ties go to the earlier recording."""
+        query = self.table.canon.value(arguments)
+        if len(self.keys) <= _SCAN_ALL:
+            candidates: list[int] = list(range(len(self.keys)))
+        else:
+            counts: Counter[int] = Counter()
+            for leaf in set(leaves(query)):
+                posting = self.postings.get(leaf, ())
+                if len(posting) <= _COMMON:
+                    counts.update(posting)
+            candidates = [i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                          [:_SHORTLIST]]
+            if not candidates:
+                candidates = list(range(min(_SHORTLIST, len(self.keys))))
+        scored = sorted(((similarity(query, self.arguments[i]), i) for i in candidates),
+                        key=lambda si: (-si[0], si[1]))[:n]
+        return [Near(self.keys[i], self.arguments[i], s, diff(query, self.arguments[i]))
+                for s, i in scored]

@@ -1,0 +1,124 @@
+"""The `simulate` fallback: a model plays the tool.
+
+A `recorder.llm.ModelClient` (the CLI passes one from `replayer.clients`; stubs never import
+the replayer) is told which tool it plays (description and input schema), shown recorded calls of
+the tool with their outputs, the recorded trajectory the call comes from, and the call; it
+answers with the tool's output only. Answers are cached by prompt hash and seed in a
+`recorder.response_cache.ResponseCache` (or in memory), so a rerun is identical and free;
+concurrent identical prompts share one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from recorder.llm import ModelClient, request_key
+from recorder.response_cache import ResponseCache
+from recorder.session import ContentPart, Message, Session, ToolDef
+
+PURPOSE = "deploysim-tool-simulator"
+SYSTEM = (
+    "You are simulating the tool `{name}` so that a recorded agent session can be replayed. "
+    "Reply with exactly the output the real tool would return for the call: no commentary, no "
+    "explanation, no code fences. Match the format, style and level of detail of the recorded "
+    "outputs. If the real tool would fail, reply with its error output.\n\n"
+    "Tool description: {description}\nInput schema: {schema}"
+)
+
+
+def _render_session(session: Session, budget: int) -> str:
+    lines = []
+    for m in session.messages:
+        text = m.text
+        if m.tool_calls:
+            text += " " + " ".join(f"[calls {c.name}({json.dumps(c.arguments, default=str)})]"
+                                   for c in m.tool_calls)
+        if m.result is not None:
+            text = m.result.content
+        lines.append(f"{m.role}: {text.strip()}")
+    out = "\n".join(lines)
+    return out if len(out) <= budget else "…" + out[-budget:]  # the end matters most
+
+
+def _strip_fences(text: str) -> str:
+    s = text.strip()
+    if s.startswith("```") and s.endswith("```"):
+        s = s[3:-3]
+        s = s.split("\n", 1)[1] if "\n" in s and not s.lstrip().startswith(("{", "[")) else s
+    return s.strip()
+
+
+class ToolSimulator:
+    """Asks a model for a tool's output; cached by prompt and seed."""
+
+    def __init__(self, client: ModelClient, *, seed: int = 0, cache: ResponseCache | None = None,
+                 model: str | None = None, context_chars: int = 6000) -> None:
+        self.client = client
+        self.seed = seed
+        self.cache = cache
+        self.model = model or str(getattr(client, "model", None) or type(client).__name__)
+        self.context_chars = context_chars
+        self._memory: dict[str, str] = {}
+        self._inflight: dict[str, asyncio.Future[str]] = {}
+        self.calls = 0
+
+    def prompt(self, *, name: str, arguments: Any, tool: ToolDef | None,
+               session: Session | None,
+               examples: Sequence[tuple[Any, str]]) -> list[Message]:
+        """The conversation sent to the model (a pure function of its inputs)."""
+        system = SYSTEM.format(
+            name=name, description=(tool.description if tool else "") or "(none recorded)",
+            schema=json.dumps(tool.input_schema, sort_keys=True) if tool and tool.input_schema
+            else "(none recorded)")
+        parts = []
+        if session is not None:
+            parts.append("The recorded trajectory the call belongs to:\n"
+                         + _render_session(session, self.context_chars))
+        if examples:
+            shown = "\n".join(f"- call {json.dumps(a, sort_keys=True, default=str)}\n  output: "
+                              f"{out[:1500]}" for a, out in examples)
+            parts.append(f"Recorded calls of `{name}` and what it returned:\n{shown}")
+        parts.append(f"Now return the output of this call of `{name}`:\n"
+                     f"{json.dumps(arguments, sort_keys=True, default=str)}")
+        return [Message(role="system", content=[ContentPart(text=system)]),
+                Message(role="user", content=[ContentPart(text="\n\n".join(parts))])]
+
+    def key(self, messages: Sequence[Message]) -> str:
+        return request_key(self.model, messages, (), {"purpose": PURPOSE, "seed": self.seed})
+
+    async def output(self, messages: Sequence[Message]) -> str:
+        """The tool output for a prompt: from the cache, or from the model (once)."""
+        key = self.key(messages)
+        if key in self._memory:
+            return self._memory[key]
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self._memory[key] = cached.text
+                return cached.text
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            self.calls += 1
+            reply = await self.client.complete(
+                messages, params={"temperature": 0, "seed": self.seed})
+            text = _strip_fences(reply.text)
+            if not text:
+                raise ValueError("the simulator model returned no text")
+            if self.cache is not None:
+                self.cache.put(key, Message(role="assistant", content=[ContentPart(text=text)]))
+            self._memory[key] = text
+            future.set_result(text)
+            return text
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here so a lone waiter-less failure is not logged
+            raise
+        finally:
+            del self._inflight[key]
