@@ -87,6 +87,8 @@ def decode_headers(raw: Sequence[RawHeader]) -> list[Header]:
 
 
 def _text(value: bytes | str) -> str:
+    """Header bytes as text: UTF-8 when valid (aiohttp writes headers back as UTF-8, so
+    they round-trip exactly), else Latin-1."""
     if isinstance(value, str):
         return value
     try:

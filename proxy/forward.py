@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from proxy.capture import Capture
+from proxy.capture import Capture, _text
 from proxy.metrics import Metrics
 from proxy.routes import Mode, Route
 from proxy.sink import Sink
@@ -107,7 +107,7 @@ class Forwarder:
         t0 = time.perf_counter()
         started = time.time()
         url = route.target(rest)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
+        headers = _forwardable(request.raw_headers, _NOT_FORWARDED)
         cap: Capture | None = None
         if record and self.sink is not None:
             cap = self._capture(request, route, url, started, labels)
@@ -167,9 +167,8 @@ class Forwarder:
                      cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
         resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out = resp.headers
-        for k, v in upstream.headers.items():
-            if k.lower() not in HOP_BY_HOP:
-                out.add(k, v)
+        for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
+            out.add(k, v)
         chunks: list[tuple[float, bytes]] | None = None
         kept = 0
         if cap is not None:
@@ -232,6 +231,23 @@ class Forwarder:
         if error is not None:
             cap.error = error
         await self.sink.put(cap)
+
+
+def _forwardable(raw: tuple[tuple[bytes, bytes], ...],
+                 drop: frozenset[str]) -> list[tuple[str, str]]:
+    """Headers as received (name case and order kept; `request.headers` would normalise the
+    case of well-known names), minus `drop` and whatever `Connection` names as hop-by-hop."""
+    conn_named: set[str] = set()
+    for k, v in raw:
+        if k.lower() == b"connection":
+            conn_named.update(t.strip().lower() for t in v.decode("latin-1").split(","))
+    out = []
+    for k, v in raw:
+        name = _text(k)
+        lower = name.lower()
+        if lower not in drop and lower not in conn_named:
+            out.append((name, _text(v)))
+    return out
 
 
 def _is_stream(upstream: aiohttp.ClientResponse) -> bool:

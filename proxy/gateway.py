@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy.errors import BadListen
-from proxy.forward import Forwarder, Timeouts
+from proxy.forward import DEFAULT_MAX_CAPTURE, Forwarder, Timeouts
 from proxy.metrics import Metrics
 from proxy.routes import RESERVED_PREFIX, Mode, Route, check_routes, split_path
 from proxy.sink import Sink
@@ -67,6 +67,7 @@ class Gateway:
     `sink` receives the captures of `record` (and hybrid) routes; None records nothing.
     `upstream_ca` is a PEM bundle trusted for HTTPS upstreams in addition to the system CAs;
     `verify_upstream=False` skips upstream certificate checks (tests and labs only).
+    `max_capture` bounds the bytes of one body kept for the cassette (traffic is never cut).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class Gateway:
         timeouts: Timeouts = Timeouts(),
         upstream_ca: str | None = None,
         verify_upstream: bool = True,
+        max_capture: int = DEFAULT_MAX_CAPTURE,
         name: str = "deploysim record",
     ) -> None:
         check_routes(routes)
@@ -91,6 +93,7 @@ class Gateway:
         self.timeouts = timeouts
         self.upstream_ca = upstream_ca
         self.verify_upstream = verify_upstream
+        self.max_capture = max_capture
         self.name = name
         self._named = {r.name: r for r in self.routes if r.name is not None}
         self._root = next((r for r in self.routes if r.name is None), None)
@@ -123,7 +126,8 @@ class Gateway:
         )
         self.forwarder = Forwarder(self.client, sink=self.sink, metrics=self.metrics,
                                    session_header=self.session_header,
-                                   segment_header=self.segment_header)
+                                   segment_header=self.segment_header,
+                                   max_capture=self.max_capture)
         for handler in self._handlers():
             await handler.start(self)
         self._runner = web.AppRunner(

@@ -20,7 +20,13 @@ from proxy.errors import BadListen
 from proxy.forward import Timeouts
 from proxy.live import LiveCounters
 from proxy.metrics import Metrics
-from proxy.sink import DEFAULT_QUEUE_SIZE, DEFAULT_ROTATE_BYTES, QueuePolicy, RecordingSink
+from proxy.sink import (
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_ROTATE_BYTES,
+    Isolation,
+    QueuePolicy,
+    RecordingSink,
+)
 from proxy.tasks import spawn
 from recorder.writer import Durability
 
@@ -50,6 +56,8 @@ class RecordConfig:
     rotate_bytes: int | None = DEFAULT_ROTATE_BYTES
     derive_sessions: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
+    isolation: Isolation = "process"
+    """Where the cassette writer runs (see `proxy.sink`)."""
     live: bool | None = None
     """Show live counters: None means only when stdout is a terminal."""
 
@@ -72,12 +80,11 @@ def parse_listen(spec: str) -> tuple[str, int]:
 
 def make_sink(cfg: RecordConfig, metrics: Metrics, producer: str,
               meta: dict[str, Any] | None = None) -> RecordingSink:
-    """The sink for a run: redaction always on (default rules plus `redact_rules`)."""
-    from proxy.sink import load_redactor
-
+    """The sink for a run: redaction always on (default rules plus `redact_rules`), the writer
+    in its own process so redaction never competes with the traffic."""
     sink = RecordingSink(
         cfg.out, metrics=metrics, queue_size=cfg.queue_size, policy=cfg.queue_policy,
-        redactor=load_redactor(cfg.redact_rules), durability=cfg.durability,
+        isolation=cfg.isolation, redact_rules=cfg.redact_rules, durability=cfg.durability,
         rotate_bytes=cfg.rotate_bytes, producer=producer, meta=meta,
         derive_sessions=cfg.derive_sessions,
     )

@@ -1,13 +1,21 @@
-"""The recording sink: a bounded queue in front of a writer thread that owns the cassette.
+"""The recording sink: a bounded queue in front of a cassette writer running off the event loop.
 
-The request path only enqueues a `Capture` (O(1), never blocks under the default policy); the
-writer thread builds the `Exchange`, redacts it, and appends it. Nothing that can go wrong on
-that side (a full disk, an unwritable directory, a redaction or parsing bug) reaches the
-traffic: each failure is counted by kind in `Metrics` and logged once.
+The request path only enqueues a `Capture` (O(1); never waits under the default policy). The
+writer (`proxy.record_writer.RecordWriter`) builds the `Exchange`, redacts it and appends it.
+Where the writer runs is the `isolation`:
 
-On a clean close the queue is drained, sessions are derived from everything recorded in this
-run and appended, and the cassette is closed (fsynced). A killed process loses at most the
-record being written; every complete record stays readable.
+- `process` (default for `deploysim record`): a separate writer process. Redaction is regex
+  work that holds the GIL for milliseconds per exchange; in a thread it would stall the event
+  loop and show up as tail latency and lost throughput. In its own process it uses another
+  core and cannot slow the traffic at all. If the proxy is killed, the writer notices, writes
+  what is already queued and closes its cassette.
+- `thread`: a writer thread in this process (cheaper to start; tests, light traffic, or a
+  custom redactor object).
+
+Nothing that goes wrong on the writer side (a full disk, an unwritable directory, a redaction
+or parsing bug, a dead writer process) reaches the traffic: each failure is counted by kind in
+`Metrics` and logged once. A full queue is counted as `dropped` (policy `drop`, the default)
+or makes the request path wait for room (policy `block`).
 
 >>> sink = RecordingSink("out/", metrics=Metrics())          # doctest: +SKIP
 >>> sink.start()
@@ -19,42 +27,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
+import dataclasses
 import hashlib
 import logging
 import os
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from proxy.capture import Capture
-from proxy.errors import BadOutDir
+from proxy.errors import BadOutDir, ProxyError
 from proxy.metrics import Metrics
+from proxy.record_writer import RecordWriter, Redactor, WriterSettings, load_redactor
 from recorder import storage
-from recorder.errors import RecordTooLarge
-from recorder.exchange import Exchange
-from recorder.writer import CassetteWriter, Durability
+from recorder.errors import UsageError
+from recorder.writer import Durability
 
 log = logging.getLogger("deploysim.proxy")
 
 QueuePolicy = Literal["drop", "block"]
+Isolation = Literal["process", "thread"]
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_ROTATE_BYTES = 256 * 1024 * 1024
-REOPEN_DELAY = 1.0
-"""Seconds to wait before trying to open a new cassette after the last one failed."""
 
-_STOP = object()
-
-
-class Redactor(Protocol):
-    """What the sink needs from `recorder.redact.Redactor`."""
-
-    policy_id: str
-
-    def redact_exchange(self, ex: Exchange) -> Exchange: ...
+__all__ = ["DEFAULT_QUEUE_SIZE", "DEFAULT_ROTATE_BYTES", "Isolation", "QueuePolicy",
+           "RecordingSink", "Redactor", "Sink", "load_redactor"]
 
 
 class Sink(Protocol):
@@ -63,12 +64,30 @@ class Sink(Protocol):
     async def put(self, capture: Capture) -> None: ...
 
 
-class RecordingSink:
-    """Bounded queue → writer thread → `CassetteWriter` in `out_dir`.
+class _MetricsReporter:
+    """Applies writer reports to the proxy's metrics (writer thread or event thread)."""
 
-    `policy`: when the queue is full, `drop` (default) counts the exchange as dropped and lets
-    the request finish at once; `block` makes the request path wait for room, trading latency
-    for completeness. `derive_sessions` appends derived sessions on a clean close.
+    def __init__(self, metrics: Metrics, paths: list[str]) -> None:
+        self.metrics = metrics
+        self.paths = paths
+
+    def recorded(self) -> None:
+        self.metrics.recorded += 1
+
+    def error(self, kind: str, detail: str) -> None:
+        self.metrics.count_record_error(kind, detail)
+
+    def opened(self, path: str) -> None:
+        if path not in self.paths:
+            self.paths.append(path)
+
+
+class RecordingSink:
+    """Bounded queue → writer (thread or process) → cassettes in `out_dir`.
+
+    Redaction is on by default (default rules plus `redact_rules`, key from the deploysim
+    config); `redactor` injects a ready redactor object and needs `isolation="thread"`.
+    `derive_sessions` appends derived sessions on a clean close.
     """
 
     def __init__(
@@ -78,6 +97,9 @@ class RecordingSink:
         metrics: Metrics | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         policy: QueuePolicy = "drop",
+        isolation: Isolation = "process",
+        redact: bool = True,
+        redact_rules: str | None = None,
         redactor: Redactor | None = None,
         durability: Durability = "interval",
         rotate_bytes: int | None = DEFAULT_ROTATE_BYTES,
@@ -86,223 +108,253 @@ class RecordingSink:
         derive_sessions: bool = True,
         prefix: str = "record",
     ) -> None:
+        if redactor is not None and isolation != "thread":
+            raise UsageError("A redactor object can only be used with isolation='thread'; the "
+                             "writer process builds its own from redact_rules.")
         self.out_dir = out_dir
         self.metrics = metrics or Metrics()
+        self.queue_size = queue_size
         self.policy = policy
+        self.isolation = isolation
+        self.redact = redact
+        self.redact_rules = redact_rules
         self.redactor = redactor
-        self.durability = durability
-        self.rotate_bytes = rotate_bytes
-        self.producer = producer
-        self.meta = dict(meta or {})
-        self.derive_sessions = derive_sessions
         self.run_id = _run_id()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        self._base = storage.join(out_dir, f"{prefix}-{stamp}-{self.run_id}")
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self.metrics.queue_depth = self._queue.qsize
-        self._thread: threading.Thread | None = None
-        self._writer: CassetteWriter | None = None
-        self._generation = 0
-        self._retry_at = 0.0
-        self._seq = 0
+        self._settings = WriterSettings(
+            base=storage.join(out_dir, f"{prefix}-{stamp}-{self.run_id}"), run_id=self.run_id,
+            producer=producer, meta=dict(meta or {}), durability=durability,
+            rotate_bytes=rotate_bytes, derive_sessions=derive_sessions,
+            redact=redact, redact_rules=redact_rules,
+        )
         self.paths: list[str] = []
-        """Every cassette file this sink wrote to, in order."""
+        """Every cassette file written to, in order."""
         self.sessions_written = 0
+        self._queue: Any = None
+        self._backend: _ThreadBackend | _ProcessBackend | None = None
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Check the output directory is writable and start the writer thread."""
+        """Check the output directory and the redaction config, then start the writer."""
         _check_writable(self.out_dir)
-        self._thread = threading.Thread(target=self._run, name="deploysim-writer", daemon=True)
-        self._thread.start()
+        settings = self._settings
+        if self.redact and self.redactor is None:
+            from recorder.redact_key import resolve_key
+
+            # fail now, with the config's own message, rather than in the writer later
+            key = resolve_key()
+            load_redactor(self.redact_rules, key)
+            settings = dataclasses.replace(settings, redact_key=key)
+        reporter = _MetricsReporter(self.metrics, self.paths)
+        if self.isolation == "thread":
+            backend: _ThreadBackend | _ProcessBackend = _ThreadBackend(
+                settings, reporter, self.redactor if self.redact else None, self.queue_size)
+        else:
+            backend = _ProcessBackend(settings, reporter, self.queue_size)
+        backend.start()
+        self._backend = backend
+        self._queue = backend.queue
+        self.metrics.queue_depth = _depth(backend.queue)
 
     async def aclose(self, timeout: float | None = 60.0) -> None:
         """Drain the queue, derive sessions, close the cassette — without blocking the loop."""
         await asyncio.to_thread(self.close, timeout)
 
     def close(self, timeout: float | None = 60.0) -> None:
-        """Drain the queue, derive and append sessions, and close the cassette (idempotent)."""
-        if self._closed:
+        """Drain the queue, derive and append sessions, close the cassette (idempotent)."""
+        if self._closed or self._backend is None:
+            self._closed = True
             return
         self._closed = True
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("the cassette writer did not finish within %ss; %d exchange(s) were still "
-                      "queued", timeout, self._queue.qsize())
+        self.sessions_written = self._backend.stop(timeout)
 
     # -- request side --------------------------------------------------------------------
 
     async def put(self, capture: Capture) -> None:
         """Queue an exchange for recording; never raises. See `policy` for a full queue."""
-        try:
-            self._queue.put_nowait(capture)
+        if self.put_nowait(capture, count_drop=self.policy == "drop"):
             return
-        except queue.Full:
-            pass
-        if self.policy == "drop" or self._closed:
-            self.metrics.dropped += 1
+        if self.policy == "drop":
             return
         delay = 0.0005
         while not self._closed:  # `block`: wait for room without blocking the event loop
             await asyncio.sleep(delay)
-            try:
-                self._queue.put_nowait(capture)
+            if self.put_nowait(capture, count_drop=False):
                 return
-            except queue.Full:
-                delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.05)
         self.metrics.dropped += 1
 
-    def put_nowait(self, capture: Capture) -> bool:
-        """Queue an exchange from any thread without waiting; False (counted) when full."""
+    def put_nowait(self, capture: Capture, *, count_drop: bool = True) -> bool:
+        """Queue an exchange from any thread without waiting; False when it was not queued."""
+        backend = self._backend
+        if backend is None or self._closed:
+            if count_drop:
+                self.metrics.dropped += 1
+            return False
+        if not backend.alive:
+            self.metrics.count_record_error("writer_died", "the cassette writer stopped")
+            return True  # counted as an error, not as a full queue: do not make anyone wait
         try:
             self._queue.put_nowait(capture)
             return True
         except queue.Full:
-            self.metrics.dropped += 1
+            if count_drop:
+                self.metrics.dropped += 1
             return False
 
-    # -- writer thread -------------------------------------------------------------------
+
+def _depth(q: Any) -> Any:
+    def depth() -> int:
+        with contextlib.suppress(NotImplementedError, OSError):
+            return int(q.qsize())
+        return 0
+
+    return depth
+
+
+class _ThreadBackend:
+    """The writer on a thread of this process."""
+
+    def __init__(self, settings: WriterSettings, reporter: _MetricsReporter,
+                 redactor: Redactor | None, maxsize: int) -> None:
+        self.queue: queue.Queue[Capture | None] = queue.Queue(maxsize=maxsize)
+        self.alive = True
+        self._writer = RecordWriter(settings, reporter, redactor=redactor)
+        self._thread = threading.Thread(target=self._run, name="deploysim-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            self._record(item)
         try:
-            if self.derive_sessions:
-                self._append_sessions()
+            while (item := self.queue.get()) is not None:
+                self._writer.record(item)
         finally:
-            self._close_writer()
+            self._writer.close()
 
-    def _record(self, capture: Capture) -> None:
-        self._seq += 1
-        try:
-            exchange = capture.to_exchange(f"{self.run_id}-{self._seq:06d}")
-        except Exception as exc:  # a capture bug must cost one record, not the proxy
-            self.metrics.count_record_error("capture", repr(exc))
-            return
-        try:
-            exchange = self.redact(exchange)
-        except Exception as exc:  # never write what could not be redacted
-            self.metrics.count_record_error("redact", repr(exc))
-            return
-        if self._write(exchange):
-            self.metrics.recorded += 1
-
-    def redact(self, exchange: Exchange) -> Exchange:
-        """The redaction step: runs on the writer thread, before anything touches the disk."""
-        if self.redactor is None:
-            return exchange
-        return self.redactor.redact_exchange(exchange)
-
-    def _write(self, record: Any) -> bool:
-        writer = self._current_writer()
-        if writer is None:
-            self.metrics.count_record_error("no_cassette", "no cassette could be opened")
-            return False
-        try:
-            writer.write(record)
-            return True
-        except RecordTooLarge as exc:
-            self.metrics.count_record_error("too_large", str(exc))
-        except OSError as exc:
-            self.metrics.count_record_error(f"write_{_errno_name(exc)}", str(exc))
-            # The file may now end in a torn frame: leave it and start a fresh one later.
-            self._abandon_writer()
-        except Exception as exc:
-            self.metrics.count_record_error("encode", repr(exc))
-        return False
-
-    def _current_writer(self) -> CassetteWriter | None:
-        if self._writer is not None:
-            return self._writer
-        if time.monotonic() < self._retry_at:
-            return None
-        suffix = "" if self._generation == 0 else f".{self._generation}"
-        self._generation += 1
-        try:
-            self._writer = CassetteWriter(
-                self._base + suffix + ".cassette",
-                producer=self.producer,
-                redaction_policy=self.redactor.policy_id if self.redactor else None,
-                meta={"run_id": self.run_id, **self.meta},
-                durability=self.durability,
-                rotate_bytes=self.rotate_bytes,
-            )
-        except OSError as exc:
-            self.metrics.count_record_error(f"open_{_errno_name(exc)}", str(exc))
-            self._retry_at = time.monotonic() + REOPEN_DELAY
-            return None
-        self.paths.extend(p for p in self._writer.paths if p not in self.paths)
-        return self._writer
-
-    def _abandon_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        self._retry_at = time.monotonic() + REOPEN_DELAY
-        if writer is not None:
-            self.paths.extend(p for p in writer.paths if p not in self.paths)
-            with contextlib.suppress(Exception):  # already failing; the error was counted
-                writer.close()
-
-    def _close_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        self.paths.extend(p for p in writer.paths if p not in self.paths)
-        try:
-            writer.close()
-        except Exception as exc:
-            self.metrics.count_record_error(f"close_{type(exc).__name__}", str(exc))
-
-    def _append_sessions(self) -> None:
-        """Derive sessions from this run's exchanges and append them (clean close only)."""
-        if self._writer is not None:
-            self.paths.extend(p for p in self._writer.paths if p not in self.paths)
-        derive = session_deriver()
-        if derive is None or not self.paths or not self.metrics.recorded:
-            return
-        try:
-            sessions = derive(list(_read_exchanges(self.paths)))
-        except Exception as exc:  # a parser bug: the exchanges are safe, sessions can be redone
-            self.metrics.count_record_error("derive", repr(exc))
-            return
-        for session in sessions:
-            if self._write(session):
-                self.sessions_written += 1
+    def stop(self, timeout: float | None) -> int:
+        self.queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the cassette writer did not finish within %ss; %d exchange(s) were "
+                      "still queued", timeout, self.queue.qsize())
+        return self._writer.sessions_written
 
 
-def session_deriver() -> Callable[[list[Exchange]], list[Any]] | None:
-    """`recorder.derive`'s sessions-from-exchanges function, or None where it is missing."""
-    try:
-        from recorder import derive  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    fn = getattr(derive, "derive_sessions", None)
-    return fn if callable(fn) else None
+class _ProcessBackend:
+    """The writer in a child process (`proxy.writer_process`), fed over a pipe.
 
+    The bounded queue stays in this process; a shipper thread pickles each capture and writes
+    it to the child's stdin (the write releases the GIL), a listener thread applies the
+    child's reports to the metrics. The child is started with `python -m`, so nothing of the
+    caller's `__main__` is re-imported.
+    """
 
-def _read_exchanges(paths: list[str]) -> Any:
-    from recorder.reader import CassetteReader
+    def __init__(self, settings: WriterSettings, reporter: _MetricsReporter,
+                 maxsize: int) -> None:
+        self.queue: queue.Queue[Capture | None] = queue.Queue(maxsize=maxsize)
+        self.settings = settings
+        self._reporter = reporter
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._fatal: str | None = None
+        self.sessions_written = 0
+        self.alive = True
 
-    for path in paths:
-        if not storage.exists(path):
-            continue
-        for record in CassetteReader(path):
-            if isinstance(record, Exchange):
-                yield record
+    def start(self) -> None:
+        from proxy import writer_process
 
+        root = os.path.dirname(os.path.dirname(os.path.abspath(writer_process.__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy.writer_process"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, close_fds=True)
+        assert self._proc.stdin is not None
+        writer_process.write_frame(self._proc.stdin, self.settings)
+        threading.Thread(target=self._listen, name="deploysim-writer-events",
+                         daemon=True).start()
+        if not self._ready.wait(60) or self._fatal is not None:
+            self._proc.kill()
+            raise ProxyError(f"The cassette writer process could not start "
+                             f"({self._fatal or 'no answer within 60 s'}); check --out and "
+                             "the redaction settings.")
+        threading.Thread(target=self._ship, name="deploysim-writer-feed", daemon=True).start()
 
-def load_redactor(rules_file: str | None = None, key: bytes | None = None) -> Redactor:
-    """The project's redactor: default rules plus `rules_file`, key from `resolve_key`."""
-    from recorder.redact import Redactor as RecorderRedactor
+    def _ship(self) -> None:
+        from proxy.writer_process import write_frame
 
-    return RecorderRedactor.from_config(rules_file=rules_file, key=key)
+        assert self._proc is not None and self._proc.stdin is not None
+        pipe = self._proc.stdin
+        while True:
+            item = self.queue.get()
+            try:
+                write_frame(pipe, item)
+            except (OSError, ValueError):
+                self._died()
+                return
+            if item is None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+                return
+
+    def _listen(self) -> None:
+        from proxy.writer_process import read_frame
+
+        assert self._proc is not None and self._proc.stdout is not None
+        reporter = self._reporter
+        while True:
+            try:
+                ok, event = read_frame(self._proc.stdout)
+            except Exception:
+                ok, event = False, None
+            if not ok or event is None:
+                self._died()
+                self._ready.set()
+                return
+            kind = event[0]
+            if kind == "recorded":
+                for _ in range(event[1]):
+                    reporter.recorded()
+            elif kind == "error":
+                reporter.error(event[1], event[2])
+            elif kind == "opened":
+                reporter.opened(event[1])
+            elif kind == "ready":
+                self._ready.set()
+            elif kind == "fatal":
+                self._fatal = event[1]
+                self._ready.set()
+            elif kind == "done":
+                self.sessions_written = event[1]
+                self._done.set()
+                return
+
+    def _died(self) -> None:
+        if not self._done.is_set():
+            self.alive = False
+            code = self._proc.poll() if self._proc is not None else None
+            self._reporter.error("writer_died", f"the cassette writer process stopped "
+                                 f"(exit code {code})")
+            self._done.set()
+
+    def stop(self, timeout: float | None) -> int:
+        if self.alive:
+            with contextlib.suppress(queue.Full):
+                self.queue.put(None, timeout=timeout)
+        self._done.wait(timeout)
+        if self._proc is not None:
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                log.error("the cassette writer process did not finish within %ss; stopping "
+                          "it", timeout)
+                self._proc.kill()
+                self._proc.wait(5)
+        return self.sessions_written
 
 
 def _check_writable(out_dir: str) -> None:
@@ -318,10 +370,6 @@ def _check_writable(out_dir: str) -> None:
             f"The output directory {out_dir} cannot be written ({exc.strerror or exc}); "
             "choose a writable --out directory."
         ) from exc
-
-
-def _errno_name(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
 
 
 def _run_id() -> str:

@@ -1,0 +1,224 @@
+"""The recording work itself, wherever it runs (the sink's writer thread or writer process):
+turn a `Capture` into an `Exchange`, redact it, append it; on a clean close, derive sessions.
+
+Every failure is reported by kind through a `Reporter` and costs at most that one record:
+a capture that cannot be converted, a redaction error (the record is then not written — never
+write what could not be redacted), a full disk or an unwritable directory (the cassette is set
+aside and a new one opened after `REOPEN_DELAY`), a record over the size limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxy.capture import Capture
+from recorder.errors import RecordTooLarge
+from recorder.exchange import Exchange
+from recorder.writer import CassetteWriter, Durability
+
+REOPEN_DELAY = 1.0
+"""Seconds to wait before opening a new cassette after the last one failed."""
+
+
+class Redactor(Protocol):
+    """What the writer needs from `recorder.redact.Redactor`."""
+
+    policy_id: str
+
+    def redact_exchange(self, ex: Exchange) -> Exchange: ...
+
+
+class Reporter(Protocol):
+    """Where the writer reports what happened (metrics in the proxy process)."""
+
+    def recorded(self) -> None: ...
+
+    def error(self, kind: str, detail: str) -> None: ...
+
+    def opened(self, path: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """Everything a writer needs; plain data, so it can be sent to a writer process."""
+
+    base: str
+    """Cassette path without suffix; a reopened cassette gets `.N` appended."""
+    run_id: str
+    producer: str = "deploysim record"
+    meta: dict[str, Any] = field(default_factory=dict)
+    durability: Durability = "interval"
+    rotate_bytes: int | None = None
+    derive_sessions: bool = True
+    redact: bool = True
+    redact_rules: str | None = None
+    redact_key: bytes | None = None
+
+
+def load_redactor(rules_file: str | None = None, key: bytes | None = None) -> Redactor:
+    """The project's redactor: default rules plus `rules_file`, key from `resolve_key`."""
+    from recorder.redact import Redactor as RecorderRedactor
+
+    return RecorderRedactor.from_config(rules_file=rules_file, key=key)
+
+
+class RecordWriter:
+    """Converts, redacts and appends captures; not thread-safe (one writer per sink)."""
+
+    def __init__(self, settings: WriterSettings, reporter: Reporter,
+                 redactor: Redactor | None = None) -> None:
+        self.settings = settings
+        self.reporter = reporter
+        if redactor is None and settings.redact:
+            redactor = load_redactor(settings.redact_rules, settings.redact_key)
+        self.redactor = redactor
+        self.paths: list[str] = []
+        self.recorded = 0
+        self.sessions_written = 0
+        self._writer: CassetteWriter | None = None
+        self._generation = 0
+        self._retry_at = 0.0
+        self._seq = 0
+
+    def record(self, capture: Capture) -> None:
+        """Convert, redact and append one capture; failures are reported, never raised."""
+        self._seq += 1
+        try:
+            exchange = capture.to_exchange(f"{self.settings.run_id}-{self._seq:06d}")
+        except Exception as exc:  # a capture bug must cost one record, not the proxy
+            self.reporter.error("capture", repr(exc))
+            return
+        if self.redactor is not None:
+            try:
+                exchange = self.redactor.redact_exchange(exchange)
+            except Exception as exc:  # never write what could not be redacted
+                self.reporter.error("redact", repr(exc))
+                return
+        if self._write(exchange):
+            self.recorded += 1
+            self.reporter.recorded()
+
+    def close(self, *, derive: bool | None = None) -> None:
+        """Append derived sessions (unless told not to) and close the cassette."""
+        try:
+            if self.settings.derive_sessions if derive is None else derive:
+                self._append_sessions()
+        finally:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                self._note_paths(writer)
+                try:
+                    writer.close()
+                except Exception as exc:
+                    self.reporter.error(f"close_{type(exc).__name__}", str(exc))
+
+    # -- cassettes -------------------------------------------------------------------------
+
+    def _write(self, record: Any) -> bool:
+        writer = self._current()
+        if writer is None:
+            self.reporter.error("no_cassette", "no cassette could be opened")
+            return False
+        try:
+            writer.write(record)
+            self._note_paths(writer)  # rotation may have opened a new file
+            return True
+        except RecordTooLarge as exc:
+            self.reporter.error("too_large", str(exc))
+        except OSError as exc:
+            self.reporter.error(f"write_{_errno_name(exc)}", str(exc))
+            # the file may now end in a torn frame: set it aside, start a fresh one later
+            self._abandon()
+        except Exception as exc:
+            self.reporter.error("encode", repr(exc))
+        return False
+
+    def _current(self) -> CassetteWriter | None:
+        if self._writer is not None:
+            return self._writer
+        if time.monotonic() < self._retry_at:
+            return None
+        s = self.settings
+        suffix = "" if self._generation == 0 else f".{self._generation}"
+        self._generation += 1
+        try:
+            self._writer = CassetteWriter(
+                s.base + suffix + ".cassette", producer=s.producer,
+                redaction_policy=self.redactor.policy_id if self.redactor else None,
+                meta={"run_id": s.run_id, **s.meta}, durability=s.durability,
+                rotate_bytes=s.rotate_bytes,
+            )
+        except OSError as exc:
+            self.reporter.error(f"open_{_errno_name(exc)}", str(exc))
+            self._retry_at = time.monotonic() + REOPEN_DELAY
+            return None
+        self._note_paths(self._writer)
+        return self._writer
+
+    def _abandon(self) -> None:
+        writer, self._writer = self._writer, None
+        self._retry_at = time.monotonic() + REOPEN_DELAY
+        if writer is not None:
+            self._note_paths(writer)
+            with contextlib.suppress(Exception):  # already failing; the error was reported
+                writer.close()
+
+    def _note_paths(self, writer: CassetteWriter) -> None:
+        for p in writer.paths:
+            if p not in self.paths:
+                self.paths.append(p)
+                self.reporter.opened(p)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def _append_sessions(self) -> None:
+        """Derive sessions from this run's exchanges and append them (clean close only)."""
+        derive = session_deriver()
+        if derive is None or not self.recorded:
+            return
+        try:
+            sessions = list(derive(list(_read_exchanges(self.paths))))
+        except Exception as exc:  # a parser bug: the exchanges are safe, sessions can be redone
+            self.reporter.error("derive", repr(exc))
+            return
+        for session in sessions:
+            if self.redactor is not None and hasattr(self.redactor, "redact_session"):
+                # sessions are built from redacted exchanges; redacting again keeps any text a
+                # parser reassembled (a secret split across stream chunks) off the disk too
+                try:
+                    session = self.redactor.redact_session(session)
+                except Exception as exc:
+                    self.reporter.error("redact", repr(exc))
+                    continue
+            if self._write(session):
+                self.sessions_written += 1
+
+
+def session_deriver() -> Callable[[list[Exchange]], Any] | None:
+    """`recorder.derive`'s sessions-from-exchanges function, or None where it is missing."""
+    try:
+        from recorder import derive  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    fn = getattr(derive, "derive_sessions", None)
+    return fn if callable(fn) else None
+
+
+def _read_exchanges(paths: list[str]) -> Iterator[Exchange]:
+    from recorder import storage
+    from recorder.reader import CassetteReader
+
+    for path in paths:
+        if storage.exists(path):
+            for record in CassetteReader(path):
+                if isinstance(record, Exchange):
+                    yield record
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)

@@ -1,0 +1,118 @@
+"""The writer process: `python -m proxy.writer_process`, started by `RecordingSink`.
+
+Framing on both pipes: 4-byte little-endian length, then a pickle. stdin carries the
+`WriterSettings` first, then one `Capture` per frame; an empty frame asks for a clean close
+(derive sessions, close the cassette). stdout carries report tuples back: `("ready",)`,
+`("recorded", n)`, `("error", kind, detail)`, `("opened", path)`, `("done", sessions)`.
+
+When stdin ends without the close frame the proxy is gone (killed): everything it had sent is
+written, the cassette is closed, and the process exits. Signals from the terminal are ignored —
+Ctrl-C reaches the whole process group, and the proxy decides when the writer stops.
+"""
+
+from __future__ import annotations
+
+import pickle
+import select
+import signal
+import struct
+import sys
+from typing import IO, Any
+
+from proxy.record_writer import RecordWriter, WriterSettings
+
+LENGTH = struct.Struct("<I")
+
+
+def write_frame(out: IO[bytes], obj: Any) -> None:
+    """Send one object (None sends the empty close frame)."""
+    data = b"" if obj is None else pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(LENGTH.pack(len(data)) + data)
+    out.flush()
+
+
+def read_frame(inp: IO[bytes]) -> tuple[bool, Any]:
+    """(True, object) for a frame, (True, None) for the close frame, (False, None) at EOF."""
+    head = _read_exact(inp, LENGTH.size)
+    if head is None:
+        return False, None
+    (size,) = LENGTH.unpack(head)
+    if size == 0:
+        return True, None
+    data = _read_exact(inp, size)
+    if data is None:
+        return False, None
+    return True, pickle.loads(data)
+
+
+def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
+    parts = []
+    while n:
+        data = inp.read(n)
+        if not data:
+            return None
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
+
+
+class _Reporter:
+    """Sends reports to the proxy; `recorded` counts are batched."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.pending = 0
+
+    def recorded(self) -> None:
+        self.pending += 1
+        if self.pending >= 64:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            write_frame(self.out, ("recorded", self.pending))
+            self.pending = 0
+
+    def error(self, kind: str, detail: str) -> None:
+        self.flush()
+        write_frame(self.out, ("error", kind, detail))
+
+    def opened(self, path: str) -> None:
+        write_frame(self.out, ("opened", path))
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
+    ok, settings = read_frame(inp)
+    if not ok or not isinstance(settings, WriterSettings):
+        return 2
+    reporter = _Reporter(out)
+    try:
+        writer = RecordWriter(settings, reporter)
+    except Exception as exc:
+        write_frame(out, ("fatal", f"{type(exc).__name__}: {exc}"))
+        return 1
+    write_frame(out, ("ready",))
+    clean = False
+    fd = inp.fileno()
+    while True:
+        if reporter.pending and not select.select([fd], [], [], 0)[0]:
+            reporter.flush()  # idle: bring the proxy's counter up to date
+        ok, capture = read_frame(inp)
+        if not ok:
+            break  # the proxy is gone: keep what it sent, skip session derivation
+        if capture is None:
+            clean = True
+            break
+        writer.record(capture)
+    writer.close(derive=None if clean else False)
+    reporter.flush()
+    write_frame(out, ("done", writer.sessions_written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

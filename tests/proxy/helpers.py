@@ -1,0 +1,194 @@
+"""Shared factories for the proxy tests: tapped upstreams, a running gateway, cassette reads.
+
+Every server binds 127.0.0.1 on an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from proxy.forward import HOP_BY_HOP
+from proxy.gateway import Gateway
+from proxy.metrics import Metrics
+from proxy.routes import Route, parse_upstream
+from proxy.sink import RecordingSink
+from recorder.exchange import Exchange
+from recorder.reader import CassetteReader
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEPLOYSIM = os.path.join(ROOT, ".venv", "bin", "deploysim")
+PYTHON = sys.executable
+
+
+@dataclass
+class RawRequest:
+    """A request exactly as an upstream received it."""
+
+    method: str
+    raw_path: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    peer: Any = None
+
+    def comparable(self) -> tuple[str, str, list[tuple[bytes, bytes]], bytes]:
+        """Everything end to end: hop-by-hop headers (Connection, ...) belong to one hop."""
+        headers = [(k, v) for k, v in self.headers if k.decode().lower() not in HOP_BY_HOP]
+        return self.method, self.raw_path, headers, self.body
+
+
+def tap(log: list[RawRequest]) -> Any:
+    """aiohttp middleware that logs every request's raw bytes before the handler runs."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        log.append(RawRequest(request.method, request.raw_path, list(request.raw_headers), body,
+                              peer))
+        return await handler(request)
+
+    return middleware
+
+
+@asynccontextmanager
+async def serving(app: web.Application, **site: Any) -> AsyncIterator[str]:
+    """Run `app` on 127.0.0.1:0; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    s = web.TCPSite(runner, "127.0.0.1", 0, **site)
+    await s.start()
+    port = s._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    scheme = "https" if site.get("ssl_context") else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def app_with(handler: Handler, log: list[RawRequest] | None = None) -> web.Application:
+    """An app sending every path and method to `handler` (tapped when `log` is given)."""
+    app = web.Application(middlewares=[tap(log)] if log is not None else [],
+                          client_max_size=1 << 30)
+    app.router.add_route("*", "/{rest:.*}", handler)
+    return app
+
+
+async def sse(request: web.Request, n: int = 5, gap: float = 0.1) -> web.StreamResponse:
+    """An SSE response: `n` events `gap` seconds apart."""
+    n = int(request.query.get("n", n))
+    gap = float(request.query.get("gap", gap))
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i in range(n):
+        if i:
+            await asyncio.sleep(gap)
+        await resp.write(f"data: {{\"i\": {i}}}\n\n".encode())
+    await resp.write_eof()
+    return resp
+
+
+@dataclass
+class GatewayRun:
+    gateway: Gateway
+    sink: RecordingSink
+    metrics: Metrics
+    url: str
+    out: str
+    closed: bool = field(default=False)
+
+    async def close(self) -> list[Exchange]:
+        """Stop the gateway and the sink; the exchanges recorded."""
+        if not self.closed:
+            self.closed = True
+            await self.gateway.stop()
+            await self.sink.aclose()
+        return exchanges(self.sink.paths)
+
+
+@asynccontextmanager
+async def gateway(
+    upstreams: Iterable[str | Route], out: str, *, sink_kw: dict[str, Any] | None = None,
+    **gateway_kw: Any,
+) -> AsyncIterator[GatewayRun]:
+    """A started gateway recording into `out` (redaction on, as in production; the writer on
+    a thread unless `sink_kw` asks for the process)."""
+    metrics = Metrics()
+    kw: dict[str, Any] = {"isolation": "thread"}
+    kw.update(sink_kw or {})
+    sink = RecordingSink(out, metrics=metrics, **kw)
+    sink.start()
+    routes = [parse_upstream(u) if isinstance(u, str) else u for u in upstreams]
+    gw = Gateway(routes, sink, metrics=metrics, **gateway_kw)
+    url = await gw.start("127.0.0.1", 0)
+    run = GatewayRun(gw, sink, metrics, url, out)
+    try:
+        yield run
+    finally:
+        await run.close()
+
+
+def exchanges(paths: Iterable[str]) -> list[Exchange]:
+    """Every exchange in the cassettes, in order; fails on any damage."""
+    out: list[Exchange] = []
+    for path in paths:
+        reader = CassetteReader(path)
+        out.extend(r for r in reader if isinstance(r, Exchange))
+        assert not reader.problems, reader.problems
+    return out
+
+
+def records(paths: Iterable[str]) -> list[Any]:
+    out: list[Any] = []
+    for path in paths:
+        out.extend(CassetteReader(path))
+    return out
+
+
+def cassettes(out: str) -> list[str]:
+    return sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".cassette"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `deploysim ARGS` in a subprocess (stderr captured as text)."""
+    return subprocess.Popen([DEPLOYSIM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+
+
+def wait_banner(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """Read stderr until the startup banner (the line with 'listening on')."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "listening on" in line:
+            return line
+    raise AssertionError("no banner: " + "".join(lines))
+
+
+def banner_url(banner: str) -> str:
+    return banner.split("listening on ", 1)[1].split(";", 1)[0].strip()

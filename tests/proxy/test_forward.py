@@ -1,0 +1,199 @@
+"""The streaming forwarder: verbatim requests, untouched streamed responses, upstream failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import itertools
+import json
+import os
+import time
+
+import httpx2
+import pytest
+from aiohttp import web
+
+from tests.proxy.helpers import RawRequest, app_with, free_port, gateway, serving, sse
+
+
+async def _echo(request: web.Request) -> web.StreamResponse:
+    if request.path.startswith("/sse"):
+        return await sse(request)
+    if request.path.startswith("/gzip"):
+        return web.Response(body=gzip.compress(b"compressed " * 1000),
+                            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+    if request.path.startswith("/chunked"):
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for part in (b'{"a":', b' 1, "b":', b' [1, 2]}'):
+            await resp.write(part)
+        await resp.write_eof()
+        return resp
+    if request.path.startswith("/big"):
+        size = int(request.query["size"])
+        return web.Response(body=os.urandom(1024) * (size // 1024),
+                            content_type="application/octet-stream")
+    if request.path.startswith("/status"):
+        return web.Response(status=int(request.query["code"]), text="upstream says no",
+                            headers={"X-Upstream": "yes"})
+    body = await request.read()
+    return web.json_response({"method": request.method, "path": request.raw_path,
+                              "host": request.host, "len": len(body)})
+
+
+async def test_request_is_forwarded_verbatim_with_the_upstreams_host(tmp_path):
+    seen: list[RawRequest] = []
+    async with serving(app_with(_echo, seen)) as up, gateway([up], str(tmp_path)) as gw:
+        body = b'{"z": "\xc3\xa9", "a": [1,2]}'
+        headers = {"X-Custom-Case": "Keep", "authorization": "Bearer sk-test",
+                   "Content-Type": "application/json", "Connection": "keep-alive",
+                   "Keep-Alive": "timeout=5", "TE": "trailers"}
+        async with httpx2.AsyncClient() as c:
+            direct = await c.post(up + "/v1/x%2Fy?q=a%20b&q=2", content=body, headers=headers)
+            proxied = await c.post(gw.url + "/v1/x%2Fy?q=a%20b&q=2", content=body,
+                                   headers=headers)
+        assert proxied.status_code == direct.status_code == 200
+        assert proxied.json() == direct.json()
+        a, b = seen
+        assert b.comparable() == a.comparable()
+        # the upstream's own Host (MCP servers refuse a foreign one), not the gateway's
+        host = dict((k.lower(), v) for k, v in b.headers)[b"host"]
+        assert host == up.removeprefix("http://").encode()
+        names = [k.lower() for k, _ in b.headers]
+        assert b"keep-alive" not in names and b"te" not in names
+        assert b"x-custom-case" in names and b"X-Custom-Case" in [k for k, _ in b.headers]
+        # aiohttp must not invent headers the client did not send
+        assert b"user-agent" in names  # httpx2 sent one
+        ex, = await gw.close()
+        assert ex.request.url == up + "/v1/x%2Fy?q=a%20b&q=2"
+        assert ex.route is None
+        assert ex.request.body == body
+        assert ex.response is not None and ex.response.status == 200
+        assert json.loads(ex.response.body) == direct.json()
+        # secrets never reach disk: the authorization header is redacted
+        auth = [v for k, v in ex.request.headers if k.lower() == "authorization"]
+        assert auth and "sk-test" not in auth[0]
+
+
+async def test_no_invented_headers(tmp_path):
+    seen: list[RawRequest] = []
+    async with serving(app_with(_echo, seen)) as up, gateway([up], str(tmp_path)) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.gateway.port)
+        writer.write(b"POST /bare HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        writer.close()
+    names = [k.lower() for k, _ in seen[0].headers]
+    assert names == [b"host", b"content-length"]
+    assert seen[0].body == b"abc"
+
+
+async def test_sse_chunks_keep_their_spacing(tmp_path):
+    async with serving(app_with(_echo)) as up, gateway([up], str(tmp_path)) as gw:
+        arrivals: list[float] = []
+        async with httpx2.AsyncClient() as c:
+            t0 = time.perf_counter()
+            async with c.stream("GET", gw.url + "/sse?n=5&gap=0.1") as resp:
+                async for _ in resp.aiter_raw():
+                    arrivals.append(time.perf_counter() - t0)
+        assert len(arrivals) == 5  # one network chunk per event: nothing was coalesced
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        # a buffering proxy would deliver everything at once (gaps ~0)
+        assert all(g > 0.05 for g in gaps), gaps
+        assert arrivals[0] < 0.09, arrivals
+        ex, = await gw.close()
+        assert ex.response is not None and ex.response.chunks is not None
+        offsets = [c.offset_ms for c in ex.response.chunks]
+        assert len(offsets) == 5 and offsets[-1] - offsets[0] > 300
+        assert ex.response.body == b"".join(c.data for c in ex.response.chunks)
+
+
+async def test_compressed_chunked_and_large_bodies_pass_untouched(tmp_path):
+    big = 6 * 1024 * 1024  # over INLINE_BODY: the upload is streamed through, not read whole
+    async with serving(app_with(_echo)) as up, \
+            gateway([up], str(tmp_path), max_capture=256 * 1024) as gw:
+        async with httpx2.AsyncClient(timeout=60) as c:
+            d = await c.get(up + "/gzip")
+            p = await c.get(gw.url + "/gzip")
+            assert p.headers["content-encoding"] == "gzip"
+            assert p.headers["content-length"] == d.headers["content-length"]
+            assert p.content == d.content  # decoded by the client, so the bytes were intact
+            async with c.stream("GET", gw.url + "/gzip") as raw:
+                wire = b"".join([x async for x in raw.aiter_raw()])
+            assert wire == gzip.compress(b"compressed " * 1000) or gzip.decompress(wire) == (
+                b"compressed " * 1000)
+
+            ch = await c.get(gw.url + "/chunked")
+            assert ch.json() == {"a": 1, "b": [1, 2]}
+            assert ch.headers.get("transfer-encoding") == "chunked"
+
+            upload = os.urandom(big)
+            r = await c.put(gw.url + "/upload", content=upload)
+            assert r.json()["len"] == big
+            r = await c.get(gw.url + f"/big?size={big}")
+            assert len(r.content) == big
+        recorded = await gw.close()
+    by_path = {ex.request.url.split("/", 3)[3]: ex for ex in recorded}
+    gz = by_path["gzip"]
+    assert gz.response is not None and gzip.decompress(gz.response.body) == b"compressed " * 1000
+    # bodies over the capture limit are recorded in part and say so; traffic was whole
+    assert any("over" in p for p in by_path["upload"].problems)
+    assert len(by_path["upload"].request.body) < big
+
+
+async def test_keep_alive_connection_is_reused(tmp_path):
+    seen: list[RawRequest] = []
+    async with serving(app_with(_echo, seen)) as up, gateway([up], str(tmp_path)) as gw, \
+            httpx2.AsyncClient() as c:
+            for _ in range(5):
+                assert (await c.get(gw.url + "/k")).status_code == 200
+    assert len({r.peer for r in seen}) == 1  # one upstream connection for all five
+
+
+async def test_upstream_status_and_failures_reach_the_client_and_are_recorded(tmp_path):
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(1.0)
+        return web.Response(text="late")
+
+    async def reset(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: 1\n\n")
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return resp
+
+    from proxy.forward import Timeouts
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with serving(app_with(_echo)) as up, serving(app_with(slow)) as slow_up, \
+            serving(app_with(reset)) as reset_up, \
+            gateway([up, f"dead={dead}", f"slow={slow_up}", f"reset={reset_up}"],
+                    str(tmp_path), timeouts=Timeouts(connect=2, read=0.3)) as gw:
+        async with httpx2.AsyncClient() as c:
+            r = await c.get(gw.url + "/status?code=503")
+            assert (r.status_code, r.text, r.headers["x-upstream"]) == (503, "upstream says no",
+                                                                         "yes")
+            r = await c.get(gw.url + "/dead/v1")
+            assert r.status_code == 502
+            assert r.headers["x-deploysim-error"] == "refused"
+            assert "could not get a response" in r.json()["error"]["message"]
+            r = await c.get(gw.url + "/slow/")
+            assert r.status_code == 504 and r.headers["x-deploysim-error"] == "timeout"
+            with pytest.raises(httpx2.HTTPError):  # a broken stream must not look complete
+                async with c.stream("GET", gw.url + "/reset/") as resp:
+                    async for _ in resp.aiter_raw():
+                        pass
+        metrics = gw.metrics.snapshot()
+        recorded = await gw.close()
+    assert metrics["upstream_errors"] == {"refused": 1, "timeout": 1, "reset": 1}
+    errors = {ex.route: ex.error for ex in recorded}
+    assert errors[None] is None
+    assert errors["dead"] is not None and errors["dead"].startswith("refused")
+    assert errors["slow"] is not None and errors["slow"].startswith("timeout")
+    assert errors["reset"] is not None and "after the response started" in errors["reset"]
+    broken = next(ex for ex in recorded if ex.route == "reset")
+    assert broken.response is not None and broken.response.body == b"data: 1\n\n"
