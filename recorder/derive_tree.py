@@ -1,0 +1,178 @@
+"""Session threading for LLM calls: a forest of calls linked by conversation prefixes.
+
+Each call's full conversation is its request messages (for a Responses API call continuing a
+`previous_response_id`, the chain's conversation first). A call's *parent* is the call whose
+request + answer is the longest prefix of it: found by walking the call's prefix hashes from the
+longest down and looking each up in a dict, so threading is linear in the number of messages.
+
+Siblings with the same request are retries: the ones nobody continued fold into the one that
+was continued (or the last that succeeded), so a retry never adds a turn. Siblings with
+different requests, or retries that were each continued, are forks: each branch becomes its
+own session carrying the shared prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from recorder.message_key import chain, prefix_hashes
+from recorder.protocols.parsed import LlmCall
+from recorder.session import Message
+
+
+@dataclass(eq=False)
+class CallNode:
+    """One LLM call in the forest."""
+
+    exchange_id: str
+    started_at: float
+    ended_at: float
+    group: str | None
+    """The explicit session id (hint), or None when threading by content."""
+    call: LlmCall
+    labels: dict[str, str]
+    full: list[Message] = field(default_factory=list)
+    hashes: list[int] = field(default_factory=list)
+    parent: CallNode | None = None
+    parent_choice: int = 0
+    link_len: int = 0
+    """How many messages of `full` the parent's conversation (request + answer) covers."""
+    children: list[CallNode] = field(default_factory=list)
+
+    @property
+    def request_hash(self) -> int:
+        return self.hashes[-1]
+
+    def output(self, choice: int) -> Message | None:
+        outs = self.call.outputs
+        if not outs:
+            return None
+        return outs[choice] if choice < len(outs) else outs[0]
+
+
+@dataclass(eq=False)
+class SessionPath:
+    """A linear conversation through the forest: becomes one session."""
+
+    group: str | None
+    root: CallNode
+    fork_of: CallNode | None
+    """The first call of this branch when it forked off another session (None for the main)."""
+    messages: list[Message] = field(default_factory=list)
+    introduced_at: list[float] = field(default_factory=list)
+    """For each message: start time of the call whose request (or answer) first carried it."""
+    calls: list[CallNode] = field(default_factory=list)
+    """Calls on the path and the retries folded into them, in time order at the end."""
+    last: CallNode | None = None
+
+    def copy_for_fork(self, first: CallNode) -> SessionPath:
+        return SessionPath(self.group, self.root, first, list(self.messages),
+                           list(self.introduced_at), list(self.calls), self.last)
+
+
+class Forest:
+    """Adds calls in time order and links each to its parent."""
+
+    def __init__(self) -> None:
+        self.nodes: list[CallNode] = []
+        self._conversations: dict[tuple[str | None, int], tuple[CallNode, int, int]] = {}
+        self._responses: dict[str, tuple[CallNode, list[Message]]] = {}
+
+    def add(self, node: CallNode, problems: list[str]) -> None:
+        call = node.call
+        full = call.messages
+        if call.previous_response_id:
+            prev = self._responses.get(call.previous_response_id)
+            if prev is None:
+                problems.append(f"previous_response_id {call.previous_response_id} is not in the "
+                                "corpus; the conversation is threaded from this request on")
+            else:
+                full = prev[1] + full
+        node.full = full
+        node.hashes = prefix_hashes(full)
+        for k in range(len(full), 0, -1):
+            hit = self._conversations.get((node.group, node.hashes[k]))
+            if hit is not None and hit[0] is not node:
+                node.parent, node.parent_choice, node.link_len = hit
+                hit[0].children.append(node)
+                break
+        self.nodes.append(node)
+        outs = call.outputs
+        if outs:
+            for choice, out in enumerate(outs):
+                key = (node.group, chain(node.request_hash, out))
+                self._conversations.setdefault(key, (node, choice, len(full) + 1))
+            if call.response_id:
+                self._responses[call.response_id] = (node, [*full, outs[0]])
+        else:  # a failed call: whoever continues its request continues it
+            self._conversations.setdefault((node.group, node.request_hash),
+                                           (node, 0, len(full)))
+
+    def roots(self) -> list[CallNode]:
+        return [n for n in self.nodes if n.parent is None]
+
+
+def _branches(children: list[CallNode]) -> list[tuple[CallNode, list[CallNode]]]:
+    """Children as branches: (the call that continues, retries folded into it)."""
+    groups: dict[tuple[int, int], list[CallNode]] = {}
+    for c in children:
+        groups.setdefault((c.request_hash, c.link_len), []).append(c)
+    out: list[tuple[CallNode, list[CallNode]]] = []
+    for members in groups.values():
+        continued = [c for c in members if c.children]
+        idle = [c for c in members if not c.children]
+        if continued:
+            out.append((continued[0], idle))
+            out.extend((c, []) for c in continued[1:])
+        else:
+            answered = [c for c in idle if c.call.outputs]
+            best = answered[-1] if answered else idle[-1]
+            out.append((best, [c for c in idle if c is not best]))
+    out.sort(key=lambda b: (b[0].started_at, b[0].exchange_id))
+    return out
+
+
+def session_paths(forest: Forest) -> list[SessionPath]:
+    """Every linear conversation of the forest (main branches and forks), roots in time order."""
+    paths: list[SessionPath] = []
+    for root, folded in _branches(forest.roots()):
+        start = SessionPath(root.group, root, None)
+        stack: list[tuple[CallNode, list[CallNode], SessionPath]] = [(root, folded, start)]
+        while stack:
+            node, retries, path = stack.pop()
+            suffix = node.full[node.link_len:]
+            path.messages.extend(suffix)
+            path.introduced_at.extend([node.started_at] * len(suffix))
+            path.calls.append(node)
+            path.calls.extend(retries)
+            path.last = node
+            branches = _branches(node.children)
+            if not branches:
+                out = node.output(0)
+                if out is not None:
+                    path.messages.append(out)
+                    path.introduced_at.append(node.started_at)
+                path.calls.sort(key=lambda n: (n.started_at, n.exchange_id))
+                paths.append(path)
+                continue
+            # forks first copy the path as it is now; the first branch continues it in place
+            targets = [path] + [path.copy_for_fork(c) for c, _ in branches[1:]]
+            pending: list[tuple[CallNode, list[CallNode], SessionPath]] = []
+            for (child, child_retries), target in zip(branches, targets, strict=True):
+                out = node.output(child.parent_choice)
+                if out is not None and child.link_len > len(node.full):
+                    target.messages.append(out)
+                    target.introduced_at.append(node.started_at)
+                pending.append((child, child_retries, target))
+            stack.extend(reversed(pending))
+    return paths
+
+
+def labels_of(calls: list[CallNode]) -> dict[str, Any]:
+    """Labels of a session: first value of each exchange label in time order."""
+    labels: dict[str, Any] = {}
+    for n in calls:
+        for k, v in n.labels.items():
+            labels.setdefault(k, v)
+    return labels

@@ -1,0 +1,42 @@
+"""Message identity for threading: two messages are "the same" when a model would see the same
+thing — role, visible text, tool calls (name and canonical arguments), tool-call id, and the
+tool result text. Thinking parts are left out: clients may drop them when they echo history.
+
+Prefix hashes chain message keys so that "request B extends conversation A" is one dict lookup
+per prefix length, never a pairwise comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recorder.protocols.parsed import canonical_json
+from recorder.session import Message
+
+_SKIP_PARTS = ("thinking", "redacted_thinking")
+SEED = hash("deploysim-thread")
+
+
+def message_key(m: Message) -> tuple[object, ...]:
+    """A hashable key of what a message says (see the module docstring)."""
+    text = "".join(p.text for p in m.content if p.type in ("text", "refusal"))
+    other = tuple(canonical_json(p.data) for p in m.content
+                  if p.type not in _SKIP_PARTS and p.type not in ("text", "refusal"))
+    calls = tuple((c.id, c.name, canonical_json(c.arguments)) for c in m.tool_calls)
+    result = m.result.content if m.result is not None else None
+    return (m.role, text, other, calls, m.tool_call_id, result if result != text else None)
+
+
+def chain(h: int, m: Message) -> int:
+    """The prefix hash after appending `m` to a prefix whose hash is `h`."""
+    return hash((h, message_key(m)))
+
+
+def prefix_hashes(messages: Sequence[Message], start: int = SEED) -> list[int]:
+    """hashes[k] is the hash of messages[:k]; hashes[0] is `start`."""
+    out = [start]
+    h = start
+    for m in messages:
+        h = chain(h, m)
+        out.append(h)
+    return out

@@ -1,0 +1,244 @@
+"""OpenAI Chat Completions: requests, JSON and SSE-streamed responses → `LlmCall`.
+
+Streams are reassembled with the same rules the official SDK applies (`accumulate_delta`):
+strings concatenate, `index`/`type` are replaced, lists of indexed entries merge by `index`
+(so tool-call argument fragments join and parallel tool calls stay apart), `finish_reason`
+is set when it arrives, and `usage` / `system_fingerprint` come from the last chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
+from recorder.protocols.sse import SseEvent
+from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+
+_NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
+
+
+def merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """Merge a streamed delta into the accumulated object, the way the SDK does."""
+    for key, value in delta.items():
+        if key not in acc or acc[key] is None:
+            if _indexed(value):
+                acc[key] = []
+            else:
+                acc[key] = value
+                continue
+        current = acc[key]
+        if key in ("index", "type"):
+            acc[key] = value
+        elif _addable(current, value):
+            acc[key] = current + value
+        elif isinstance(current, dict) and isinstance(value, dict):
+            acc[key] = merge_delta(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            if all(isinstance(x, str | int | float) for x in current) and (
+                current or not _indexed(value)
+            ):
+                current.extend(value)
+                continue
+            for entry in value:
+                if not isinstance(entry, dict) or not isinstance(entry.get("index"), int):
+                    raise ValueError("a list delta entry has no integer `index`")
+                i = entry["index"]
+                if i < len(current):
+                    current[i] = merge_delta(current[i], entry)
+                else:
+                    current.insert(i, dict(entry))
+    return acc
+
+
+def _addable(a: Any, b: Any) -> bool:
+    """Strings concatenate and numbers add, as in the SDK's accumulation."""
+    return (isinstance(a, str) and isinstance(b, str)) or (
+        isinstance(a, int | float) and isinstance(b, int | float))
+
+
+def _indexed(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(x, dict) and "index" in x for x in value)
+
+
+def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, Any] | None, bool]:
+    """The `chat.completion` object a stream adds up to, and whether it ended properly."""
+    snapshot: dict[str, Any] | None = None
+    done = False
+    for n, event in enumerate(events):
+        if event.data.strip() == "[DONE]":
+            done = True
+            continue
+        try:
+            chunk = json.loads(event.data)
+        except ValueError as exc:
+            problems.append(f"stream event #{n + 1} is not valid JSON ({exc})")
+            continue
+        if not isinstance(chunk, dict):
+            problems.append(f"stream event #{n + 1} is not a JSON object")
+            continue
+        if "error" in chunk and "choices" not in chunk:
+            err = chunk["error"]
+            msg = err.get("message") if isinstance(err, dict) else str(err)
+            problems.append(f"the stream carried an error event: {msg}")
+            if snapshot is not None:
+                snapshot["_error"] = msg
+            else:
+                snapshot = {"_error": msg, "choices": []}
+            continue
+        if chunk.get("object") not in (None, "chat.completion.chunk"):
+            continue  # e.g. Azure content-filter events, which the SDK skips as well
+        try:
+            snapshot = _add_chunk(snapshot, chunk)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            problems.append(f"stream event #{n + 1} does not fit the stream ({exc})")
+    if not done:
+        problems.append("the stream ended without `data: [DONE]` (truncated)")
+    return snapshot, done
+
+
+def _add_chunk(snapshot: dict[str, Any] | None, chunk: dict[str, Any]) -> dict[str, Any]:
+    choices = chunk.get("choices") or []
+    if snapshot is None:
+        snapshot = {k: v for k, v in chunk.items() if k not in ("choices", "obfuscation")}
+        snapshot.setdefault("system_fingerprint", None)
+        snapshot["object"] = "chat.completion"
+        snapshot["choices"] = []
+        for choice in choices:
+            _new_choice(snapshot, choice)
+        return snapshot
+    for choice in choices:
+        i = choice["index"]
+        existing = next((c for c in snapshot["choices"] if c["index"] == i), None)
+        if existing is None:
+            _new_choice(snapshot, choice)
+            continue
+        existing["message"] = merge_delta(existing["message"], dict(choice.get("delta") or {}))
+        if choice.get("finish_reason"):
+            existing["finish_reason"] = choice["finish_reason"]
+        if choice.get("logprobs"):
+            lp = existing.setdefault("logprobs", {}) or {}
+            for key in ("content", "refusal"):
+                if choice["logprobs"].get(key):
+                    lp[key] = (lp.get(key) or []) + choice["logprobs"][key]
+            existing["logprobs"] = lp
+    snapshot["usage"] = chunk.get("usage")
+    snapshot["system_fingerprint"] = chunk.get("system_fingerprint")
+    return snapshot
+
+
+def _new_choice(snapshot: dict[str, Any], choice: dict[str, Any]) -> None:
+    entry = {k: v for k, v in choice.items() if k != "delta"}
+    entry["message"] = merge_delta({}, dict(choice.get("delta") or {}))
+    snapshot["choices"].append(entry)
+    snapshot["choices"].sort(key=lambda c: c["index"])
+
+
+def content_parts(content: Any) -> list[ContentPart]:
+    """Chat `content` (a string or a list of parts) as content parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [ContentPart(text=content)] if content else []
+    parts: list[ContentPart] = []
+    for p in content if isinstance(content, list) else [content]:
+        if not isinstance(p, dict):
+            parts.append(ContentPart(text=str(p)))
+        elif p.get("type") == "text" or ("text" in p and "type" not in p):
+            parts.append(ContentPart(text=str(p.get("text", ""))))
+        elif p.get("type") == "refusal":
+            parts.append(ContentPart(type="refusal", text=str(p.get("refusal", ""))))
+        elif p.get("type") == "image_url":
+            parts.append(ContentPart(type="image", data=p.get("image_url")))
+        else:
+            parts.append(ContentPart(type="json", data=p))
+    return parts
+
+
+def _tool_calls(raw: Any) -> list[ToolCall]:
+    calls = []
+    for i, tc in enumerate(raw or []):
+        fn = tc.get("function") or tc.get("custom") or {}
+        args, args_raw = tool_arguments(fn.get("arguments", fn.get("input")))
+        calls.append(ToolCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
+                              arguments=args, arguments_raw=args_raw))
+    return calls
+
+
+def to_message(m: dict[str, Any], names: dict[str, str]) -> Message:
+    """One request message; `names` maps tool-call ids to tool names seen so far."""
+    role = m.get("role")
+    if role in ("system", "developer"):
+        return Message(role="system", content=content_parts(m.get("content")))
+    if role == "assistant":
+        calls = _tool_calls(m.get("tool_calls"))
+        if m.get("function_call"):
+            fc = m["function_call"]
+            args, raw = tool_arguments(fc.get("arguments"))
+            calls.append(ToolCall(id=f"function_call_{len(names)}", name=fc.get("name", ""),
+                                  arguments=args, arguments_raw=raw))
+        for c in calls:
+            names[c.id] = c.name
+        parts = content_parts(m.get("content"))
+        if m.get("refusal"):
+            parts.append(ContentPart(type="refusal", text=m["refusal"]))
+        return Message(role="assistant", content=parts, tool_calls=calls, name=m.get("name"))
+    if role in ("tool", "function"):
+        parts = content_parts(m.get("content"))
+        text = "".join(p.text for p in parts)
+        call_id = m.get("tool_call_id") or next(
+            (i for i, n in reversed(names.items()) if n == m.get("name")), None)
+        return Message(role="tool", content=parts, tool_call_id=call_id,
+                       name=m.get("name") or names.get(call_id or ""),
+                       result=ToolResult(content=text))
+    return Message(role="user", content=content_parts(m.get("content")), name=m.get("name"))
+
+
+def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
+    """The assistant message of every choice of a `chat.completion` object."""
+    out = []
+    usage = flat_usage(native.get("usage"))
+    for choice in sorted(native.get("choices") or [], key=lambda c: c.get("index", 0)):
+        msg = choice.get("message") or {}
+        parts = []
+        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(ContentPart(type="thinking", text=reasoning))
+        parts.extend(content_parts(msg.get("content")))
+        if msg.get("refusal"):
+            parts.append(ContentPart(type="refusal", text=msg["refusal"]))
+        calls = _tool_calls(msg.get("tool_calls"))
+        if msg.get("function_call"):
+            fc = msg["function_call"]
+            args, raw = tool_arguments(fc.get("arguments"))
+            calls.append(ToolCall(id="function_call", name=fc.get("name", ""), arguments=args,
+                                  arguments_raw=raw))
+        out.append(Message(role="assistant", content=parts, tool_calls=calls,
+                           finish_reason=choice.get("finish_reason"), usage=usage,
+                           exchange_id=exchange_id))
+    return out
+
+
+def request_call(req: dict[str, Any]) -> LlmCall:
+    """The request half of a call: messages, tools, params."""
+    names: dict[str, str] = {}
+    messages = [to_message(m, names) for m in req.get("messages") or [] if isinstance(m, dict)]
+    tools = []
+    for t in req.get("tools") or []:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if isinstance(fn, dict):
+            tools.append(ToolDef(name=str(fn.get("name", "")),
+                                 description=str(fn.get("description") or ""),
+                                 input_schema=fn.get("parameters") or {}))
+        elif isinstance(t, dict) and t.get("name"):
+            tools.append(ToolDef(name=str(t["name"]), description=str(t.get("description") or "")))
+    for fn in req.get("functions") or []:
+        if isinstance(fn, dict):
+            tools.append(ToolDef(name=str(fn.get("name", "")),
+                                 description=str(fn.get("description") or ""),
+                                 input_schema=fn.get("parameters") or {}))
+    params = {k: v for k, v in req.items() if k not in _NOT_PARAMS}
+    model = req.get("model")
+    return LlmCall(api="openai_chat", model=model if isinstance(model, str) else None,
+                   messages=messages, tools=tools, params=params, stream=bool(req.get("stream")))
