@@ -44,8 +44,11 @@ def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
 
         simulator = build_client(config, config.tool_simulator, Accounting())
         cache = ResponseCache(config.cache_path()) if config.cache else None
+    fallbacks = tuple(config.stub_fallbacks)
+    if simulator is not None and "simulate" not in fallbacks:
+        fallbacks += ("simulate",)
     engine: ToolAnswerer = StubEngine.from_corpus(
-        corpus, seed=config.seed, profile=config.profile, fallbacks=config.stub_fallbacks,
+        corpus, seed=config.seed, profile=config.profile or "none", fallbacks=fallbacks,
         miss=config.stub_miss, simulator=simulator, cache=cache)
     return engine
 

@@ -1,0 +1,133 @@
+"""`deploysim replay`: drive a candidate model through recorded sessions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from deploysim.console import err, out, print_json
+
+_HINTS = {
+    "auth": "check the API key (the provider's variable, or --api-key-env)",
+    "unreachable": "check --base-url and that the endpoint is up",
+    "context_length": "those prompts exceed the model's context window",
+    "malformed_response": "the endpoint does not speak the --api format",
+    "invalid_tool_arguments": "the model produced tool arguments that are not JSON objects",
+    "rate_limited": "lower --concurrency or set --rpm/--tpm",
+}
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    from replayer.errors import ReplayConfigError
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ReplayConfigError(f"--param {pair!r} is not KEY=VALUE; write e.g. "
+                                    "--param temperature=0.7.")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+def replay(
+    corpus: list[str] = typer.Argument(..., help="Recorded cassettes (files, folders, globs)."),
+    model: str = typer.Option(..., "--model", help="Candidate model name."),
+    base_url: str = typer.Option(..., "--base-url", help="API base URL (OpenAI: ending in /v1)."),
+    out_dir: str = typer.Option(..., "--out", help="Run folder (local path or fsspec URL)."),
+    api: str = typer.Option("openai-chat", "--api",
+                            help="openai-chat | openai-responses | anthropic."),
+    api_key_env: str | None = typer.Option(None, "--api-key-env",
+                                           help="Environment variable holding the API key."),
+    mode: str = typer.Option("prefix", "--mode", help="prefix (regenerate each turn) | rollout."),
+    profile: str | None = typer.Option(None, "--profile", help="Perturbation profile for stubs."),
+    seed: int = typer.Option(0, "--seed", help="Run seed every random choice derives from."),
+    samples: int = typer.Option(1, "--samples", help="Samples per turn (K)."),
+    sample: int | None = typer.Option(None, "--sample", help="Draw N sessions."),
+    stratify_by: str | None = typer.Option(None, "--stratify-by",
+                                           help="Label to stratify --sample by."),
+    filter_expr: str | None = typer.Option(None, "--filter",
+                                           help='Session filter, e.g. \'segment == "x"\'.'),
+    concurrency: int = typer.Option(16, "--concurrency", help="Trajectories in flight."),
+    max_steps: int = typer.Option(8, "--max-steps", help="Model calls per turn at most."),
+    executor: str = typer.Option("local", "--executor", help="local | ray."),
+    ray_address: str | None = typer.Option(None, "--ray-address",
+                                           help="Ray cluster address (default: local Ray)."),
+    ray_workers: int | None = typer.Option(None, "--ray-workers", help="Ray shards."),
+    param: list[str] = typer.Option([], "--param", help="Override a request parameter."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
+    cache_dir: str | None = typer.Option(None, "--cache-dir", help="Shared response cache."),
+    user_simulator: str | None = typer.Option(None, "--user-simulator",
+                                              help="Rollout: model simulating the user."),
+    tool_simulator: str | None = typer.Option(None, "--tool-simulator",
+                                              help="Model the stubs may simulate tools with."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per model call."),
+    max_attempts: int = typer.Option(6, "--max-attempts", help="Attempts per model call."),
+    rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
+    tpm: float | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
+    prices: str | None = typer.Option(None, "--prices", help="Price table (JSON or TOML)."),
+    miss: str = typer.Option("error", "--miss", help="Stub miss policy."),
+    progress: str | None = typer.Option(None, "--progress", help="bar | log | off."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Replay recorded sessions through a candidate model with tools answered by stubs."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from replayer.config import ReplayConfig
+    from replayer.errors import ReplayConfigError
+    from replayer.replay import replay as run_replay
+
+    try:
+        config = ReplayConfig(
+            corpus=corpus, out=out_dir, model=model, base_url=base_url, api=api,
+            api_key_env=api_key_env, mode=mode, profile=profile, seed=seed, samples=samples,
+            sample=sample, stratify_by=stratify_by, filter=filter_expr, concurrency=concurrency,
+            max_steps=max_steps, executor=executor, ray_address=ray_address,
+            ray_workers=ray_workers, params=_params(param), cache=not no_cache,
+            cache_dir=cache_dir, user_simulator=user_simulator, tool_simulator=tool_simulator,
+            timeout=timeout, max_attempts=max_attempts, requests_per_minute=rpm,
+            tokens_per_minute=tpm, prices=prices, stub_miss=miss)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "--" + str(first["loc"][0]).replace("_", "-")
+        raise ReplayConfigError(f"{name} has a value deploysim cannot use ({first['msg']}); "
+                                "see `deploysim replay --help`.") from exc
+    summary = asyncio.run(run_replay(config, console=err, progress_mode=progress))
+    if as_json:
+        print_json(summary)
+    else:
+        _print(summary)
+    counts = summary["counts"]
+    if counts["turns"] and counts["errors"] == counts["turns"]:
+        raise typer.Exit(1)
+
+
+def _print(summary: dict[str, Any]) -> None:
+    c = summary["counts"]
+    out.print(f"replay {summary['run_id']} -> {summary['out']}: {c['trajectories']} "
+              f"trajectories, {c['turns']} turns, {c['tool_calls']} tool calls, "
+              f"{c['errors']} errors ({summary['written']} written now, {summary['skipped']} "
+              f"already present) in {summary['elapsed_s']:.1f}s", markup=False)
+    if summary["provenance"]:
+        mix = ", ".join(f"{k} {v}" for k, v in summary["provenance"].items())
+        out.print(f"tool answers: {mix}", markup=False)
+    for reason, n in summary["errors_by_reason"].items():
+        hint = _HINTS.get(reason, "see the trajectories' error field")
+        out.print(f"errors: {n} turn(s) failed with {reason}: {hint}", markup=False)
+    u = summary["usage"]
+    cost = f"${u['cost_usd']:.4f}" + (f" ({u['unpriced_requests']} unpriced)"
+                                      if u["unpriced_requests"] else "")
+    out.print(f"model: {u['requests']} requests, {u['retries']} retries, {u['cache_hits']} "
+              f"cache hits; tokens in {u['input_tokens']:,} out {u['output_tokens']:,}; "
+              f"cost {cost}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)

@@ -1,0 +1,125 @@
+"""The run folder: kill-and-resume, determinism, the response cache."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+from conftest import TURNS, make_config, recorded_answerer
+
+from recorder import codec
+from recorder.records import record_to_obj
+from recorder.run import read_manifest
+from replayer.replay import replay
+from replayer.run import done_keys, trajectories
+from replayer.testing.fake_model import FakeModelServer, RuleAgent, serve_in_thread
+
+HERE = os.path.dirname(__file__)
+
+
+def _payloads(out: str) -> list[bytes]:
+    return sorted(codec.encode(record_to_obj(s)) for s in trajectories(out))
+
+
+def test_sigkill_mid_run_then_rerun_finishes_each_turn_exactly_once(corpus_path, tmp_path):
+    out = str(tmp_path / "run")
+    with serve_in_thread(RuleAgent(), latency=0.05) as server:
+        script = tmp_path / "run_replay.py"
+        script.write_text(textwrap.dedent(f"""
+            import asyncio, sys
+            sys.path.insert(0, {HERE!r})
+            from conftest import make_config, recorded_answerer
+            from replayer.replay import replay
+            config = make_config({corpus_path!r}, {out!r}, {server.openai_url!r},
+                                 concurrency=2)
+            asyncio.run(replay(config, answerer=recorded_answerer, progress_mode="off"))
+        """))
+        proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if os.path.isdir(out) and len(done_keys(out)) >= 4:
+                    break
+                time.sleep(0.02)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        before = len(done_keys(out))
+        assert 4 <= before < sum(TURNS), "the kill should land mid-run"
+        assert read_manifest(out).model_dump()["status"] == "running"  # never finished
+
+        import asyncio
+
+        summary = asyncio.run(replay(make_config(corpus_path, out, server.openai_url),
+                                     answerer=recorded_answerer, progress_mode="off"))
+    assert summary["status"] == "complete"
+    assert summary["skipped"] == before and summary["written"] == sum(TURNS) - before
+    keys = Counter((t.source.source_session, t.source.source_turn, t.source.sample)
+                   for t in trajectories(out))
+    assert len(keys) == sum(TURNS) and set(keys.values()) == {1}
+    assert read_manifest(out).counts["turns"] == sum(TURNS)
+    # a third run has nothing left to do
+    again = asyncio.run(replay(make_config(corpus_path, out, server.openai_url),
+                               answerer=recorded_answerer, progress_mode="off"))
+    assert again["written"] == 0 and again["skipped"] == sum(TURNS)
+
+
+async def test_same_seed_gives_byte_identical_trajectories_whatever_the_concurrency(
+        corpus_path, tmp_path):
+    async with FakeModelServer(RuleAgent(), latency=0.01) as server:
+        a, b = str(tmp_path / "a"), str(tmp_path / "b")
+        sa = await replay(make_config(corpus_path, a, server.openai_url, concurrency=1,
+                                      samples=2, seed=7),
+                          answerer=recorded_answerer, progress_mode="off")
+        sb = await replay(make_config(corpus_path, b, server.openai_url, concurrency=8,
+                                      samples=2, seed=7),
+                          answerer=recorded_answerer, progress_mode="off")
+    assert sa["run_id"] == sb["run_id"]
+    assert sa["counts"] == sb["counts"] and sa["counts"]["turns"] == 2 * sum(TURNS)
+    assert _payloads(a) == _payloads(b)
+
+
+async def test_response_cache_makes_reruns_free_and_identical(corpus_path, tmp_path):
+    cache = str(tmp_path / "cache")
+    async with FakeModelServer(RuleAgent()) as server:
+        first = await replay(make_config(corpus_path, str(tmp_path / "a"), server.openai_url,
+                                         cache_dir=cache),
+                             answerer=recorded_answerer, progress_mode="off")
+        calls = len(server.requests)
+        second = await replay(make_config(corpus_path, str(tmp_path / "b"), server.openai_url,
+                                          cache_dir=cache),
+                              answerer=recorded_answerer, progress_mode="off")
+        assert len(server.requests) == calls  # nothing reached the model
+        # (sessions that open with the same request share its answer even on the first run)
+        assert second["usage"]["cache_hits"] == calls + first["usage"]["cache_hits"]
+        assert second["usage"]["requests"] == 0
+        third = await replay(make_config(corpus_path, str(tmp_path / "c"), server.openai_url,
+                                         cache_dir=cache, cache=False),
+                             answerer=recorded_answerer, progress_mode="off")
+        assert len(server.requests) > calls and third["usage"]["cache_hits"] == 0
+    assert first["usage"]["requests"] == calls
+    assert _payloads(str(tmp_path / "a")) == _payloads(str(tmp_path / "b")) == \
+        _payloads(str(tmp_path / "c"))
+    # the default cache lives in the run folder
+    assert not os.path.exists(tmp_path / "a" / "cache")
+
+
+async def test_a_different_configuration_cannot_resume_into_the_same_folder(corpus_path,
+                                                                           tmp_path):
+    import pytest
+
+    from replayer.errors import ReplayConfigError
+
+    out = str(tmp_path / "run")
+    async with FakeModelServer(RuleAgent()) as server:
+        await replay(make_config(corpus_path, out, server.openai_url, sample=1),
+                     answerer=recorded_answerer, progress_mode="off")
+        with pytest.raises(ReplayConfigError, match="differs in seed"):
+            await replay(make_config(corpus_path, out, server.openai_url, sample=1, seed=3),
+                         answerer=recorded_answerer, progress_mode="off")
+    assert os.path.exists(os.path.join(out, "cache", "responses.sqlite"))
