@@ -192,3 +192,17 @@ def wait_banner(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
 
 def banner_url(banner: str) -> str:
     return banner.split("listening on ", 1)[1].split(";", 1)[0].strip()
+
+
+def tapped_model_server(log: list[RawRequest], policy: Any) -> Any:
+    """The replayer's scripted fake model server (OpenAI chat/responses and Anthropic wire
+    formats, as the official SDKs expect) with every request's raw bytes logged."""
+    from replayer.testing.fake_model import FakeModelServer
+
+    class Tapped(FakeModelServer):
+        def app(self) -> web.Application:
+            app = super().app()
+            app.middlewares.append(tap(log))
+            return app
+
+    return Tapped(policy, chunk=4)

@@ -1,0 +1,61 @@
+"""`deploysim record-stdio` between the official `mcp` stdio client and an `mcp` SDK server."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mcp import Client, StdioServerParameters
+
+from proxy.stdio_shim import LineAssembler
+from tests.proxy.helpers import DEPLOYSIM, PYTHON, cassettes, records
+
+SERVER = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
+
+
+async def test_record_stdio_relays_and_records(tmp_path):
+    # legacy: the session-based handshake, so a notification is in the traffic too
+    mode = "legacy"
+    out = str(tmp_path / "out")
+    params = StdioServerParameters(
+        command=DEPLOYSIM,
+        args=["record-stdio", "--out", out, "--name", "notes", "--session", "s-7", "--",
+              PYTHON, SERVER],
+        env={**os.environ})
+    async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
+        tools = await client.list_tools()
+        ok = await client.call_tool("add_note", {"text": "milk"})
+        bad = await client.call_tool("fail_note", {"text": "eggs"})
+    assert sorted(t.name for t in tools.tools) == ["add_note", "fail_note"]
+    assert ok.content[0].text == "stored: milk"  # type: ignore[union-attr]
+    assert bad.is_error
+
+    paths = cassettes(out)
+    assert paths, "the shim wrote no cassette"
+    exchanges = [r for r in records(paths) if r.kind == "exchange"]
+    assert all(ex.transport == "stdio" and ex.route == "notes" and ex.session_hint == "s-7"
+               for ex in exchanges)
+    assert all(ex.request.url.startswith("stdio:") for ex in exchanges)
+    by_method = {}
+    for ex in exchanges:
+        msg = json.loads(ex.request.body)
+        by_method.setdefault(msg["method"], []).append(ex)
+        if "id" in msg:  # requests are paired with the reply carrying their id
+            assert ex.response is not None, msg
+            assert json.loads(ex.response.body)["id"] == msg["id"]
+        else:  # notifications have no response
+            assert ex.response is None and ex.error is None
+    calls = by_method["tools/call"]
+    assert len(calls) == 2
+    assert b"stored: milk" in calls[0].response.body  # type: ignore[union-attr]
+    assert json.loads(calls[1].response.body)["result"]["isError"] is True  # type: ignore[union-attr]
+    assert "initialize" in by_method and "notifications/initialized" in by_method
+
+
+def test_line_assembler_keeps_lines_whole_across_reads():
+    a = LineAssembler(limit=20)
+    assert a.feed(b'{"a":') == []
+    assert a.feed(b'1}\n{"b"') == [b'{"a":1}']
+    assert a.feed(b':2}\r\n\n') == [b'{"b":2}']
+    assert a.feed(b"x" * 30 + b"\nok\n") == [b"ok"]  # an oversized line is skipped, counted
+    assert a.oversized == 1
