@@ -8,7 +8,6 @@ each trajectory to its own cassette the moment it finishes.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,13 +50,11 @@ class ShardReport:
 
 
 def sessions_of(corpus: Corpus) -> Iterator[Session]:
-    """The corpus's sessions (derived from exchanges when the recorder can, else as stored)."""
-    try:
-        from recorder.toolcalls import sessions_of as derive
-    except ImportError:
-        return corpus.sessions()
-    sessions: Iterator[Session] = derive(corpus)
-    return sessions
+    """The corpus's conversations: stored sessions, else derived from its exchanges (tool-only
+    sessions have no turns to replay and are left out)."""
+    from recorder.sessions_of import sessions_of as stored_or_derived
+
+    return stored_or_derived(corpus, include_tool_only=False)
 
 
 def work_keys(session: Session, config: ReplayConfig) -> Iterator[WorkKey]:
@@ -97,6 +94,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     writer = TrajectoryWriter(config.out, shard, run_id=run_id)
     queue: asyncio.Queue[tuple[Session, WorkKey] | None] = asyncio.Queue(config.concurrency * 2)
     workers = min(config.concurrency, max(1, len(pending)))
+    forget = getattr(tool_answerer, "forget", None)
 
     async def produce() -> None:
         remaining = set(pending)
@@ -120,6 +118,8 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                 traj = await replay_turn(candidate, tool_answerer, session, turn, sample,
                                          run_id=run_id)
             writer.write(traj.session)
+            if forget is not None:  # the stub engine's per-trajectory state is done with
+                forget(traj.session.id)
             report.written += 1
             report.errors += len(traj.errors)
             room = MAX_MISSES - len(report.misses)
@@ -145,10 +145,3 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
         stats = getattr(tool_answerer, "stats", None)
         report.stubs = dict(stats()) if callable(stats) else {}
     return report
-
-
-def provenance_counts(reports: list[ShardReport]) -> Counter[str]:
-    out: Counter[str] = Counter()
-    for r in reports:
-        out.update(r.stubs.get("provenance") or {})
-    return out

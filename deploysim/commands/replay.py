@@ -16,6 +16,7 @@ _HINTS = {
     "malformed_response": "the endpoint does not speak the --api format",
     "invalid_tool_arguments": "the model produced tool arguments that are not JSON objects",
     "rate_limited": "lower --concurrency or set --rpm/--tpm",
+    "http_404": "check --base-url (OpenAI URLs end in /v1, Anthropic's do not)",
 }
 
 

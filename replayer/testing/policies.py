@@ -27,6 +27,7 @@ from replayer.testing.script import (
 from replayer.wire.common import conversation_tokens
 
 _WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"\d+")
 
 
 def _unit(*parts: object) -> float:
@@ -41,7 +42,8 @@ def echo(request: ScriptedRequest) -> ScriptedReply:
 
 
 def sample_arguments(tool: ToolDef, text: str = "") -> dict[str, Any]:
-    """Arguments that satisfy a tool's JSON schema: required fields filled plainly."""
+    """Arguments that satisfy a tool's JSON schema: required fields filled plainly (an `*_id`
+    string takes the first number in `text`, other strings the text itself)."""
     schema = tool.input_schema or {}
     props: Mapping[str, Any] = schema.get("properties") or {}
     out: dict[str, Any] = {}
@@ -60,6 +62,9 @@ def sample_arguments(tool: ToolDef, text: str = "") -> dict[str, Any]:
             out[name] = []
         elif kind == "object":
             out[name] = {}
+        elif name == "id" or name.endswith("_id"):
+            numbers = _NUMBER.findall(text)  # "order 1042" -> "1042"
+            out[name] = numbers[0] if numbers else text[:80] or name
         else:
             out[name] = text[:80] or name
     return out

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from conftest import TURNS, make_config, recorded_answerer
+from conftest import TURNS, make_config
 
 from recorder import codec
 from recorder.records import record_to_obj
@@ -35,23 +33,22 @@ def test_ray_with_two_local_workers_matches_local(corpus_path, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra (deploysim[ray])")
     import asyncio
 
-    from ray import cloudpickle
-
-    # the test answerer lives in this test tree, which Ray workers cannot import: ship it
-    cloudpickle.register_pickle_by_value(sys.modules[recorded_answerer.__module__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with serve_in_thread(RuleAgent(), latency=0.01) as server:
             local, dist = str(tmp_path / "local"), str(tmp_path / "ray")
-            a = asyncio.run(replay(make_config(corpus_path, local, server.openai_url),
-                                   answerer=recorded_answerer, progress_mode="off"))
+            # the real stub engine under a perturbing profile, built in each worker
+            a = asyncio.run(replay(make_config(corpus_path, local, server.openai_url,
+                                               profile="flaky", seed=5),
+                                   progress_mode="off"))
             b = asyncio.run(replay(make_config(corpus_path, dist, server.openai_url,
-                                               executor="ray", ray_workers=2),
-                                   answerer=recorded_answerer, progress_mode="off"))
+                                               profile="flaky", seed=5, executor="ray",
+                                               ray_workers=2),
+                                   progress_mode="off"))
     finally:
         ray.shutdown()
     assert b["status"] == "complete" and b["counts"] == a["counts"]
-    assert b["counts"]["turns"] == sum(TURNS)
+    assert b["counts"]["turns"] == sum(TURNS) and b["provenance"] == a["provenance"]
     assert _payloads(local) == _payloads(dist)
     shard_files = sorted(p.name for p in (tmp_path / "ray").glob("trajectories-*.cassette"))
     assert shard_files == ["trajectories-ray00-0000.cassette", "trajectories-ray01-0000.cassette"]

@@ -71,3 +71,29 @@ async def test_prefix_mode_regenerates_every_turn_without_leaking_the_reply(corp
         assert len(sids) == (1 if t > 0 else 0)
         for sid in sids:
             assert all(f"RECORDED-REPLY {sid}/{e}:" in text for e in range(t))
+
+
+def _content(out: str) -> list[tuple]:
+    """Trajectory content that does not depend on the provider (call ids do)."""
+    rows = []
+    for traj in sorted(trajectories(out), key=lambda t: t.id):
+        rows.append((traj.id, [(m.role, m.origin, m.text, m.error,
+                                [(c.name, c.arguments) for c in m.tool_calls],
+                                m.result.provenance if m.result else None)
+                               for m in traj.messages]))
+    return rows
+
+
+async def test_a_corpus_recorded_on_one_provider_replays_on_each(corpus_path, tmp_path):
+    contents = {}
+    async with FakeModelServer(RuleAgent()) as server:
+        for api in ("openai-chat", "openai-responses", "anthropic"):
+            url = server.url if api == "anthropic" else server.openai_url
+            out = str(tmp_path / api)
+            summary = await replay(make_config(corpus_path, out, url, api=api),
+                                   answerer=recorded_answerer, progress_mode="off")
+            assert summary["counts"]["errors"] == 0
+            contents[api] = _content(out)
+        assert {r.api for r in server.requests} == {"openai-chat", "openai-responses",
+                                                    "anthropic"}
+    assert contents["openai-chat"] == contents["openai-responses"] == contents["anthropic"]

@@ -1,0 +1,92 @@
+"""`deploysim replay` end to end: the real stub engine, in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import TURNS
+
+from deploysim.cli import run
+from recorder.run import read_manifest
+from replayer.run import trajectories
+from replayer.testing.fake_model import RuleAgent, serve_in_thread
+
+DEPLOYSIM = os.path.join(os.path.dirname(sys.executable), "deploysim")
+
+
+def _args(corpus: str, out: str, url: str, *extra: str) -> list[str]:
+    return ["replay", corpus, "--model", "sim-candidate", "--base-url", url, "--out", out,
+            "--progress", "off", *extra]
+
+
+def test_cli_replays_with_the_stub_engine_and_profile(corpus_path, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    with serve_in_thread(RuleAgent()) as server:
+        code = run(_args(corpus_path, out, server.openai_url, "--profile", "flaky",
+                         "--seed", "3", "--json"))
+        summary = json.loads(capsys.readouterr().out)
+        assert code == 0
+        again = run(_args(corpus_path, str(tmp_path / "again"), server.openai_url,
+                          "--profile", "flaky", "--seed", "3", "--no-cache", "--json"))
+        capsys.readouterr()
+        assert again == 0
+    assert summary["counts"]["turns"] == sum(TURNS) and summary["counts"]["errors"] == 0
+    manifest = read_manifest(out)
+    assert manifest.profile["name"] == "flaky" and manifest.stubs["index_hash"]
+    assert manifest.stubs["corpus_hash"] == manifest.corpus_hash
+    provenance = manifest.provenance
+    assert sum(provenance.values()) == summary["counts"]["tool_calls"] > 0
+    assert any(p.startswith("session") for p in provenance)
+    assert any("+perturbed:" in p for p in provenance)  # the flaky profile did something
+    for traj in trajectories(out):
+        for m in traj.messages:
+            if m.role == "tool" and m.origin == "generated":
+                assert m.result is not None and m.result.provenance
+    # same seed and profile: the same tool world, byte for byte
+    first = sorted(t.model_dump_json() for t in trajectories(out))
+    assert first == sorted(t.model_dump_json() for t in trajectories(str(tmp_path / "again")))
+
+
+def test_cli_reports_failed_turns_and_exits_1_when_nothing_worked(corpus_path, tmp_path,
+                                                                  capsys, monkeypatch):
+    monkeypatch.setenv("SIM_KEY", "wrong")
+    with serve_in_thread(RuleAgent(), api_key="right") as server:
+        code = run(_args(corpus_path, str(tmp_path / "run"), server.url,
+                         "--api", "anthropic", "--api-key-env", "SIM_KEY"))
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert f"{sum(TURNS)} errors" in printed
+    assert f"errors: {sum(TURNS)} turn(s) failed with auth: check the API key" in printed
+
+
+def test_cli_bad_configuration_is_one_sentence_exit_2(corpus_path, tmp_path, capsys):
+    code = run(_args(corpus_path, str(tmp_path / "run"), "http://127.0.0.1:9/v1",
+                     "--api", "gemini"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == ("deploysim: error: Unknown --api 'gemini'; use one of openai-chat, "
+                   "openai-responses, anthropic.")
+    assert run(_args(corpus_path, str(tmp_path / "r2"), "http://127.0.0.1:9/v1",
+                     "--param", "nonsense")) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_cli_subprocess_end_to_end_across_providers(corpus_path, tmp_path):
+    out = str(tmp_path / "run")
+    with serve_in_thread(RuleAgent()) as server:
+        proc = subprocess.run(
+            [DEPLOYSIM, *_args(corpus_path, out, server.url, "--api", "anthropic",
+                               "--mode", "rollout", "--samples", "2", "--param",
+                               "temperature=0.5", "--progress", "log")],
+            capture_output=True, text=True, timeout=120)
+        apis = {r.api for r in server.requests}
+        temperatures = {r.params.get("temperature") for r in server.requests}
+    assert proc.returncode == 0, proc.stderr
+    assert "replay: 6/6 (100%)" in proc.stderr  # the plain progress line off a terminal
+    assert f"6 trajectories, {2 * sum(TURNS)} turns" in proc.stdout
+    assert apis == {"anthropic"} and temperatures == {0.5}
+    assert read_manifest(out).model["api"] == "anthropic"
