@@ -1,0 +1,84 @@
+"""A fake upstream for recorder tests: speaks whatever bytes a test scripts, on 127.0.0.1 with an
+ephemeral port, and records each exchange exactly as sent (imported as `recorder_fakes`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from recorder.exchange import Exchange, HttpRequest, HttpResponse, StreamChunk
+
+
+@dataclass
+class Reply:
+    """What the fake upstream answers: a JSON body, or SSE chunks written one by one."""
+
+    json_body: Any = None
+    chunks: list[bytes] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Script = Callable[[dict[str, Any]], Reply]
+
+
+class FakeUpstream:
+    """An aiohttp server answering every POST with `script(request_json)`; records exchanges."""
+
+    def __init__(self) -> None:
+        self.script: Script = lambda _req: Reply(json_body={})
+        self.exchanges: list[Exchange] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        t0 = time.time()
+        body = await request.read()
+        reply = self.script(json.loads(body) if body else {})
+        req = HttpRequest(method=request.method, url=f"{self.url}{request.path_qs}",
+                          headers=_raw_headers(request), body=body)
+        if reply.chunks is None:
+            data = json.dumps(reply.json_body).encode()
+            headers = {"content-type": "application/json", **reply.headers}
+            resp = web.Response(status=reply.status, body=data, headers=headers)
+            self._record(req, t0, HttpResponse(status=reply.status,
+                                               headers=list(headers.items()), body=data))
+            return resp
+        headers = {"content-type": "text/event-stream", **reply.headers}
+        stream = web.StreamResponse(status=reply.status, headers=headers)
+        await stream.prepare(request)
+        sent = []
+        for c in reply.chunks:
+            await stream.write(c)
+            sent.append(StreamChunk(offset_ms=round((time.time() - t0) * 1000, 3), data=c))
+        await stream.write_eof()
+        self._record(req, t0, HttpResponse(status=reply.status, headers=list(headers.items()),
+                                           body=b"".join(reply.chunks), chunks=sent))
+        return stream
+
+    def _record(self, req: HttpRequest, t0: float, resp: HttpResponse) -> None:
+        self.exchanges.append(Exchange(id=f"ex-{len(self.exchanges) + 1}", started_at=t0,
+                                       ended_at=time.time(), request=req, response=resp))
+
+
+def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
