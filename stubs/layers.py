@@ -137,11 +137,11 @@ class Layers:
         """The tool error a miss answers with: what failed and the closest recorded calls."""
         label = table.label if table is not None else tool_label(q.kind, q.server, q.name)
         diagnostics: dict[str, Any] = {"tool": label}
-        if table is None:
-            message = self.index.unknown_tool_message(q.kind, q.server, q.name)
-        elif reason is not None:
+        if reason is not None:
             message = f"The call of {label} cannot be answered: {reason}."
-            diagnostics["arguments"] = args
+            diagnostics["arguments"] = args if args is not None else q.arguments
+        elif table is None:
+            message = self.index.unknown_tool_message(q.kind, q.server, q.name)
         else:
             close = self.nearest_index(table).closest(args, 3) if table.keys else []
             diagnostics["closest"] = [c.explain() for c in close]

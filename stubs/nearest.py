@@ -81,7 +81,7 @@ class NearestIndex:
                           [:_SHORTLIST]]
             if not candidates:
                 candidates = list(range(min(_SHORTLIST, len(self.keys))))
-        scored = sorted(((similarity(query, self.arguments[i]), i) for i in candidates),
+        scored = sorted(((similarity(query, self.arguments[i], 0.0), i) for i in candidates),
                         key=lambda si: (-si[0], si[1]))[:n]
         return [Near(self.keys[i], self.arguments[i], s, diff(query, self.arguments[i]))
                 for s, i in scored]

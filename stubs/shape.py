@@ -176,7 +176,7 @@ class Shape:
         nullable = "?" if self.types["null"] and t != "null" else ""
         enum = self.enum()
         if enum is not None and t in ("string", "number"):
-            shown = "|".join(str(v) for v in enum[:5]) + ("|…" if len(enum) > 5 else "")
+            shown = "|".join(_short(v) for v in enum[:5]) + ("|…" if len(enum) > 5 else "")
             return f"enum({shown}){nullable}"
         if t == "object":
             if depth >= 2:
@@ -199,6 +199,11 @@ class Shape:
             kind = "integer" if self.integers else "number"
             return f"{kind}[{self.minimum:g}..{self.maximum:g}]{nullable}"
         return t + nullable
+
+
+def _short(v: Any, n: int = 24) -> str:
+    s = " ".join(str(v).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def infer(values: list[Any]) -> Shape:

@@ -32,8 +32,13 @@ def json_type(v: Any) -> str:
     return "other"
 
 
-def similarity(a: Any, b: Any) -> float:
-    """Structural similarity of two JSON values, from 0 (unrelated) to 1 (equal)."""
+def similarity(a: Any, b: Any, base: float = 0.5) -> float:
+    """Structural similarity of two JSON values, from 0 (unrelated) to 1 (equal).
+
+    `base` is the credit two different scalars of the same type get for their type alone: 0.5
+    when judging shapes (fidelity), 0 when judging values (`nearest` ranking arguments, where
+    "Berlin" is not half of "Paris").
+    """
     if a is _MISSING or b is _MISSING:
         return 0.0
     ta, tb = json_type(a), json_type(b)
@@ -43,20 +48,21 @@ def similarity(a: Any, b: Any) -> float:
         keys = a.keys() | b.keys()
         if not keys:
             return 1.0
-        return sum(similarity(a.get(k, _MISSING), b.get(k, _MISSING)) for k in keys) / len(keys)
+        return sum(similarity(a.get(k, _MISSING), b.get(k, _MISSING), base)
+                   for k in keys) / len(keys)
     if ta == "array":
         n = max(len(a), len(b))
         if n == 0:
             return 1.0
-        return sum(similarity(x, y) for x, y in zip(a, b, strict=False)) / n
+        return sum(similarity(x, y, base) for x, y in zip(a, b, strict=False)) / n
     if a == b:
         return 1.0
     if ta == "string":
-        return 0.5 + 0.5 * text_similarity(a, b)
+        return base + (1 - base) * text_similarity(a, b)
     if ta == "number":
         scale = abs(a) + abs(b)
-        return 0.5 + 0.5 * (1 - abs(a - b) / scale) if scale else 1.0
-    return 0.5  # booleans that differ, or other equal-typed scalars
+        return base + (1 - base) * (1 - abs(a - b) / scale) if scale else 1.0
+    return base  # booleans that differ, or other equal-typed scalars
 
 
 def text_similarity(a: str, b: str) -> float:

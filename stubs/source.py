@@ -30,11 +30,11 @@ def _session_calls(corpus: Corpus) -> Iterator[RecordedToolCall]:
         for m in session.messages:
             for c in m.tool_calls:
                 pending[c.id] = c
-            if m.role == "tool" and m.tool_call_id in pending:
-                c = pending.pop(m.tool_call_id)
+            if m.role == "tool" and m.tool_call_id is not None and m.tool_call_id in pending:
+                call = pending.pop(m.tool_call_id)
                 result = m.result or ToolResult(content=m.text)
-                yield RecordedToolCall(kind="function", server=c.server, name=c.name,
-                                       arguments=c.arguments, result=result,
+                yield RecordedToolCall(kind="function", server=call.server, name=call.name,
+                                       arguments=call.arguments, result=result,
                                        session_id=session.id, index=n)
                 n += 1
 
@@ -54,7 +54,8 @@ def tool_definitions(corpus: Corpus, sessions: Iterable[Session]) -> dict[str, T
         from recorder.toolcalls import extract_mcp_servers
     except ImportError:
         return tools
-    for server in extract_mcp_servers(corpus):
+    servers: Any = extract_mcp_servers(corpus)
+    for server in servers.values() if isinstance(servers, dict) else servers:
         for t in server.tools:
             name = t.get("name")
             if isinstance(name, str):

@@ -62,3 +62,148 @@ def http_call(server: str | None, method: str, path: str, *, query: dict[str, An
         http=HttpReply(status=status, headers=hdrs, body=text.encode()),
         result=ToolResult(content=text, structured=structured, is_error=status >= 400,
                           latency_ms=latency_ms))
+
+
+# -- a sample world: tools whose true answers are known -----------------------------------------
+
+CITIES = ["Paris", "London", "Rome", "Oslo", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague",
+          "Dublin", "Athens", "Warsaw"]
+_CONDITIONS = ["sunny", "cloudy", "rain", "snow", "fog"]
+_TOPICS = ["refund policy", "shipping times", "api keys", "rate limits", "webhooks",
+           "password reset", "invoices", "data export"]
+
+
+def _h(*parts: object) -> int:
+    from stubs.seeding import digest
+
+    return int.from_bytes(digest(*parts)[:6], "big")
+
+
+def weather(city: str, day: int) -> dict[str, Any]:
+    """The true answer of get_weather for a city on a day."""
+    return {"city": city, "temp_c": _h(city, day) % 35 - 5,
+            "conditions": _CONDITIONS[_h(city, day, "c") % 5],
+            "humidity": 30 + _h(city, day, "h") % 60,
+            "updated_at": f"2025-03-{day:02d}T{_h(city, day, 't') % 24:02d}:00:00Z"}
+
+
+def search(query: str, limit: int) -> dict[str, Any]:
+    n = min(limit, 1 + _h(query) % 6)
+    return {"total": n, "results": [
+        {"id": f"doc-{_h(query, i) % 10000}", "title": f"{query.title()}: part {i + 1}",
+         "score": round(1 - i * 0.13, 2), "url": f"https://docs.example.com/{_h(query, i) % 997}"}
+        for i in range(n)]}
+
+
+def file_text(path: str) -> str:
+    words = ["config", "server", "port", "timeout", "retries", "region", "log", "level"]
+    lines = [f"{words[_h(path, i) % 8]} = {_h(path, i, 'v') % 1000}"
+             for i in range(3 + _h(path) % 5)]
+    return f"# {path}\n" + "\n".join(lines)
+
+
+def order(order_id: str) -> dict[str, Any]:
+    return {"id": order_id, "status": ["paid", "shipped", "delivered"][_h(order_id) % 3],
+            "total": round(10 + _h(order_id, "t") % 20000 / 100, 2), "currency": "EUR",
+            "items": [{"sku": f"SKU-{_h(order_id, i) % 900 + 100}", "qty": 1 + _h(order_id, i, "q")
+                       % 3} for i in range(1 + _h(order_id, "n") % 4)]}
+
+
+def sample_calls(sessions: int = 60, seed: int = 0) -> list[RecordedToolCall]:
+    """A realistic mixed corpus of recorded calls (function, MCP and HTTP tools) from a world
+    whose true answers are known: weather by city and day, document search, config files,
+    orders, refunds, a job polled until done, e-mails. Sessions share popular calls (weather in
+    Paris, searches for common topics), so some calls repeat across sessions and some are new.
+    """
+    from stubs.seeding import rng
+
+    out: list[RecordedToolCall] = []
+    for s in range(sessions):
+        r = rng(seed, "sample", s)
+        sid = f"sess-{s:04d}"
+        day = 1 + s % 5  # sessions on five different days: the weather changes between them
+        n = 0
+
+        def add(call: RecordedToolCall) -> None:
+            nonlocal n
+            out.append(call)
+            n += 1
+
+        for _ in range(r.randint(2, 6)):
+            task = r.choice(["weather", "weather", "search", "file", "order", "refund", "job",
+                             "email"])
+            if task == "weather":
+                city = r.choice(CITIES[:4]) if r.random() < 0.7 else r.choice(CITIES)
+                add(function_call("get_weather", {"city": city, "units": "metric"},
+                                  weather(city, day), session=sid, index=n,
+                                  latency_ms=80 + r.random() * 200))
+            elif task == "search":
+                topic = r.choice(_TOPICS[:3]) if r.random() < 0.6 else r.choice(_TOPICS)
+                limit = r.choice([3, 5])
+                add(mcp_call("docs", "search_docs", {"query": topic, "limit": limit},
+                             search(topic, limit), session=sid, index=n))
+            elif task == "file":
+                path = f"/etc/app/{r.choice(['app', 'db', 'cache', 'worker'])}.conf"
+                add(mcp_call("fs", "read_file", {"path": path}, file_text(path), session=sid,
+                             index=n, structured=False))
+            elif task == "order":
+                oid = f"A{1000 + r.randint(0, 40)}"
+                add(http_call("shop", "GET", "/v1/orders", query={"id": oid},
+                              response=order(oid), session=sid, index=n))
+            elif task == "refund":
+                oid = f"A{1000 + r.randint(0, 40)}"
+                ok = r.random() < 0.8
+                add(http_call("shop", "POST", "/v1/refunds",
+                              body={"order_id": oid, "reason": "damaged"},
+                              status=201 if ok else 409,
+                              response={"refund_id": f"rf_{_h(oid, s) % 99999}",
+                                        "status": "pending"} if ok
+                              else {"error": {"message": "order already refunded"}},
+                              session=sid, index=n))
+            elif task == "job":
+                job = f"job-{s}"
+                for state in ["queued", "running", "running", "done"]:
+                    add(function_call("get_job_status", {"job_id": job},
+                                      {"job_id": job, "state": state}, session=sid, index=n))
+            else:
+                to = f"user{r.randint(1, 30)}@example.com"
+                add(function_call("send_email", {"to": to, "subject": "Your order",
+                                                 "body": "Hello"},
+                                  {"status": "sent", "message_id": f"<{_h(to, s)}@mail>"},
+                                  session=sid, index=n))
+    return out
+
+
+def sample_sessions(calls: Sequence[RecordedToolCall]) -> list[Any]:
+    """The calls as recorded sessions (each call a function tool call of an assistant message
+    with its tool result), for writing a cassette corpus."""
+    from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef
+
+    by_session: dict[str, list[RecordedToolCall]] = {}
+    for c in calls:
+        by_session.setdefault(c.session_id or "unattached", []).append(c)
+    sessions = []
+    for sid, cs in by_session.items():
+        msgs = [Message(role="system", content=[ContentPart(text="You are a helpful agent.")]),
+                Message(role="user", content=[ContentPart(text="Please help me.")])]
+        for i, c in enumerate(cs):
+            call_id = f"call_{sid}_{i}"
+            msgs.append(Message(role="assistant", tool_calls=[ToolCall(
+                id=call_id, name=c.name, arguments=c.arguments, server=c.server)]))
+            msgs.append(Message(role="tool", tool_call_id=call_id, name=c.name,
+                                content=[ContentPart(text=c.result.content)], result=c.result))
+        msgs.append(Message(role="assistant", content=[ContentPart(text="Done.")]))
+        tools = [ToolDef(name=n, description=f"The {n} tool.") for n in
+                 dict.fromkeys(c.name for c in cs)]
+        sessions.append(Session(id=sid, messages=msgs, tools=tools))
+    return sessions
+
+
+def write_sample_corpus(path: str, calls: Sequence[RecordedToolCall]) -> str:
+    """Write the calls as sessions into one cassette file; returns its path."""
+    from recorder.writer import CassetteWriter
+
+    with CassetteWriter(path, producer="stubs.testing", durability="close") as w:
+        for s in sample_sessions(calls):
+            w.write(s)
+        return w.path

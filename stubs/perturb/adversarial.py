@@ -36,7 +36,7 @@ PAYLOADS = [
 ]
 
 
-@operator("inject", stage="content",
+@operator("inject", stage="final",
           params={"payloads": PAYLOADS, "where": "longest"},
           choices={"where": ("longest", "random", "append")})
 def inject(ctx: PerturbContext, reply: Reply, params: Mapping[str, Any]) -> Effect | None:

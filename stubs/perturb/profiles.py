@@ -101,7 +101,11 @@ def perturb(profile: Profile, ctx: PerturbContext, reply: Reply) -> Applied:
     """Apply a profile's rules, in order, to one reply."""
     out = Applied(reply)
     replaced = False
-    for number, rule in enumerate(profile.rules):
+    rules = list(enumerate(profile.rules))
+    # `final` operators go last (by rule order among themselves), whatever their place in the file
+    ordered = [nr for nr in rules if OPERATORS[nr[1].operator].stage != "final"] + \
+        [nr for nr in rules if OPERATORS[nr[1].operator].stage == "final"]
+    for number, rule in ordered:
         if not rule.selects(ctx.tool, ctx.name, ctx.kind):
             continue
         op = OPERATORS[rule.operator]

@@ -14,7 +14,8 @@ module or an `Operator`; importing it registers its operators.
 
 Stages decide how operators compose within one call: `replace` operators (error, timeout, ...)
 substitute the whole response, after which `content` operators no longer apply; `delay`
-operators (latency) only add time and always compose.
+operators (latency) only add time and always compose; `final` operators (inject) act after all
+the others, so nothing later can damage what they planted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from recorder.toolcall import ToolKind
 from stubs import seeding
 from stubs.reply import Reply
 
-Stage = Literal["replace", "content", "delay"]
+Stage = Literal["replace", "content", "delay", "final"]
 ENTRY_POINT_GROUP = "deploysim.perturbations"
 
 
@@ -104,7 +105,7 @@ def operator(name: str, *, params: Mapping[str, Any] | None = None, stage: Stage
     """Register an operator function under `name` (its docstring is its description)."""
 
     def register(fn: OperatorFn) -> OperatorFn:
-        doc = description or (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        doc = description or " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
         OPERATORS[name] = Operator(name, fn, dict(params or {}), stage, doc,
                                    dict(choices or {}), dict(ranges or {}))
         return fn

@@ -1,0 +1,109 @@
+"""The index: exact keys, session preference, tool resolution, matchers, identity."""
+
+from __future__ import annotations
+
+import pytest
+
+from stubs.config import StubConfig, ToolConfig
+from stubs.errors import UnknownTool
+from stubs.index import StubIndex
+from stubs.matchers import MATCHERS, explain, matcher
+from stubs.repeat import POLICIES
+from stubs.testing import function_call, http_call, mcp_call
+
+
+def _index(config: StubConfig | None = None) -> StubIndex:
+    return StubIndex.build([
+        function_call("get_weather", {"city": "Paris"}, {"t": 1}, session="s1", index=0),
+        function_call("get_weather", {"city": "Paris"}, {"t": 2}, session="s2", index=0),
+        function_call("get_weather", {"city": "Paris"}, {"t": 3}, session="s2", index=1),
+        function_call("get_weather", {"city": "Rome"}, {"t": 4}, session="s1", index=1),
+        mcp_call("docs", "search", {"q": "x", "_meta": {"progressToken": 1}}, {"hits": []}),
+        http_call("shop", "GET", "/v1/orders", query={"id": "A1"}, body=None,
+                  response={"id": "A1"}, session="s3"),
+    ], config)
+
+
+def test_exact_and_session_preference() -> None:
+    index = _index()
+    t = index.resolve("function", None, "get_weather")
+    key = t.key({"city": " Paris "})
+    rows, prov = index.lookup(t, key, "s2")  # type: ignore[misc]
+    assert prov == "session" and [index.row(r).content for r in rows] == ['{"t": 2}', '{"t": 3}']
+    rows, prov = index.lookup(t, key, "s9")  # type: ignore[misc]
+    assert prov == "exact" and len(rows) == 3
+    rows, prov = index.lookup(t, key, None)  # type: ignore[misc]
+    assert prov == "exact"
+    rows, prov = index.lookup(t, t.key({"city": "Rome"}), "s1")  # type: ignore[misc]
+    assert prov == "session" and index.row(rows[0]).content == '{"t": 4}'
+    rows, prov = index.lookup(t, t.key({"city": "Rome"}), "s2")  # type: ignore[misc]
+    assert prov == "exact"
+    assert index.lookup(t, t.key({"city": "Oslo"}), "s1") is None
+
+
+def test_mcp_meta_ignored_and_http_keys() -> None:
+    index = _index()
+    t = index.resolve("mcp", "docs", "search")
+    assert index.lookup(t, t.key({"q": "x"}), None) is not None
+    h = index.resolve("http", "shop", "GET /v1/orders")
+    assert index.lookup(h, h.key({"query": {"id": "A1"}, "body": None}), "s3")[1] == "session"  # type: ignore[index]
+
+
+def test_tool_resolution_and_unknown_tools() -> None:
+    index = _index()
+    # an MCP tool called as a function tool (one tool of that name): found
+    assert index.find("function", None, "search") is index.resolve("mcp", "docs", "search")
+    assert index.find("mcp", "other", "search") is not None  # unique name, other server
+    with pytest.raises(UnknownTool) as exc:
+        index.resolve("function", None, "get_wether")
+    assert "get_wether" in str(exc.value) and "get_weather" in str(exc.value)
+    with pytest.raises(UnknownTool):
+        index.find_label("nope")
+    assert index.find_label("mcp:docs/search").tool.name == "search"
+
+
+def test_ambiguous_name_is_not_guessed() -> None:
+    index = StubIndex.build([mcp_call("a", "search", {}, {}), mcp_call("b", "search", {}, {})])
+    assert index.find("function", None, "search") is None
+    assert index.find("mcp", "a", "search") is not None
+
+
+def test_repeat_policies() -> None:
+    rows = [10, 11, 12]
+    assert [POLICIES["sequence"](rows, n) for n in range(5)] == [10, 11, 12, 12, 12]
+    assert [POLICIES["cycle"](rows, n) for n in range(5)] == [10, 11, 12, 10, 11]
+    assert [POLICIES["first"](rows, n) for n in range(3)] == [10, 10, 10]
+
+
+def test_matchers_select_key_parts() -> None:
+    cfg = StubConfig(tools=(("http:shop/*", ToolConfig(match_on=("query",))),))
+    index = StubIndex.build([http_call("shop", "POST", "/v1/refunds", query={"o": 1},
+                                       body={"nonce": 1}, response={"ok": True})], cfg)
+    t = index.resolve("http", "shop", "POST /v1/refunds")
+    assert index.lookup(t, t.key({"query": {"o": 1}, "body": {"nonce": 2}}), None) is not None
+    assert index.lookup(t, t.key({"query": {"o": 2}, "body": {"nonce": 1}}), None) is None
+    result = explain(("query", "body"), t.canon, {"query": {"o": 1}, "body": 1},
+                     {"query": {"o": 1}, "body": 2})
+    assert result == {"matched": ["query"], "failed": ["body"]}
+
+
+def test_user_matchers_register_like_builtins() -> None:
+    @matcher("city_only")
+    def city_only(canon, args):  # type: ignore[no-untyped-def]
+        return canon.freeze(args.get("city"))
+
+    try:
+        cfg = StubConfig(tools=(("get_weather", ToolConfig(match_on=("city_only",))),))
+        index = StubIndex.build([function_call("get_weather", {"city": "Paris", "ts": 1}, {})],
+                                cfg)
+        t = index.resolve("function", None, "get_weather")
+        assert index.lookup(t, t.key({"city": "Paris", "ts": 99}), None) is not None
+    finally:
+        MATCHERS.pop("city_only")
+
+
+def test_content_hash_is_stable_and_sensitive() -> None:
+    assert _index().content_hash() == _index().content_hash()
+    other = _index(StubConfig(repeat="cycle"))
+    assert other.content_hash() != _index().content_hash()
+    assert len(_index()) == 6
