@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from recorder.exchange import Exchange, HttpRequest, HttpResponse, StreamChunk
 
@@ -82,3 +82,64 @@ class FakeUpstream:
 
 def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+
+
+class CapturingRelay:
+    """A pass-through HTTP relay that records every exchange (request, streamed reply chunks)
+    the way the recording proxy does; used to capture real MCP client/server traffic."""
+
+    def __init__(self, upstream: str, route: str | None = None) -> None:
+        self.upstream = upstream
+        self.route = route
+        self.exchanges: list[Exchange] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = ClientSession(auto_decompress=False)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None
+        t0 = time.time()
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() not in ("host", "content-length")}
+        url = self.upstream + request.path_qs
+        async with self._session.request(request.method, url, headers=headers,
+                                         data=body) as up:
+            resp = web.StreamResponse(status=up.status)
+            for k, v in up.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding"):
+                    resp.headers[k] = v
+            await resp.prepare(request)
+            chunks = []
+            async for data in up.content.iter_any():
+                chunks.append(StreamChunk(offset_ms=round((time.time() - t0) * 1000, 3),
+                                          data=data))
+                await resp.write(data)
+            await resp.write_eof()
+            streamed = "text/event-stream" in up.headers.get("content-type", "")
+            self.exchanges.append(Exchange(
+                id=f"relay-{len(self.exchanges) + 1}", route=self.route, started_at=t0,
+                ended_at=time.time(),
+                request=HttpRequest(method=request.method, url=url,
+                                    headers=_raw_headers(request), body=body),
+                response=HttpResponse(status=up.status, reason=up.reason or "",
+                                      headers=[(k, v) for k, v in up.headers.items()],
+                                      body=b"".join(c.data for c in chunks),
+                                      chunks=chunks if streamed else None)))
+            return resp
