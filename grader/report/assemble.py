@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 from grader.diagnosis import Diagnosis, Flag, SessionDriver
 from grader.gate import GateResult
@@ -60,8 +61,9 @@ def recorded_pane(driver: SessionDriver, recorded: Mapping[str, Session],
 def assemble(result: GateResult, diagnosis: Diagnosis, baseline: RunInfo, candidate: RunInfo,
              *, candidate_sessions: Mapping[str, Session],
              baseline_sessions: Mapping[str, Session] | None = None,
-             recorded_sessions: Mapping[str, Session] | None = None, top: int = 6,
-             per_session: int = 2, **meta: str | None) -> GateReport:
+             recorded_sessions: Mapping[str, Session] | None = None,
+             meta: Mapping[str, str | None] | None = None, top: int = 6,
+             per_session: int = 2) -> GateReport:
     """A GateReport with side-by-side views of the `top` sessions the candidate was flagged on.
     `meta` fills the GateReport's string fields (policy_path, rubric_hash, version, ...)."""
     views: list[SideBySide] = []
@@ -74,8 +76,8 @@ def assemble(result: GateResult, diagnosis: Diagnosis, baseline: RunInfo, candid
                                 recorded_pane(driver, recorded_sessions or {},
                                               baseline_sessions or {}),
                                 candidate_panes(driver, candidate_sessions, per_session)))
-    meta.setdefault("generated_at",
-                    dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    fields: dict[str, Any] = {k: v for k, v in (meta or {}).items() if v is not None}
+    fields.setdefault("generated_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                      .replace("+00:00", "Z"))
     return GateReport(result=result, diagnosis=diagnosis, baseline=baseline,
-                      candidate=candidate, trajectories=views,
-                      **{k: v for k, v in meta.items() if v is not None})
+                      candidate=candidate, trajectories=views, **fields)

@@ -90,7 +90,7 @@ def behaviors_table(rep: GateReport) -> str:
         reasons = "".join(f"<li>{escape(x)}</li>" for x in r.reasons)
         r_lo, r_hi = c.ratio_interval.as_list()
         rows.append(
-            f"<tr><td><strong>{escape(bid)}</strong><br><span class=\"sev\">"
+            f"<tr><td class=\"bname\"><strong>{escape(bid)}</strong><br><span class=\"sev\">"
             f"{escape(r.spec.severity)} · per {r.spec.per}</span></td>"
             f'<td class="num">{fmt_rate(c.baseline.rate)}<br>{_iv(b_iv.low, b_iv.high)}</td>'
             f'<td class="num">{fmt_rate(c.candidate.rate)}<br>{_iv(c_iv.low, c_iv.high)}</td>'

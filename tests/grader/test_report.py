@@ -42,9 +42,10 @@ def build_report(**world_kw: object):  # type: ignore[no-untyped-def]
                                                                    "exact+perturbed:error": 8},
                                                     "flaky")),
         candidate_sessions=w["candidate"]["sessions"], baseline_sessions=w["baseline"]["sessions"],
-        recorded_sessions=w["recorded"], policy_path="policy.toml",
-        policy_hash=pol.content_hash(), rubric_hash="ab" * 32, corpus_hash="c0ffee" * 10,
-        version="0.1.0", audit="audit.db row 1")
+        recorded_sessions=w["recorded"],
+        meta={"policy_path": "policy.toml", "policy_hash": pol.content_hash(),
+              "rubric_hash": "ab" * 32, "corpus_hash": "c0ffee" * 10, "version": "0.1.0",
+              "audit": "audit.db row 1"})
 
 
 def test_block_report_puts_the_decision_first_and_links_sessions() -> None:

@@ -1,0 +1,75 @@
+"""`deploysim calibrate`: how close did the simulation come to what production showed?"""
+
+from __future__ import annotations
+
+import typer
+
+from deploysim.console import out, print_json
+
+
+def calibrate(
+    observed: list[str] = typer.Option(..., "--observed", help="What production did: a "
+                                       "recorded corpus. Repeat, with --simulated, per model."),
+    simulated: list[str] = typer.Option(..., "--simulated", help="What the simulation "
+                                        "predicted for the same model: a replay run folder."),
+    rubric: str = typer.Option("default", "--rubric", help="Rubric file or shipped name."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Per behavior: observed rate, simulated rate and the multiplicative error max(s/o, o/s),
+    with their median. Give several --observed/--simulated pairs (in release order) to also
+    score how often the simulation got the direction of change right."""
+    from deploysim.commands.gate import grade_verdicts
+    from grader.calibrate import calibrate as run_calibration
+    from grader.gate import behavior_specs
+    from grader.gate_errors import EmptyRunError
+    from grader.rubric import load_rubric
+    from recorder.errors import UsageError
+    from recorder.run import is_run, read_manifest
+
+    if len(observed) != len(simulated):
+        raise UsageError(f"Got {len(observed)} --observed but {len(simulated)} --simulated; "
+                         "give them in pairs, one of each per model.")
+    if not 0.5 < confidence < 1:
+        raise UsageError(f"--confidence {confidence} is not between 0.5 and 1; use e.g. 0.95.")
+    rub = load_rubric(rubric)
+    specs = behavior_specs(rub)
+    pairs = []
+    for obs, sim in zip(observed, simulated, strict=True):
+        if not is_run(sim):
+            raise UsageError(f"--simulated {sim} is not a run folder (no manifest.json); give "
+                             "the --out folder of `deploysim replay`.")
+        model = read_manifest(sim).model.get("name") or sim
+        o, s = grade_verdicts(obs, rub), grade_verdicts(sim, rub)
+        for verdicts, what in ((o, f"observed corpus {obs}"), (s, f"simulated run {sim}")):
+            if not any(v.flagged is not None for v in verdicts):
+                raise EmptyRunError(f"The {what} has no graded turns or sessions; give one "
+                                    "with recorded sessions.")
+        pairs.append((str(model), o, s))
+    result = run_calibration(pairs, specs, confidence=confidence)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from rich.table import Table
+
+    from grader.report.svg import fmt_num, fmt_rate
+
+    for pair in result.pairs:
+        table = Table("behavior", "observed", "simulated", "multiplicative error",
+                      title=f"{pair.label}")
+        for bid, b in pair.behaviors.items():
+            note = "" if b.informative else " (both zero)"
+            note += " (corrected)" if b.corrected else ""
+            table.add_row(bid, fmt_rate(b.observed.rate), fmt_rate(b.simulated.rate),
+                          f"{fmt_num(b.error)}×{note}" if b.error else "–")
+        out.print(table)
+    med = result.median_error
+    out.print(f"median multiplicative error: {fmt_num(med) + '×' if med else '–'}", markup=False)
+    if len(result.pairs) > 1:
+        acc = result.direction_accuracy
+        out.print(f"direction of change right: {'–' if acc is None else f'{acc:.0%}'} of "
+                  f"{len(result.directions)} behavior changes", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate)

@@ -1,0 +1,233 @@
+"""`deploysim gate`: pass or block a candidate run against a baseline run under a policy.
+
+Exit codes: 0 pass, 1 block, 2 a usage or configuration error (nothing logged). Everything is
+checked (policy, rubric, runs, audit log) before anything is graded or written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from deploysim.console import err, out, print_json
+
+if TYPE_CHECKING:
+    from grader.gate import GateResult
+    from grader.rubric import Rubric
+    from grader.verdict import Verdict
+    from recorder.session import Session
+
+
+@dataclass
+class GradedRun:
+    """A run folder (or corpus) with its manifest and verdicts under one rubric."""
+
+    path: str
+    manifest: dict[str, Any]
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        m = self.manifest.get("model") or {}
+        return str(m.get("name") or self.manifest.get("run_id") or self.path)
+
+
+def read_run(path: str, what: str) -> dict[str, Any]:
+    """A run's manifest as a dict; refuses a folder that is not a run or an empty run."""
+    from grader.gate_errors import EmptyRunError
+    from recorder.corpus import resolve
+    from recorder.errors import CorpusNotFound
+    from recorder.run import read_manifest
+
+    manifest = read_manifest(path).model_dump(mode="json")
+    empty = (manifest.get("counts") or {}).get("trajectories") == 0
+    try:
+        resolve(path)
+    except CorpusNotFound:
+        empty = True
+    if empty:
+        raise EmptyRunError(f"The {what} run {path} is empty (no trajectories); replay some "
+                            "sessions into it first.")
+    return manifest
+
+
+def grade_verdicts(target: str, rubric: Rubric) -> list[Verdict]:
+    """Verdicts of a run or corpus: graded now (nothing written), or, for a rubric with an LLM
+    judge, the ones `deploysim grade` stored for exactly this rubric version."""
+    from grader.grading import grade, is_async_rubric, read_verdicts
+    from recorder.errors import UsageError
+
+    if is_async_rubric(rubric):
+        try:
+            return read_verdicts(target, rubric.hash)
+        except Exception as exc:
+            raise UsageError(f"The rubric uses an LLM judge and {target} holds no verdicts for "
+                             f"it; run `deploysim grade {target} --rubric ... --judge-model "
+                             "...` first.") from exc
+    return grade(target, rubric, write=False).verdicts
+
+
+def check_same_corpus(base: dict[str, Any], cand: dict[str, Any]) -> None:
+    from grader.gate_errors import PairingError
+
+    a, b = base.get("corpus_hash"), cand.get("corpus_hash")
+    if a and b and a != b:
+        raise PairingError(f"The baseline and candidate replay different corpora (corpus "
+                           f"{a[:12]} vs {b[:12]}), so their turns cannot be paired; replay "
+                           "both from the same corpus.")
+
+
+def check_audit(path: str) -> None:
+    """Refuse (exit 2, untouched) an audit log that is not ours or whose chain is broken."""
+    from grader.audit import AuditLog
+    from grader.gate_errors import AuditError
+
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with AuditLog(path, create=False) as log:
+        check = log.verify()
+    if not check.ok:
+        row, msg = check.problems[0]
+        raise AuditError(f"The audit log {path} has been tampered with (row {row}: {msg}); "
+                         "nothing was graded or written; run `deploysim audit verify`.")
+
+
+def _wanted_sessions(path: str | list[str], keep: Iterable[str], by_source: bool = False
+                     ) -> dict[str, Session]:
+    """Sessions of a corpus whose id (or source session) is in `keep`; {} if unreadable."""
+    from recorder.corpus import Corpus
+    from recorder.errors import DeploysimError
+
+    wanted = set(keep)
+    found: dict[str, Session] = {}
+    try:
+        for s in Corpus(path).sessions():
+            key = s.source.source_session if by_source else s.id
+            if key in wanted:
+                found[s.id] = s
+    except (DeploysimError, OSError):
+        return {}
+    return found
+
+
+def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun,
+                 **meta: str | None) -> list[str]:
+    from grader.diagnosis import diagnose
+    from grader.report import RunInfo, write_gate_report
+    from grader.report.assemble import assemble
+
+    diag = diagnose(result, base.verdicts, cand.verdicts)
+    top = [d for d in diag.sessions if d.candidate_flags][:6]
+    traj_ids = {f.session_id for d in top for f in d.candidate_flags}
+    sources = {d.session for d in top}
+    corpus_paths = list(base.manifest.get("corpus_paths") or [])
+    rep = assemble(
+        result, diag, RunInfo("baseline", base.path, base.manifest),
+        RunInfo("candidate", cand.path, cand.manifest),
+        candidate_sessions=_wanted_sessions(cand.path, traj_ids),
+        baseline_sessions=_wanted_sessions(base.path, sources, by_source=True),
+        recorded_sessions=_wanted_sessions(corpus_paths, sources) if corpus_paths else {},
+        meta=meta)
+    return write_gate_report(path, rep)
+
+
+def _table(result: GateResult) -> None:
+    from rich.table import Column, Table
+
+    from grader.report.svg import fmt_num, fmt_rate
+
+    colors = {"pass": "green", "block": "red", "inconclusive": "yellow"}
+    table = Table(*(Column(h, no_wrap=True) for h in ("behavior", "baseline", "candidate",
+                                                      "ratio", "interval", "threshold",
+                                                      "verdict")))
+    for bid, r in result.behaviors.items():
+        d = r.to_dict()
+        is_rate = d["interval_of"] in ("max_rate", "max_absolute_increase")
+        f = fmt_rate if is_rate else fmt_num
+        lo, hi = d["interval"]
+        thr = d["threshold"]
+        thr_s = "–" if thr is None else (fmt_rate(thr) if is_rate else f"{thr:g}×")
+        table.add_row(bid, fmt_rate(d["baseline_rate"]), fmt_rate(d["candidate_rate"]),
+                      f"{fmt_num(d['ratio'])}×", f"[{f(lo)}, {f(hi)}]", thr_s,
+                      f"[{colors[r.verdict]}]{r.verdict}[/]")
+    narrow = out.width
+    if not out.is_terminal:  # a CI log is wider than the 80 columns rich assumes
+        out.width = max(narrow, 140)
+    try:
+        out.print(table)
+    finally:
+        out.width = narrow
+    color = "green" if result.decision == "pass" else "red"
+    out.print(f"[bold {color}]{result.decision.upper()}[/]")
+    for reason in result.reasons:
+        out.print(f"  {reason}", markup=False)
+
+
+def gate(
+    baseline: str = typer.Option(..., "--baseline", help="Run folder of the deployed model."),
+    candidate: str = typer.Option(..., "--candidate", help="Run folder of the candidate."),
+    policy: str = typer.Option(..., "--policy", help="Policy TOML (or `example`)."),
+    report: str | None = typer.Option(None, "--report",
+                                      help="Write the HTML report here (+ .md and .json)."),
+    audit: str | None = typer.Option(None, "--audit", help="Append the decision to this "
+                                     "audit log (SQLite; created on first use)."),
+    mix: str | None = typer.Option(None, "--mix", help="Deployment mix (TOML or production "
+                                   "corpus); overrides the policy's deployment_mix."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Pass or block a candidate against a baseline on the same prefixes (exit 0 pass, 1
+    block, 2 usage or configuration error)."""
+    from grader.audit import AuditLog, decision_record
+    from grader.estimate import load_mix
+    from grader.gate import behavior_specs, evaluate
+    from grader.policy import load_policy
+    from grader.rubric import load_rubric
+    from recorder.version import __version__
+
+    pol = load_policy(policy)
+    base_m, cand_m = read_run(baseline, "baseline"), read_run(candidate, "candidate")
+    check_same_corpus(base_m, cand_m)
+    rubric = load_rubric(pol.rubric_ref())
+    specs = behavior_specs(rubric)
+    pol.check_behaviors((s.id for s in specs), where=policy)
+    if audit:
+        check_audit(audit)
+    mix_ref = mix or pol.mix_ref()
+    shares = load_mix(mix_ref) if mix_ref else None
+    base = GradedRun(baseline, base_m, grade_verdicts(baseline, rubric))
+    cand = GradedRun(candidate, cand_m, grade_verdicts(candidate, rubric))
+    result = evaluate(pol, specs, base.verdicts, cand.verdicts, mix=shares)
+    doc = result.to_dict()
+    logged = None
+    if audit:
+        record = decision_record(
+            doc, policy=pol.model_dump(mode="json"), policy_path=policy,
+            policy_hash=pol.content_hash(), rubric_hash=rubric.hash,
+            baseline={"path": baseline, "manifest": base_m},
+            candidate={"path": candidate, "manifest": cand_m}, version=__version__)
+        with AuditLog(audit) as log:
+            row = log.append(record, decision=result.decision)
+        logged = f"{audit} row {row.id}"
+        doc["audit"] = {"path": audit, "row": row.id, "hash": row.hash}
+    if report:
+        doc["report"] = build_report(
+            report, result, base, cand, policy_path=policy, policy_hash=pol.content_hash(),
+            rubric_hash=rubric.hash, corpus_hash=base_m.get("corpus_hash") or "",
+            version=__version__, audit=logged)
+    if as_json:
+        print_json(doc)
+    else:
+        _table(result)
+        if logged:
+            out.print(f"logged in {logged}", markup=False)
+        if report:
+            err.print(f"report: {', '.join(doc['report'])}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gate")(gate)
