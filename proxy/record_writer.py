@@ -122,8 +122,7 @@ class RecordWriter:
     def _write(self, record: Any) -> bool:
         writer = self._current()
         if writer is None:
-            self.reporter.error("no_cassette", "no cassette could be opened")
-            return False
+            return False  # reported by `_current` (open failure or waiting to retry)
         try:
             writer.write(record)
             self._note_paths(writer)  # rotation may have opened a new file
@@ -142,6 +141,8 @@ class RecordWriter:
         if self._writer is not None:
             return self._writer
         if time.monotonic() < self._retry_at:
+            self.reporter.error("no_cassette", "waiting to retry opening a cassette after a "
+                                "failure")
             return None
         s = self.settings
         suffix = "" if self._generation == 0 else f".{self._generation}"

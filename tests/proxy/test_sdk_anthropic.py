@@ -9,7 +9,7 @@ import anthropic
 import pytest
 
 from replayer.testing.fake_model import call_first_tool
-from tests.proxy.helpers import RawRequest, gateway, tapped_model_server
+from tests.proxy.helpers import RawRequest, gateway, records, tapped_model_server
 
 TOOLS: Any = [{"name": "get_weather", "description": "Weather for a city",
                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -53,3 +53,6 @@ async def test_anthropic_sdk_through_gateway_is_byte_identical(tmp_path, stream)
     assert ex.response is not None and (ex.response.chunks is not None) == stream
     # both header styles the SDK sends are redacted before the disk
     assert "sk-ant-test-1" not in str(ex.request.headers)
+    session, = [r for r in records(gw.sink.paths) if r.kind == "session"]
+    assert session.id == "sess-anthropic"
+    assert [c.name for m in session.messages for c in m.tool_calls] == ["get_weather"]

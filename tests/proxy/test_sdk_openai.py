@@ -11,7 +11,7 @@ import pytest
 
 from recorder.exchange import Exchange
 from replayer.testing.fake_model import call_first_tool
-from tests.proxy.helpers import RawRequest, gateway, tapped_model_server
+from tests.proxy.helpers import RawRequest, gateway, records, tapped_model_server
 
 TOOLS_CHAT: Any = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -86,3 +86,9 @@ async def test_openai_sdk_through_gateway_is_byte_identical(tmp_path, api, strea
     assert (ex.response.chunks is not None) == stream
     assert b"get_weather" in ex.response.body
     assert "sk-test-key-123" not in str(ex.request.headers)
+
+    # on a clean close the derived session was appended, threaded by the session header
+    session, = [r for r in records(gw.sink.paths) if r.kind == "session"]
+    assert session.id == "sess-openai" and session.labels.get("segment") == "enterprise"
+    calls = [c.name for m in session.messages for c in m.tool_calls]
+    assert calls == ["get_weather"]
