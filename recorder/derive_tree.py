@@ -93,7 +93,8 @@ class Forest:
         node.hashes = prefix_hashes(full)
         for k in range(len(full), 0, -1):
             hit = self._conversations.get((node.group, node.hashes[k]))
-            if hit is not None and hit[0] is not node:
+            # the same request as a failed call is its retry (a sibling), not its continuation
+            if hit is not None and (hit[0].call.outputs or k < len(full)):
                 node.parent, node.parent_choice, node.link_len = hit
                 hit[0].children.append(node)
                 break
