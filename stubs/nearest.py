@@ -2,13 +2,14 @@
 
 Candidates come from an inverted index of argument leaves (`$.city=Paris`), built per tool on
 its first miss, so a miss costs work proportional to the calls that share something with it, not
-to the whole tool. Leaves shared by very many calls carry little information and are skipped;
-the candidates are ranked by `similarity` on the canonical arguments.
+to the whole tool. Shared leaves are weighted by rarity (inverse document frequency) and leaves
+shared by very many calls are skipped; the shortlist is ranked by `similarity` on the canonical
+arguments with no credit for type alone ("Berlin" is not half of "Paris").
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -72,12 +73,17 @@ class NearestIndex:
         if len(self.keys) <= _SCAN_ALL:
             candidates: list[int] = list(range(len(self.keys)))
         else:
-            counts: Counter[int] = Counter()
+            # rare shared leaves say more than common ones: weight each by its inverse
+            # document frequency, so `user=u1234` outranks `region=eu`
+            weights: dict[int, float] = {}
+            n_keys = len(self.keys)
             for leaf in set(leaves(query)):
                 posting = self.postings.get(leaf, ())
-                if len(posting) <= _COMMON:
-                    counts.update(posting)
-            candidates = [i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                if 0 < len(posting) <= _COMMON:
+                    w = math.log(1 + n_keys / len(posting))
+                    for i in posting:
+                        weights[i] = weights.get(i, 0.0) + w
+            candidates = [i for i, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
                           [:_SHORTLIST]]
             if not candidates:
                 candidates = list(range(min(_SHORTLIST, len(self.keys))))

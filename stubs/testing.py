@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -174,36 +175,81 @@ def sample_calls(sessions: int = 60, seed: int = 0) -> list[RecordedToolCall]:
     return out
 
 
-def sample_sessions(calls: Sequence[RecordedToolCall]) -> list[Any]:
-    """The calls as recorded sessions (each call a function tool call of an assistant message
-    with its tool result), for writing a cassette corpus."""
-    from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef
+def call_exchange(call: RecordedToolCall, id: str, started_at: float) -> Any:
+    """An MCP or HTTP recorded call as the raw exchange the recording proxy would have
+    captured (JSON-RPC `tools/call` under the server's route; `METHOD /path?query`)."""
+    from urllib.parse import urlencode
+
+    from recorder.testing import make_exchange
+
+    if call.kind == "mcp":
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": 1}
+        if call.mcp_error is not None:
+            reply["error"] = call.mcp_error
+        else:
+            reply["result"] = call.mcp_result
+        return make_exchange("http://127.0.0.1:9/mcp", id=id, route=call.server,
+                             started_at=started_at, duration=0.05,
+                             request_json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                           "params": {"name": call.name,
+                                                      "arguments": call.arguments}},
+                             response_json=reply)
+    assert call.kind == "http" and call.http is not None
+    method, path = call.name.split(" ", 1)
+    args = call.arguments or {}
+    query = urlencode(args.get("query") or {})
+    return make_exchange(f"http://127.0.0.1:9{path}" + (f"?{query}" if query else ""), id=id,
+                         method=method, route=call.server, started_at=started_at,
+                         duration=0.05, request_json=args.get("body"), status=call.http.status,
+                         response_body=call.http.body,
+                         response_headers=[(k, v) for k, v in call.http.headers])
+
+
+def function_name(call: RecordedToolCall) -> str:
+    """The name an LLM knows a tool by (`GET /v1/orders` -> `get_v1_orders`)."""
+    return re.sub(r"\W+", "_", call.name).strip("_").lower() if call.kind == "http" else call.name
+
+
+def sample_records(calls: Sequence[RecordedToolCall]) -> list[Any]:
+    """The calls as cassette records: one session per recorded session (each call an assistant
+    tool call with its tool result), and for MCP and HTTP calls the raw tool exchange too,
+    attached to its session."""
+    from recorder.session import ContentPart, Message, Session, SessionSource, ToolCall, ToolDef
 
     by_session: dict[str, list[RecordedToolCall]] = {}
     for c in calls:
         by_session.setdefault(c.session_id or "unattached", []).append(c)
-    sessions = []
+    records: list[Any] = []
+    clock = 1_700_000_000.0
     for sid, cs in by_session.items():
         msgs = [Message(role="system", content=[ContentPart(text="You are a helpful agent.")]),
                 Message(role="user", content=[ContentPart(text="Please help me.")])]
+        exchange_ids = []
         for i, c in enumerate(cs):
             call_id = f"call_{sid}_{i}"
+            name = function_name(c)
             msgs.append(Message(role="assistant", tool_calls=[ToolCall(
-                id=call_id, name=c.name, arguments=c.arguments, server=c.server)]))
-            msgs.append(Message(role="tool", tool_call_id=call_id, name=c.name,
+                id=call_id, name=name, arguments=c.arguments, server=c.server)]))
+            msgs.append(Message(role="tool", tool_call_id=call_id, name=name,
                                 content=[ContentPart(text=c.result.content)], result=c.result))
+            if c.kind != "function":
+                clock += 1
+                ex = call_exchange(c, f"ex-{sid}-{i}", clock)
+                records.append(ex)
+                exchange_ids.append(ex.id)
         msgs.append(Message(role="assistant", content=[ContentPart(text="Done.")]))
         tools = [ToolDef(name=n, description=f"The {n} tool.") for n in
-                 dict.fromkeys(c.name for c in cs)]
-        sessions.append(Session(id=sid, messages=msgs, tools=tools))
-    return sessions
+                 dict.fromkeys(function_name(c) for c in cs)]
+        records.append(Session(id=sid, messages=msgs, tools=tools,
+                               source=SessionSource(exchange_ids=exchange_ids)))
+    return records
 
 
 def write_sample_corpus(path: str, calls: Sequence[RecordedToolCall]) -> str:
-    """Write the calls as sessions into one cassette file; returns its path."""
+    """Write the calls' records (`sample_records`) into one cassette file; returns its path."""
     from recorder.writer import CassetteWriter
 
     with CassetteWriter(path, producer="stubs.testing", durability="close") as w:
-        for s in sample_sessions(calls):
-            w.write(s)
+        for r in sample_records(calls):
+            w.write(r)
         return w.path
