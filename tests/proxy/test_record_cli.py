@@ -1,0 +1,109 @@
+"""`deploysim record | record-stdio | ca` from the command line: in process for the answers to
+bad input, and as real subprocesses for the end-to-end runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+
+import httpx2
+import pytest
+from aiohttp import web
+
+from deploysim.cli import run
+from tests.proxy.helpers import (
+    app_with,
+    banner_url,
+    cassettes,
+    records,
+    serving,
+    start_cli,
+    wait_banner,
+)
+
+
+def test_ca_prints_the_certificate_and_how_to_trust_it(capsys, _deploysim_config):
+    assert run(["ca", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["ca_cert"] == os.path.join(_deploysim_config, "mitmproxy", "mitmproxy-ca-cert.pem")
+    assert os.path.isfile(info["ca_cert"])
+    assert set(info["env"]) == {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
+    assert run(["ca"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == info["ca_cert"]
+    assert f"export NODE_EXTRA_CA_CERTS={info['ca_cert']}" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["record", "--out", "o"], "Give at least one --upstream"),
+    (["record", "--mitm", "--upstream", "http://x", "--out", "o"], "with --mitm use"),
+    (["record", "--upstream", "ftp://x", "--out", "o"], "is not an http(s) URL"),
+    (["record", "--upstream", "http://x", "--listen", "here:port", "--out", "o"],
+     "is not HOST:PORT"),
+    (["record", "--upstream", "http://x", "--queue-policy", "maybe", "--out", "o"],
+     "is not one of drop, block"),
+    (["record", "--upstream", "http://x", "--upstream-ca", "/nonexistent.pem", "--out", "o"],
+     "does not exist"),
+    (["record", "--mitm", "--mitm-mode", "sideways", "--out", "{tmp}/o"],
+     "is not one of regular, upstream:URL or reverse:URL"),
+    (["record", "--upstream", "http://x", "--out", "{tmp}/file/o"], "cannot be written"),
+    (["record-stdio", "--out", "o", "--queue-policy", "x", "--", "true"],
+     "is not one of drop, block"),
+])
+def test_bad_input_is_one_clear_sentence(args, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory")
+    code = run([a.replace("{tmp}", str(tmp_path)) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[0]
+    assert line.startswith("deploysim: error: ") and line.endswith(".")
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = run(["record", "--upstream", "http://127.0.0.1:9", "--listen",
+                    f"127.0.0.1:{port}", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Cannot listen on 127.0.0.1" in err
+
+
+async def _upstream(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    return web.json_response({"got": body.decode()})
+
+
+@pytest.mark.parametrize("mitm", [False, True])
+async def test_record_end_to_end_then_a_clean_stop(tmp_path, mitm):
+    out = str(tmp_path / "out")
+    async with serving(app_with(_upstream)) as up:
+        args = (["record", "--mitm", "--mitm-mode", f"reverse:{up}"] if mitm
+                else ["record", "--upstream", up])
+        proc = start_cli([*args, "--listen", "127.0.0.1:0", "--out", out, "--json"])
+        banner = await asyncio.to_thread(wait_banner, proc)
+        base = banner_url(banner)
+        async with httpx2.AsyncClient() as c:
+            for i in range(3):
+                r = await c.post(base + "/v1/chat/completions", content=f"q{i}",
+                                 headers={"X-Deploysim-Session": "cli-session"})
+                assert r.json() == {"got": f"q{i}"}
+            if not mitm:
+                health = await c.get(base + "/_deploysim/health")
+                assert health.json()["status"] == "ok"
+        proc.send_signal(signal.SIGTERM if mitm else signal.SIGINT)
+        stdout, stderr = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["exchanges"] == 3 and summary["dropped"] == 0
+    assert summary["record_errors"] == {}
+    assert summary["cassettes"] == cassettes(out)
+    assert ("--mitm" in banner) == mitm and "recording to" in banner
+    kinds = [r.kind for r in records(cassettes(out))]
+    assert kinds.count("exchange") == 3
