@@ -14,6 +14,7 @@ from recorder.errors import UsageError
 SCHEMAS: dict[str, str] = {
     "cassette": "recorder.schema:cassette_schema",
     "manifest": "recorder.run:RunManifest.model_json_schema",
+    "rubric": "grader.rubric:rubric_schema",
     "policy": "grader.policy:policy_schema",
 }
 """Schema name -> `module:attribute` of a function returning the schema."""
