@@ -90,13 +90,8 @@ def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None) 
                 housekeeping.append((ex, hint, parsed.mcp.session_id))
         if problems:
             result.problems[ex.id] = problems
-    forest = Forest()
-    for _, _, node in sorted(nodes, key=lambda t: (t[0], t[1])):
-        threading_problems: list[str] = []
-        forest.add(node, threading_problems)
-        if threading_problems:
-            result.problems.setdefault(node.exchange_id, []).extend(threading_problems)
-    paths = session_paths(forest)
+    paths = thread([n for _, _, n in sorted(nodes, key=lambda t: (t[0], t[1]))],
+                   result.problems)
     attacher = Attacher(paths)
     per_path: dict[int, list[ToolUse]] = {}
     by_mcp_session: dict[str, SessionPath] = {}
@@ -117,7 +112,7 @@ def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None) 
             by_mcp_session.get(mcp_session) if mcp_session else None)
         if target is not None:
             extra.setdefault(id(target), []).append(ex)
-    ids = _session_ids(paths)
+    ids = session_ids(paths)
     routes = {u.exchange_id: u.server for u in uses}
     for path in paths:
         session = _session(path, ids[id(path)], per_path.get(id(path), []),
@@ -130,7 +125,30 @@ def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None) 
     return result
 
 
-def _session_ids(paths: list[SessionPath]) -> dict[int, str]:
+def thread(nodes: list[CallNode], problems: dict[str, list[str]]) -> list[SessionPath]:
+    """Thread calls (in time order) into linear conversations; threading problems by call."""
+    forest = Forest()
+    for node in nodes:
+        found: list[str] = []
+        forest.add(node, found)
+        if found:
+            problems.setdefault(node.exchange_id, []).extend(found)
+    return session_paths(forest)
+
+
+def sessions_from_calls(nodes: list[CallNode], source: SessionSource,
+                        problems: dict[str, list[str]] | None = None) -> list[Session]:
+    """Sessions from model calls that did not come from exchanges (importers): threaded the
+    same way, with `source` as their provenance (`exchange_ids` left empty)."""
+    paths = thread(sorted(nodes, key=lambda n: (n.started_at, n.exchange_id)),
+                   problems if problems is not None else {})
+    ids = session_ids(paths)
+    return [_session(p, ids[id(p)], [], [], {}, source) for p in paths]
+
+
+def session_ids(paths: list[SessionPath]) -> dict[int, str]:
+    """Session id per path: the explicit id (`~N` for its further chains), else a hash of the
+    first exchange (and of the fork point for forks)."""
     ids: dict[int, str] = {}
     per_group: Counter[str] = Counter()
     for path in sorted(paths, key=lambda p: (p.root.started_at, p.root.exchange_id)):
@@ -146,7 +164,7 @@ def _session_ids(paths: list[SessionPath]) -> dict[int, str]:
 
 
 def _session(path: SessionPath, sid: str, uses: list[ToolUse], extra: list[Exchange],
-             routes: dict[str, str | None]) -> Session:
+             routes: dict[str, str | None], source: SessionSource | None = None) -> Session:
     messages = _named_and_served(path.messages, routes)
     tools: dict[str, ToolDef] = {}
     for n in path.calls:
@@ -163,8 +181,8 @@ def _session(path: SessionPath, sid: str, uses: list[ToolUse], extra: list[Excha
     return Session(
         id=sid, messages=messages, tools=list(tools.values()), params=dict(last.call.params),
         labels={k: str(v) for k, v in labels.items()},
-        source=SessionSource(type="recorded",
-                             exchange_ids=list(dict.fromkeys(t[2] for t in times))),
+        source=source or SessionSource(type="recorded",
+                                       exchange_ids=list(dict.fromkeys(t[2] for t in times))),
         started_at=times[0][0] if times else None,
         ended_at=max(t[1] for t in times) if times else None,
     )
