@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.llm import ModelClient, request_key
-from recorder.response_cache import ResponseCache
+from recorder.llm import ModelClient
 from recorder.session import ContentPart, Message, ToolDef
+from replayer.cache import AsyncCache
 from replayer.errors import ModelCallError
+from replayer.keys import request_key
 from replayer.wire.common import invalid_arguments
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
@@ -33,7 +34,7 @@ class Candidate:
     """Model name (part of the cache key)."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Parameter overrides applied on top of each session's recorded parameters."""
-    cache: ResponseCache | None = None
+    cache: AsyncCache | None = None
     max_steps: int = 8
 
 
@@ -63,7 +64,7 @@ async def ask(candidate: Candidate, conversation: Sequence[Message], tools: Sequ
     Raises ModelCallError when the call fails; failures are never cached.
     """
     key = request_key(candidate.model, conversation, tools, params, sample)
-    if candidate.cache is not None and (hit := candidate.cache.get(key)) is not None:
+    if candidate.cache is not None and (hit := await candidate.cache.get(key)) is not None:
         return hit, True
     reply = await candidate.client.complete(conversation, tools=tools, params=params)
     reply = reply.model_copy(update={"origin": "generated", "exchange_id": None})

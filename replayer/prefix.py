@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from recorder.session import Session
-from recorder.turns import turns
+from recorder.turns import Turn, turns
 from replayer.loop import Candidate, prior_tool_calls, run_turn
 from replayer.trajectory import Trajectory, build_session, recorded, trajectory_id
 from replayer.wire.common import portable_params
@@ -30,9 +30,9 @@ def prefix_keys(session: Session, samples: int) -> Iterator[WorkKey]:
 
 
 async def replay_turn(candidate: Candidate, answerer: ToolAnswerer, session: Session,
-                      turn_index: int, sample: int, *, run_id: str) -> Trajectory:
+                      turn: Turn, sample: int, *, run_id: str) -> Trajectory:
     """One prefix-mode trajectory: the recorded prefix plus the candidate's regenerated turn."""
-    turn = turns(session)[turn_index]
+    turn_index = turn.index
     prefix = recorded(turn.prefix(session))
     params = portable_params(session.params)
     tid = trajectory_id(session.id, turn_index, sample)

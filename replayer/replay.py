@@ -23,9 +23,9 @@ from replayer.errors import ReplayConfigError
 from replayer.executor import run_local, run_ray
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
-from replayer.run import done_keys, prepare, run_id_of, tally
+from replayer.run import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
-from replayer.shard import AnswererFactory, ShardReport, sessions_of, work_keys
+from replayer.shard import AnswererFactory, ShardReport, sessions_of
 from stubs.api import ToolAnswerer
 
 
@@ -87,7 +87,6 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
     facts = [SessionFacts.of(s) for s in sessions_of(corpus)]
     chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
                                stratify_by=config.stratify_by, seed=config.seed)
-    chosen_ids = {f.id for f in chosen}
     local_answerer = factory(corpus, config)  # built here too: fails fast, describes the stubs
     profile, stubs = _describe(local_answerer, config)
     identity = config.identity(corpus.content_hash())
@@ -103,14 +102,13 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
         manifest.created = previous.created
     write_manifest(config.out, manifest)
 
-    every: set[WorkKey] = set()
-    for session in sessions_of(corpus):
-        if session.id in chosen_ids:
-            every.update(work_keys(session, config))
-    done = done_keys(config.out) & every
+    every = {key for f in chosen for key in _keys(f, config)}
+    present, prior = scan(config.out)
+    done = present & every
     pending = every - done
     reports: list[ShardReport] = []
     status = "interrupted"
+    run_started = time.monotonic()
     try:
         with ReplayProgress(len(pending), console or Console(stderr=True),
                             mode=progress_mode) as progress:
@@ -122,16 +120,28 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
                                           answerer=local_answerer, progress=progress)
         status = "complete"
     finally:
-        summary = _finish(config, manifest, previous, reports, status,
+        summary = _finish(config, manifest, previous, prior, reports, status,
                           skipped=len(done), elapsed=time.monotonic() - started)
+        summary["run_s"] = round(time.monotonic() - run_started, 3)
     return summary
 
 
+def _keys(facts: SessionFacts, config: ReplayConfig) -> list[WorkKey]:
+    """The work keys of a selected session (as `shard.work_keys`, from its facts alone)."""
+    if config.mode == "prefix":
+        return [(facts.id, t, k) for t in range(facts.turns) for k in range(config.samples)]
+    return [(facts.id, None, k) for k in range(config.samples)] if facts.user_messages else []
+
+
 def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest | None,
-            reports: list[ShardReport], status: str, *, skipped: int, elapsed: float
-            ) -> dict[str, Any]:
-    """Recount the run folder, write the final manifest, and build the summary."""
-    t = tally(config.out)
+            prior: Tally, reports: list[ShardReport], status: str, *, skipped: int,
+            elapsed: float) -> dict[str, Any]:
+    """Count the run (what was there before plus what the shards wrote), write the final
+    manifest, and build the summary."""
+    t = Tally()
+    t.merge(prior)
+    for r in reports:
+        t.merge(r.tally)
     usage = Accounting()
     old = previous.model_dump() if previous is not None else {}
     if old.get("usage"):
@@ -158,6 +168,7 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
             "counts": manifest.counts, "errors_by_reason": updates["errors_by_reason"],
             "provenance": manifest.provenance, "usage": updates["usage"],
             "written": written, "skipped": skipped, "elapsed_s": round(elapsed, 3),
+            "cpu_s": round(sum(r.cpu_s for r in reports), 3),
             "simulator_errors": sum(len(r.simulator_errors) for r in reports),
             "misses": len(misses)}
 

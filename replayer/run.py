@@ -99,16 +99,6 @@ def _session_objs(run_dir: str) -> Iterator[dict[str, Any]]:
                 yield obj
 
 
-def done_keys(run_dir: str) -> set[WorkKey]:
-    """The (source session, turn, sample) keys already present in RUN_DIR."""
-    keys: set[WorkKey] = set()
-    for obj in _session_objs(run_dir):
-        src = obj.get("source") or {}
-        keys.add((src.get("source_session") or "", src.get("source_turn"),
-                  src.get("sample") or 0))
-    return keys
-
-
 def trajectories(run_dir: str) -> Iterator[Session]:
     """Every trajectory of RUN_DIR, typed (unordered: sort by id when order matters)."""
     for obj in _session_objs(run_dir):
@@ -145,17 +135,37 @@ class Tally:
                 if m.role == "tool" and m.origin == "generated" and m.result is not None:
                     self.provenance[m.result.provenance or "unknown"] += 1
 
+    def merge(self, other: Tally) -> None:
+        for name in ("trajectories", "turns", "tool_calls", "errors", "max_steps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors_by_reason.update(other.errors_by_reason)
+        self.provenance.update(other.provenance)
+
     def counts(self) -> dict[str, int]:
         return {"trajectories": self.trajectories, "turns": self.turns,
                 "tool_calls": self.tool_calls, "errors": self.errors,
                 "max_steps_reached": self.max_steps}
 
 
-def tally(run_dir: str) -> Tally:
+def scan(run_dir: str) -> tuple[set[WorkKey], Tally]:
+    """The (source session, turn, sample) keys already in RUN_DIR, and their counts."""
+    keys: set[WorkKey] = set()
     t = Tally()
     for session in trajectories(run_dir):
+        src = session.source
+        keys.add((src.source_session or "", src.source_turn, src.sample or 0))
         t.add(session)
-    return t
+    return keys, t
+
+
+def done_keys(run_dir: str) -> set[WorkKey]:
+    """The (source session, turn, sample) keys already in RUN_DIR."""
+    return scan(run_dir)[0]
+
+
+def tally(run_dir: str) -> Tally:
+    """Counts over every trajectory in RUN_DIR."""
+    return scan(run_dir)[1]
 
 
 class TrajectoryWriter:
@@ -190,5 +200,5 @@ def open_run(run_dir: str) -> tuple[RunManifest, Corpus]:
     return read_manifest(run_dir), Corpus(run_dir)
 
 
-__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare",
-           "run_id_of", "tally", "trajectories", "write_manifest"]
+__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare", "run_id_of", "scan",
+           "tally", "trajectories", "write_manifest"]

@@ -40,13 +40,15 @@ class SessionFacts:
     messages: int
     tool_calls: int
     tools: tuple[str, ...]
+    user_messages: int = 0
 
     @classmethod
     def of(cls, session: Session) -> SessionFacts:
         return cls(id=session.id, labels=dict(session.labels), turns=len(turns(session)),
                    messages=len(session.messages),
                    tool_calls=sum(len(m.tool_calls) for m in session.messages),
-                   tools=tuple(t.name for t in session.tools))
+                   tools=tuple(t.name for t in session.tools),
+                   user_messages=sum(m.role == "user" for m in session.messages))
 
     def value(self, name: str) -> Any:
         if name in FIELDS:

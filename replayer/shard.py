@@ -8,20 +8,22 @@ each trajectory to its own cassette the moment it finishes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from recorder.corpus import Corpus
-from recorder.response_cache import ResponseCache
 from recorder.session import Session
+from recorder.turns import Turn, turns
+from replayer.cache import AsyncCache, RunCache
 from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, make_client
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
 from replayer.loop import Candidate
 from replayer.prefix import WorkKey, prefix_keys, replay_turn
 from replayer.rollout import replay_session, rollout_keys
-from replayer.run import TrajectoryWriter
+from replayer.run import Tally, TrajectoryWriter
 from replayer.tasks import TaskGroup
 from replayer.trajectory import Trajectory
 from replayer.user_sim import UserSimulator
@@ -47,6 +49,10 @@ class ShardReport:
     misses: list[dict[str, Any]] = field(default_factory=list)
     simulator_errors: list[str] = field(default_factory=list)
     stubs: dict[str, Any] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+    """Counts over the trajectories this shard wrote."""
+    cpu_s: float = 0.0
+    """CPU seconds the shard's process used while the shard ran (deploysim's own cost)."""
 
 
 def sessions_of(corpus: Corpus) -> Iterator[Session]:
@@ -79,11 +85,12 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                     answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None
                     ) -> ShardReport:
     """Produce every pending trajectory of this shard; returns what it did."""
+    cpu_start = time.process_time()
     corpus = Corpus(config.corpus)
     accounting = Accounting()
     report = ShardReport(shard=shard)
     client = build_client(config, config.model, accounting)
-    cache = ResponseCache(config.cache_path()) if config.cache else None
+    cache = AsyncCache(RunCache(config.cache_path())) if config.cache else None
     tool_answerer = answerer(corpus, config) if callable(answerer) else answerer
     user_client = (build_client(config, config.user_simulator, accounting)
                    if config.user_simulator else None)
@@ -92,17 +99,19 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     candidate = Candidate(client=client, model=config.model, params=config.params, cache=cache,
                           max_steps=config.max_steps)
     writer = TrajectoryWriter(config.out, shard, run_id=run_id)
-    queue: asyncio.Queue[tuple[Session, WorkKey] | None] = asyncio.Queue(config.concurrency * 2)
+    queue: asyncio.Queue[tuple[Session, WorkKey, list[Turn]] | None] = \
+        asyncio.Queue(config.concurrency * 2)
     workers = min(config.concurrency, max(1, len(pending)))
     forget = getattr(tool_answerer, "forget", None)
 
     async def produce() -> None:
         remaining = set(pending)
         for session in sessions_of(corpus):
+            session_turns = turns(session)  # once per session, shared by its trajectories
             for key in work_keys(session, config):
                 if key in remaining:
                     remaining.discard(key)
-                    await queue.put((session, key))
+                    await queue.put((session, key, session_turns))
             if not remaining:
                 break
         for _ in range(workers):
@@ -110,14 +119,15 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
 
     async def work() -> None:
         while (item := await queue.get()) is not None:
-            session, (_sid, turn, sample) = item
+            session, (_sid, turn, sample), session_turns = item
             if turn is None:
                 traj = await replay_session(candidate, tool_answerer, session, sample,
                                             run_id=run_id, user_simulator=simulator)
             else:
-                traj = await replay_turn(candidate, tool_answerer, session, turn, sample,
-                                         run_id=run_id)
+                traj = await replay_turn(candidate, tool_answerer, session,
+                                         session_turns[turn], sample, run_id=run_id)
             writer.write(traj.session)
+            report.tally.add(traj.session)
             if forget is not None:  # the stub engine's per-trajectory state is done with
                 forget(traj.session.id)
             report.written += 1
@@ -142,6 +152,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
         if cache is not None:
             cache.close()
         report.accounting = accounting.to_dict()
+        report.cpu_s = time.process_time() - cpu_start
         stats = getattr(tool_answerer, "stats", None)
         report.stubs = dict(stats()) if callable(stats) else {}
     return report

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from recorder.llm import ModelClient
-from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message
+from replayer.cache import AsyncCache
 from replayer.loop import Candidate, ask
 
 END = "[END]"
@@ -39,7 +39,7 @@ def _transcript(messages: Sequence[Message]) -> str:
 class UserSimulator:
     """Writes simulated user messages with a model client."""
 
-    def __init__(self, client: ModelClient, model: str, cache: ResponseCache | None = None
+    def __init__(self, client: ModelClient, model: str, cache: AsyncCache | None = None
                  ) -> None:
         self.candidate = Candidate(client=client, model=model, cache=cache, max_steps=1)
 

@@ -81,7 +81,8 @@ class HttpModelClient:
                        params: Mapping[str, Any] | None = None) -> Message:
         """The model's next assistant message for this conversation."""
         body = self.codec.encode_request(self.model, messages, tools, params)
-        estimate = conversation_tokens(messages, tools)
+        # the estimate only feeds the tokens/min limit; skip its cost when there is none
+        estimate = conversation_tokens(messages, tools) if self.limiter is not None else 0
         data = await self.post_json(body, estimate=estimate)
         try:
             message: Message = self.codec.decode_response(data)

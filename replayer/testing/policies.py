@@ -41,6 +41,14 @@ def echo(request: ScriptedRequest) -> ScriptedReply:
     return ScriptedReply(text=f"echo: {request.last_user_text}")
 
 
+def constant(request: ScriptedRequest) -> ScriptedReply:
+    """Replies `ok` without reading the request (the cheapest policy: for benchmarks)."""
+    return _OK
+
+
+_OK = ScriptedReply(text="ok")
+
+
 def sample_arguments(tool: ToolDef, text: str = "") -> dict[str, Any]:
     """Arguments that satisfy a tool's JSON schema: required fields filled plainly (an `*_id`
     string takes the first number in `text`, other strings the text itself)."""
@@ -198,6 +206,7 @@ def context_limit(policy: Policy, max_tokens: int) -> Policy:
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "echo": lambda: echo,
+    "constant": lambda: constant,
     "call-first-tool": lambda: call_first_tool,
     "rule-agent": lambda: RuleAgent(),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from recorder.session import Message, ToolDef
@@ -24,18 +25,16 @@ SIMULATION = "deploysim scripted simulation"
 
 @dataclass(frozen=True)
 class ScriptedRequest:
-    """One request the fake server received, provider-neutral."""
+    """One request the fake server received, provider-neutral.
+
+    `messages`, `tools` and `params` are decoded from the body on first use (a policy that
+    never looks at them costs nothing, which keeps the server fast in benchmarks).
+    """
 
     api: Api
     """Which wire format it arrived in."""
     model: str
     """The model the client asked for (e.g. `sim-candidate`)."""
-    messages: list[Message]
-    """The conversation sent, decoded into neutral messages."""
-    tools: list[ToolDef]
-    """Tool definitions offered."""
-    params: dict[str, Any]
-    """Request parameters (temperature, max_tokens, ...), neutral spelling."""
     stream: bool
     """Whether the client asked for a stream."""
     index: int
@@ -44,6 +43,29 @@ class ScriptedRequest:
     """Request headers (lower-cased names)."""
     body: Mapping[str, Any] = field(default_factory=dict)
     """The raw JSON body."""
+
+    @cached_property
+    def _decoded(self) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
+        from replayer.wire import CODECS
+
+        decoded: tuple[list[Message], list[ToolDef], dict[str, Any]] = \
+            CODECS[self.api].decode_request(self.body)
+        return decoded
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation sent, decoded into neutral messages."""
+        return self._decoded[0]
+
+    @property
+    def tools(self) -> list[ToolDef]:
+        """Tool definitions offered."""
+        return self._decoded[1]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Request parameters (temperature, max_tokens, ...), neutral spelling."""
+        return self._decoded[2]
 
     @property
     def last(self) -> Message | None:

@@ -1,0 +1,160 @@
+"""Replay throughput: how close `deploysim replay` gets to the endpoint's limit.
+
+A scripted fake model (another process) answers every request after LATENCY seconds with a
+plain text reply, so each turn is exactly one model call and the ideal rate is
+CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
+
+- `bare aiohttp`: the same requests from a minimal aiohttp loop (no deploysim machinery) —
+  the ceiling this machine and fake server allow;
+- `deploysim local`: `deploysim replay` with the asyncio executor;
+- `deploysim ray`: the Ray executor with 2 local workers (skipped if Ray is missing).
+
+Each deploysim run is preceded by a small warm-up run (imports, Ray worker start) and timed
+over its execution phase. CPU per turn is the replaying process(es)' CPU time / turns.
+
+    .venv/bin/python bench/replay_throughput.py                 # 2,000 turns, concurrency 64
+    .venv/bin/python bench/replay_throughput.py --turns 200     # small
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import aiohttp
+
+from replayer.config import ReplayConfig
+from replayer.replay import replay
+from replayer.testing.sessions import support_corpus, write_corpus
+from replayer.wire import openai_chat
+
+TURNS_PER_SESSION = 10
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "replayer.testing.fake_model", "--policy",
+                             "constant", "--latency", str(latency)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    return proc, info["openai_url"]
+
+
+async def bare(url: str, corpus: str, concurrency: int) -> dict[str, Any]:
+    """The same requests from a minimal loop: encode, POST, decode; nothing else."""
+    from recorder.corpus import Corpus
+    from recorder.turns import turns
+
+    bodies = [openai_chat.encode_request("sim-candidate", t.prefix(s), s.tools, s.params)
+              for s in Corpus(corpus).sessions() for t in turns(s)]
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                async with http.post(url + "/chat/completions", json=body) as resp:
+                    openai_chat.decode_response(await resp.json())
+
+        cpu, t0 = time.process_time(), time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall, cpu = time.monotonic() - t0, time.process_time() - cpu
+    return {"turns": len(bodies), "wall_s": wall, "cpu_s": cpu}
+
+
+def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: str,
+                  workers: int) -> dict[str, Any]:
+    config = ReplayConfig(corpus=[corpus], out=out, model="sim-candidate", base_url=url,
+                          concurrency=concurrency, executor=executor,  # type: ignore[arg-type]
+                          ray_workers=workers if executor == "ray" else None)
+    summary = asyncio.run(replay(config, progress_mode="off"))
+    assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
+    return {"turns": summary["written"], "wall_s": summary["run_s"], "cpu_s": summary["cpu_s"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
+    parser.add_argument("--ray-workers", type=int, default=2)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+    ideal = args.concurrency / args.latency
+    tmp = tempfile.mkdtemp(prefix="dsim-bench-")
+    sessions = max(1, args.turns // TURNS_PER_SESSION)
+    corpus = write_corpus(os.path.join(tmp, "corpus", "rec.cassette"),
+                          support_corpus([TURNS_PER_SESSION] * sessions))
+    warm = write_corpus(os.path.join(tmp, "warm", "rec.cassette"),
+                        support_corpus([TURNS_PER_SESSION] * 4))
+    server, url = start_server(args.latency)
+    ray_ok = not args.no_ray
+    if ray_ok:
+        try:
+            import ray
+
+            ray.init(num_cpus=args.ray_workers, include_dashboard=False, log_to_driver=False)
+        except ImportError:
+            ray_ok = False
+    results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": [], "deploysim local": []}
+    if ray_ok:
+        results["deploysim ray"] = []
+    try:
+        n = 0
+        for executor in ["local"] + (["ray"] if ray_ok else []):
+            run_deploysim(url, warm, os.path.join(tmp, f"warm-{executor}"), args.concurrency,
+                          executor, args.ray_workers)
+        for _ in range(args.repeat):
+            results["bare aiohttp"].append(asyncio.run(bare(url, corpus, args.concurrency)))
+            for executor in ["local"] + (["ray"] if ray_ok else []):
+                n += 1
+                results[f"deploysim {executor}"].append(run_deploysim(
+                    url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, executor,
+                    args.ray_workers))
+    finally:
+        server.terminate()
+        server.wait()
+        if ray_ok:
+            import ray
+
+            ray.shutdown()
+    rows = []
+    for name, runs in results.items():
+        rates = [r["turns"] / r["wall_s"] for r in runs]
+        cpu_ms = [1000 * r["cpu_s"] / r["turns"] for r in runs]
+        rows.append({"variant": name, "turns": runs[0]["turns"],
+                     "turns_per_s": round(statistics.median(rates), 1),
+                     "of_ideal": round(statistics.median(rates) / ideal, 3),
+                     "cpu_ms_per_turn": round(statistics.median(cpu_ms), 3),
+                     "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]})
+    print(f"ideal {ideal:.0f} turns/s (concurrency {args.concurrency} / latency "
+          f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}")
+    print(f"{'variant':<18}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}")
+    for r in rows:
+        print(f"{r['variant']:<18}{r['turns']:>7}{r['turns_per_s']:>10}"
+              f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}")
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    doc = {"benchmark": "replay_throughput", "ideal_turns_per_s": ideal,
+           "concurrency": args.concurrency, "latency_s": args.latency, "turns": args.turns,
+           "repeat": args.repeat, "nproc": os.cpu_count(), "python": platform.python_version(),
+           "command": " ".join([os.path.relpath(sys.executable), *sys.argv]), "rows": rows}
+    with open(os.path.join(os.path.dirname(__file__), "results", "replay_throughput.json"),
+              "w") as f:
+        json.dump(doc, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The response cache as the replay loop uses it: off the event loop, tuned for its write rate.
+
+`recorder.response_cache.ResponseCache` (SQLite) is the shared format and key. A replay writes
+an answer per model call — over a thousand a second — so here:
+
+- the database runs in WAL mode without an fsync per answer (a crash may lose the last
+  answers, never corrupt the file; the trajectories, not the cache, are the durable record);
+- the keys present are listed once when the cache opens, so a miss (every call of a first run)
+  costs a set lookup, and only hits go to the database;
+- reads and batched writes run on one worker thread, so the event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from recorder.response_cache import ResponseCache
+from recorder.session import Message
+
+FLUSH_S = 0.05
+"""How long a write may wait to be batched with others."""
+
+
+class RunCache(ResponseCache):
+    """A ResponseCache that does not fsync every answer (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT key FROM responses")}
+
+    def put_many(self, items: list[tuple[str, Message]]) -> None:
+        """Write several answers in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)",
+                                 [(k, m.model_dump_json()) for k, m in items])
+            self._db.execute("COMMIT")
+
+
+class AsyncCache:
+    """Awaitable get, batched put over a RunCache, on a dedicated thread.
+
+    >>> cache = AsyncCache(RunCache("run/cache/responses.sqlite"))   # doctest: +SKIP
+    >>> await cache.get(key)                                          # doctest: +SKIP
+    """
+
+    def __init__(self, cache: RunCache) -> None:
+        self.cache = cache
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploysim-cache")
+        self._known = self._pool.submit(cache.keys)
+        self._pending: dict[str, Message] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self.hits = 0
+
+    async def get(self, key: str) -> Message | None:
+        known = await asyncio.wrap_future(self._known)
+        if key in self._pending:
+            self.hits += 1
+            return self._pending[key]
+        if key not in known:
+            return None
+        found = await asyncio.get_running_loop().run_in_executor(self._pool, self.cache.get, key)
+        self.hits += found is not None
+        return found
+
+    def put(self, key: str, message: Message) -> None:
+        """Queue a write; writes are applied in batches, in order, and `close` waits for them."""
+        self._pending[key] = message
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_S, self._write)
+
+    def _write(self) -> None:
+        self._flush = None
+        if self._pending:
+            batch, self._pending = list(self._pending.items()), {}
+            known = self._known.result()
+            known.update(k for k, _ in batch)
+            self._pool.submit(self.cache.put_many, batch)
+
+    def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+        self._write()
+        self._pool.shutdown(wait=True)
+        self.cache.close()
