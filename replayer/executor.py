@@ -73,8 +73,12 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
     shards = split(pending, workers)
     if not shards:
         return []
+    # in-flight work and client-side rate limits are shares of the run's totals
+    n = len(shards)
     shard_config = config.model_copy(update={
-        "concurrency": max(1, math.ceil(config.concurrency / len(shards)))})
+        "concurrency": max(1, math.ceil(config.concurrency / n)),
+        "requests_per_minute": config.requests_per_minute and config.requests_per_minute / n,
+        "tokens_per_minute": config.tokens_per_minute and config.tokens_per_minute / n})
 
     @ray.remote
     class Tally:

@@ -123,3 +123,20 @@ async def test_a_different_configuration_cannot_resume_into_the_same_folder(corp
             await replay(make_config(corpus_path, out, server.openai_url, sample=1, seed=3),
                          answerer=recorded_answerer, progress_mode="off")
     assert os.path.exists(os.path.join(out, "cache", "responses.sqlite"))
+
+
+async def test_run_folder_on_an_fsspec_url(corpus_path, tmp_path):
+    import fsspec
+
+    out = f"memory://dsim-test-{os.getpid()}/run"
+    async with FakeModelServer(RuleAgent()) as server:
+        summary = await replay(make_config(corpus_path, out, server.openai_url,
+                                           cache_dir=str(tmp_path / "cache")),
+                               answerer=recorded_answerer, progress_mode="off")
+        again = await replay(make_config(corpus_path, out, server.openai_url,
+                                         cache_dir=str(tmp_path / "cache")),
+                             answerer=recorded_answerer, progress_mode="off")
+    assert summary["counts"]["turns"] == sum(TURNS) and again["skipped"] == sum(TURNS)
+    assert read_manifest(out).counts["trajectories"] == sum(TURNS)
+    assert len(list(trajectories(out))) == sum(TURNS)
+    fsspec.filesystem("memory").rm(f"/dsim-test-{os.getpid()}", recursive=True)
