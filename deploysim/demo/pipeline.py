@@ -1,0 +1,258 @@
+"""The demo pipeline: record a simulated production world through the real gateway, replay a
+baseline and a candidate under the `hostile` profile, grade, gate, calibrate, report.
+
+Every step runs the real `deploysim` command a user would run (the gateway and the replays as
+subprocesses, so they use their own cores), and the summary prints those commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from deploysim.demo.agent import Agent, Endpoints
+from deploysim.demo.policies import CANDIDATE, DEPLOYED
+from deploysim.demo.users import session_spec
+from recorder.errors import DeploysimError
+
+PROFILE = "hostile"
+AGENT_CONCURRENCY = 16
+
+
+class DemoError(DeploysimError):
+    """A demo step failed; the message says which and where its log is."""
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced, for the summary and the end-to-end test."""
+
+    out: Path
+    sessions: int = 0
+    recorded: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
+    gate_exit: int = -1
+    calibration: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def production(self) -> Path:
+        return self.out / "production"
+
+    @property
+    def baseline(self) -> Path:
+        return self.out / "runs" / "baseline"
+
+    @property
+    def candidate(self) -> Path:
+        return self.out / "runs" / "candidate"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.html"
+
+    @property
+    def audit(self) -> Path:
+        return self.out / "audit.sqlite"
+
+
+def _deploysim() -> list[str]:
+    exe = Path(sys.executable).with_name("deploysim")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "deploysim"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def example_policy() -> Path:
+    return Path(str(resources.files("grader").joinpath("example_policy.toml")))
+
+
+def _quiet_logs() -> None:
+    for name in ("httpx2", "httpx", "mcp", "uvicorn", "uvicorn.error", "openai"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    async with httpx2.AsyncClient(timeout=2) as http:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise DemoError(f"`deploysim record` exited early; see {log}.")
+            with contextlib.suppress(httpx2.HTTPError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise DemoError(f"`deploysim record` did not become healthy at {url}; see {log}.")
+
+
+class World:
+    """The simulated world (`python -m deploysim.demo.world`) running in its own process."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.urls: dict[str, str] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> World:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._logf = open(self.log, "wb")
+        self._proc = subprocess.Popen([sys.executable, "-m", "deploysim.demo.world"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=self._logf)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise DemoError(f"The simulated world did not start; see {self.log}.")
+        self.urls = json.loads(line)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._logf.close()
+
+
+async def _record(res: DemoResult, world: World, n: int, seed: int,
+                  say: Callable[[str], None]) -> None:
+    port = _free_port()
+    gw = f"http://127.0.0.1:{port}"
+    cmd = [*_deploysim(), "record", "--listen", f"127.0.0.1:{port}",
+           "--out", str(res.production), "--upstream", f"llm={world.urls['model']}",
+           "--upstream", f"tools={world.urls['mcp']}", "--upstream", f"crm={world.urls['crm']}"]
+    res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+    log = res.out / "logs" / "record.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        try:
+            await _wait_healthy(f"{gw}/_deploysim/health", proc, log)
+            say(f"gateway {gw} fronts the simulated model, the MCP workspace server and "
+                "the CRM")
+            agent = Agent(Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm",
+                                    model=DEPLOYED.name))
+            sem = asyncio.Semaphore(AGENT_CONCURRENCY)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    await agent.run_session(session_spec(seed, i))
+
+            try:
+                await asyncio.gather(*(one(i) for i in range(n)))
+            finally:
+                await agent.close()
+        finally:
+            proc.send_signal(signal.SIGINT)  # flush, derive sessions, close cleanly
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise DemoError(f"`deploysim record` did not stop; see {log}.") from None
+    if proc.returncode not in (0, -signal.SIGINT, 130):
+        raise DemoError(f"`deploysim record` failed (exit {proc.returncode}); see {log}.")
+
+
+def _replay_cmd(res: DemoResult, name: str, model: str, base_url: str, seed: int) -> list[str]:
+    out = res.baseline if name == "baseline" else res.candidate
+    return [*_deploysim(), "replay", str(res.production), "--model", model, "--base-url",
+            base_url, "--api", "openai-chat", "--mode", "prefix", "--profile", PROFILE,
+            "--seed", str(seed), "--concurrency", "32", "--out", str(out)]
+
+
+async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str], None]) -> None:
+    procs = []
+    for name, t in (("baseline", DEPLOYED), ("candidate", CANDIDATE)):
+        cmd = _replay_cmd(res, name, t.name, world.urls["model"] + "/v1", seed)
+        res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+        log = res.out / "logs" / f"replay-{name}.log"
+        with open(log, "wb") as logf:
+            procs.append((name, log, await asyncio.create_subprocess_exec(
+                *cmd, stdout=logf, stderr=subprocess.STDOUT)))
+    for name, log, proc in procs:
+        code = await proc.wait()
+        if code != 0:
+            raise DemoError(f"`deploysim replay` of the {name} failed (exit {code}); "
+                            f"see {log}.")
+    say(f"replayed both models on every recorded turn under the `{PROFILE}` profile")
+
+
+def _cli_json(args: list[str]) -> tuple[int, Any]:
+    """Run a deploysim command in-process and parse its --json output."""
+    from deploysim.cli import run
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = run(args)
+    text = buf.getvalue()
+    try:
+        return code, json.loads(text)
+    except json.JSONDecodeError:
+        raise DemoError(f"`deploysim {' '.join(args[:1])}` printed no JSON (exit {code}): "
+                        f"{text[-300:]}") from None
+
+
+def run_demo(out: Path, sessions: int = 200, seed: int = 7,
+             say: Callable[[str], None] = print) -> DemoResult:
+    """Run the whole demo into `out` and return what it produced."""
+    _quiet_logs()
+    os.environ.setdefault("DEPLOYSIM_REDACTION_KEY", f"deploysim-demo-key-{seed}")
+    res = DemoResult(out=out)
+    if out.exists() and any(out.iterdir()):
+        raise DemoError(f"{out} is not empty; give a new --out folder (or delete it) so the demo "
+                        "never mixes runs.")
+    out.mkdir(parents=True, exist_ok=True)
+
+    world = World(out / "logs" / "world.log")
+    with world:
+        t = time.perf_counter()
+        asyncio.run(_record(res, world, sessions, seed, say))
+        res.timings["record"] = time.perf_counter() - t
+        _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
+        res.sessions = res.recorded.get("sessions", 0)
+        say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
+            f"{res.recorded.get('tool_calls')} tool calls into {res.production}")
+        t = time.perf_counter()
+        asyncio.run(_replay(res, world, seed, say))
+        res.timings["replay"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
+                 "--policy", str(example_policy()), "--report", str(res.report),
+                 "--audit", str(res.audit), "--json"]
+    res.commands.append(shlex.join(["deploysim", *gate_args]))
+    res.gate_exit, res.gate = _cli_json(gate_args)
+    res.timings["gate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cal_args = ["calibrate", "--observed", str(res.production), "--simulated",
+                str(res.baseline), "--rubric", "default", "--json"]
+    res.commands.append(shlex.join(["deploysim", *cal_args]))
+    _code, res.calibration = _cli_json(cal_args)
+    (out / "calibration.json").write_text(json.dumps(res.calibration, indent=2) + "\n")
+    (out / "gate.json").write_text(json.dumps(res.gate, indent=2) + "\n")
+    res.timings["calibrate"] = time.perf_counter() - t
+    return res

@@ -1,0 +1,40 @@
+"""The simulated world in its own process: the scripted model server, the MCP workspace server
+and the CRM, on loopback. Prints their URLs as one JSON line, then serves until stdin closes.
+
+    python -m deploysim.demo.world
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+
+
+async def serve() -> None:
+    from deploysim.demo.policies import world_policy
+    from deploysim.demo.tool_servers import CrmServer, McpHttpServer
+    from replayer.testing.fake_model import FakeModelServer
+
+    for name in ("httpx2", "mcp", "uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    model = FakeModelServer(world_policy())
+    mcp, crm = McpHttpServer(), CrmServer()
+    await model.start()
+    await mcp.start()
+    await crm.start()
+    print(json.dumps({"model": model.url, "mcp": mcp.url, "crm": crm.url}), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
+    await mcp.stop()
+    await crm.stop()
+    await model.stop()
+
+
+def main() -> None:
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
