@@ -28,6 +28,10 @@ VOLATILE = "<volatile>"
 DICT = "\x00dict"
 LIST = "\x00list"
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
+# Strings already in canonical form: ASCII, no leading, trailing or repeated whitespace, no tab
+# or newline, and not starting like a number. Most argument values are; matching them with one
+# C-level regex call skips the per-string Python work on the hot path.
+_PLAIN = re.compile(r"[A-Za-z_/.:@#$%&*+=<>?!~^|\\'\"(){}\[\],;][!-~]*(?: [!-~]+)*\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Canonicalizer:
         self._digits = rules.float_digits
         self._numeric = rules.numeric_strings
         self._kept: set[str] = set()
+        # with volatile-value regexes every string must be checked, so none is "plain"
+        self._plain = _PLAIN.match if self._values is None else _never
 
     def freeze(self, obj: Any) -> Hashable:
         """The canonical form as a hashable value (the lookup key material)."""
@@ -117,8 +123,10 @@ class Canonicalizer:
         if t is dict:
             kept = self._kept
             walk = self._walk
-            return (DICT, *sorted([(k, walk(v)) for k, v in obj.items()
-                                   if k in kept or self._keep(k)]))
+            plain = self._plain
+            return (DICT, *sorted([(k, v if (type(v) is str and plain(v)) or type(v) is int
+                                    else walk(v))
+                                   for k, v in obj.items() if k in kept or self._keep(k)]))
         if t is list or t is tuple:
             return (LIST, *map(self._walk, obj))
         return self._scalar(obj)
@@ -174,6 +182,10 @@ class Canonicalizer:
         if isinstance(x, bytes):
             return self._string(x.decode("utf-8", "replace"))
         return self._string(str(x))
+
+
+def _never(s: str) -> None:
+    return None
 
 
 def thaw(frozen: Any) -> Any:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 from array import array
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from recorder.toolcall import RecordedToolCall, ToolKind
@@ -67,16 +68,16 @@ class ToolTable:
         self.label = tool.label
         self.config = config
         self.canon = canon
-        self.keyfn: KeyFn = key_function(config.match_on)
+        keyfn: KeyFn = key_function(config.match_on)
+        # `key(arguments)`: the lookup key of a call's arguments (the default matcher is the
+        # canonical form itself: bound directly, one call less on every lookup)
+        self.key: Callable[[Any], Hashable] = canon.freeze \
+            if config.match_on == ("arguments",) else partial(keyfn, canon)
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
         """Distinct keys in first-recorded order (what `nearest` searches)."""
         self.rows: list[int] = []
         """Every row of the tool in recorded order."""
-
-    def key(self, arguments: Any) -> Hashable:
-        """The lookup key of a call's arguments."""
-        return self.keyfn(self.canon, arguments)
 
     def rows_of(self, key: Hashable) -> list[int]:
         """Every row recorded for a key, in recorded order."""

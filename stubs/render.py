@@ -41,7 +41,7 @@ def http_reply_of(reply: Reply) -> HttpReply:
         except ValueError:
             pass
         headers = [("content-type", ctype), ("content-length", str(len(body)))]
-    return HttpReply(status=status, headers=headers, body=body)
+    return HttpReply.model_construct(status=status, headers=headers, body=body)
 
 
 def render(kind: ToolKind, reply: Reply, provenance: str, *, delay_s: float = 0.0,
@@ -57,10 +57,11 @@ def render(kind: ToolKind, reply: Reply, provenance: str, *, delay_s: float = 0.
             content = content or str(mcp_error.get("message", ""))
         else:
             mcp_result = mcp_result_of(reply)
-    result = ToolResult(content=content, structured=reply.structured,
-                        is_error=reply.is_error or mcp_error is not None,
-                        latency_ms=reply.latency_ms, provenance=provenance,
-                        exchange_id=reply.exchange_id)
+    # built from typed, trusted parts: skip re-validation on the hot path of every answer
+    result = ToolResult.model_construct(
+        content=content, structured=reply.structured,
+        is_error=bool(reply.is_error or mcp_error is not None), latency_ms=reply.latency_ms,
+        provenance=provenance, exchange_id=reply.exchange_id)
     return StubAnswer(result=result, provenance=provenance, delay_s=delay_s, timeout=timeout,
                       http=http, mcp_result=mcp_result, mcp_error=mcp_error,
                       diagnostics=diagnostics or {})
