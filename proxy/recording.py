@@ -125,8 +125,15 @@ async def record(cfg: RecordConfig, announce: Callable[[str], None]) -> dict[str
     with _stop_on_signals(stop), LiveCounters(metrics, "deploysim record", enabled=cfg.live):
         await stop.wait()
     await server.stop()
+    _announce_backlog(metrics, announce)
     await sink.aclose()
     return summary(sink, metrics)
+
+
+def _announce_backlog(metrics: Metrics, announce: Callable[[str], None]) -> None:
+    backlog = metrics.queue_depth()
+    if backlog:
+        announce(f"deploysim: writing {backlog} queued exchange(s) before exiting")
 
 
 async def record_stdio(cfg: RecordConfig, command: list[str], *, route: str | None = None,
@@ -152,6 +159,7 @@ async def record_stdio(cfg: RecordConfig, command: list[str], *, route: str | No
         code = 143
         with contextlib.suppress(asyncio.CancelledError):
             code = await shim
+    _announce_backlog(metrics, announce)
     await sink.aclose()
     return code, summary(sink, metrics)
 

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from proxy.capture import Capture
@@ -158,17 +159,28 @@ class RecordingSink:
         self._queue = backend.queue
         self.metrics.queue_depth = _depth(backend.queue)
 
-    async def aclose(self, timeout: float | None = 60.0) -> None:
+    async def aclose(self, stall_timeout: float = 60.0) -> None:
         """Drain the queue, derive sessions, close the cassette — without blocking the loop."""
-        await asyncio.to_thread(self.close, timeout)
+        await asyncio.to_thread(self.close, stall_timeout)
 
-    def close(self, timeout: float | None = 60.0) -> None:
-        """Drain the queue, derive and append sessions, close the cassette (idempotent)."""
+    def close(self, stall_timeout: float = 60.0) -> None:
+        """Drain the queue, derive and append sessions, close the cassette (idempotent).
+
+        Waits as long as the writer makes progress: a backlog is written, not abandoned.
+        Gives up only after `stall_timeout` seconds without any progress."""
         if self._closed or self._backend is None:
             self._closed = True
             return
         self._closed = True
-        self.sessions_written = self._backend.stop(timeout)
+        backend = self._backend
+        if not backend.wait(self._progress, stall_timeout):
+            log.error("the cassette writer made no progress for %ss; %d exchange(s) were not "
+                      "written", stall_timeout, self.metrics.queue_depth())
+        self.sessions_written = backend.finish()
+
+    def _progress(self) -> tuple[int, int, int]:
+        m = self.metrics
+        return m.recorded, sum(m.record_errors.values()), m.queue_depth()
 
     # -- request side --------------------------------------------------------------------
 
@@ -234,12 +246,13 @@ class _ThreadBackend:
         finally:
             self._writer.close()
 
-    def stop(self, timeout: float | None) -> int:
-        self.queue.put(None)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("the cassette writer did not finish within %ss; %d exchange(s) were "
-                      "still queued", timeout, self.queue.qsize())
+    def wait(self, progress: Callable[[], object], stall_timeout: float) -> bool:
+        if not _put_waiting(self.queue, progress, stall_timeout):
+            return False
+        return _wait_progress(lambda: not self._thread.is_alive(), progress, stall_timeout)
+
+    def finish(self) -> int:
+        self._thread.join(1)
         return self._writer.sessions_written
 
 
@@ -341,20 +354,50 @@ class _ProcessBackend:
                                  f"(exit code {code})")
             self._done.set()
 
-    def stop(self, timeout: float | None) -> int:
-        if self.alive:
-            with contextlib.suppress(queue.Full):
-                self.queue.put(None, timeout=timeout)
-        self._done.wait(timeout)
+    def wait(self, progress: Callable[[], object], stall_timeout: float) -> bool:
+        if self.alive and not _put_waiting(self.queue, progress, stall_timeout):
+            return False
+        return _wait_progress(self._done.is_set, progress, stall_timeout)
+
+    def finish(self) -> int:
         if self._proc is not None:
             try:
-                self._proc.wait(5)
+                self._proc.wait(10)
             except subprocess.TimeoutExpired:
-                log.error("the cassette writer process did not finish within %ss; stopping "
-                          "it", timeout)
+                log.error("the cassette writer process did not exit; stopping it")
                 self._proc.kill()
                 self._proc.wait(5)
         return self.sessions_written
+
+
+def _put_waiting(q: queue.Queue[Capture | None], progress: Callable[[], object],
+                 stall_timeout: float) -> bool:
+    """Put the stop marker, waiting for room while the writer makes progress."""
+    last, since = progress(), time.monotonic()
+    while True:
+        try:
+            q.put(None, timeout=0.5)
+            return True
+        except queue.Full:
+            now = progress()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > stall_timeout:
+                return False
+
+
+def _wait_progress(done: Callable[[], bool], progress: Callable[[], object],
+                   stall_timeout: float) -> bool:
+    """Wait until `done()`, as long as `progress()` keeps changing."""
+    last, since = progress(), time.monotonic()
+    while not done():
+        time.sleep(0.05)
+        now = progress()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall_timeout:
+            return False
+    return True
 
 
 def _check_writable(out_dir: str) -> None:

@@ -8,10 +8,13 @@ Framing on both pipes: 4-byte little-endian length, then a pickle. stdin carries
 When stdin ends without the close frame the proxy is gone (killed): everything it had sent is
 written, the cassette is closed, and the process exits. Signals from the terminal are ignored —
 Ctrl-C reaches the whole process group, and the proxy decides when the writer stops.
+The writer also runs niced (`NICENESS`): it never takes CPU the traffic needs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
 import select
 import signal
@@ -81,9 +84,17 @@ class _Reporter:
         write_frame(self.out, ("opened", path))
 
 
+NICENESS = 10
+"""The writer runs at a lower CPU priority than the proxy: when the machine is busy the
+traffic gets the CPU first and the queue absorbs the burst; the writer catches up when there
+is room (and a sustained overload shows up as `dropped`, never as slower traffic)."""
+
+
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
     ok, settings = read_frame(inp)
