@@ -60,6 +60,9 @@ class Verdict(BaseModel):
     pair_key: str = ""
     """Identity of the unit across runs: `source_session#turn` for replays (+ `@sample`), so a
     baseline and a candidate verdict on the same prefix can be paired."""
+    pins: dict[str, str] = Field(default_factory=dict)
+    """Identities the verdict depends on beyond the rubric hash and detector version: an LLM
+    judge's `model` and `prompt` hash, a python detector's `function` and its version."""
 
     def annotation_id(self) -> str:
         blob = f"{self.rubric_hash}|{self.session_id}|{self.turn}|{self.behavior}"

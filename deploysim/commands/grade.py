@@ -1,0 +1,206 @@
+"""`deploysim grade | review export | review import | rubric show | rubric schema`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from deploysim.console import err, out, print_json
+
+if TYPE_CHECKING:
+    from recorder.llm import ModelClient
+
+review_app = typer.Typer(help="Human review of the grader's verdicts.", no_args_is_help=True)
+rubric_app = typer.Typer(help="Look at rubrics.", no_args_is_help=True)
+
+DEFAULT_BASE_URLS = {"openai-chat": "https://api.openai.com/v1",
+                     "openai-responses": "https://api.openai.com/v1",
+                     "anthropic": "https://api.anthropic.com"}
+
+
+def _judge_factory(model: str | None, api: str | None, base_url: str | None,
+                   api_key_env: str | None) -> Any:
+    """(api, model, base_url) -> a replayer model client (the grader never imports the
+    replayer); the command-line judge options override what the rubric says."""
+
+    def make(r_api: str, r_model: str, r_base_url: str | None) -> ModelClient:
+        from replayer.clients import make_client
+
+        use_api = api or r_api
+        url = base_url or (r_base_url if not api else None) or DEFAULT_BASE_URLS.get(use_api, "")
+        return make_client(use_api, model or r_model, url, api_key_env=api_key_env)
+
+    return make
+
+
+def _cache_path(given: str | None, disabled: bool) -> str | None:
+    import os
+
+    if disabled:
+        return None
+    if given:
+        return given
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "deploysim", "judge-responses.sqlite")
+
+
+def _fmt(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.2%}"
+
+
+def grade(
+    target: list[str] = typer.Argument(..., help="A run folder, or cassettes / folders / globs "
+                                       "/ URLs of a corpus."),
+    rubric: str = typer.Option("default", "--rubric", "-r",
+                               help="Rubric TOML file, or `default` for the shipped one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    verdicts_out: str | None = typer.Option(
+        None, "--verdicts-out", help="Where the verdict cassette goes (a folder or a "
+        ".cassette path); default: beside the run or corpus."),
+    no_write: bool = typer.Option(False, "--no-write", help="Grade without storing verdicts."),
+    judge_model: str | None = typer.Option(None, "--judge-model",
+                                           help="Model for llm_judge behaviors (overrides the "
+                                           "rubric's)."),
+    judge_api: str | None = typer.Option(None, "--judge-api",
+                                         help="openai-chat | openai-responses | anthropic "
+                                         "(default: the rubric's, else openai-chat)."),
+    judge_base_url: str | None = typer.Option(None, "--judge-base-url",
+                                              help="Judge endpoint (default: the API's usual)."),
+    judge_key_env: str | None = typer.Option(None, "--judge-api-key-env",
+                                             help="Environment variable holding the judge's "
+                                             "API key."),
+    judge_cache: str | None = typer.Option(None, "--judge-cache",
+                                           help="SQLite cache of judge answers (default: "
+                                           "~/.cache/deploysim/judge-responses.sqlite)."),
+    no_judge_cache: bool = typer.Option(False, "--no-judge-cache",
+                                        help="Ask the judge again instead of using the cache."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1,
+                                    help="Sessions judged at once by an LLM judge."),
+) -> None:
+    """Score every counted turn and session against a rubric; store verdicts beside the data."""
+    from grader.grading import grade as do_grade
+    from grader.rubric import load_rubric
+
+    rub = load_rubric(rubric)
+    spec: str | list[str] = target[0] if len(target) == 1 else target
+    factory = _judge_factory(judge_model, judge_api, judge_base_url, judge_key_env)
+    result = do_grade(spec, rub, judge_factory=factory, judge_model=judge_model,
+                      judge_cache=_cache_path(judge_cache, no_judge_cache),
+                      write=not no_write, verdicts_out=verdicts_out, keep=False,
+                      concurrency=concurrency)
+    summary = result.summary()
+    if as_json:
+        print_json(summary)
+        return
+    from rich.table import Table
+
+    out.print(f"rubric {summary['rubric'][:12]} ({rub.name or rub.source}); "
+              f"{summary['sessions']} sessions, {summary['turns']} counted turns")
+    table = Table("behavior", "severity", "scope", "flagged turns", "per turn",
+                  "flagged sessions", "per session", "errors")
+    for bid, b in summary["behaviors"].items():
+        table.add_row(bid, b["severity"], b["scope"], f"{b['flagged_turns']}/{b['turns']}",
+                      _fmt(b["rate_per_turn"]), f"{b['flagged_sessions']}/{b['sessions']}",
+                      _fmt(b["rate_per_session"]), str(b["errors"]))
+    out.print(table)
+    if summary["verdicts_path"]:
+        out.print(f"verdicts: {summary['verdicts_path']}")
+    if summary["errors"]:
+        err.print(f"{summary['errors']} unit(s) could not be judged (error verdicts); see the "
+                  "`error` field of those verdicts.", markup=False)
+    if summary["problems"] or summary["invalid_sessions"]:
+        err.print(f"{summary['problems']} damaged record range(s) and "
+                  f"{summary['invalid_sessions']} invalid session record(s) were skipped; "
+                  "`deploysim verify` says where.", markup=False)
+
+
+@review_app.command("export")
+def review_export(
+    target: list[str] = typer.Argument(..., help="The graded run folder or corpus."),
+    rubric: str = typer.Option("default", "--rubric", "-r", help="Rubric file or `default`."),
+    n: int = typer.Option(200, "--n", help="How many items to sample."),
+    stratify: str = typer.Option("behavior", "--stratify",
+                                 help="behavior (equal shares per behavior, flagged and clean) "
+                                 "or none (a simple random sample)."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    out_dir: str | None = typer.Option(None, "--out", help="Folder for review.jsonl, review.csv "
+                                       "and review-key.jsonl (default: ./review-<rubric>)."),
+) -> None:
+    """Write a blind, stratified sample of verdicts for human labellers (JSONL and CSV)."""
+    from grader.errors import ReviewError
+    from grader.review import export_review
+    from grader.rubric import load_rubric
+
+    if stratify not in ("behavior", "none"):
+        raise ReviewError(f"--stratify {stratify!r} is not known; use behavior or none.")
+    rub = load_rubric(rubric)
+    folder = out_dir or f"review-{rub.hash[:12]}"
+    spec: str | list[str] = target[0] if len(target) == 1 else target
+    result = export_review(spec, rub, folder, n=n, stratify=stratify,  # type: ignore[arg-type]
+                           seed=seed)
+    out.print(f"wrote {result.items} item(s) to {folder}/review.csv and review.jsonl; keep "
+              f"review-key.jsonl from the labellers")
+    for key, s in result.strata.items():
+        out.print(f"  {key:<40} {s['sampled']:>5} of {s['population']}")
+
+
+@review_app.command("import")
+def review_import(
+    labels: str = typer.Argument(..., help="The labelled review.csv or review.jsonl."),
+    key: str | None = typer.Option(None, "--key", help="The export's review-key.jsonl "
+                                   "(default: next to LABELS)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Report per behavior the grader's precision, recall and Cohen's kappa against humans."""
+    from grader.review import import_labels
+
+    report = import_labels(labels, key)
+    if as_json:
+        print_json(report)
+        return
+    from rich.table import Table
+
+    out.print(f"{report['labelled']} labelled item(s), {report['unlabelled']} left blank")
+    table = Table("behavior", "n", "tp", "fp", "fn", "tn", "precision", "recall", "kappa")
+    rows = [*report["behaviors"].items(), ("all", report["all"])]
+    for bid, r in rows:
+        table.add_row(bid, str(r["n"]), str(r["tp"]), str(r["fp"]), str(r["fn"]), str(r["tn"]),
+                      _num(r["precision"]), _num(r["recall"]), _num(r["kappa"]))
+    out.print(table)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+@rubric_app.command("show")
+def rubric_show(
+    rubric: str = typer.Argument("default", help="Rubric file or `default`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the validated rubric as JSON."),
+) -> None:
+    """Validate a rubric and list its behaviors with its version hash."""
+    from grader.rubric import load_rubric
+
+    rub = load_rubric(rubric)
+    if as_json:
+        print_json({"hash": rub.hash, **rub.model_dump(mode="json", by_alias=True)})
+        return
+    out.print(f"{rub.name or rub.source}: {len(rub.behaviors)} behaviors, hash {rub.hash}")
+    for b in rub.behaviors:
+        out.print(f"  {b.id:<28} {b.severity:<9} {b.scope:<11} {b.detector.type:<18} "
+                  f"{b.description}", markup=False)
+
+
+@rubric_app.command("schema")
+def rubric_schema() -> None:
+    """Print the JSON Schema of rubric files (every installed detector included)."""
+    from grader.rubric import rubric_schema as schema
+
+    print_json(schema())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grade")(grade)
+    app.add_typer(review_app, name="review")
+    app.add_typer(rubric_app, name="rubric")

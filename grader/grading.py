@@ -1,0 +1,427 @@
+"""Grade a run or a corpus with a rubric; store the verdicts beside it as annotations.
+
+    result = grade("runs/candidate", load_rubric("default"))
+    result.summary()           # what `deploysim grade --json` prints
+    result.verdicts            # one per (counted turn | session) x behavior
+
+Targets: a run folder (`manifest.json` + trajectory cassettes), or a corpus spec (cassette
+files, folders, globs, fsspec URLs). Verdicts go to `verdicts-<rubric hash[:12]>.cassette` in
+the run folder, the corpus folder (the first cassette's folder for a list or glob), or
+`verdicts_out`. Recorded data is only read, never rewritten; grading never calls a candidate
+model, so re-grading with a new rubric regenerates nothing. Verdict records carry no time:
+grading the same inputs again gives the same records, and an unchanged verdict file is left
+untouched, byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from grader.detectors import Finding, get_detector
+from grader.detectors.llm_judge import LlmJudgeDetector
+from grader.engine import CREATED_BY, Engine
+from grader.errors import DetectorError, GraderError
+from grader.rubric import Rubric
+from grader.trajectory import Trajectory
+from grader.verdict import Verdict
+from recorder import framing, storage
+from recorder.annotation import Annotation
+from recorder.corpus import Corpus, resolve
+from recorder.llm import ModelClient
+from recorder.response_cache import ResponseCache
+from recorder.run import is_run, read_manifest
+from recorder.session import Session
+from recorder.writer import SUFFIX, CassetteWriter
+
+VERDICTS_RE = re.compile(r"^\.?verdicts-[0-9a-f]{12}(-\d+\.partial)?\.cassette$")
+BATCH = 64
+"""Sessions per batch when a rubric has asynchronous (LLM judge) detectors."""
+
+JudgeFactory = Callable[[str, str, str | None], ModelClient]
+"""(api, model, base_url) -> a model client, for judges whose rubric table names a model."""
+
+
+def verdicts_filename(rubric: Rubric) -> str:
+    """`verdicts-<hash[:12]>.cassette`: one file per rubric version."""
+    return f"verdicts-{rubric.hash[:12]}{SUFFIX}"
+
+
+def is_verdicts_file(path: str) -> bool:
+    return VERDICTS_RE.match(os.path.basename(path)) is not None
+
+
+@dataclass
+class Target:
+    """What is graded and where its verdicts go."""
+
+    spec: list[str]
+    paths: list[str]
+    out_dir: str
+    run_id: str | None = None
+
+
+def resolve_target(target: str | list[str], verdicts_out: str | None = None) -> Target:
+    """The session cassettes of a run or corpus (verdict files excluded) and the output folder."""
+    spec = [target] if isinstance(target, str) else list(target)
+    run_id = None
+    if len(spec) == 1 and is_run(spec[0]):
+        run_id = read_manifest(spec[0]).run_id
+    paths = [p for p in resolve(spec) if not is_verdicts_file(p)]
+    if not paths:
+        raise GraderError(f"{', '.join(spec)} holds only verdict files, no sessions to grade; "
+                          "give the run or corpus itself.")
+    if verdicts_out is not None:
+        out_dir = verdicts_out
+    elif len(spec) == 1 and storage.isdir(spec[0]):
+        out_dir = spec[0]
+    else:
+        out_dir = os.path.dirname(paths[0]) if not storage.is_url(paths[0]) \
+            else paths[0].rsplit("/", 1)[0]
+    return Target(spec, paths, out_dir or ".", run_id)
+
+
+def _output_path(out: str, rubric: Rubric) -> str:
+    return out if out.endswith(SUFFIX) else storage.join(out, verdicts_filename(rubric))
+
+
+# -- the verdict file --------------------------------------------------------------------------
+
+
+class VerdictSink:
+    """Writes verdict records to a temporary cassette and moves it into place at the end; an
+    existing file with the same records is left as it is (its header time included)."""
+
+    def __init__(self, path: str, rubric: Rubric, meta: dict[str, Any]) -> None:
+        self.path = path
+        self._local = not storage.is_url(path)
+        base = path[: -len(SUFFIX)]
+        self._tmp = (os.path.join(os.path.dirname(base), f".{os.path.basename(base)}-"
+                                  f"{os.getpid()}.partial{SUFFIX}") if self._local else path)
+        # the writer lays down the magic and header; records are then appended a session's
+        # worth at a time (one write call, not one flush per record)
+        with CassetteWriter(self._tmp, producer=CREATED_BY, durability="close", meta=meta):
+            pass
+        self._file = storage.open_binary(self._tmp, "ab")
+        self._packer = msgpack.Packer(use_bin_type=True, datetime=False)
+
+    def write(self, objs: Iterable[dict[str, Any]]) -> None:
+        # a reused Packer with codec.encode's options: the same bytes, without building a
+        # packer per record
+        pack, frame = self._packer.pack, framing.frame
+        self._file.write(b"".join([frame(pack(o)) for o in objs]))
+
+    def finish(self) -> None:
+        self._close()
+        if not self._local:
+            return
+        if os.path.exists(self.path) and _same_records(self.path, self._tmp):
+            os.remove(self._tmp)
+        else:
+            os.replace(self._tmp, self.path)
+
+    def _close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                os.fsync(self._file.fileno())
+            self._file.close()
+
+    def abort(self) -> None:
+        self._close()
+        if self._local:
+            with contextlib.suppress(OSError):
+                os.remove(self._tmp)
+
+
+def _records_digest(path: str) -> tuple[int, bytes]:
+    """(size, sha256) of a cassette's bytes after its header record."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(len(framing.MAGIC))
+        head = f.read(framing.HEADER_SIZE)
+        if len(head) == framing.HEADER_SIZE:
+            f.seek(framing.FRAME_HEADER.unpack(head)[1], os.SEEK_CUR)
+        start = f.tell()
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+        return f.tell() - start, h.digest()
+
+
+def _same_records(a: str, b: str) -> bool:
+    """True when two cassettes hold the same bytes after their header records."""
+    return _records_digest(a) == _records_digest(b)
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class GradeResult:
+    """What grading produced: the verdicts (when kept), where they went, and the tally."""
+
+    rubric: Rubric
+    engine: Engine
+    target: list[str] = field(default_factory=list)
+    verdicts_path: str | None = None
+    duplicates: int = 0
+    invalid_sessions: int = 0
+    problems: int = 0
+    _objs: list[dict[str, Any]] | None = None
+    _verdicts: list[Verdict] | None = None
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """Every verdict, in session order, then rubric order, then turn order."""
+        if self._verdicts is None:
+            if self._objs is None:
+                raise GraderError("This grading ran with keep=False, so its verdicts were not "
+                                  "kept in memory; read them with read_verdicts(verdicts_path).")
+            self._verdicts = [Verdict.from_annotation(Annotation.model_validate(o))
+                              for o in self._objs]
+        return self._verdicts
+
+    def summary(self) -> dict[str, Any]:
+        """The stable object `deploysim grade --json` prints (see docs/rubric.md)."""
+        behaviors = self.engine.summary()
+        return {
+            "rubric": self.rubric.hash,
+            "rubric_name": self.rubric.name,
+            "target": self.target,
+            "verdicts_path": self.verdicts_path,
+            "sessions": self.engine.sessions,
+            "turns": self.engine.turns,
+            "errors": sum(b["errors"] for b in behaviors.values()),
+            "duplicate_sessions": self.duplicates,
+            "invalid_sessions": self.invalid_sessions,
+            "problems": self.problems,
+            "behaviors": behaviors,
+        }
+
+
+# -- grading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    engine: Engine
+    keep: bool
+    sink: VerdictSink | None
+    objs: list[dict[str, Any]] | None = None
+    seen: set[str] = field(default_factory=set)
+    duplicates: int = 0
+    invalid: int = 0
+
+    def accept(self, session: Session) -> bool:
+        if session.id in self.seen:
+            self.duplicates += 1
+            return False
+        self.seen.add(session.id)
+        return True
+
+    def emit(self, objs: list[dict[str, Any]]) -> None:
+        if self.sink is not None:
+            self.sink.write(objs)
+        if self.objs is not None:
+            self.objs.extend(objs)
+
+
+def _sessions(corpus: Corpus, run: _Run) -> Iterator[Session]:
+    for _path, obj in corpus.objs():
+        if obj.get("kind") != "session":
+            continue
+        try:
+            session = Session.model_validate(obj)
+        except Exception:
+            run.invalid += 1
+            continue
+        if run.accept(session):
+            yield session
+
+
+def _bind_judges(engine: Engine, judge: ModelClient | None, judge_factory: JudgeFactory | None,
+                 judge_model: str | None, cache: ResponseCache | None) -> list[ModelClient]:
+    """Give every LLM judge its client; returns the clients this grading created (to close)."""
+    made: dict[tuple[str, str, str | None], ModelClient] = {}
+    for det in engine.detectors:
+        if not isinstance(det, LlmJudgeDetector):
+            continue
+        cfg = det.config
+        model = judge_model or cfg.model
+        if judge is not None:
+            det.bind(judge, cache, judge_model)
+        elif model and judge_factory is not None:
+            key = (cfg.api, model, cfg.base_url)
+            if key not in made:
+                made[key] = judge_factory(*key)
+            det.bind(made[key], cache, model)
+        else:
+            raise DetectorError(f"Behavior {det.behavior.id!r} uses the llm_judge detector but no "
+                                "judge model was given; pass --judge-model (or set `model` in "
+                                "its detector table).")
+    engine.refresh_pins()
+    return list(made.values())
+
+
+def _start(target: str | list[str], rubric: Rubric, write: bool, verdicts_out: str | None,
+           keep: bool) -> tuple[Target, Corpus, _Run]:
+    tgt = resolve_target(target, verdicts_out)
+    engine = Engine(rubric)
+    sink = None
+    if write:
+        meta = {"rubric_hash": rubric.hash, "rubric_name": rubric.name, "target": tgt.spec,
+                "run_id": tgt.run_id}
+        path = _output_path(tgt.out_dir, rubric)
+        parent = os.path.dirname(path) if not storage.is_url(path) else path.rsplit("/", 1)[0]
+        if parent:
+            storage.makedirs(parent)
+        sink = VerdictSink(path, rubric, meta)
+    return tgt, Corpus(tgt.paths), _Run(engine, keep, sink, [] if keep else None)
+
+
+def _result(rubric: Rubric, tgt: Target | None, corpus: Corpus | None, run: _Run) -> GradeResult:
+    if run.sink is not None:
+        run.sink.finish()
+    return GradeResult(rubric, run.engine, tgt.spec if tgt else [],
+                       run.sink.path if run.sink else None, run.duplicates, run.invalid,
+                       len(corpus.problems) if corpus else 0, run.objs)
+
+
+def is_async_rubric(rubric: Rubric) -> bool:
+    """True when some behavior's detector calls out (an LLM judge)."""
+    return any(getattr(get_detector(b.detector.type), "is_async", False) for b in rubric.behaviors)
+
+
+def grade(target: str | list[str], rubric: Rubric, *, judge: ModelClient | None = None,
+          write: bool = True, verdicts_out: str | None = None, keep: bool = True,
+          judge_factory: JudgeFactory | None = None, judge_model: str | None = None,
+          judge_cache: str | None = None, concurrency: int = 8) -> GradeResult:
+    """Grade a run folder or a corpus (see the module docs). Rubrics with an LLM judge run on
+    an event loop of their own; inside a running loop, await `grade_async` instead."""
+    if is_async_rubric(rubric):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(grade_async(
+                target, rubric, judge=judge, write=write, verdicts_out=verdicts_out, keep=keep,
+                judge_factory=judge_factory, judge_model=judge_model, judge_cache=judge_cache,
+                concurrency=concurrency))
+        raise GraderError("grade() was called inside a running event loop with a rubric that "
+                          "uses an LLM judge; await grade_async() there instead.")
+    tgt, corpus, run = _start(target, rubric, write, verdicts_out, keep)
+    try:
+        engine = run.engine
+        for session in _sessions(corpus, run):
+            traj = Trajectory(session)
+            run.emit(engine.verdicts(traj, engine.detect_sync(traj)))
+    except BaseException:
+        if run.sink is not None:
+            run.sink.abort()
+        raise
+    return _result(rubric, tgt, corpus, run)
+
+
+async def grade_async(target: str | list[str], rubric: Rubric, *,
+                      judge: ModelClient | None = None, write: bool = True,
+                      verdicts_out: str | None = None, keep: bool = True,
+                      judge_factory: JudgeFactory | None = None, judge_model: str | None = None,
+                      judge_cache: str | None = None, concurrency: int = 8) -> GradeResult:
+    """`grade` for use inside an event loop: file reads and writes run in worker threads,
+    judge calls run concurrently (at most `concurrency` sessions at a time)."""
+    tgt, corpus, run = await asyncio.to_thread(_start, target, rubric, write, verdicts_out, keep)
+    cache = ResponseCache(judge_cache) if judge_cache else None
+    made: list[ModelClient] = []
+    try:
+        made = _bind_judges(run.engine, judge, judge_factory, judge_model, cache)
+        it = _sessions(corpus, run)
+        while batch := await asyncio.to_thread(_take, it, BATCH):
+            objs = await _grade_batch(run.engine, batch, concurrency)
+            await asyncio.to_thread(run.emit, objs)
+    except BaseException:
+        if run.sink is not None:
+            run.sink.abort()
+        raise
+    finally:
+        for client in made:
+            await client.close()
+        if cache is not None:
+            cache.close()
+    return await asyncio.to_thread(_result, rubric, tgt, corpus, run)
+
+
+def _take(it: Iterator[Session], n: int) -> list[Session]:
+    out = []
+    for s in it:
+        out.append(s)
+        if len(out) == n:
+            break
+    return out
+
+
+async def _grade_batch(engine: Engine, batch: list[Session],
+                       concurrency: int) -> list[dict[str, Any]]:
+    trajs = [Trajectory(s) for s in batch]
+    results = [engine.detect_sync(t) for t in trajs]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def judge(i: int, k: int) -> None:
+        async with sem:
+            try:
+                found: list[Finding] | BaseException = await engine.plans[k].detector.adetect(
+                    trajs[i])
+            except Exception as exc:
+                found = exc
+            results[i][k] = found
+
+    async with asyncio.TaskGroup() as tg:  # names every task and keeps the references
+        for i, t in enumerate(trajs):
+            for k, p in enumerate(engine.plans):
+                if p.detector.is_async:
+                    tg.create_task(judge(i, k), name=f"judge:{p.id}:{t.id}")
+    out: list[dict[str, Any]] = []
+    for t, res in zip(trajs, results, strict=True):
+        out.extend(engine.verdicts(t, res))
+    return out
+
+
+def grade_sessions(sessions: Iterable[Session], rubric: Rubric) -> GradeResult:
+    """Grade sessions held in memory with a rule-based rubric (nothing is written)."""
+    if is_async_rubric(rubric):
+        raise GraderError("grade_sessions() takes rule-based rubrics only; grade a corpus with "
+                          "grade() to use an LLM judge.")
+    engine = Engine(rubric)
+    run = _Run(engine, True, None, [])
+    for s in sessions:
+        if run.accept(s):
+            traj = Trajectory(s)
+            run.emit(engine.verdicts(traj, engine.detect_sync(traj)))
+    return _result(rubric, None, None, run)
+
+
+def read_verdicts(path: str, rubric_hash: str | None = None) -> list[Verdict]:
+    """Verdicts stored by `grade`: from one verdict cassette, or from a run or corpus folder
+    (its `verdicts-*.cassette` files, only the rubric's when `rubric_hash` is given)."""
+    if storage.isdir(path):
+        files = [p for p in storage.listdir_files(path) if is_verdicts_file(p)
+                 and not os.path.basename(p).startswith(".")
+                 and (rubric_hash is None or os.path.basename(p)[9:21] == rubric_hash[:12])]
+        if not files:
+            raise GraderError(f"{path} holds no verdict files" + (
+                f" for rubric {rubric_hash[:12]}" if rubric_hash else "") +
+                "; run `deploysim grade` on it first.")
+    else:
+        files = [path]
+    out: list[Verdict] = []
+    for ann in Corpus(files).annotations():
+        if ann.type == "verdict" and (rubric_hash is None
+                                      or ann.data.get("rubric_hash") == rubric_hash):
+            out.append(Verdict.from_annotation(ann))
+    return out
