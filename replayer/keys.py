@@ -10,37 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
 from recorder.session import Message, ToolDef
-
-_MAX = 50_000
-"""Fragments kept (least recently used are dropped)."""
-
-_fragments: OrderedDict[int, tuple[BaseModel, str]] = OrderedDict()
+from replayer.memo import IdentityMemo
 
 
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _fragment(obj: Message | ToolDef) -> str:
-    # keyed by identity, holding the object so the id cannot be reused while cached
-    hit = _fragments.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        _fragments.move_to_end(id(obj))
-        return hit[1]
-    dumped = (obj.model_dump(mode="json", exclude={"exchange_id", "usage"})
-              if isinstance(obj, Message) else obj.model_dump(mode="json"))
-    text = _canonical(dumped)
-    _fragments[id(obj)] = (obj, text)
-    if len(_fragments) > _MAX:
-        _fragments.popitem(last=False)
-    return text
+def _dump(obj: Message | ToolDef) -> str:
+    if isinstance(obj, Message):
+        return _canonical(obj.model_dump(mode="json", exclude={"exchange_id", "usage"}))
+    return _canonical(obj.model_dump(mode="json"))
+
+
+_fragment: IdentityMemo[Message | ToolDef, str] = IdentityMemo(_dump)
 
 
 def request_key(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),

@@ -18,17 +18,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder import storage
+from recorder import codec, storage
 from recorder.corpus import Corpus
 from recorder.errors import CorpusNotFound
 from recorder.reader import CassetteReader
 from recorder.records import record_from_obj
 from recorder.repair import repair
 from recorder.run import MANIFEST, RunManifest, read_manifest, write_manifest
-from recorder.session import Session
+from recorder.session import Message, Session
 from recorder.turns import counted_turns
 from recorder.writer import SUFFIX, CassetteWriter
 from replayer.errors import ReplayConfigError
+from replayer.memo import IdentityMemo
 from replayer.prefix import WorkKey
 
 PRODUCER = "deploysim replay"
@@ -168,6 +169,18 @@ def tally(run_dir: str) -> Tally:
     return scan(run_dir)[1]
 
 
+_message_obj: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(
+    lambda m: m.model_dump(mode="python"))
+
+
+def record_obj(session: Session) -> dict[str, Any]:
+    """`recorder.records.record_to_obj(session)`, reusing each message's plain form (the
+    recorded prefix repeats across a session's trajectories); the same bytes once encoded."""
+    obj = session.model_dump(mode="python", exclude={"messages"})
+    messages = [_message_obj(m) for m in session.messages]
+    return {name: messages if name == "messages" else obj[name] for name in Session.model_fields}
+
+
 class TrajectoryWriter:
     """Appends trajectories to a new cassette in RUN_DIR (never an existing one)."""
 
@@ -184,7 +197,7 @@ class TrajectoryWriter:
     def write(self, session: Session) -> None:
         if self._writer is None:  # created lazily: a shard with nothing to do leaves no file
             self._writer = CassetteWriter(self.path, producer=PRODUCER, meta=self._meta)
-        self._writer.write(session)
+        self._writer.write_payload(codec.encode(record_obj(session)))
         self.written += 1
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_object,
     dumps,
@@ -32,7 +33,7 @@ _STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls",
 
 # -- neutral -> wire (client side) ----------------------------------------------------------
 
-def _blocks(m: Message) -> list[dict[str, Any]]:
+def _blocks_of(m: Message) -> list[dict[str, Any]]:
     if m.role == "tool":
         is_error = bool(m.result and m.result.is_error)
         return [{"type": "tool_result", "tool_use_id": m.tool_call_id or "",
@@ -47,6 +48,10 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
         blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(c)}
                    for c in m.tool_calls]
     return blocks
+
+
+_blocks: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_blocks_of)
+"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
 
 
 def _tool_choice(choice: Any) -> Any:
@@ -72,7 +77,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
-            turns.append({"role": role, "content": blocks})
+            turns.append({"role": role, "content": list(blocks)})  # never extend the memo
     body: dict[str, Any] = {"model": model,
                             "max_tokens": int(p.get("max_tokens") or DEFAULT_MAX_TOKENS),
                             "messages": turns}

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
     parse_call,
@@ -28,7 +29,7 @@ _FINISH = {"stop": "stop", "tool_calls": "tool_calls", "length": "length",
 
 # -- neutral -> wire (client side) ----------------------------------------------------------
 
-def _message(m: Message) -> dict[str, Any]:
+def _message_of(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": tool_text(m)}
     if m.role == "assistant":
@@ -50,6 +51,10 @@ def _message(m: Message) -> dict[str, Any]:
                 parts.append({"type": "image_url", "image_url": {"url": str(p.data)}})
         return {"role": "user", "content": parts}
     return {"role": m.role, "content": m.text}
+
+
+_message: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(_message_of)
+"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
 
 
 def _tool_choice(choice: Any) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
     parse_call,
@@ -25,7 +26,7 @@ PATH = "/responses"
 
 # -- neutral -> wire (client side) ----------------------------------------------------------
 
-def _items(m: Message) -> list[dict[str, Any]]:
+def _items_of(m: Message) -> list[dict[str, Any]]:
     if m.role == "tool":
         return [{"type": "function_call_output", "call_id": m.tool_call_id or "",
                  "output": tool_text(m)}]
@@ -44,6 +45,10 @@ def _items(m: Message) -> list[dict[str, Any]]:
         elif p.type == "image" and m.role == "user":
             parts.append({"type": "input_image", "image_url": str(p.data), "detail": "auto"})
     return [{"role": role, "content": parts}]
+
+
+_items: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_items_of)
+"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
 
 
 def _tool_choice(choice: Any) -> Any:

@@ -140,3 +140,14 @@ async def test_run_folder_on_an_fsspec_url(corpus_path, tmp_path):
     assert read_manifest(out).counts["trajectories"] == sum(TURNS)
     assert len(list(trajectories(out))) == sum(TURNS)
     fsspec.filesystem("memory").rm(f"/dsim-test-{os.getpid()}", recursive=True)
+
+
+def test_record_obj_encodes_exactly_like_the_recorder():
+    from recorder.turns import turns as turns_of
+    from replayer.run import record_obj
+    from replayer.testing.sessions import support_session
+
+    s = support_session("s9", 6)
+    for t in turns_of(s):
+        part = s.model_copy(update={"messages": s.messages[: t.end]})
+        assert codec.encode(record_obj(part)) == codec.encode(record_to_obj(part))
