@@ -6,13 +6,15 @@ an answer per model call — over a thousand a second — so here:
 - the database runs in WAL mode without an fsync per answer (a crash may lose the last
   answers, never corrupt the file; the trajectories, not the cache, are the durable record);
 - the keys present are listed once when the cache opens, so a miss (every call of a first run)
-  costs a set lookup, and only hits go to the database;
+  costs a set lookup, answers this run wrote are served from memory, and only hits on older
+  answers go to the database;
 - reads and batched writes run on one worker thread, so the event loop never waits on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from recorder.response_cache import ResponseCache
@@ -20,6 +22,9 @@ from recorder.session import Message
 
 FLUSH_S = 0.05
 """How long a write may wait to be batched with others."""
+
+RECENT = 10_000
+"""Answers written by this run kept in memory (identical requests within a run hit here)."""
 
 
 class RunCache(ResponseCache):
@@ -55,14 +60,17 @@ class AsyncCache:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploysim-cache")
         self._known = self._pool.submit(cache.keys)
         self._pending: dict[str, Message] = {}
+        self._recent: OrderedDict[str, Message] = OrderedDict()
         self._flush: asyncio.TimerHandle | None = None
         self.hits = 0
 
     async def get(self, key: str) -> Message | None:
-        known = await asyncio.wrap_future(self._known)
-        if key in self._pending:
+        known = (self._known.result() if self._known.done()
+                 else await asyncio.wrap_future(self._known))
+        found_here = self._pending.get(key) or self._recent.get(key)
+        if found_here is not None:  # written by this run: no trip to the database
             self.hits += 1
-            return self._pending[key]
+            return found_here
         if key not in known:
             return None
         found = await asyncio.get_running_loop().run_in_executor(self._pool, self.cache.get, key)
@@ -79,6 +87,9 @@ class AsyncCache:
         self._flush = None
         if self._pending:
             batch, self._pending = list(self._pending.items()), {}
+            self._recent.update(batch)
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
             known = self._known.result()
             known.update(k for k, _ in batch)
             self._pool.submit(self.cache.put_many, batch)
