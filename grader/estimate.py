@@ -12,6 +12,7 @@ in a conversation tends to again), so intervals for per-turn rates resample whol
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -98,17 +99,23 @@ def betainc(a: float, b: float, x: float) -> float:
 
 
 def beta_ppf(q: float, a: float, b: float) -> float:
-    """Quantile of Beta(a, b), by bisection on `betainc` (monotone, so always converges)."""
+    """Quantile of Beta(a, b): Newton steps on `betainc`, kept inside a shrinking bracket
+    (bisection whenever a step would leave it), so it always converges."""
     lo, hi = 0.0, 1.0
+    x = a / (a + b)
+    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
     for _ in range(200):
-        mid = (lo + hi) / 2
-        if betainc(a, b, mid) < q:
-            lo = mid
+        f = betainc(a, b, x) - q
+        if f < 0:
+            lo = x
         else:
-            hi = mid
-        if hi - lo < 1e-15:
+            hi = x
+        if abs(f) < 1e-15 or hi - lo < 1e-15:
             break
-    return (lo + hi) / 2
+        pdf = math.exp(log_norm + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x))
+        step = x - f / pdf if pdf > 0 else -1.0
+        x = step if lo < step < hi else (lo + hi) / 2
+    return x
 
 
 def clopper_pearson(k: float, n: float, confidence: float = 0.95) -> Interval:
@@ -246,11 +253,13 @@ def cluster_matrices(units: Units, clusters: list[str], segments: list[str]
     """Flagged (Y) and unit (N) sums per cluster × segment."""
     ci = {c: i for i, c in enumerate(clusters)}
     si = {s: i for i, s in enumerate(segments)}
-    y = np.zeros((len(clusters), len(segments)))
-    n = np.zeros((len(clusters), len(segments)))
-    for yy, nn, c, s in zip(units.y, units.n, units.cluster, units.segment, strict=True):
-        y[ci[c], si[s]] += yy
-        n[ci[c], si[s]] += nn
+    cells = len(clusters) * len(segments)
+    flat = np.fromiter((ci[c] * len(segments) + si[s]
+                        for c, s in zip(units.cluster, units.segment, strict=True)),
+                       dtype=np.int64, count=len(units))
+    shape = (len(clusters), len(segments))
+    y = np.bincount(flat, weights=np.asarray(units.y, float), minlength=cells).reshape(shape)
+    n = np.bincount(flat, weights=np.asarray(units.n, float), minlength=cells).reshape(shape)
     return y, n
 
 
@@ -258,11 +267,15 @@ def resamples(n_clusters: int, replicates: int, seed: int, chunk: int = 256
               ) -> Iterator[np.ndarray]:
     """Cluster multiplicities of bootstrap replicates, in chunks (memory stays bounded)."""
     rng = np.random.default_rng(seed)
-    probs = np.full(n_clusters, 1 / n_clusters)
     done = 0
     while done < replicates:
         b = min(chunk, replicates - done)
-        yield rng.multinomial(n_clusters, probs, size=b).astype(float)
+        # draw C sessions with replacement per replicate, then count each session's draws
+        # (one flat bincount: far faster than b multinomial draws over C categories)
+        picks = rng.integers(0, n_clusters, size=(b, n_clusters))
+        picks += np.arange(b)[:, None] * n_clusters
+        counts = np.bincount(picks.ravel(), minlength=b * n_clusters)
+        yield counts.reshape(b, n_clusters).astype(float)
         done += b
 
 
@@ -457,16 +470,39 @@ def kish_n(n_seg: np.ndarray, weights: np.ndarray | None) -> float:
     return min(total, 1 / denom) if denom > 0 else total
 
 
+@functools.lru_cache(maxsize=1024)
+def t_quantile(confidence: float, df: float) -> float:
+    """Two-sided Student t quantile (by bisection on its CDF, via the incomplete beta)."""
+    target = (1 - confidence) / 2  # upper tail mass
+
+    def upper_tail(t: float) -> float:
+        return 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
+
+    lo, hi = 0.0, 1e3
+    while hi - lo > 1e-12:
+        mid = (lo + hi) / 2
+        if upper_tail(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def interval_for(rate: float, n_eff: float, confidence: float, method: str,
-                 replicates: np.ndarray | None) -> tuple[Interval, float]:
-    """The interval for a rate by method; `auto` = Wilson at the bootstrap effective size."""
+                 replicates: np.ndarray | None, clusters: int = 0) -> tuple[Interval, float]:
+    """The interval for a rate by method. `auto` is Wilson at the effective sample size
+    p(1-p)/Var, Var from the cluster bootstrap scaled by C/(C-1) (the bootstrap's own
+    small-sample bias), then shrunk by (z/t_{C-1})² so few sessions widen the interval the way
+    a t-interval would (Korn & Graubard's effective-size correction)."""
     if method == "bootstrap" and replicates is not None and replicates.size:
         lo, hi = percentile(replicates[~np.isnan(replicates)], confidence)
         return Interval(lo, hi, confidence, "cluster-bootstrap"), n_eff
-    if method == "auto" and replicates is not None and 0 < rate < 1:
+    if method == "auto" and replicates is not None and 0 < rate < 1 and clusters >= 2:
         var = float(np.nanvar(replicates, ddof=1)) if replicates.size > 1 else 0.0
         if var > 0:
-            n_eff = min(n_eff, rate * (1 - rate) / var)
+            var *= clusters / (clusters - 1)
+            z, t = z_value(confidence), t_quantile(confidence, clusters - 1)
+            n_eff = min(n_eff, rate * (1 - rate) / var * (z / t) ** 2)
     if method == "clopper-pearson":
         return clopper_pearson(rate * n_eff, n_eff, confidence), n_eff
     iv = wilson(rate * n_eff, n_eff, confidence)
@@ -498,14 +534,16 @@ def estimate(units: Units, *, confidence: float = 0.95, method: Method = "auto",
             rows.append(stratified_rate(ys, ns, weights))
             seg_rows.append(np.divide(ys, ns, out=np.full_like(ys, np.nan), where=ns > 0))
         boot, seg_boot = np.concatenate(rows), np.concatenate(seg_rows)
-    interval, n_eff = interval_for(rate, kish_n(n_seg, weights), confidence, method, boot)
+    interval, n_eff = interval_for(rate, kish_n(n_seg, weights), confidence, method, boot,
+                                   len(clusters))
     shares = dict(zip(segments, weights / weights.sum(), strict=True)) if weights is not None \
         else {s: (float(n_seg[i]) / total if total else 0.0) for i, s in enumerate(segments)}
     seg_est = {}
     for i, s in enumerate(segments):
         r_s = float(y_seg[i] / n_seg[i]) if n_seg[i] else 0.0
         col = seg_boot[:, i] if seg_boot is not None else None
-        iv, _ = interval_for(r_s, float(n_seg[i]), confidence, method, col)
+        iv, _ = interval_for(r_s, float(n_seg[i]), confidence, method, col,
+                             int(np.count_nonzero(n[:, i])))
         seg_est[s] = SegmentEstimate(s, float(y_seg[i]), int(n_seg[i]), r_s, iv,
                                      float(n_seg[i]) / total if total else 0.0,
                                      float(shares.get(s, 0.0)))
