@@ -77,13 +77,15 @@ def show(
         if as_json:
             print_json({"calls": len(index), "tools": rows})
             return
-        from rich.table import Table
-
-        table = Table("tool", "calls", "distinct", "sessions", "arguments", "response")
+        width = max([len(r["tool"]) for r in rows] + [4])
+        out.print(f"{'tool':<{width}}  {'calls':>7}  {'distinct':>8}  {'sessions':>8}  "
+                  f"{'errors':>6}", markup=False)
         for r in rows:
-            table.add_row(r["tool"], str(r["calls"]), str(r["distinct_calls"]),
-                          str(r["sessions"]), r["arguments"], r["response"])
-        out.print(table)
+            out.print(f"{r['tool']:<{width}}  {r['calls']:>7}  {r['distinct_calls']:>8}  "
+                      f"{r['sessions']:>8}  {r['errors']:>6}", markup=False)
+            for part in ("arguments", "response"):
+                out.print(f"    {part:<9}  {r[part]}", markup=False, no_wrap=True,
+                          overflow="ellipsis")
         return
     detail = describe_tool(index, index.find_label(tool))
     if as_json:
