@@ -27,6 +27,7 @@ from recorder.derive_tree import CallNode, Forest, SessionPath, labels_of, sessi
 from recorder.exchange import Exchange
 from recorder.protocols import parse_exchange
 from recorder.protocols.bodies import header_value
+from recorder.protocols.light import LMessage
 from recorder.session import ContentPart, Message, Session, SessionSource, ToolDef, ToolResult
 
 DEFAULT_SESSION_HEADER = "X-Deploysim-Session"
@@ -165,7 +166,7 @@ def session_ids(paths: list[SessionPath]) -> dict[int, str]:
 
 def _session(path: SessionPath, sid: str, uses: list[ToolUse], extra: list[Exchange],
              routes: dict[str, str | None], source: SessionSource | None = None) -> Session:
-    messages = _named_and_served(path.messages, routes)
+    _name_and_serve(path.messages, routes)
     tools: dict[str, ToolDef] = {}
     for n in path.calls:
         for t in n.call.tools:
@@ -178,18 +179,23 @@ def _session(path: SessionPath, sid: str, uses: list[ToolUse], extra: list[Excha
     times += [(u.started_at, u.ended_at, u.exchange_id) for u in uses]
     times += [(e.started_at, e.ended_at, e.id) for e in extra]
     times.sort()
-    return Session(
-        id=sid, messages=messages, tools=list(tools.values()), params=dict(last.call.params),
-        labels={k: str(v) for k, v in labels.items()},
-        source=source or SessionSource(type="recorded",
-                                       exchange_ids=list(dict.fromkeys(t[2] for t in times))),
-        started_at=times[0][0] if times else None,
-        ended_at=max(t[1] for t in times) if times else None,
-    )
+    src = source or SessionSource(type="recorded",
+                                  exchange_ids=list(dict.fromkeys(t[2] for t in times)))
+    # one validation of plain data for the whole session: far cheaper than model by model
+    return Session.model_validate({
+        "id": sid, "messages": [m.to_dict() for m in path.messages],
+        "tools": list(tools.values()), "params": dict(last.call.params),
+        "labels": {k: str(v) for k, v in labels.items()}, "source": src,
+        "started_at": times[0][0] if times else None,
+        "ended_at": max(t[1] for t in times) if times else None,
+    })
 
 
-def _named_and_served(messages: list[Message], routes: dict[str, str | None]) -> list[Message]:
-    """Fill tool messages' tool names and the tool calls' server from the attached exchanges."""
+def _name_and_serve(messages: list[LMessage], routes: dict[str, str | None]) -> None:
+    """Fill tool messages' tool names, and the tool calls' server from attached exchanges.
+
+    Mutates the light messages in place: what it fills depends only on the ids, so a message
+    shared by two forks gets the same answer in both."""
     names: dict[str, str] = {}
     servers: dict[str, str] = {}
     for m in messages:
@@ -197,19 +203,13 @@ def _named_and_served(messages: list[Message], routes: dict[str, str | None]) ->
             server = routes[m.result.exchange_id]
             if server and m.tool_call_id:
                 servers[m.tool_call_id] = server
-    out = []
     for m in messages:
-        if m.tool_calls:
-            for c in m.tool_calls:
-                names[c.id] = c.name
-            if any(c.id in servers for c in m.tool_calls):
-                m = m.model_copy(update={"tool_calls": [
-                    c.model_copy(update={"server": servers[c.id]}) if c.id in servers else c
-                    for c in m.tool_calls]})
-        elif m.role == "tool" and m.name is None and m.tool_call_id in names:
-            m = m.model_copy(update={"name": names[m.tool_call_id or ""]})
-        out.append(m)
-    return out
+        for c in m.tool_calls:
+            names[c.id] = c.name
+            if c.id in servers:
+                c.server = servers[c.id]
+        if m.role == "tool" and m.name is None and m.tool_call_id in names:
+            m.name = names[m.tool_call_id or ""]
 
 
 def tool_only_sessions(uses: list[ToolUse]) -> list[Session]:

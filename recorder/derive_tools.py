@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from recorder.derive_tree import SessionPath
 from recorder.exchange import Exchange
+from recorder.protocols.light import LMessage, LResult
 from recorder.protocols.mcp import result_text
 from recorder.protocols.parsed import Parsed, canonical_json
-from recorder.session import Message, ToolResult
 
 
 @dataclass
@@ -84,7 +84,7 @@ def tool_uses(ex: Exchange, parsed: Parsed, hint: str | None) -> list[ToolUse]:
 class _Slot:
     """A tool message inside one or more session paths (shared prefixes share the object)."""
 
-    message: Message
+    message: LMessage
     places: list[tuple[SessionPath, int]] = field(default_factory=list)
     introduced_at: float = 0.0
     call_name: str | None = None
@@ -128,8 +128,7 @@ class Attacher:
             slot = self._find(self.by_args.get(canonical_json(use.arguments), []), use, True)
         if slot is not None:
             slot.taken = True
-            for path, i in slot.places:
-                path.messages[i] = _with_result(path.messages[i], use)
+            _add_result(slot.message, use)  # one object, shared by every fork that holds it
             return list(dict.fromkeys(p for p, _ in slot.places))
         if use.hint is not None and use.hint in self.by_group:
             return [self.by_group[use.hint]]
@@ -158,12 +157,12 @@ def _same_tool(function_name: str | None, tool_name: str) -> bool:
                                                                  "-" + tool_name))
 
 
-def _with_result(m: Message, use: ToolUse) -> Message:
-    old = m.result or ToolResult(content=m.text)
-    result = old.model_copy(update={
-        "structured": use.structured if use.structured is not None else old.structured,
-        "is_error": old.is_error or use.is_error,
-        "latency_ms": use.latency_ms,
-        "exchange_id": use.exchange_id,
-    })
-    return m.model_copy(update={"result": result})
+def _add_result(m: LMessage, use: ToolUse) -> None:
+    """What the tool exchange adds to the tool message: structure, error, latency, origin."""
+    r = m.result if m.result is not None else LResult(content=m.text)
+    if use.structured is not None:
+        r.structured = use.structured
+    r.is_error = r.is_error or use.is_error
+    r.latency_ms = use.latency_ms
+    r.exchange_id = use.exchange_id
+    m.result = r

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.message_key import chain, prefix_hashes
+from recorder.message_key import SEED, chain, prefix_hashes
+from recorder.protocols.light import LMessage
 from recorder.protocols.parsed import LlmCall
-from recorder.session import Message
 
 
 @dataclass(eq=False)
@@ -32,19 +32,21 @@ class CallNode:
     """The explicit session id (hint), or None when threading by content."""
     call: LlmCall
     labels: dict[str, str]
-    full: list[Message] = field(default_factory=list)
-    hashes: list[int] = field(default_factory=list)
+    suffix: list[LMessage] = field(default_factory=list)
+    """The messages of the request beyond what the parent's conversation covers."""
+    full_len: int = 0
+    """Length of the full conversation of the request (the chain's included)."""
+    request_hash: int = 0
+    """Prefix hash of the full request conversation."""
     parent: CallNode | None = None
     parent_choice: int = 0
     link_len: int = 0
-    """How many messages of `full` the parent's conversation (request + answer) covers."""
+    """How many messages of the full request the parent's conversation (request + answer)
+    covers."""
     children: list[CallNode] = field(default_factory=list)
 
-    @property
-    def request_hash(self) -> int:
-        return self.hashes[-1]
-
-    def output(self, choice: int) -> Message | None:
+    def output(self, choice: int) -> LMessage | None:
+        """The answer of a choice (choice 0 when there are fewer), or None if it failed."""
         outs = self.call.outputs
         if not outs:
             return None
@@ -59,7 +61,8 @@ class SessionPath:
     root: CallNode
     fork_of: CallNode | None
     """The first call of this branch when it forked off another session (None for the main)."""
-    messages: list[Message] = field(default_factory=list)
+    messages: list[LMessage] = field(default_factory=list)
+    """Messages in their light form; forks share the objects of their common prefix."""
     introduced_at: list[float] = field(default_factory=list)
     """For each message: start time of the call whose request (or answer) first carried it."""
     calls: list[CallNode] = field(default_factory=list)
@@ -77,38 +80,53 @@ class Forest:
     def __init__(self) -> None:
         self.nodes: list[CallNode] = []
         self._conversations: dict[tuple[str | None, int], tuple[CallNode, int, int]] = {}
-        self._responses: dict[str, tuple[CallNode, list[Message]]] = {}
+        self._responses: dict[str, CallNode] = {}
 
     def add(self, node: CallNode, problems: list[str]) -> None:
+        """Link `node` to its parent and register its conversation. Only the new messages are
+        kept (in `suffix`; the call's `messages` is cut down to them too), so memory stays
+        linear in the corpus, not in the sum of conversation lengths."""
         call = node.call
-        full = call.messages
+        msgs = call.messages
+        start, base = SEED, 0
+        chained: CallNode | None = None
         if call.previous_response_id:
-            prev = self._responses.get(call.previous_response_id)
-            if prev is None:
+            chained = self._responses.get(call.previous_response_id)
+            if chained is None:
                 problems.append(f"previous_response_id {call.previous_response_id} is not in the "
                                 "corpus; the conversation is threaded from this request on")
             else:
-                full = prev[1] + full
-        node.full = full
-        node.hashes = prefix_hashes(full)
-        for k in range(len(full), 0, -1):
-            hit = self._conversations.get((node.group, node.hashes[k]))
-            # the same request as a failed call is its retry (a sibling), not its continuation
-            if hit is not None and (hit[0].call.outputs or k < len(full)):
-                node.parent, node.parent_choice, node.link_len = hit
-                hit[0].children.append(node)
-                break
+                out = chained.output(0)
+                start = chain(chained.request_hash, out) if out else chained.request_hash
+                base = chained.full_len + (1 if out else 0)
+        hashes = prefix_hashes(msgs, start)
+        node.full_len = base + len(msgs)
+        node.request_hash = hashes[-1]
+        if chained is not None:
+            node.parent, node.parent_choice, node.link_len = chained, 0, base
+            chained.children.append(node)
+        else:
+            for k in range(len(msgs), 0, -1):
+                hit = self._conversations.get((node.group, hashes[k]))
+                # the same request as a failed call is its retry (a sibling), not its
+                # continuation
+                if hit is not None and (hit[0].call.outputs or k < len(msgs)):
+                    node.parent, node.parent_choice, node.link_len = hit
+                    hit[0].children.append(node)
+                    break
+        node.suffix = msgs[node.link_len - base:]
+        call.messages = node.suffix
         self.nodes.append(node)
         outs = call.outputs
         if outs:
             for choice, out in enumerate(outs):
                 key = (node.group, chain(node.request_hash, out))
-                self._conversations.setdefault(key, (node, choice, len(full) + 1))
+                self._conversations.setdefault(key, (node, choice, node.full_len + 1))
             if call.response_id:
-                self._responses[call.response_id] = (node, [*full, outs[0]])
+                self._responses[call.response_id] = node
         else:  # a failed call: whoever continues its request continues it
             self._conversations.setdefault((node.group, node.request_hash),
-                                           (node, 0, len(full)))
+                                           (node, 0, node.full_len))
 
     def roots(self) -> list[CallNode]:
         return [n for n in self.nodes if n.parent is None]
@@ -142,9 +160,8 @@ def session_paths(forest: Forest) -> list[SessionPath]:
         stack: list[tuple[CallNode, list[CallNode], SessionPath]] = [(root, folded, start)]
         while stack:
             node, retries, path = stack.pop()
-            suffix = node.full[node.link_len:]
-            path.messages.extend(suffix)
-            path.introduced_at.extend([node.started_at] * len(suffix))
+            path.messages.extend(node.suffix)
+            path.introduced_at.extend([node.started_at] * len(node.suffix))
             path.calls.append(node)
             path.calls.extend(retries)
             path.last = node
@@ -162,7 +179,7 @@ def session_paths(forest: Forest) -> list[SessionPath]:
             pending: list[tuple[CallNode, list[CallNode], SessionPath]] = []
             for (child, child_retries), target in zip(branches, targets, strict=True):
                 out = node.output(child.parent_choice)
-                if out is not None and child.link_len > len(node.full):
+                if out is not None and child.link_len > node.full_len:
                     target.messages.append(out)
                     target.introduced_at.append(node.started_at)
                 pending.append((child, child_retries, target))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recorder.protocols.light import LMessage
 from recorder.protocols.parsed import canonical_json
 from recorder.session import Message
 
@@ -17,7 +18,7 @@ _SKIP_PARTS = ("thinking", "redacted_thinking")
 SEED = hash("deploysim-thread")
 
 
-def message_key(m: Message) -> tuple[object, ...]:
+def message_key(m: LMessage | Message) -> tuple[object, ...]:
     """A hashable key of what a message says (see the module docstring)."""
     text = "".join(p.text for p in m.content if p.type in ("text", "refusal"))
     other = tuple(canonical_json(p.data) for p in m.content
@@ -27,12 +28,12 @@ def message_key(m: Message) -> tuple[object, ...]:
     return (m.role, text, other, calls, m.tool_call_id, result if result != text else None)
 
 
-def chain(h: int, m: Message) -> int:
+def chain(h: int, m: LMessage | Message) -> int:
     """The prefix hash after appending `m` to a prefix whose hash is `h`."""
     return hash((h, message_key(m)))
 
 
-def prefix_hashes(messages: Sequence[Message], start: int = SEED) -> list[int]:
+def prefix_hashes(messages: Sequence[LMessage | Message], start: int = SEED) -> list[int]:
     """hashes[k] is the hash of messages[:k]; hashes[0] is `start`."""
     out = [start]
     h = start

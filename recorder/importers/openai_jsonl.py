@@ -61,7 +61,8 @@ def import_openai_jsonl(path: str) -> ImportResult:
             labels = {str(k): str(v) for k, v in metadata.items()
                       if isinstance(v, str | int | float | bool)}
             result.sessions.append(Session(
-                id=sid, messages=call.messages, tools=call.tools, labels=labels,
+                id=sid, messages=[m.to_model() for m in call.messages], tools=call.tools,
+                labels=labels,
                 params={"model": labels["model"]} if "model" in labels else {},
                 source=SessionSource(type="imported", importer="openai-jsonl")))
     return result

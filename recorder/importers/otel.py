@@ -22,16 +22,9 @@ from recorder.derive import sessions_from_calls
 from recorder.derive_tree import CallNode
 from recorder.errors import UsageError
 from recorder.importers import ImportResult
+from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, tool_arguments
-from recorder.session import (
-    ContentPart,
-    Message,
-    Session,
-    SessionSource,
-    ToolCall,
-    ToolDef,
-    ToolResult,
-)
+from recorder.session import Session, SessionSource, ToolDef
 
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}
 _INDEXED = re.compile(r"^gen_ai\.(prompt|completion)\.(\d+)\.(.+)$")
@@ -95,49 +88,49 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def parts_message(role: str, parts: list[Any], finish: str | None = None) -> list[Message]:
+def parts_message(role: str, parts: list[Any], finish: str | None = None) -> list[LMessage]:
     """A semconv message (role + parts) as neutral messages (tool responses split out)."""
-    content: list[ContentPart] = []
-    calls: list[ToolCall] = []
-    tools: list[Message] = []
+    content: list[LPart] = []
+    calls: list[LCall] = []
+    tools: list[LMessage] = []
     for p in parts:
         if not isinstance(p, dict):
-            content.append(ContentPart(text=str(p)))
+            content.append(LPart(text=str(p)))
             continue
         kind = p.get("type")
         if kind == "text":
-            content.append(ContentPart(text=str(p.get("content", ""))))
+            content.append(LPart(text=str(p.get("content", ""))))
         elif kind in ("reasoning", "thinking"):
-            content.append(ContentPart(type="thinking", text=str(p.get("content", ""))))
+            content.append(LPart(type="thinking", text=str(p.get("content", ""))))
         elif kind == "tool_call":
             args, raw = tool_arguments(p.get("arguments"))
-            calls.append(ToolCall(id=str(p.get("id") or f"call_{len(calls)}"),
+            calls.append(LCall(id=str(p.get("id") or f"call_{len(calls)}"),
                                   name=str(p.get("name", "")), arguments=args, arguments_raw=raw))
         elif kind == "tool_call_response":
             text = _text(p.get("response"))
-            tools.append(Message(role="tool", tool_call_id=str(p.get("id") or ""),
-                                 content=[ContentPart(text=text)],
-                                 result=ToolResult(content=text)))
+            tools.append(LMessage(role="tool", tool_call_id=str(p.get("id") or ""),
+                                 content=[LPart(text=text)],
+                                 result=LResult(content=text)))
         else:
-            content.append(ContentPart(type="json", data=p))
+            content.append(LPart(type="json", data=p))
     if role == "tool" or (tools and not content and not calls):
         return tools
     norm = role if role in ("system", "user", "assistant") else "user"
     out = [*tools] if tools else []
-    out.append(Message(role=norm, content=content, tool_calls=calls,
+    out.append(LMessage(role=norm, content=content, tool_calls=calls,
                        finish_reason=finish))
     return out
 
 
-def _semconv_messages(a: dict[str, Any]) -> tuple[list[Message], list[Message]] | None:
+def _semconv_messages(a: dict[str, Any]) -> tuple[list[LMessage], list[LMessage]] | None:
     if "gen_ai.input.messages" not in a and "gen_ai.output.messages" not in a:
         return None
-    inputs: list[Message] = []
+    inputs: list[LMessage] = []
     system = _json(a.get("gen_ai.system_instructions"))
     if isinstance(system, list) and system:
         inputs.extend(parts_message("system", system))
     elif isinstance(system, str) and system:
-        inputs.append(Message(role="system", content=[ContentPart(text=system)]))
+        inputs.append(LMessage(role="system", content=[LPart(text=system)]))
     for m in _json(a.get("gen_ai.input.messages")) or []:
         if isinstance(m, dict):
             inputs.extend(parts_message(str(m.get("role", "user")), m.get("parts") or []))
@@ -149,7 +142,7 @@ def _semconv_messages(a: dict[str, Any]) -> tuple[list[Message], list[Message]] 
     return inputs, outputs
 
 
-def _flat_message(role: str, fields: dict[str, Any]) -> list[Message]:
+def _flat_message(role: str, fields: dict[str, Any]) -> list[LMessage]:
     """A message from flat fields (events, indexed attributes): content, tool_calls, id."""
     parts: list[Any] = []
     content = fields.get("content")
@@ -162,16 +155,16 @@ def _flat_message(role: str, fields: dict[str, Any]) -> list[Message]:
         parts.append({"type": "tool_call", "id": c.get("id") if isinstance(c, dict) else None,
                       "name": fn.get("name"), "arguments": fn.get("arguments")})
     if role == "tool":
-        return [Message(role="tool", tool_call_id=str(fields.get("id") or
+        return [LMessage(role="tool", tool_call_id=str(fields.get("id") or
                                                       fields.get("tool_call_id") or ""),
-                        content=[ContentPart(text=str(content or ""))],
-                        result=ToolResult(content=str(content or "")))]
+                        content=[LPart(text=str(content or ""))],
+                        result=LResult(content=str(content or "")))]
     return parts_message(role, parts, fields.get("finish_reason"))
 
 
-def _event_messages(events: list[Any]) -> tuple[list[Message], list[Message]] | None:
-    inputs: list[Message] = []
-    outputs: list[Message] = []
+def _event_messages(events: list[Any]) -> tuple[list[LMessage], list[LMessage]] | None:
+    inputs: list[LMessage] = []
+    outputs: list[LMessage] = []
     seen = False
     for e in events or []:
         name = e.get("name", "") if isinstance(e, dict) else ""
@@ -191,7 +184,7 @@ def _event_messages(events: list[Any]) -> tuple[list[Message], list[Message]] | 
     return (inputs, outputs) if seen else None
 
 
-def _indexed_messages(a: dict[str, Any]) -> tuple[list[Message], list[Message]] | None:
+def _indexed_messages(a: dict[str, Any]) -> tuple[list[LMessage], list[LMessage]] | None:
     found: dict[str, dict[int, dict[str, Any]]] = {"prompt": {}, "completion": {}}
     for key, value in a.items():
         m = _INDEXED.match(key)
@@ -206,7 +199,7 @@ def _indexed_messages(a: dict[str, Any]) -> tuple[list[Message], list[Message]] 
                 entry[rest] = value
     if not found["prompt"] and not found["completion"]:
         return None
-    out: list[list[Message]] = [[], []]
+    out: list[list[LMessage]] = [[], []]
     for slot, kind in enumerate(("prompt", "completion")):
         for i in sorted(found[kind]):
             entry = found[kind][i]

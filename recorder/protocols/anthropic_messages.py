@@ -13,81 +13,82 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage
 from recorder.protocols.sse import SseEvent
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "system", "tools", "stream"}
 KNOWN_EVENTS = {"message_start", "content_block_start", "content_block_delta",
                 "content_block_stop", "message_delta", "message_stop", "ping", "error"}
 
 
-def _block_part(b: dict[str, Any]) -> ContentPart:
+def _block_part(b: dict[str, Any]) -> LPart:
     kind = b.get("type")
     if kind == "text":
-        return ContentPart(text=str(b.get("text", "")))
+        return LPart(text=str(b.get("text", "")))
     if kind == "thinking":
-        return ContentPart(type="thinking", text=str(b.get("thinking", "")),
+        return LPart(type="thinking", text=str(b.get("thinking", "")),
                            data={"signature": b.get("signature")})
     if kind == "redacted_thinking":
-        return ContentPart(type="redacted_thinking", data={"data": b.get("data")})
+        return LPart(type="redacted_thinking", data={"data": b.get("data")})
     if kind in ("image", "document"):
-        return ContentPart(type="image" if kind == "image" else "json", data=b.get("source", b))
-    return ContentPart(type="json", data=b)
+        return LPart(type="image" if kind == "image" else "json", data=b.get("source", b))
+    return LPart(type="json", data=b)
 
 
-def _text_of(content: Any) -> tuple[list[ContentPart], str]:
+def _text_of(content: Any) -> tuple[list[LPart], str]:
     if isinstance(content, str):
-        return ([ContentPart(text=content)] if content else []), content
+        return ([LPart(text=content)] if content else []), content
     parts = [_block_part(b) for b in content or [] if isinstance(b, dict)]
     return parts, "".join(p.text for p in parts if p.type == "text")
 
 
-def to_messages(m: dict[str, Any], names: dict[str, str]) -> list[Message]:
+def to_messages(m: dict[str, Any], names: dict[str, str]) -> list[LMessage]:
     """One wire message as one or more neutral messages (tool results split out)."""
     role = m.get("role")
     content = m.get("content")
     if role == "assistant":
         if isinstance(content, str):
-            return [Message(role="assistant", content=[ContentPart(text=content)]
+            return [LMessage(role="assistant", content=[LPart(text=content)]
                             if content else [])]
         parts, calls = [], []
         for b in content or []:
             if not isinstance(b, dict):
                 continue
             if b.get("type") == "tool_use":
-                calls.append(ToolCall(id=str(b.get("id", "")), name=str(b.get("name", "")),
+                calls.append(LCall(id=str(b.get("id", "")), name=str(b.get("name", "")),
                                       arguments=b.get("input")))
                 names[str(b.get("id", ""))] = str(b.get("name", ""))
             else:
                 parts.append(_block_part(b))
-        return [Message(role="assistant", content=parts, tool_calls=calls)]
+        return [LMessage(role="assistant", content=parts, tool_calls=calls)]
     if isinstance(content, str):
-        return [Message(role="user", content=[ContentPart(text=content)])]
-    out: list[Message] = []
-    rest: list[ContentPart] = []
+        return [LMessage(role="user", content=[LPart(text=content)])]
+    out: list[LMessage] = []
+    rest: list[LPart] = []
     for b in content or []:
         if isinstance(b, dict) and b.get("type") == "tool_result":
             parts, text = _text_of(b.get("content"))
             call_id = str(b.get("tool_use_id", ""))
-            out.append(Message(role="tool", content=parts, tool_call_id=call_id,
+            out.append(LMessage(role="tool", content=parts, tool_call_id=call_id,
                                name=names.get(call_id),
-                               result=ToolResult(content=text, is_error=bool(b.get("is_error")))))
+                               result=LResult(content=text, is_error=bool(b.get("is_error")))))
         elif isinstance(b, dict):
             rest.append(_block_part(b))
     if rest or not out:
-        out.append(Message(role="user", content=rest))
+        out.append(LMessage(role="user", content=rest))
     return out
 
 
 def request_call(req: dict[str, Any]) -> LlmCall:
     """The request half: system, messages (tool results split out), tools, params."""
     names: dict[str, str] = {}
-    messages: list[Message] = []
+    messages: list[LMessage] = []
     system = req.get("system")
     if system:
         parts, _ = _text_of(system)
-        messages.append(Message(role="system", content=parts))
+        messages.append(LMessage(role="system", content=parts))
     for m in req.get("messages") or []:
         if isinstance(m, dict):
             messages.extend(to_messages(m, names))
@@ -178,7 +179,7 @@ def _delta(block: dict[str, Any], index: int, d: dict[str, Any], bufs: dict[int,
         problems.append(f"a content block delta has the unknown type {kind!r} (ignored)")
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
+def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
     """The assistant message of a `message` object."""
     msgs = to_messages({"role": "assistant", "content": native.get("content") or []}, {})
     msg = msgs[0].model_copy(update={"finish_reason": native.get("stop_reason"),

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
 from recorder.protocols.sse import SseEvent
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
 
@@ -135,67 +136,67 @@ def _new_choice(snapshot: dict[str, Any], choice: dict[str, Any]) -> None:
     snapshot["choices"].sort(key=lambda c: c["index"])
 
 
-def content_parts(content: Any) -> list[ContentPart]:
+def content_parts(content: Any) -> list[LPart]:
     """Chat `content` (a string or a list of parts) as content parts."""
     if content is None:
         return []
     if isinstance(content, str):
-        return [ContentPart(text=content)] if content else []
-    parts: list[ContentPart] = []
+        return [LPart(text=content)] if content else []
+    parts: list[LPart] = []
     for p in content if isinstance(content, list) else [content]:
         if not isinstance(p, dict):
-            parts.append(ContentPart(text=str(p)))
+            parts.append(LPart(text=str(p)))
         elif p.get("type") == "text" or ("text" in p and "type" not in p):
-            parts.append(ContentPart(text=str(p.get("text", ""))))
+            parts.append(LPart(text=str(p.get("text", ""))))
         elif p.get("type") == "refusal":
-            parts.append(ContentPart(type="refusal", text=str(p.get("refusal", ""))))
+            parts.append(LPart(type="refusal", text=str(p.get("refusal", ""))))
         elif p.get("type") == "image_url":
-            parts.append(ContentPart(type="image", data=p.get("image_url")))
+            parts.append(LPart(type="image", data=p.get("image_url")))
         else:
-            parts.append(ContentPart(type="json", data=p))
+            parts.append(LPart(type="json", data=p))
     return parts
 
 
-def _tool_calls(raw: Any) -> list[ToolCall]:
+def _tool_calls(raw: Any) -> list[LCall]:
     calls = []
     for i, tc in enumerate(raw or []):
         fn = tc.get("function") or tc.get("custom") or {}
         args, args_raw = tool_arguments(fn.get("arguments", fn.get("input")))
-        calls.append(ToolCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
+        calls.append(LCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
                               arguments=args, arguments_raw=args_raw))
     return calls
 
 
-def to_message(m: dict[str, Any], names: dict[str, str]) -> Message:
+def to_message(m: dict[str, Any], names: dict[str, str]) -> LMessage:
     """One request message; `names` maps tool-call ids to tool names seen so far."""
     role = m.get("role")
     if role in ("system", "developer"):
-        return Message(role="system", content=content_parts(m.get("content")))
+        return LMessage(role="system", content=content_parts(m.get("content")))
     if role == "assistant":
         calls = _tool_calls(m.get("tool_calls"))
         if m.get("function_call"):
             fc = m["function_call"]
             args, raw = tool_arguments(fc.get("arguments"))
-            calls.append(ToolCall(id=f"function_call_{len(names)}", name=fc.get("name", ""),
+            calls.append(LCall(id=f"function_call_{len(names)}", name=fc.get("name", ""),
                                   arguments=args, arguments_raw=raw))
         for c in calls:
             names[c.id] = c.name
         parts = content_parts(m.get("content"))
         if m.get("refusal"):
-            parts.append(ContentPart(type="refusal", text=m["refusal"]))
-        return Message(role="assistant", content=parts, tool_calls=calls, name=m.get("name"))
+            parts.append(LPart(type="refusal", text=m["refusal"]))
+        return LMessage(role="assistant", content=parts, tool_calls=calls, name=m.get("name"))
     if role in ("tool", "function"):
         parts = content_parts(m.get("content"))
         text = "".join(p.text for p in parts)
         call_id = m.get("tool_call_id") or next(
             (i for i, n in reversed(names.items()) if n == m.get("name")), None)
-        return Message(role="tool", content=parts, tool_call_id=call_id,
+        return LMessage(role="tool", content=parts, tool_call_id=call_id,
                        name=m.get("name") or names.get(call_id or ""),
-                       result=ToolResult(content=text))
-    return Message(role="user", content=content_parts(m.get("content")), name=m.get("name"))
+                       result=LResult(content=text))
+    return LMessage(role="user", content=content_parts(m.get("content")), name=m.get("name"))
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
+def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
     """The assistant message of every choice of a `chat.completion` object."""
     out = []
     usage = flat_usage(native.get("usage"))
@@ -204,17 +205,17 @@ def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
         parts = []
         reasoning = msg.get("reasoning_content") or msg.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
-            parts.append(ContentPart(type="thinking", text=reasoning))
+            parts.append(LPart(type="thinking", text=reasoning))
         parts.extend(content_parts(msg.get("content")))
         if msg.get("refusal"):
-            parts.append(ContentPart(type="refusal", text=msg["refusal"]))
+            parts.append(LPart(type="refusal", text=msg["refusal"]))
         calls = _tool_calls(msg.get("tool_calls"))
         if msg.get("function_call"):
             fc = msg["function_call"]
             args, raw = tool_arguments(fc.get("arguments"))
-            calls.append(ToolCall(id="function_call", name=fc.get("name", ""), arguments=args,
+            calls.append(LCall(id="function_call", name=fc.get("name", ""), arguments=args,
                                   arguments_raw=raw))
-        out.append(Message(role="assistant", content=parts, tool_calls=calls,
+        out.append(LMessage(role="assistant", content=parts, tool_calls=calls,
                            finish_reason=choice.get("finish_reason"), usage=usage,
                            exchange_id=exchange_id))
     return out

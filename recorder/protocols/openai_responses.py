@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
 from recorder.protocols.sse import SseEvent
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.session import ToolDef
 
 _NOT_PARAMS = {"input", "instructions", "tools", "stream", "stream_options"}
 _FINAL = ("response.completed", "response.incomplete", "response.failed")
@@ -32,23 +33,23 @@ KNOWN_EVENTS = {
 }
 
 
-def _parts(content: Any) -> list[ContentPart]:
+def _parts(content: Any) -> list[LPart]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [ContentPart(text=content)] if content else []
+        return [LPart(text=content)] if content else []
     parts = []
     for p in content:
         kind = p.get("type") if isinstance(p, dict) else None
         if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            parts.append(ContentPart(text=str(p.get("text", ""))))
+            parts.append(LPart(text=str(p.get("text", ""))))
         elif kind == "refusal":
-            parts.append(ContentPart(type="refusal", text=str(p.get("refusal", ""))))
+            parts.append(LPart(type="refusal", text=str(p.get("refusal", ""))))
         elif kind == "input_image":
-            parts.append(ContentPart(type="image", data={k: v for k, v in p.items()
+            parts.append(LPart(type="image", data={k: v for k, v in p.items()
                                                           if k != "type"}))
         else:
-            parts.append(ContentPart(type="json", data=p))
+            parts.append(LPart(type="json", data=p))
     return parts
 
 
@@ -56,16 +57,16 @@ class _Builder:
     """Turns a sequence of items into messages, merging the items of one assistant step."""
 
     def __init__(self, names: dict[str, str], exchange_id: str | None = None) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[LMessage] = []
         self.names = names
         self.exchange_id = exchange_id
-        self._parts: list[ContentPart] = []
-        self._calls: list[ToolCall] = []
+        self._parts: list[LPart] = []
+        self._calls: list[LCall] = []
         self._open = False
 
     def _flush(self) -> None:
         if self._open:
-            self.messages.append(Message(role="assistant", content=self._parts,
+            self.messages.append(LMessage(role="assistant", content=self._parts,
                                          tool_calls=self._calls, exchange_id=self.exchange_id))
         self._parts, self._calls, self._open = [], [], False
 
@@ -79,7 +80,7 @@ class _Builder:
             self._open = True
         elif kind == "message":
             self._flush()
-            self.messages.append(Message(
+            self.messages.append(LMessage(
                 role="system" if role in ("system", "developer") else "user",
                 content=_parts(item.get("content"))))
         elif kind == "reasoning":
@@ -90,10 +91,10 @@ class _Builder:
             body = "\n".join(c.get("text", "") for c in item.get("content") or []
                              if isinstance(c, dict))
             if summary or body:
-                self._parts.append(ContentPart(type="thinking", text=body or summary,
+                self._parts.append(LPart(type="thinking", text=body or summary,
                                                data={"id": item.get("id")}))
             else:
-                self._parts.append(ContentPart(type="redacted_thinking",
+                self._parts.append(LPart(type="redacted_thinking",
                                                data={"id": item.get("id")}))
             self._open = True
         elif kind in ("function_call", "custom_tool_call"):
@@ -102,31 +103,31 @@ class _Builder:
             call_id = str(item.get("call_id") or item.get("id") or f"call_{len(self.names)}")
             name = str(item.get("name", ""))
             self.names[call_id] = name
-            self._calls.append(ToolCall(id=call_id, name=name, arguments=args,
+            self._calls.append(LCall(id=call_id, name=name, arguments=args,
                                         arguments_raw=args_raw))
             self._open = True
         elif kind in ("function_call_output", "custom_tool_call_output"):
             self._flush()
             output = item.get("output")
-            parts = _parts(output) if not isinstance(output, str) else [ContentPart(text=output)]
+            parts = _parts(output) if not isinstance(output, str) else [LPart(text=output)]
             text = "".join(p.text for p in parts)
             call_id = str(item.get("call_id", ""))
-            self.messages.append(Message(role="tool", content=parts, tool_call_id=call_id,
+            self.messages.append(LMessage(role="tool", content=parts, tool_call_id=call_id,
                                          name=self.names.get(call_id),
-                                         result=ToolResult(content=text)))
+                                         result=LResult(content=text)))
         elif kind == "item_reference":
             return  # a reference to an item stored server-side; the chain carries it
         else:  # hosted tools (web_search_call, mcp_call, ...): kept whole on the step
-            self._parts.append(ContentPart(type="json", data=item))
+            self._parts.append(LPart(type="json", data=item))
             self._open = True
 
-    def done(self) -> list[Message]:
+    def done(self) -> list[LMessage]:
         self._flush()
         return self.messages
 
 
 def items_to_messages(items: list[Any], names: dict[str, str],
-                      exchange_id: str | None = None) -> list[Message]:
+                      exchange_id: str | None = None) -> list[LMessage]:
     """Messages for a list of input or output items."""
     b = _Builder(names, exchange_id)
     for item in items:
@@ -138,12 +139,12 @@ def items_to_messages(items: list[Any], names: dict[str, str],
 def request_call(req: dict[str, Any]) -> LlmCall:
     """The request half: instructions + input items, tools, params, previous_response_id."""
     names: dict[str, str] = {}
-    messages: list[Message] = []
+    messages: list[LMessage] = []
     if isinstance(req.get("instructions"), str) and req["instructions"]:
-        messages.append(Message(role="system", content=[ContentPart(text=req["instructions"])]))
+        messages.append(LMessage(role="system", content=[LPart(text=req["instructions"])]))
     inp = req.get("input")
     if isinstance(inp, str):
-        messages.append(Message(role="user", content=[ContentPart(text=inp)]))
+        messages.append(LMessage(role="user", content=[LPart(text=inp)]))
     elif isinstance(inp, list):
         messages.extend(items_to_messages(inp, names))
     tools = []
@@ -224,7 +225,7 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     return rebuilt, False
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
+def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
     """The assistant message of a response object (one step; empty when it has no output)."""
     messages = items_to_messages(native.get("output") or [], {}, exchange_id)
     if not messages:
@@ -241,8 +242,8 @@ def output_messages(native: dict[str, Any], exchange_id: str) -> list[Message]:
                                    "usage": flat_usage(native.get("usage"))})]
 
 
-def _merge(messages: list[Message]) -> Message:
+def _merge(messages: list[LMessage]) -> LMessage:
     """One response is one model step: merge its assistant messages into one."""
-    return Message(role="assistant", exchange_id=messages[0].exchange_id,
+    return LMessage(role="assistant", exchange_id=messages[0].exchange_id,
                    content=[p for m in messages for p in m.content],
                    tool_calls=[c for m in messages for c in m.tool_calls])

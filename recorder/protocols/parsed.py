@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from recorder.session import Message, ToolDef
+from recorder.protocols.light import LMessage
+from recorder.session import ToolDef
 
 Protocol = Literal[
     "openai_chat", "openai_responses", "anthropic_messages", "mcp", "http_tool", "other"
@@ -27,10 +28,10 @@ class LlmCall:
     """openai_chat | openai_responses | anthropic_messages."""
     model: str | None
     """The model the request asked for (the source model)."""
-    messages: list[Message]
+    messages: list[LMessage]
     """The conversation the request sent, system prompt first (for the Responses API with a
     `previous_response_id`, only the new input items; threading prepends the chain)."""
-    outputs: list[Message] = field(default_factory=list)
+    outputs: list[LMessage] = field(default_factory=list)
     """The assistant message of each choice (one unless `n>1`); empty when the call failed."""
     tools: list[ToolDef] = field(default_factory=list)
     """Tool definitions offered."""
