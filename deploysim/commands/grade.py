@@ -93,17 +93,17 @@ def grade(
     if as_json:
         print_json(summary)
         return
-    from rich.table import Table
-
     out.print(f"rubric {summary['rubric'][:12]} ({rub.name or rub.source}); "
-              f"{summary['sessions']} sessions, {summary['turns']} counted turns")
-    table = Table("behavior", "severity", "scope", "flagged turns", "per turn",
-                  "flagged sessions", "per session", "errors")
+              f"{summary['sessions']} sessions, {summary['turns']} counted turns", markup=False)
+    width = max(len(b) for b in summary["behaviors"])
+    out.print(f"{'behavior':<{width}}  {'severity':<8}  {'flagged turns':>14}  {'per turn':>8}  "
+              f"{'flagged sessions':>16}  {'per session':>11}  {'errors':>6}", markup=False)
     for bid, b in summary["behaviors"].items():
-        table.add_row(bid, b["severity"], b["scope"], f"{b['flagged_turns']}/{b['turns']}",
-                      _fmt(b["rate_per_turn"]), f"{b['flagged_sessions']}/{b['sessions']}",
-                      _fmt(b["rate_per_session"]), str(b["errors"]))
-    out.print(table)
+        out.print(f"{bid:<{width}}  {b['severity']:<8}  "
+                  f"{str(b['flagged_turns']) + '/' + str(b['turns']):>14}  "
+                  f"{_fmt(b['rate_per_turn']):>8}  "
+                  f"{str(b['flagged_sessions']) + '/' + str(b['sessions']):>16}  "
+                  f"{_fmt(b['rate_per_session']):>11}  {b['errors']:>6}", markup=False)
     if summary["verdicts_path"]:
         out.print(f"verdicts: {summary['verdicts_path']}")
     if summary["errors"]:
@@ -159,15 +159,15 @@ def review_import(
     if as_json:
         print_json(report)
         return
-    from rich.table import Table
-
     out.print(f"{report['labelled']} labelled item(s), {report['unlabelled']} left blank")
-    table = Table("behavior", "n", "tp", "fp", "fn", "tn", "precision", "recall", "kappa")
     rows = [*report["behaviors"].items(), ("all", report["all"])]
+    width = max(len(b) for b, _ in rows)
+    out.print(f"{'behavior':<{width}}  {'n':>5} {'tp':>5} {'fp':>5} {'fn':>5} {'tn':>5}  "
+              f"{'precision':>9} {'recall':>7} {'kappa':>7}", markup=False)
     for bid, r in rows:
-        table.add_row(bid, str(r["n"]), str(r["tp"]), str(r["fp"]), str(r["fn"]), str(r["tn"]),
-                      _num(r["precision"]), _num(r["recall"]), _num(r["kappa"]))
-    out.print(table)
+        out.print(f"{bid:<{width}}  {r['n']:>5} {r['tp']:>5} {r['fp']:>5} {r['fn']:>5} "
+                  f"{r['tn']:>5}  {_num(r['precision']):>9} {_num(r['recall']):>7} "
+                  f"{_num(r['kappa']):>7}", markup=False)
 
 
 def _num(x: float | None) -> str:
