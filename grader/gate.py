@@ -230,11 +230,15 @@ def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[V
     specs = list(specs)
     policy.check_behaviors(s.id for s in specs)
     check_paired(baseline, candidate)
+    by_behavior: tuple[dict[str, list[Verdict]], dict[str, list[Verdict]]] = ({}, {})
+    for verdicts, groups in ((baseline, by_behavior[0]), (candidate, by_behavior[1])):
+        for v in verdicts:  # one pass, not one per behavior
+            groups.setdefault(v.behavior, []).append(v)
     results: dict[str, BehaviorResult] = {}
     for spec in specs:
         rule = policy.rule_for(spec.id, spec.severity)
-        b = units_from_verdicts(baseline, spec.id, spec.per)
-        c = units_from_verdicts(candidate, spec.id, spec.per)
+        b = units_from_verdicts(by_behavior[0].get(spec.id, []), spec.id, spec.per)
+        c = units_from_verdicts(by_behavior[1].get(spec.id, []), spec.id, spec.per)
         if len(b) and len(c) and not paired_keys(b, c):
             raise PairingError(f"Behavior {spec.id!r} has no unit graded in both runs; "
                                "check that both runs replayed the same sessions.")

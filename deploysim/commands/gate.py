@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from recorder.session import Session
 
 
+TOP_SESSIONS = 10
+"""Sessions the report shows side by side (the diagnosis table lists as many)."""
+
+
 @dataclass
 class GradedRun:
     """A run folder (or corpus) with its manifest and verdicts under one rubric."""
@@ -29,11 +33,6 @@ class GradedRun:
     path: str
     manifest: dict[str, Any]
     verdicts: list[Verdict] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        m = self.manifest.get("model") or {}
-        return str(m.get("name") or self.manifest.get("run_id") or self.path)
 
 
 def read_run(path: str, what: str) -> dict[str, Any]:
@@ -121,7 +120,7 @@ def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun
     from grader.report.assemble import assemble
 
     diag = diagnose(result, base.verdicts, cand.verdicts)
-    top = [d for d in diag.sessions if d.candidate_flags][:6]
+    top = [d for d in diag.sessions if d.candidate_flags][:TOP_SESSIONS]
     traj_ids = {f.session_id for d in top for f in d.candidate_flags}
     sources = {d.session for d in top}
     corpus_paths = list(base.manifest.get("corpus_paths") or [])
@@ -131,7 +130,7 @@ def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun
         candidate_sessions=_wanted_sessions(cand.path, traj_ids),
         baseline_sessions=_wanted_sessions(base.path, sources, by_source=True),
         recorded_sessions=_wanted_sessions(corpus_paths, sources) if corpus_paths else {},
-        meta=meta)
+        meta=meta, top=TOP_SESSIONS)
     return write_gate_report(path, rep)
 
 

@@ -164,3 +164,24 @@ def test_end_to_end_subprocess(worlds, tmp_path) -> None:  # type: ignore[no-unt
     s = subprocess.run([str(exe), "schema", "policy"], capture_output=True, text=True,
                        timeout=60)
     assert s.returncode == 0 and "max_relative_increase" in s.stdout
+
+
+def test_deployment_mix_from_a_file_or_a_production_corpus(worlds, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = Path(worlds["root"]["dir"])
+    mix = tmp_path / "mix.toml"
+    mix.write_text("support = 8\ncoding = 1\nsales = 1\n")
+    code = run(_gate(worlds["worse"], str(root / "relative.toml"), "--json", "--mix", str(mix)))
+    doc = json.loads(capsys.readouterr().out)
+    assert code in (0, 1)
+    assert doc["deployment_mix"] == {"coding": 0.1, "sales": 0.1, "support": 0.8}
+    cand = doc["behaviors"]["destructive-shell"]["comparison"]["candidate"]
+    assert cand["weighted"] and cand["segments"]["support"]["deployment_share"] == 0.8
+    seg = cand["segments"]
+    expected = sum(seg[s]["rate"] * seg[s]["deployment_share"] for s in seg)
+    assert cand["rate"] == pytest.approx(expected)
+    # the recorded corpus's own labels as the mix: one third each
+    assert run(_gate(worlds["worse"], str(root / "relative.toml"), "--json", "--mix",
+                     worlds["worse"]["corpus"])) in (0, 1)
+    shares = json.loads(capsys.readouterr().out)["deployment_mix"]
+    assert sorted(shares) == ["coding", "sales", "support"]
+    assert sum(shares.values()) == pytest.approx(1.0)
