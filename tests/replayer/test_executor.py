@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TURNS, make_config
+from replay_helpers import TURNS, make_config
 
 from recorder import codec
 from recorder.records import record_to_obj

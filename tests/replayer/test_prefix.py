@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import TURNS, make_config, recorded_answerer
+from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder.corpus import Corpus
 from recorder.run import read_manifest

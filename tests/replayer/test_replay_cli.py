@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import TURNS
+from replay_helpers import TURNS
 
 from deploysim.cli import run
 from recorder.run import read_manifest

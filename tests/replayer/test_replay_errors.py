@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import TURNS, make_config, recorded_answerer
+from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder.corpus import Corpus
 from recorder.run import read_manifest

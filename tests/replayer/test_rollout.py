@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import TURNS, make_config, recorded_answerer
+from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder.corpus import Corpus
 from recorder.turns import counted_turns

@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections import Counter
 
-from conftest import TURNS, make_config, recorded_answerer
+from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder import codec
 from recorder.records import record_to_obj
@@ -33,7 +33,7 @@ def test_sigkill_mid_run_then_rerun_finishes_each_turn_exactly_once(corpus_path,
         script.write_text(textwrap.dedent(f"""
             import asyncio, sys
             sys.path.insert(0, {HERE!r})
-            from conftest import make_config, recorded_answerer
+            from replay_helpers import make_config, recorded_answerer
             from replayer.replay import replay
             config = make_config({corpus_path!r}, {out!r}, {server.openai_url!r},
                                  concurrency=2)
