@@ -138,10 +138,13 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
             elapsed: float) -> dict[str, Any]:
     """Count the run (what was there before plus what the shards wrote), write the final
     manifest, and build the summary."""
-    t = Tally()
-    t.merge(prior)
-    for r in reports:
-        t.merge(r.tally)
+    if status == "complete":
+        t = Tally()
+        t.merge(prior)
+        for r in reports:
+            t.merge(r.tally)
+    else:  # the shards' own counts were lost with them: count what reached the disk
+        t = scan(config.out)[1]
     usage = Accounting()
     old = previous.model_dump() if previous is not None else {}
     if old.get("usage"):
