@@ -205,8 +205,11 @@ class Units:
 
 
 def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "turn") -> Units:
-    """Tabulate one behavior's verdicts into units (turns, or sessions for `per="session"`;
-    a session is flagged when any of its turns is). Samples of one prefix share a unit."""
+    """Tabulate one behavior's verdicts into units. A turn verdict is a unit; with
+    `per="session"` turn verdicts roll up to their session (flagged when any turn is). A
+    trajectory verdict (turn None) is a unit of its own: a whole session, or in a prefix-mode
+    replay one regenerated prefix (`source_session#turn`), clustered by its source session.
+    Samples of one prefix share a unit."""
     cells: dict[str, list[Any]] = {}  # unit key -> [flagged samples, samples, segment]
     per_sample: dict[tuple[str, str], list[Any]] = {}
     errors = 0
@@ -220,8 +223,8 @@ def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "
         raw = v.pair_key or key
         sample = _SAMPLE.match(raw)
         seg = v.segment or UNLABELLED
-        if per == "session":
-            # one cell per (session, sample): flagged if any of its turns is
+        if per == "session" and v.turn is not None:
+            # turn verdicts rolled up: one cell per (session, sample), flagged if any turn is
             skey = (cluster_of(key), sample.group(2) if sample else "")
             cell = per_sample.setdefault(skey, [False, seg])
             cell[0] = cell[0] or bool(v.flagged)

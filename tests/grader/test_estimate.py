@@ -233,3 +233,12 @@ def test_bootstrap_is_deterministic_and_seed_dependent() -> None:
     assert a.interval != c.interval
     assert a.to_dict()["interval_method"] == "cluster-bootstrap"
     assert math.isclose(a.per_100k, a.rate * 1e5)
+
+
+def test_prefix_mode_trajectory_verdicts_are_units_clustered_by_source_session() -> None:
+    vs = [Verdict(session_id=f"traj-{s}-{t}", turn=None, behavior="b", flagged=(s, t) == (1, 0),
+                  scope="trajectory", pair_key=f"s{s}#{t}") for s in range(3) for t in range(2)]
+    u = units_from_verdicts(vs, "b", per="session")
+    assert len(u) == 6 and set(u.cluster) == {"s0", "s1", "s2"}
+    est = estimate(u, replicates=200)
+    assert est.rate == pytest.approx(1 / 6) and est.sessions == 3
