@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import typer
 
@@ -12,8 +11,8 @@ from deploysim.console import err, out, print_json
 audit_app = typer.Typer(help="Read and verify the gate's audit log.", no_args_is_help=True)
 
 DEFAULT_DB = "deploysim-audit.db"
-_DB = typer.Option(os.environ.get("DEPLOYSIM_AUDIT", DEFAULT_DB), "--db",
-                   help="The audit log (default $DEPLOYSIM_AUDIT or ./deploysim-audit.db).")
+_DB = typer.Option(DEFAULT_DB, "--db", envvar="DEPLOYSIM_AUDIT",
+                   help="The audit log (or set DEPLOYSIM_AUDIT).")
 
 
 @audit_app.command("list")
