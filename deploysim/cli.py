@@ -56,14 +56,15 @@ def run(argv: list[str] | None = None) -> int:
     except DeploysimError as exc:
         err.print(f"deploysim: error: {exc}", markup=False)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, click.exceptions.Abort):
         err.print("deploysim: aborted", markup=False)
         return 130
+    except (typer.TyperException, click.ClickException) as exc:
+        # usage errors (typer vendors its own click, so both families are caught)
+        exc.show()  # type: ignore[union-attr]
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         err.print("deploysim: interrupted", markup=False)
         return 130

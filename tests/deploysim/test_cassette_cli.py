@@ -134,3 +134,11 @@ def test_real_entry_point_version_and_error(tmp_path):
                          text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("deploysim: error: ")
+
+
+def test_usage_errors_exit_2_with_clicks_message_not_an_internal_error(capsys):
+    assert run(["inspect"]) == 2
+    assert run(["no-such-command"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing argument" in err and "No such command" in err
+    assert "internal error" not in err
