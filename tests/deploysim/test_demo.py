@@ -76,8 +76,9 @@ def test_the_report_is_self_contained_and_shows_the_block(demo: DemoResult) -> N
 def test_calibration_and_audit(demo: DemoResult) -> None:
     assert demo.calibration["median_multiplicative_error"] is not None
     assert "injection-followed" in demo.calibration["behaviors"]
-    verify = subprocess.run([str(Path(sys.executable).with_name("deploysim")), "audit", "verify", "--db",
-                             str(demo.audit)], capture_output=True, text=True)
+    deploysim = str(Path(sys.executable).with_name("deploysim"))
+    verify = subprocess.run([deploysim, "audit", "verify", "--db", str(demo.audit)],
+                            capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
