@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,8 +88,8 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
             self.cost: dict[str, float] = {}
             self.shard_tokens: dict[str, int] = {}
 
-        def add(self, shard: str, errors: int, tokens: int, cost: float) -> None:
-            self.done += 1
+        def add(self, shard: str, done: int, errors: int, tokens: int, cost: float) -> None:
+            self.done += done
             self.errors += errors
             self.shard_tokens[shard] = tokens
             self.cost[shard] = cost
@@ -100,11 +101,24 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
     @ray.remote(num_cpus=1, max_retries=0)
     def shard_task(cfg: ReplayConfig, shard: str, keys: set[WorkKey], factory: AnswererFactory,
                    tally: Any) -> ShardReport:
-        def done(traj: Trajectory, acc: Accounting) -> None:
-            tally.add.remote(shard, len(traj.errors), acc.tokens, acc.cost_usd)
+        # progress goes to the tally actor in batches: a remote call per trajectory would
+        # cost more than the trajectory
+        batch = {"done": 0, "errors": 0, "sent": time.monotonic()}
 
-        return asyncio.run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
-                                     answerer=factory, on_done=done))
+        def send(acc: Accounting) -> None:
+            tally.add.remote(shard, batch["done"], batch["errors"], acc.tokens, acc.cost_usd)
+            batch.update(done=0, errors=0, sent=time.monotonic())
+
+        def done(traj: Trajectory, acc: Accounting) -> None:
+            batch["done"] += 1
+            batch["errors"] += len(traj.errors)
+            if time.monotonic() - batch["sent"] >= POLL_S:
+                send(acc)
+
+        report = asyncio.run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
+                                       answerer=factory, on_done=done))
+        send(Accounting(**{k: v for k, v in report.accounting.items()}))
+        return report
 
     tally = Tally.remote()  # type: ignore[attr-defined]
     refs = [shard_task.remote(shard_config, f"ray{i:02d}", keys, answerer, tally)
