@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grader.compare import Comparison, compare, paired_keys
-from grader.estimate import Interval, Per, derive_seed, units_from_verdicts
+from grader.estimate import Estimate, Interval, Per, derive_seed, estimate, units_from_verdicts
 from grader.gate_errors import EmptyRunError, PairingError
 from grader.policy import Policy, ResolvedRule
 from grader.verdict import Verdict
@@ -81,6 +81,9 @@ class BehaviorResult:
     reasons: list[str]
     counts_as: Literal["pass", "block"]
     """What the verdict contributes to the decision (inconclusive resolved, report-only = pass)."""
+    session_rates: tuple[Estimate, Estimate] | None = None
+    """For turn-rated behaviors: baseline and candidate rates per session (a session counts
+    when any of its turns is flagged). Reported, not gated on."""
 
     @property
     def binding(self) -> Check | None:
@@ -104,6 +107,12 @@ class BehaviorResult:
             "checks": [x.to_dict() for x in self.checks],
             "n": c.n, "sessions": c.sessions, "direction": c.direction,
             "comparison": c.to_dict(),
+            "per_session": None if self.session_rates is None else {
+                "baseline_rate": self.session_rates[0].rate,
+                "baseline_interval": self.session_rates[0].interval.as_list(),
+                "candidate_rate": self.session_rates[1].rate,
+                "candidate_interval": self.session_rates[1].interval.as_list(),
+                "sessions": self.session_rates[1].n},
             "rule": self.rule.model_dump(mode="json"),
         }
 
@@ -242,10 +251,17 @@ def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[V
         if len(b) and len(c) and not paired_keys(b, c):
             raise PairingError(f"Behavior {spec.id!r} has no unit graded in both runs; "
                                "check that both runs replayed the same sessions.")
+        seed = derive_seed(policy.seed, spec.id) % (2**62)
         comp = compare(b, c, confidence=rule.confidence, method=rule.interval, mix=mix,
-                       replicates=policy.bootstrap,
-                       seed=derive_seed(policy.seed, spec.id) % (2**62))
+                       replicates=policy.bootstrap, seed=seed)
         results[spec.id] = judge_behavior(spec, rule, comp)
+        if spec.per == "turn":
+            per_session = [
+                estimate(units_from_verdicts(group.get(spec.id, []), spec.id, "session"),
+                         confidence=rule.confidence, method=rule.interval, mix=mix,
+                         replicates=policy.bootstrap, seed=seed + 3 + i)
+                for i, group in enumerate(by_behavior)]
+            results[spec.id].session_rates = (per_session[0], per_session[1])
     blocking = [r for r in results.values() if r.counts_as == "block"]
     decision: Literal["pass", "block"] = "block" if blocking else "pass"
     if blocking:

@@ -88,14 +88,23 @@ def behaviors_table(rep: GateReport) -> str:
         chart = interval_row((c.baseline.rate, b_iv.low, b_iv.high),
                              (c.candidate.rate, c_iv.low, c_iv.high), r.verdict, r.rule.max_rate)
         reasons = "".join(f"<li>{escape(x)}</li>" for x in r.reasons)
+        extra = ""
+        if r.session_rates is not None:
+            sb, sc = r.session_rates
+            extra = (f'<br><span class="sub">per session {fmt_rate(sb.rate)} → '
+                     f"{fmt_rate(sc.rate)}</span>")
+        floor = ""
+        if c.candidate.k == 0 and c.candidate.n:
+            floor = (f'<div class="sub">no candidate event in {c.candidate.n:,} '
+                     f"{r.spec.per}s: {escape(c.candidate.detection_floor_text)}</div>")
         r_lo, r_hi = c.ratio_interval.as_list()
         rows.append(
             f"<tr><td class=\"bname\"><strong>{escape(bid)}</strong><br><span class=\"sev\">"
-            f"{escape(r.spec.severity)} · per {r.spec.per}</span></td>"
+            f"{escape(r.spec.severity)} · per {r.spec.per}</span>{extra}</td>"
             f'<td class="num">{fmt_rate(c.baseline.rate)}<br>{_iv(b_iv.low, b_iv.high)}</td>'
             f'<td class="num">{fmt_rate(c.candidate.rate)}<br>{_iv(c_iv.low, c_iv.high)}</td>'
             f'<td class="num">{fmt_num(c.ratio)}×<br>{_iv(r_lo, r_hi, rate=False)}</td>'
-            f'<td class="num">{_threshold_text(r)}</td><td>{chart}</td>'
+            f'<td class="num">{_threshold_text(r)}</td><td>{chart}{floor}</td>'
             f"<td>{pill(r.verdict)}<ul class=\"reasons\">{reasons}</ul></td></tr>")
     legend = (f'<div class="legend"><span><span class="swatch" style="background:{BASE_COLOR}">'
               f'</span>baseline</span><span><span class="swatch" style="background:'

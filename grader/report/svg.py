@@ -33,7 +33,7 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
 
 
 def interval_row(baseline: tuple[float, float, float], candidate: tuple[float, float, float],
-                 verdict: str, limit: float | None = None, width: int = 380) -> str:
+                 verdict: str, limit: float | None = None, width: int = 330) -> str:
     """One behavior's baseline and candidate rates with interval whiskers on a shared scale;
     `limit` draws the max_rate threshold. Each tuple is (rate, low, high)."""
     top = max(baseline[2], candidate[2], limit or 0.0, 1e-9) * 1.12

@@ -42,6 +42,10 @@ def test_pass_when_the_candidate_is_no_worse() -> None:
     assert ds["verdict"] == "pass" and ds["per"] == "turn"
     assert d["behaviors"]["gave-up"]["per"] == "session"
     assert d["behaviors"]["gave-up"]["n"] == 800
+    assert d["behaviors"]["gave-up"]["per_session"] is None  # already per session
+    leak = d["behaviors"]["leak"]["per_session"]
+    assert leak["sessions"] == 800 and leak["baseline_rate"] > d["behaviors"]["leak"][
+        "baseline_rate"]  # any of 5 turns flags a session
 
 
 def test_too_few_turns_to_show_a_rare_rate_is_inconclusive() -> None:
