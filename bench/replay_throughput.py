@@ -7,7 +7,10 @@ CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
 - `bare aiohttp`: the same requests from a minimal aiohttp loop (no deploysim machinery) —
   the ceiling this machine and fake server allow;
 - `deploysim local`: `deploysim replay` with the asyncio executor;
-- `deploysim ray`: the Ray executor with 2 local workers (skipped if Ray is missing).
+- `deploysim ray`: the Ray executor with 2 local workers (skipped if Ray is missing);
+- `in-process model`: the same two executors with the fake model inside the replaying process
+  (a `ModelClient` that waits LATENCY and answers `ok`, no HTTP, no server process): what
+  deploysim's own machinery allows when the endpoint costs nothing.
 
 Each deploysim run is preceded by a small warm-up run (imports, Ray worker start) and timed
 over its execution phase. CPU per turn is the replaying process(es)' CPU time / turns.
@@ -34,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import aiohttp
 
+from recorder.session import ContentPart, Message
 from replayer.config import ReplayConfig
 from replayer.replay import replay
 from replayer.testing.sessions import support_corpus, write_corpus
@@ -74,12 +78,36 @@ async def bare(url: str, corpus: str, concurrency: int) -> dict[str, Any]:
     return {"turns": len(bodies), "wall_s": wall, "cpu_s": cpu}
 
 
+class InProcessModel:
+    """A simulated model inside the replaying process: waits, then answers `ok`."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+
+    async def complete(self, messages: Any, *, tools: Any = (), params: Any = None) -> Message:
+        await asyncio.sleep(self.latency)
+        return Message(role="assistant", content=[ContentPart(text="ok")], finish_reason="stop",
+                       usage={"input_tokens": 100, "output_tokens": 1})
+
+    async def close(self) -> None:
+        pass
+
+
+class InProcessFactory:
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+
+    def __call__(self, config: ReplayConfig, model: str, accounting: Any) -> InProcessModel:
+        return InProcessModel(self.latency)
+
+
 def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: str,
-                  workers: int) -> dict[str, Any]:
+                  workers: int, in_process: float | None = None) -> dict[str, Any]:
     config = ReplayConfig(corpus=[corpus], out=out, model="sim-candidate", base_url=url,
-                          concurrency=concurrency, executor=executor,  # type: ignore[arg-type]
+                          concurrency=concurrency, executor=executor,
                           ray_workers=workers if executor == "ray" else None)
-    summary = asyncio.run(replay(config, progress_mode="off"))
+    factory = InProcessFactory(in_process) if in_process is not None else None
+    summary = asyncio.run(replay(config, progress_mode="off", client_factory=factory))
     assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
     return {"turns": summary["written"], "wall_s": summary["run_s"], "cpu_s": summary["cpu_s"]}
 
@@ -109,21 +137,26 @@ def main() -> None:
             ray.init(num_cpus=args.ray_workers, include_dashboard=False, log_to_driver=False)
         except ImportError:
             ray_ok = False
-    results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": [], "deploysim local": []}
-    if ray_ok:
-        results["deploysim ray"] = []
+    executors = ["local"] + (["ray"] if ray_ok else [])
+    results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": []}
+    for executor in executors:
+        results[f"deploysim {executor}"] = []
+    for executor in executors:
+        results[f"in-process model, {executor}"] = []
     try:
         n = 0
-        for executor in ["local"] + (["ray"] if ray_ok else []):
+        for executor in executors:
             run_deploysim(url, warm, os.path.join(tmp, f"warm-{executor}"), args.concurrency,
                           executor, args.ray_workers)
         for _ in range(args.repeat):
             results["bare aiohttp"].append(asyncio.run(bare(url, corpus, args.concurrency)))
-            for executor in ["local"] + (["ray"] if ray_ok else []):
-                n += 1
-                results[f"deploysim {executor}"].append(run_deploysim(
-                    url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, executor,
-                    args.ray_workers))
+            for executor in executors:
+                for name, in_process in ((f"deploysim {executor}", None),
+                                         (f"in-process model, {executor}", args.latency)):
+                    n += 1
+                    results[name].append(run_deploysim(
+                        url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, executor,
+                        args.ray_workers, in_process))
     finally:
         server.terminate()
         server.wait()
@@ -142,9 +175,9 @@ def main() -> None:
                      "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]})
     print(f"ideal {ideal:.0f} turns/s (concurrency {args.concurrency} / latency "
           f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}")
-    print(f"{'variant':<18}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}")
+    print(f"{'variant':<26}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}")
     for r in rows:
-        print(f"{r['variant']:<18}{r['turns']:>7}{r['turns_per_s']:>10}"
+        print(f"{r['variant']:<26}{r['turns']:>7}{r['turns_per_s']:>10}"
               f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     doc = {"benchmark": "replay_throughput", "ideal_turns_per_s": ideal,

@@ -20,7 +20,7 @@ from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
-from replayer.shard import AnswererFactory, ShardReport, run_shard
+from replayer.shard import AnswererFactory, ClientFactory, ShardReport, run_shard
 from replayer.trajectory import Trajectory
 from stubs.api import ToolAnswerer
 
@@ -28,13 +28,13 @@ POLL_S = 0.5
 
 
 async def run_local(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
-                    answerer: ToolAnswerer | AnswererFactory, progress: ReplayProgress
-                    ) -> list[ShardReport]:
+                    answerer: ToolAnswerer | AnswererFactory, progress: ReplayProgress,
+                    client_factory: ClientFactory | None = None) -> list[ShardReport]:
     def done(traj: Trajectory, acc: Accounting) -> None:
         progress.advance(errors=len(traj.errors), tokens=acc.tokens, cost=acc.cost_usd)
 
     return [await run_shard(config, shard="local", run_id=run_id, pending=pending,
-                            answerer=answerer, on_done=done)]
+                            answerer=answerer, on_done=done, client_factory=client_factory)]
 
 
 def split(pending: set[WorkKey], shards: int) -> list[set[WorkKey]]:
@@ -67,7 +67,8 @@ def _init_ray(config: ReplayConfig, env: Mapping[str, str]) -> Any:
 
 async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
                   answerer: AnswererFactory, progress: ReplayProgress,
-                  env: Mapping[str, str] | None = None) -> list[ShardReport]:
+                  env: Mapping[str, str] | None = None,
+                  client_factory: ClientFactory | None = None) -> list[ShardReport]:
     """Run the shards as Ray tasks; `env` (e.g. the API key variable) is sent to the workers."""
     ray = _init_ray(config, env or {})
     workers = config.ray_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -100,7 +101,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
 
     @ray.remote(num_cpus=1, max_retries=0)
     def shard_task(cfg: ReplayConfig, shard: str, keys: set[WorkKey], factory: AnswererFactory,
-                   tally: Any) -> ShardReport:
+                   tally: Any, clients: ClientFactory | None) -> ShardReport:
         # progress goes to the tally actor in batches: a remote call per trajectory would
         # cost more than the trajectory
         batch = {"done": 0, "errors": 0, "sent": time.monotonic()}
@@ -116,12 +117,12 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
                 send(acc)
 
         report = asyncio.run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
-                                       answerer=factory, on_done=done))
+                                       answerer=factory, on_done=done, client_factory=clients))
         send(Accounting(**{k: v for k, v in report.accounting.items()}))
         return report
 
     tally = Tally.remote()  # type: ignore[attr-defined]
-    refs = [shard_task.remote(shard_config, f"ray{i:02d}", keys, answerer, tally)
+    refs = [shard_task.remote(shard_config, f"ray{i:02d}", keys, answerer, tally, client_factory)
             for i, keys in enumerate(shards)]
     remaining = list(refs)
     while remaining:

@@ -25,7 +25,7 @@ from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
 from replayer.run import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
-from replayer.shard import AnswererFactory, ShardReport, sessions_of
+from replayer.shard import AnswererFactory, ClientFactory, ShardReport, sessions_of
 from stubs.api import ToolAnswerer
 
 
@@ -64,6 +64,11 @@ def _check_environment(config: ReplayConfig) -> dict[str, str]:
     return {env_name: os.environ[env_name]} if os.environ.get(env_name) else {}
 
 
+def _checked(config: ReplayConfig) -> dict[str, str]:
+    config.check()
+    return {}
+
+
 def _describe(answerer: ToolAnswerer, config: ReplayConfig
               ) -> tuple[dict[str, Any], dict[str, Any]]:
     describe = getattr(answerer, "describe", None)
@@ -77,10 +82,14 @@ def _describe(answerer: ToolAnswerer, config: ReplayConfig
 
 
 async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = None,
-                 console: Console | None = None, progress_mode: str | None = None
-                 ) -> dict[str, Any]:
-    """Run (or resume) a replay and return its summary (also recorded in the manifest)."""
-    env = _check_environment(config)
+                 console: Console | None = None, progress_mode: str | None = None,
+                 client_factory: ClientFactory | None = None) -> dict[str, Any]:
+    """Run (or resume) a replay and return its summary (also recorded in the manifest).
+
+    `answerer` builds the tool answerer (default: the stub engine over the corpus);
+    `client_factory` builds the model clients (default: HTTP clients as configured).
+    """
+    env = _check_environment(config) if client_factory is None else _checked(config)
     started = time.monotonic()
     factory = answerer or default_answerer
     corpus = Corpus(config.corpus)
@@ -114,10 +123,12 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
                             mode=progress_mode) as progress:
             if config.executor == "ray":
                 reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
-                                        answerer=factory, progress=progress, env=env)
+                                        answerer=factory, progress=progress, env=env,
+                                        client_factory=client_factory)
             else:
                 reports = await run_local(config, run_id=manifest.run_id, pending=pending,
-                                          answerer=local_answerer, progress=progress)
+                                          answerer=local_answerer, progress=progress,
+                                          client_factory=client_factory)
         status = "complete"
     finally:
         summary = _finish(config, manifest, previous, prior, reports, status,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recorder.corpus import Corpus
+from recorder.llm import ModelClient
 from recorder.session import Session
 from recorder.turns import Turn, turns
 from replayer.cache import AsyncCache, RunCache
@@ -31,6 +32,9 @@ from stubs.api import ToolAnswerer
 
 AnswererFactory = Callable[[Corpus, ReplayConfig], ToolAnswerer]
 """Builds the tool answerer of a shard (the stub engine, normally)."""
+
+ClientFactory = Callable[[ReplayConfig, str, Accounting], ModelClient]
+"""Builds a model client for (config, model name, accounting to update)."""
 
 OnDone = Callable[[Trajectory, Accounting], None]
 """Called after each trajectory is written (progress reporting)."""
@@ -82,17 +86,22 @@ def build_client(config: ReplayConfig, model: str, accounting: Accounting) -> Ht
 
 
 async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: set[WorkKey],
-                    answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None
-                    ) -> ShardReport:
-    """Produce every pending trajectory of this shard; returns what it did."""
+                    answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None,
+                    client_factory: ClientFactory | None = None) -> ShardReport:
+    """Produce every pending trajectory of this shard; returns what it did.
+
+    `client_factory` builds the model clients (default: `build_client`, an HTTP client as
+    configured); any `recorder.llm.ModelClient` works, e.g. an in-process model.
+    """
+    make = client_factory or build_client
     cpu_start = time.process_time()
     corpus = Corpus(config.corpus)
     accounting = Accounting()
     report = ShardReport(shard=shard)
-    client = build_client(config, config.model, accounting)
+    client = make(config, config.model, accounting)
     cache = AsyncCache(RunCache(config.cache_path())) if config.cache else None
     tool_answerer = answerer(corpus, config) if callable(answerer) else answerer
-    user_client = (build_client(config, config.user_simulator, accounting)
+    user_client = (make(config, config.user_simulator, accounting)
                    if config.user_simulator else None)
     simulator = (UserSimulator(user_client, config.user_simulator or "", cache)
                  if user_client is not None else None)
