@@ -20,12 +20,19 @@ SEED = hash("deploysim-thread")
 
 def message_key(m: LMessage | Message) -> tuple[object, ...]:
     """A hashable key of what a message says (see the module docstring)."""
-    text = "".join(p.text for p in m.content if p.type in ("text", "refusal"))
-    other = tuple(canonical_json(p.data) for p in m.content
-                  if p.type not in _SKIP_PARTS and p.type not in ("text", "refusal"))
-    calls = tuple((c.id, c.name, canonical_json(c.arguments)) for c in m.tool_calls)
+    texts = []
+    other: list[str] = []
+    for p in m.content:
+        if p.type in ("text", "refusal"):
+            texts.append(p.text)
+        elif p.type not in _SKIP_PARTS:
+            other.append(canonical_json(p.data))
+    text = texts[0] if len(texts) == 1 else "".join(texts)
+    calls = tuple([(c.id, c.name, canonical_json(c.arguments)) for c in m.tool_calls]) \
+        if m.tool_calls else ()
     result = m.result.content if m.result is not None else None
-    return (m.role, text, other, calls, m.tool_call_id, result if result != text else None)
+    return (m.role, text, tuple(other), calls, m.tool_call_id,
+            result if result != text else None)
 
 
 def chain(h: int, m: LMessage | Message) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage
-from recorder.protocols.sse import SseEvent
+from recorder.protocols.sse import SseEvent, decode_json_events
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "system", "tools", "stream"}
@@ -107,11 +107,9 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     snap: dict[str, Any] | None = None
     bufs: dict[int, str] = {}
     stopped = False
-    for n, event in enumerate(events):
-        try:
-            e = json.loads(event.data)
-        except ValueError as exc:
-            problems.append(f"stream event #{n + 1} is not valid JSON ({exc})")
+    for n, e in enumerate(decode_json_events(events)):
+        if isinstance(e, ValueError):
+            problems.append(f"stream event #{n + 1} is not valid JSON ({e})")
             continue
         kind = e.get("type") if isinstance(e, dict) else None
         if kind not in KNOWN_EVENTS:

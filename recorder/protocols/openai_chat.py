@@ -8,12 +8,11 @@ is set when it arrives, and `usage` / `system_fingerprint` come from the last ch
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
-from recorder.protocols.sse import SseEvent
+from recorder.protocols.sse import SseEvent, decode_json_events
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
@@ -66,15 +65,12 @@ def _indexed(value: Any) -> bool:
 def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, Any] | None, bool]:
     """The `chat.completion` object a stream adds up to, and whether it ended properly."""
     snapshot: dict[str, Any] | None = None
-    done = False
-    for n, event in enumerate(events):
-        if event.data.strip() == "[DONE]":
-            done = True
-            continue
-        try:
-            chunk = json.loads(event.data)
-        except ValueError as exc:
-            problems.append(f"stream event #{n + 1} is not valid JSON ({exc})")
+    done = any(e.data.strip() == "[DONE]" for e in events)
+    numbered = [(n, e) for n, e in enumerate(events) if e.data.strip() != "[DONE]"]
+    decoded = decode_json_events([e for _, e in numbered])
+    for (n, _event), chunk in zip(numbered, decoded, strict=True):
+        if isinstance(chunk, ValueError):
+            problems.append(f"stream event #{n + 1} is not valid JSON ({chunk})")
             continue
         if not isinstance(chunk, dict):
             problems.append(f"stream event #{n + 1} is not a JSON object")

@@ -16,7 +16,7 @@ from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
-from recorder.protocols.sse import SseEvent
+from recorder.protocols.sse import SseEvent, decode_json_events
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"input", "instructions", "tools", "stream", "stream_options"}
@@ -172,11 +172,9 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     final: dict[str, Any] | None = None
     added: dict[int, dict[str, Any]] = {}
     done_items: dict[int, dict[str, Any]] = {}
-    for n, event in enumerate(events):
-        try:
-            e = json.loads(event.data)
-        except ValueError as exc:
-            problems.append(f"stream event #{n + 1} is not valid JSON ({exc})")
+    for n, (event, e) in enumerate(zip(events, decode_json_events(events), strict=True)):
+        if isinstance(e, ValueError):
+            problems.append(f"stream event #{n + 1} is not valid JSON ({e})")
             continue
         if not isinstance(e, dict):
             problems.append(f"stream event #{n + 1} is not a JSON object")

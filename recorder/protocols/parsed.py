@@ -137,7 +137,7 @@ def load_json(data: bytes | str, problems: list[str], where: str) -> Any:
     """Parse JSON; on failure record a problem naming `where` and return None."""
     if isinstance(data, bytes):
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8")  # JSON on the wire here is UTF-8 (json.loads would guess)
         except UnicodeDecodeError as exc:
             problems.append(f"{where} is not valid UTF-8 (byte {exc.start})")
             text = data.decode("utf-8", "replace")

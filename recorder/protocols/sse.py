@@ -8,10 +8,9 @@ was cut off: the partial event is still returned and the truncation reported.
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
-
-_LINE_END = re.compile(r"\r\n|\r|\n")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,38 +33,69 @@ def parse_sse(data: bytes) -> tuple[list[SseEvent], list[str]]:
         text = data.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     events: list[SseEvent] = []
+    last_id: str | None = None
+    blocks = text.split("\n\n")
+    tail = blocks.pop()  # what follows the last blank line: empty when the stream is complete
+    for block in blocks:
+        if block.startswith("data: ") and "\n" not in block:  # the common one-line event
+            events.append(SseEvent(block[6:], None, last_id))
+            continue
+        event, last_id = _event(block.split("\n"), last_id)
+        if event is not None:
+            events.append(event)
+    tail_lines = tail.split("\n")
+    if any(line and not line.startswith(":") for line in tail_lines):
+        event, _ = _event(tail_lines, last_id)
+        if event is not None:
+            events.append(event)
+        problems.append("the event stream ends in the middle of an event (truncated)")
+    return events, problems
+
+
+def _event(lines: list[str], last_id: str | None) -> tuple[SseEvent | None, str | None]:
+    """The event one block of lines dispatches (None when it has no data), and the last id."""
     data_lines: list[str] = []
     name: str | None = None
-    last_id: str | None = None
-    pending = False
-    lines = _LINE_END.split(text)
-    complete = len(lines) > 1 and lines[-1] == ""  # the stream ended at a line end
-    if complete:
-        lines.pop()
     for line in lines:
-        if line == "":
-            if data_lines:
-                events.append(SseEvent("\n".join(data_lines), name, last_id))
-            data_lines, name, pending = [], None, False
-            continue
-        if line.startswith(":"):
+        if not line or line.startswith(":"):
             continue
         field, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]
-        pending = True
         if field == "data":
             data_lines.append(value)
         elif field == "event":
             name = value
         elif field == "id":
             last_id = value
-    if pending:
-        if data_lines:
-            events.append(SseEvent("\n".join(data_lines), name, last_id))
-        problems.append("the event stream ends in the middle of an event (truncated)")
-    return events, problems
+    if not data_lines:
+        return None, last_id
+    return SseEvent("\n".join(data_lines), name, last_id), last_id
+
+
+def decode_json_events(events: list[SseEvent]) -> list[Any]:
+    """Every event's data as JSON: the value, or the `ValueError` when it is not JSON.
+
+    One `json.loads` over all events (joined as an array) when they are all valid, which is
+    much cheaper than one call per event; event by event otherwise, to say which failed."""
+    if not events:
+        return []
+    try:
+        values = json.loads("[" + ",".join(e.data for e in events) + "]")
+        if isinstance(values, list) and len(values) == len(events):
+            return values
+    except ValueError:
+        pass
+    out: list[Any] = []
+    for e in events:
+        try:
+            out.append(json.loads(e.data))
+        except ValueError as exc:
+            out.append(exc)
+    return out
 
 
 def is_event_stream(content_type: str | None) -> bool:
