@@ -35,6 +35,7 @@ from recorder.protocols.bodies import (
 )
 from recorder.redact_key import resolve_key
 from recorder.redact_rules import VALIDATORS, RuleSet, load_rules
+from recorder.redact_streams import split_secret_spans
 from recorder.session import Session
 
 Span = tuple[int, int, bytes]
@@ -152,6 +153,9 @@ class Redactor:
         """Redact a stream as one joined text, then re-split at the original boundaries."""
         joined = b"".join(chunks)
         spans = self.spans(joined, known)
+        if b"data:" in joined:  # an event stream: secrets may be split across text deltas
+            spans = _merge(split_secret_spans(joined, lambda t: self.spans(t, known),
+                                              lambda t: self.redact_bytes(t, known)), spans)
         if not spans:
             return list(chunks)
         new = _apply(joined, spans)

@@ -8,13 +8,16 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recorder.derive import derive_sessions
 from recorder.errors import UsageError
 from recorder.exchange import Exchange
+from recorder.protocols import parse_exchange
 from recorder.protocols.bodies import decode_body, encode_body
 from recorder.redact import Redactor
 from recorder.redact_key import resolve_key
@@ -46,9 +49,14 @@ def redactor(rules: RuleSet | None = None, key: bytes = KEY) -> Redactor:
 
 def canary_exchange(i: int, chunk_size: int) -> Exchange:
     text = " and ".join(f"{k}: {v}" for k, v in CANARIES.items() if k != "bearer")
-    stream = sse_events([{"type": "delta", "text": text}, {"type": "done"}], named=True)
+    pieces = [text]  # whole, then every canary streamed in three deltas
+    for k, v in CANARIES.items():
+        if k != "bearer":
+            third = len(v) // 3
+            pieces += [f" {k}: ", v[:third], v[third:2 * third], v[2 * third:]]
+    stream = _chat_stream(pieces)
     return make_exchange(
-        f"https://api.example.com/v1/things?api_key={CANARIES['openai']}&q=1",
+        f"https://api.openai.com/v1/chat/completions?api_key={CANARIES['openai']}&q=1",
         id=f"ex-{i}",
         request_headers=[
             ("Authorization", f"Bearer {CANARIES['bearer']}"),
@@ -68,9 +76,13 @@ def canary_exchange(i: int, chunk_size: int) -> Exchange:
 def test_no_canary_survives_in_cassette_bytes(tmp_path: Path) -> None:
     r = redactor()
     path = os.path.join(str(tmp_path), "c.cassette")
+    redacted = [r.redact_exchange(canary_exchange(i, size))
+                for i, size in enumerate((1, 3, 7, 16, 64, 4096))]
+    sessions = derive_sessions(redacted)  # reassembled streams: split canaries would show
+    assert sessions and any(m.role == "assistant" for m in sessions[0].messages)
     with CassetteWriter(path, redaction_policy=r.policy_id) as w:
-        for i, size in enumerate((1, 3, 7, 16, 64, 4096)):
-            w.write(r.redact_exchange(canary_exchange(i, size)))
+        w.write_many(redacted)
+        w.write_many(sessions)
     data = Path(path).read_bytes()
     for name, value in [*CANARIES.items(), ("password", "canary-hunter2")]:
         assert value.encode() not in data, name
@@ -243,3 +255,50 @@ def test_redact_session_covers_messages_tool_calls_and_results() -> None:
     token = r.redact_text(CANARIES["email"])
     assert red.messages[1].tool_calls[0].arguments == {"email": token}
     assert red.messages[0].text == f"I am {token}"
+
+
+def _chat_stream(pieces: list[str]) -> bytes:
+    chunks = [{"id": "c", "object": "chat.completion.chunk",
+               "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+              for p in pieces]
+    chunks.append({"id": "c", "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return sse_events(chunks, done=True)
+
+
+def _anthropic_stream(pieces: list[str]) -> bytes:
+    events: list[Any] = [{"type": "message_start", "message": {
+        "id": "m", "type": "message", "role": "assistant", "content": [], "usage": {}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text",
+                                                                       "text": ""}}]
+    events += [{"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": p}} for p in pieces]
+    events += [{"type": "content_block_stop", "index": 0},
+               {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}},
+               {"type": "message_stop"}]
+    return sse_events(events, named=True)
+
+
+@pytest.mark.parametrize("kind", ["chat", "anthropic"])
+def test_secret_streamed_token_by_token_is_redacted(kind: str) -> None:
+    secret = CANARIES["email"]
+    pieces = ["Write to ", secret[:4], secret[4:9], secret[9:], " or call ",
+              CANARIES["phone"][:6], CANARIES["phone"][6:], ". Done."]
+    data = _chat_stream(pieces) if kind == "chat" else _anthropic_stream(pieces)
+    url = ("https://api.openai.com/v1/chat/completions" if kind == "chat"
+           else "https://api.anthropic.com/v1/messages")
+    req = {"model": "m", "max_tokens": 5, "messages": [], "stream": True}
+    ex = make_exchange(url, request_json=req, chunks=split_every(data, 37))
+    red = redactor().redact_exchange(ex)
+    assert red.response is not None and red.response.chunks is not None
+    assert len(red.response.chunks) == len(ex.response.chunks)  # type: ignore[union-attr]
+    parsed = parse_exchange(red)
+    assert parsed.problems == [] and parsed.llm is not None
+    text = parsed.llm.outputs[0].text
+    assert secret not in text and CANARIES["phone"] not in text
+    assert text == (f"Write to {redactor().redact_text(secret)} or call "
+                    f"{redactor().redact_text(CANARIES['phone'])}. Done.")
+    # the pieces are gone from the raw bytes too, not just from the reassembled text
+    raw = red.response.body
+    assert secret[4:9].encode() not in raw and secret[9:].encode() not in raw
+    assert redactor().redact_exchange(red) == red  # idempotent
