@@ -23,12 +23,11 @@ from grader.estimate import (
     Interval,
     Method,
     Units,
-    cluster_matrices,
-    estimate,
-    mix_weights,
+    bootstrap,
+    design,
     percentile,
-    resamples,
-    stratified_rate,
+    summarize,
+    wants_bootstrap,
 )
 
 Direction = Literal["up", "down", "same"]
@@ -102,38 +101,30 @@ def paired_keys(baseline: Units, candidate: Units) -> list[str]:
 def compare(baseline: Units, candidate: Units, *, confidence: float = 0.95,
             method: Method = "auto", mix: Mapping[str, float] | None = None,
             replicates: int = 2000, seed: int = 0) -> Comparison:
-    """Compare a behavior between two runs on the units they share (paired by prefix)."""
+    """Compare a behavior between two runs on the units they share (paired by prefix). One
+    set of session resamples serves both runs' intervals and the paired difference and ratio."""
     keys = paired_keys(baseline, candidate)
     b, c = baseline.subset(keys), candidate.subset(keys)
     # the candidate's segment labels come from the same recorded sessions; keep the baseline's
     c.segment = list(b.segment)
-    est_b = estimate(b, confidence=confidence, method=method, mix=mix, replicates=replicates,
-                     seed=seed)
-    est_c = estimate(c, confidence=confidence, method=method, mix=mix, replicates=replicates,
-                     seed=seed + 1)
-    diff = est_c.rate - est_b.rate
-    ratio = ratio_of(est_c.rate, est_b.rate)
-    clusters = sorted(set(b.cluster))
-    if len(clusters) >= 2:
-        segments = sorted(set(b.segment))
-        weights, _ = mix_weights(segments, mix)
-        yb, nb = cluster_matrices(b, clusters, segments)
-        yc, nc = cluster_matrices(c, clusters, segments)
-        diffs, ratios = [], []
-        for m in resamples(len(clusters), replicates, seed + 2):
-            rb = stratified_rate(m @ yb, m @ nb, weights)
-            rc = stratified_rate(m @ yc, m @ nc, weights)
-            diffs.append(rc - rb)
-            ratios.append(ratio_of(rc, rb))
-        d_iv = Interval(*percentile(np.concatenate(diffs), confidence), confidence,
-                        "paired-bootstrap")
-        r_iv = Interval(*percentile(np.concatenate(ratios), confidence), confidence,
+    db = design(b, mix)
+    dc = design(c, mix, clusters=db.clusters, segments=db.segments)
+    boots = bootstrap([db, dc], replicates, seed) if len(db.clusters) >= 2 else None
+    own = (boots is not None and wants_bootstrap(db, method)) or wants_bootstrap(dc, method)
+    est_b = summarize(b, db, confidence=confidence, method=method,
+                      boot=boots[0] if boots and own else None)
+    est_c = summarize(c, dc, confidence=confidence, method=method,
+                      boot=boots[1] if boots and own else None)
+    if boots is not None:
+        rb, rc = boots[0][0], boots[1][0]
+        d_iv = Interval(*percentile(rc - rb, confidence), confidence, "paired-bootstrap")
+        r_iv = Interval(*percentile(ratio_of(rc, rb), confidence), confidence,
                         "paired-bootstrap")
     else:  # one session: nothing to resample, the change is as uncertain as it can be
         d_iv = Interval(-1.0, 1.0, confidence, "unbounded")
         r_iv = Interval(0.0, math.inf, confidence, "unbounded")
-    return Comparison(n=len(keys), sessions=len(clusters), baseline=est_b, candidate=est_c,
-                      difference=diff, difference_interval=d_iv, ratio=ratio,
-                      ratio_interval=r_iv,
+    return Comparison(n=len(keys), sessions=len(db.clusters), baseline=est_b, candidate=est_c,
+                      difference=est_c.rate - est_b.rate, difference_interval=d_iv,
+                      ratio=ratio_of(est_c.rate, est_b.rate), ratio_interval=r_iv,
                       unpaired_baseline=len(baseline) - len(keys),
                       unpaired_candidate=len(candidate) - len(keys))

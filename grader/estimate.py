@@ -156,20 +156,23 @@ def per_100k(rate: float) -> float:
 # ---------------------------------------------------------------- units from verdicts
 
 _SAMPLE = re.compile(r"^(.*)@(\d+)$")
-_TURN = re.compile(r"^(.*)#(-?\d+)$")
 
 
 def unit_key(v: Verdict) -> str:
     """The pairing key of a verdict without its sample suffix (the prefix it answers)."""
     key = v.pair_key or (v.session_id if v.turn is None else f"{v.session_id}#{v.turn}")
+    if "@" not in key:  # the common case, without a regex
+        return key
     m = _SAMPLE.match(key)
     return m.group(1) if m else key
 
 
 def cluster_of(key: str) -> str:
     """The session a unit key belongs to (`source_session#3` -> `source_session`)."""
-    m = _TURN.match(key)
-    return m.group(1) if m else key
+    head, sep, tail = key.rpartition("#")
+    if sep and tail.lstrip("-").isdigit():
+        return head
+    return key
 
 
 @dataclass
@@ -197,11 +200,10 @@ class Units:
     def subset(self, keys: Iterable[str]) -> Units:
         """The units with these keys, in the given order."""
         index = {k: i for i, k in enumerate(self.keys)}
-        out = Units(errors=self.errors)
-        for k in keys:
-            i = index[k]
-            out.add(k, self.y[i], self.n[i], self.cluster[i], self.segment[i])
-        return out
+        rows = [index[k] for k in keys]
+        return Units(keys=[self.keys[i] for i in rows], y=[self.y[i] for i in rows],
+                     n=[self.n[i] for i in rows], cluster=[self.cluster[i] for i in rows],
+                     segment=[self.segment[i] for i in rows], errors=self.errors)
 
 
 def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "turn") -> Units:
@@ -220,11 +222,10 @@ def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "
             errors += 1
             continue
         key = unit_key(v)
-        raw = v.pair_key or key
-        sample = _SAMPLE.match(raw)
         seg = v.segment or UNLABELLED
         if per == "session" and v.turn is not None:
             # turn verdicts rolled up: one cell per (session, sample), flagged if any turn is
+            sample = _SAMPLE.match(v.pair_key) if "@" in v.pair_key else None
             skey = (cluster_of(key), sample.group(2) if sample else "")
             cell = per_sample.setdefault(skey, [False, seg])
             cell[0] = cell[0] or bool(v.flagged)
@@ -236,11 +237,11 @@ def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "
         c = cells.setdefault(session, [0, 0, seg])
         c[0] += int(flag)
         c[1] += 1
-    units = Units(errors=errors)
-    for key in sorted(cells):
-        y, n, seg = cells[key]
-        units.add(key, y, n, cluster_of(key), seg)
-    return units
+    keys = sorted(cells)
+    rows = [cells[k] for k in keys]
+    return Units(keys=keys, y=[r[0] for r in rows], n=[r[1] for r in rows],
+                 cluster=[cluster_of(k) for k in keys], segment=[r[2] for r in rows],
+                 errors=errors)
 
 
 # ---------------------------------------------------------------- bootstrap machinery
@@ -513,6 +514,84 @@ def interval_for(rate: float, n_eff: float, confidence: float, method: str,
     return Interval(iv.low, iv.high, confidence, name), n_eff
 
 
+@dataclass
+class Design:
+    """Units summed per cluster (session) × segment, with the mix's weights: what the point
+    estimates and every bootstrap replicate are computed from."""
+
+    clusters: list[str]
+    segments: list[str]
+    y: np.ndarray
+    n: np.ndarray
+    weights: np.ndarray | None
+    notes: list[str]
+
+    @property
+    def clustered(self) -> bool:
+        """True when some session holds more than one trial (so turns are not independent)."""
+        return bool(self.n.size) and float(self.n.sum(axis=1).max()) > 1
+
+
+def design(units: Units, mix: Mapping[str, float] | None = None,
+           clusters: list[str] | None = None, segments: list[str] | None = None) -> Design:
+    """The Design of some units (clusters and segments may be given to align two runs)."""
+    clusters = clusters if clusters is not None else sorted(set(units.cluster))
+    segments = segments if segments is not None else sorted(set(units.segment))
+    y, n = cluster_matrices(units, clusters, segments)
+    weights, notes = mix_weights(segments, mix)
+    return Design(clusters, segments, y, n, weights, notes)
+
+
+Replicates = tuple[np.ndarray, np.ndarray]
+"""Bootstrap rates of one design: overall (B,) and per segment (B, S; NaN where empty)."""
+
+
+def bootstrap(designs: list[Design], replicates: int, seed: int) -> list[Replicates]:
+    """Resample sessions once and apply the same multiplicities to every design (they must
+    share their cluster order): paired replicates for a comparison, or one design's own."""
+    rows: list[list[np.ndarray]] = [[] for _ in designs]
+    seg_rows: list[list[np.ndarray]] = [[] for _ in designs]
+    for m in resamples(len(designs[0].clusters), replicates, seed):
+        for i, d in enumerate(designs):
+            ys, ns = m @ d.y, m @ d.n
+            rows[i].append(stratified_rate(ys, ns, d.weights))
+            seg_rows[i].append(np.divide(ys, ns, out=np.full_like(ys, np.nan), where=ns > 0))
+    return [(np.concatenate(r), np.concatenate(sr)) for r, sr in zip(rows, seg_rows, strict=True)]
+
+
+def summarize(units: Units, d: Design, *, confidence: float, method: str,
+              boot: Replicates | None) -> Estimate:
+    """An Estimate from a design and (optionally) its bootstrap replicates."""
+    y_seg, n_seg = d.y.sum(axis=0), d.n.sum(axis=0)
+    rate = float(stratified_rate(y_seg, n_seg, d.weights))
+    k, total = float(y_seg.sum()), int(n_seg.sum())
+    interval, n_eff = interval_for(rate, kish_n(n_seg, d.weights), confidence, method,
+                                   boot[0] if boot else None, len(d.clusters))
+    shares = dict(zip(d.segments, d.weights / d.weights.sum(), strict=True)) \
+        if d.weights is not None else {}
+    seg_est = {}
+    for i, s in enumerate(d.segments):
+        r_s = float(y_seg[i] / n_seg[i]) if n_seg[i] else 0.0
+        iv, _ = interval_for(r_s, float(n_seg[i]), confidence, method,
+                             boot[1][:, i] if boot else None,
+                             int(np.count_nonzero(d.n[:, i])))
+        sample_share = float(n_seg[i]) / total if total else 0.0
+        seg_est[s] = SegmentEstimate(s, float(y_seg[i]), int(n_seg[i]), r_s, iv, sample_share,
+                                     float(shares.get(s, sample_share)))
+    return Estimate(k=k, n=total, sessions=len(d.clusters), rate=rate,
+                    raw_rate=k / total if total else 0.0, interval=interval, effective_n=n_eff,
+                    errors=units.errors, segments=seg_est, weighted=d.weights is not None,
+                    notes=list(d.notes))
+
+
+def wants_bootstrap(d: Design, method: str) -> bool:
+    """Whether an interval needs resampling: always for `bootstrap`; for `auto` only when
+    sessions hold several trials (independent units have no design effect to measure)."""
+    if len(d.clusters) < 2:
+        return False
+    return method == "bootstrap" or (method == "auto" and d.clustered)
+
+
 def estimate(units: Units, *, confidence: float = 0.95, method: Method = "auto",
              mix: Mapping[str, float] | None = None, replicates: int = 2000,
              seed: int = 0) -> Estimate:
@@ -521,36 +600,6 @@ def estimate(units: Units, *, confidence: float = 0.95, method: Method = "auto",
     `auto` puts a Wilson interval on the design-effect-corrected sample size, the design effect
     measured by a cluster bootstrap over sessions; it stays sensible at zero events, where a
     pure bootstrap collapses to [0, 0]."""
-    clusters = sorted(set(units.cluster))
-    segments = sorted(set(units.segment))
-    y, n = cluster_matrices(units, clusters, segments)
-    weights, notes = mix_weights(segments, mix)
-    y_seg, n_seg = y.sum(axis=0), n.sum(axis=0)
-    rate = float(stratified_rate(y_seg, n_seg, weights))
-    k, total = float(y_seg.sum()), int(n_seg.sum())
-    boot: np.ndarray | None = None
-    seg_boot: np.ndarray | None = None
-    if method in ("auto", "bootstrap") and len(clusters) >= 2:
-        rows, seg_rows = [], []
-        for m in resamples(len(clusters), replicates, seed):
-            ys, ns = m @ y, m @ n
-            rows.append(stratified_rate(ys, ns, weights))
-            seg_rows.append(np.divide(ys, ns, out=np.full_like(ys, np.nan), where=ns > 0))
-        boot, seg_boot = np.concatenate(rows), np.concatenate(seg_rows)
-    interval, n_eff = interval_for(rate, kish_n(n_seg, weights), confidence, method, boot,
-                                   len(clusters))
-    shares = dict(zip(segments, weights / weights.sum(), strict=True)) if weights is not None \
-        else {s: (float(n_seg[i]) / total if total else 0.0) for i, s in enumerate(segments)}
-    seg_est = {}
-    for i, s in enumerate(segments):
-        r_s = float(y_seg[i] / n_seg[i]) if n_seg[i] else 0.0
-        col = seg_boot[:, i] if seg_boot is not None else None
-        iv, _ = interval_for(r_s, float(n_seg[i]), confidence, method, col,
-                             int(np.count_nonzero(n[:, i])))
-        seg_est[s] = SegmentEstimate(s, float(y_seg[i]), int(n_seg[i]), r_s, iv,
-                                     float(n_seg[i]) / total if total else 0.0,
-                                     float(shares.get(s, 0.0)))
-    return Estimate(k=k, n=total, sessions=len(clusters), rate=rate,
-                    raw_rate=k / total if total else 0.0, interval=interval, effective_n=n_eff,
-                    errors=units.errors, segments=seg_est, weighted=weights is not None,
-                    notes=notes)
+    d = design(units, mix)
+    boot = bootstrap([d], replicates, seed)[0] if wants_bootstrap(d, method) else None
+    return summarize(units, d, confidence=confidence, method=method, boot=boot)
