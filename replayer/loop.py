@@ -67,7 +67,8 @@ async def ask(candidate: Candidate, conversation: Sequence[Message], tools: Sequ
     if candidate.cache is not None and (hit := await candidate.cache.get(key)) is not None:
         return hit, True
     reply = await candidate.client.complete(conversation, tools=tools, params=params)
-    reply = reply.model_copy(update={"origin": "generated", "exchange_id": None})
+    if reply.origin != "generated" or reply.exchange_id is not None:
+        reply = reply.model_copy(update={"origin": "generated", "exchange_id": None})
     if candidate.cache is not None:
         candidate.cache.put(key, reply)
     return reply, False
@@ -110,6 +111,7 @@ async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequenc
                                              f"{', '.join(bad)} with arguments that are not a "
                                              "JSON object"})
             out.messages.append(reply)
+            out.tool_calls += len(reply.tool_calls)  # made, though never answered
             out.error = reason
             return out
         out.messages.append(reply)

@@ -136,6 +136,17 @@ class Tally:
                 if m.role == "tool" and m.origin == "generated" and m.result is not None:
                     self.provenance[m.result.provenance or "unknown"] += 1
 
+    def add_counts(self, *, turns: int, tool_calls: int, errors: list[str], max_steps: int,
+                   provenance: Mapping[str, int]) -> None:
+        """Add a trajectory from the counts its producer kept (no need to re-split it)."""
+        self.trajectories += 1
+        self.turns += turns
+        self.tool_calls += tool_calls
+        self.errors += len(errors)
+        self.errors_by_reason.update(errors)
+        self.max_steps += max_steps
+        self.provenance.update({k or "unknown": v for k, v in provenance.items()})
+
     def merge(self, other: Tally) -> None:
         for name in ("trajectories", "turns", "tool_calls", "errors", "max_steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -136,7 +136,9 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                 traj = await replay_turn(candidate, tool_answerer, session,
                                          session_turns[turn], sample, run_id=run_id)
             writer.write(traj.session)
-            report.tally.add(traj.session)
+            report.tally.add_counts(turns=traj.turns, tool_calls=traj.tool_calls,
+                                    errors=traj.errors, max_steps=traj.max_steps,
+                                    provenance=traj.provenance)
             if forget is not None:  # the stub engine's per-trajectory state is done with
                 forget(traj.session.id)
             report.written += 1

@@ -13,7 +13,7 @@ from recorder.run import read_manifest
 from recorder.turns import counted_turns, turns
 from replayer.errors import ReplayConfigError
 from replayer.replay import replay
-from replayer.run import trajectories
+from replayer.run import tally, trajectories
 from replayer.testing.fake_model import (
     FakeModelServer,
     RuleAgent,
@@ -31,6 +31,11 @@ async def _run(tmp_path, policy, **kw):
         url = kw.pop("base_url", server.openai_url)
         summary = await replay(make_config(kw.pop("corpus"), out, url, **kw),
                                answerer=recorded_answerer, progress_mode="off")
+    # the counts kept while running equal a recount of what is on disk
+    recount = tally(out)
+    assert summary["counts"] == recount.counts()
+    assert summary["errors_by_reason"] == dict(recount.errors_by_reason)
+    assert summary["provenance"] == dict(recount.provenance)
     return out, summary
 
 

@@ -7,7 +7,7 @@ from replay_helpers import TURNS, make_config, recorded_answerer
 from recorder.corpus import Corpus
 from recorder.turns import counted_turns
 from replayer.replay import replay
-from replayer.run import trajectories
+from replayer.run import tally, trajectories
 from replayer.testing.fake_model import (
     FakeModelServer,
     RuleAgent,
@@ -25,6 +25,7 @@ async def test_rollout_sends_recorded_users_after_each_candidate_turn(corpus_pat
                                answerer=recorded_answerer, progress_mode="off")
         requests = list(server.requests)
     assert summary["counts"]["trajectories"] == 6
+    assert summary["counts"] == tally(out).counts()
     assert summary["counts"]["turns"] == 2 * sum(TURNS)
     sources = {s.id: s for s in Corpus(corpus_path).sessions()}
     for traj in trajectories(out):
