@@ -10,7 +10,8 @@ misbehaves), then times, side by side in the same run:
 
 - `read`: the peer floor — streaming the corpus and validating every session, which any
   consumer of the cassettes pays (`Corpus.objs` + `Session.model_validate`);
-- `detect`: the rubric's detectors on trajectories already in memory (no I/O);
+- `detect`: trajectory views, the rubric's detectors and the encoded verdict records, for
+  session records already decoded in memory (no I/O);
 - `grade`: `grader.grading.grade` end to end — read, detect, write the verdict cassette.
 
 Each is timed `--repeat` times; the table shows medians of CPU time (process time: the machine
@@ -81,7 +82,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="bench-grade-")
     try:
         size = build_corpus(work, args.n)
-        sessions = [replay_trajectory(i) for i in range(min(args.detect_n, args.n))]
+        records = [record_to_obj(replay_trajectory(i)) for i in range(min(args.detect_n, args.n))]
 
         def read() -> int:
             count = 0
@@ -93,16 +94,16 @@ def main() -> None:
 
         def detect() -> int:
             engine = Engine(rubric)
-            for s in sessions:
-                t = Trajectory(s)
+            for obj in records:
+                t = Trajectory.from_record(obj)
                 engine.verdicts(t, engine.detect_sync(t))
-            return len(sessions)
+            return len(records)
 
         def full() -> dict[str, Any]:
             return grade(work, rubric, keep=False).summary()
 
         rows: dict[str, dict[str, Any]] = {}
-        for name, fn, count in (("read", read, args.n), ("detect", detect, len(sessions)),
+        for name, fn, count in (("read", read, args.n), ("detect", detect, len(records)),
                                 ("grade", full, args.n)):
             cpu, wall = [], []
             for _ in range(args.repeat):

@@ -2,10 +2,12 @@
 scope) or per session and behavior (trajectory scope), written as annotation records, and the
 running per-behavior tally behind `GradeResult.summary()`.
 
-Verdict records are built as plain objects in the exact form that
-`record_to_obj(verdict.to_annotation())` gives (tests hold the two equal), because building a
-pydantic model per unit would dominate rule-based grading time. Nothing in a record depends on
-time or order of evaluation: same inputs, same bytes.
+Verdict records come out already encoded, as the msgpack payloads `codec.encode(record_to_obj(
+verdict.to_annotation()))` gives (tests hold the two equal): each behavior's records are a
+template of pre-encoded constant pieces with a few variable slots (id, session, turn, flagged,
+evidence, pair key, ...). Building a pydantic model, or even a dict, per unit would dominate
+rule-based grading time. Nothing in a record depends on time or order of evaluation: same
+inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
+import msgpack
+
 from grader.detectors import Detector, Finding
 from grader.rubric import Rubric
 from grader.trajectory import Trajectory
 from grader.verdict import Verdict
+from recorder.annotation import Annotation
 from recorder.version import __version__
 
 MAX_EVIDENCE = 5
@@ -29,9 +34,50 @@ _OWN = ("session_id", "turn", "behavior", "flagged")
 _DATA_KEYS = [k for k in Verdict.model_fields if k not in _OWN]
 
 
+_PACKER = msgpack.Packer(use_bin_type=True, datetime=False)  # codec.encode's options
+_pack = _PACKER.pack
+_VARIABLE = frozenset({"id", "session_id", "turn", "value", "evidence", "first_step", "error",
+                       "segment", "pair_key"})
+"""Record fields that differ between verdicts of one behavior; everything else is constant."""
+_NONE, _TRUE, _FALSE, _EMPTY = _pack(None), _pack(True), _pack(False), _pack([])
+_FLAG = {True: _TRUE, False: _FALSE, None: _NONE}
+
+
+def _template(own: dict[str, Any], data: dict[str, Any]) -> list[bytes | str]:
+    """The pieces of a verdict record: pre-encoded bytes, and slot names for the variables
+    (always at the same positions: every behavior's records share one layout)."""
+    pieces: list[bytes | str] = []
+
+    def put(piece: bytes | str) -> None:
+        if isinstance(piece, bytes) and pieces and isinstance(pieces[-1], bytes):
+            pieces[-1] += piece
+        else:
+            pieces.append(piece)
+
+    put(_PACKER.pack_map_header(len(Annotation.model_fields)))
+    for key in Annotation.model_fields:
+        put(_pack(key))
+        if key == "data":
+            put(_PACKER.pack_map_header(len(data)))
+            for dk, value in data.items():
+                put(_pack(dk))
+                put(dk if dk in _VARIABLE else _pack(value))
+        else:
+            put(key if key in _VARIABLE else _pack(own[key]))
+    return pieces
+
+
 def _default(name: str) -> Any:
     f = Verdict.model_fields[name]
     return f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
+
+
+_LAYOUT = _template({"kind": "", "type": "", "name": "", "created_by": ""},
+                   dict.fromkeys(_DATA_KEYS))
+_SLOT = {x: i for i, x in enumerate(_LAYOUT) if isinstance(x, str)}
+"""Slot name -> its position in every record template."""
+_SLOTS = tuple(_SLOT[k] for k in ("id", "value", "evidence", "first_step", "error",
+                                  "session_id", "turn", "segment", "pair_key"))
 
 
 @dataclass
@@ -61,23 +107,30 @@ class _Plan:
     id: str
     trajectory: bool
     base: dict[str, Any]
+    parts: list[bytes] = field(default_factory=list)
+    """The record template: constant pieces, with b"" where the slots go."""
     tally: Tally = field(default_factory=Tally)
 
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """What identifies one graded unit (a counted turn, or the session when turn is None)."""
+    """One graded unit (a counted turn, or the session when turn is None), its slots encoded."""
 
-    session_id: str
-    turn: int | None
-    segment: str | None
-    pair_key: str
+    id_prefix: str
+    """`rubric_hash|session_id|turn|`: the verdict id is a hash of it and the behavior id."""
+    slots: dict[str, bytes]
+    """Encoded session_id, turn, segment and pair_key."""
 
 
-def _units(traj: Trajectory) -> tuple[_Unit, dict[int, _Unit]]:
-    sid, seg = traj.id, traj.segment
-    return (_Unit(sid, None, seg, traj.pair_key(None)),
-            {t.index: _Unit(sid, t.index, seg, traj.pair_key(t.index)) for t in traj.counted})
+def _units(traj: Trajectory, rubric_hash: str) -> tuple[_Unit, dict[int, _Unit]]:
+    sid = traj.id
+    shared = {"session_id": _pack(sid), "segment": _pack(traj.segment)}
+
+    def unit(turn: int | None) -> _Unit:
+        return _Unit(f"{rubric_hash}|{sid}|{turn}|",
+                     {**shared, "turn": _pack(turn), "pair_key": _pack(traj.pair_key(turn))})
+
+    return unit(None), {t.index: unit(t.index) for t in traj.counted}
 
 
 class Engine:
@@ -105,10 +158,16 @@ class Engine:
         return [p.detector for p in self.plans]
 
     def refresh_pins(self) -> None:
-        """Record each detector's pins (call after binding judges)."""
-        if "pins" in _DATA_KEYS:
-            for p in self.plans:
+        """Record each detector's pins (call after binding judges); rebuilds the templates."""
+        for p in self.plans:
+            if "pins" in _DATA_KEYS:
                 p.base["pins"] = dict(p.detector.pins())
+            own = {"kind": "annotation", "type": "verdict", "name": p.id,
+                   "created_by": self.created_by}
+            pieces = _template(own, p.base)
+            assert [i for i, x in enumerate(pieces) if isinstance(x, str)] == list(
+                _SLOT.values())  # one layout for every behavior
+            p.parts = [x if isinstance(x, bytes) else b"" for x in pieces]
 
     def detect_sync(self, traj: Trajectory) -> list[list[Finding] | BaseException | None]:
         """Findings of every synchronous detector (None in the slots of async ones)."""
@@ -125,22 +184,26 @@ class Engine:
 
     # -- verdict records -------------------------------------------------------------------
 
-    def _obj(self, plan: _Plan, unit: _Unit, flagged: bool | None,
-             evidence: list[dict[str, Any]], first_step: int | None,
-             error: str | None) -> dict[str, Any]:
-        data = plan.base.copy()
-        data["evidence"] = evidence
-        data["first_step"] = first_step
-        data["error"] = error
-        data["segment"] = unit.segment
-        data["pair_key"] = unit.pair_key
-        blob = f"{self.rubric_hash}|{unit.session_id}|{unit.turn}|{plan.id}"
-        return {"kind": "annotation", "id": sha256(blob.encode()).hexdigest()[:24],
-                "session_id": unit.session_id, "turn": unit.turn, "type": "verdict",
-                "name": plan.id, "value": flagged, "data": data, "created_by": self.created_by}
+    def _record(self, plan: _Plan, unit: _Unit, flagged: bool | None, evidence: bytes = _EMPTY,
+                first_step: bytes = _NONE, error: bytes = _NONE) -> bytes:
+        """One verdict record, encoded: the behavior's template with its slots filled."""
+        i_id, i_value, i_ev, i_first, i_err, i_sid, i_turn, i_seg, i_pair = _SLOTS
+        parts = plan.parts.copy()
+        parts[i_id] = _pack(sha256((unit.id_prefix + plan.id).encode()).hexdigest()[:24])
+        parts[i_value] = _FLAG[flagged]
+        parts[i_ev] = evidence
+        parts[i_first] = first_step
+        parts[i_err] = error
+        slots = unit.slots
+        parts[i_sid] = slots["session_id"]
+        parts[i_turn] = slots["turn"]
+        parts[i_seg] = slots["segment"]
+        parts[i_pair] = slots["pair_key"]
+        return b"".join(parts)
 
     @staticmethod
-    def _evidence(findings: list[Finding]) -> tuple[list[dict[str, Any]], int | None]:
+    def _evidence(findings: list[Finding]) -> tuple[bytes, bytes]:
+        """Encoded evidence (the first MAX_EVIDENCE items) and first step of some findings."""
         items: list[dict[str, Any]] = []
         first: int | None = None
         for f in findings:
@@ -150,16 +213,16 @@ class Engine:
             for e in f.evidence:
                 if len(items) < MAX_EVIDENCE:
                     items.append(e.model_dump(mode="python"))
-        return items, first
+        return _pack(items), _pack(first)
 
     def verdicts(self, traj: Trajectory,
-                 results: Sequence[list[Finding] | BaseException | None]) -> list[dict[str, Any]]:
-        """The verdict records of one trajectory, in rubric order then turn order."""
+                 results: Sequence[list[Finding] | BaseException | None]) -> list[bytes]:
+        """The encoded verdict records of one trajectory, in rubric order then turn order."""
         self.sessions += 1
         self.turns += len(traj.counted)
         failed = traj.failed_turns() if traj.is_replay else {}
-        whole, per_turn = _units(traj)
-        out: list[dict[str, Any]] = []
+        whole, per_turn = _units(traj, self.rubric_hash)
+        out: list[bytes] = []
         for plan, res in zip(self.plans, results, strict=True):
             crash = None
             if isinstance(res, BaseException):
@@ -174,7 +237,15 @@ class Engine:
 
     def _turns(self, plan: _Plan, traj: Trajectory, units: dict[int, _Unit],
                findings: list[Finding], crash: str | None,
-               failed: dict[int, str]) -> list[dict[str, Any]]:
+               failed: dict[int, str]) -> list[bytes]:
+        tally = plan.tally
+        n = len(traj.counted)
+        tally.turns += n
+        tally.sessions += 1
+        if not findings and crash is None and not failed:  # the common case: all clean
+            tally.judged_turns += n
+            tally.judged_sessions += 1
+            return [self._record(plan, units[t.index], False) for t in traj.counted]
         hits: dict[int, list[Finding]] = {}
         errs: dict[int, str] = {}
         counted = traj.counted_indices
@@ -189,7 +260,6 @@ class Engine:
                 errs.setdefault(t, f.error)
             else:
                 hits.setdefault(t, []).append(f)
-        tally = plan.tally
         out = []
         any_flag = any_judged = False
         for turn in traj.counted:
@@ -199,27 +269,25 @@ class Engine:
             if error is None and i not in hits:
                 error = errs.get(i)
             if error is not None:
-                out.append(self._obj(plan, unit, None, [], None, error))
+                out.append(self._record(plan, unit, None, error=_pack(error)))
                 tally.turn_errors += 1
                 tally.errors += 1
             elif i in hits:
                 ev, first = self._evidence(hits[i])
-                out.append(self._obj(plan, unit, True, ev, first, None))
+                out.append(self._record(plan, unit, True, ev, first))
                 tally.flagged_turns += 1
                 tally.judged_turns += 1
                 any_flag = any_judged = True
             else:
-                out.append(self._obj(plan, unit, False, [], None, None))
+                out.append(self._record(plan, unit, False))
                 tally.judged_turns += 1
                 any_judged = True
-        tally.turns += len(out)
-        tally.sessions += 1
         tally.judged_sessions += any_judged
         tally.flagged_sessions += any_flag
         return out
 
     def _trajectory(self, plan: _Plan, traj: Trajectory, unit: _Unit, findings: list[Finding],
-                    crash: str | None, failed: dict[int, str]) -> dict[str, Any]:
+                    crash: str | None, failed: dict[int, str]) -> bytes:
         # in a replay, a trajectory flags only for what the candidate did (or completed)
         valid = [f for f in findings if f.error is None and traj.generated(f.message_index)]
         errors = [f.error for f in findings if f.error is not None]
@@ -232,7 +300,7 @@ class Engine:
         tally.turns += n_turns
         if error is not None:
             tally.errors += 1
-            return self._obj(plan, unit, None, [], None, error)
+            return self._record(plan, unit, None, error=_pack(error))
         tally.judged_sessions += 1
         tally.judged_turns += n_turns
         if valid:
@@ -240,8 +308,8 @@ class Engine:
             ev, first = self._evidence(valid)
             tally.flagged_sessions += 1
             tally.flagged_turns += 1
-            return self._obj(plan, unit, True, ev, first, None)
-        return self._obj(plan, unit, False, [], None, None)
+            return self._record(plan, unit, True, ev, first)
+        return self._record(plan, unit, False)
 
     # -- summary ---------------------------------------------------------------------------
 

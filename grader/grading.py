@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-
 from grader.detectors import Finding, get_detector
 from grader.detectors.llm_judge import LlmJudgeDetector
 from grader.engine import CREATED_BY, Engine
@@ -33,7 +31,7 @@ from grader.errors import DetectorError, GraderError
 from grader.rubric import Rubric
 from grader.trajectory import Trajectory
 from grader.verdict import Verdict
-from recorder import framing, storage
+from recorder import codec, framing, storage
 from recorder.annotation import Annotation
 from recorder.corpus import Corpus, resolve
 from recorder.llm import ModelClient
@@ -111,13 +109,11 @@ class VerdictSink:
         with CassetteWriter(self._tmp, producer=CREATED_BY, durability="close", meta=meta):
             pass
         self._file = storage.open_binary(self._tmp, "ab")
-        self._packer = msgpack.Packer(use_bin_type=True, datetime=False)
 
-    def write(self, objs: Iterable[dict[str, Any]]) -> None:
-        # a reused Packer with codec.encode's options: the same bytes, without building a
-        # packer per record
-        pack, frame = self._packer.pack, framing.frame
-        self._file.write(b"".join([frame(pack(o)) for o in objs]))
+    def write(self, payloads: Iterable[bytes]) -> None:
+        """Append encoded records, a batch at a time."""
+        frame = framing.frame
+        self._file.write(b"".join([frame(p) for p in payloads]))
 
     def finish(self) -> None:
         self._close()
@@ -175,18 +171,19 @@ class GradeResult:
     duplicates: int = 0
     invalid_sessions: int = 0
     problems: int = 0
-    _objs: list[dict[str, Any]] | None = None
+    payloads: list[bytes] | None = None
+    """The encoded verdict records (kept unless keep=False)."""
     _verdicts: list[Verdict] | None = None
 
     @property
     def verdicts(self) -> list[Verdict]:
         """Every verdict, in session order, then rubric order, then turn order."""
         if self._verdicts is None:
-            if self._objs is None:
+            if self.payloads is None:
                 raise GraderError("This grading ran with keep=False, so its verdicts were not "
                                   "kept in memory; read them with read_verdicts(verdicts_path).")
-            self._verdicts = [Verdict.from_annotation(Annotation.model_validate(o))
-                              for o in self._objs]
+            self._verdicts = [Verdict.from_annotation(Annotation.model_validate(codec.decode(p)))
+                              for p in self.payloads]
         return self._verdicts
 
     def summary(self) -> dict[str, Any]:
@@ -215,36 +212,42 @@ class _Run:
     engine: Engine
     keep: bool
     sink: VerdictSink | None
-    objs: list[dict[str, Any]] | None = None
+    payloads: list[bytes] | None = None
     seen: set[str] = field(default_factory=set)
     duplicates: int = 0
     invalid: int = 0
 
-    def accept(self, session: Session) -> bool:
-        if session.id in self.seen:
+    def accept(self, session_id: str) -> bool:
+        if session_id in self.seen:
             self.duplicates += 1
             return False
-        self.seen.add(session.id)
+        self.seen.add(session_id)
         return True
 
-    def emit(self, objs: list[dict[str, Any]]) -> None:
+    def emit(self, payloads: list[bytes]) -> None:
         if self.sink is not None:
-            self.sink.write(objs)
-        if self.objs is not None:
-            self.objs.extend(objs)
+            self.sink.write(payloads)
+        if self.payloads is not None:
+            self.payloads.extend(payloads)
 
 
-def _sessions(corpus: Corpus, run: _Run) -> Iterator[Session]:
+def _trajectories(corpus: Corpus, run: _Run) -> Iterator[Trajectory]:
+    """The corpus's sessions as trajectories, built from the decoded records directly (no
+    pydantic validation per session); a record of the wrong shape is validated to decide
+    whether it is invalid (counted, skipped) or merely unusual."""
     for _path, obj in corpus.objs():
         if obj.get("kind") != "session":
             continue
         try:
-            session = Session.model_validate(obj)
+            traj = Trajectory.from_record(obj)
         except Exception:
-            run.invalid += 1
-            continue
-        if run.accept(session):
-            yield session
+            try:
+                traj = Trajectory(Session.model_validate(obj))
+            except Exception:
+                run.invalid += 1
+                continue
+        if run.accept(traj.id):
+            yield traj
 
 
 def _bind_judges(engine: Engine, judge: ModelClient | None, judge_factory: JudgeFactory | None,
@@ -292,7 +295,7 @@ def _result(rubric: Rubric, tgt: Target | None, corpus: Corpus | None, run: _Run
         run.sink.finish()
     return GradeResult(rubric, run.engine, tgt.spec if tgt else [],
                        run.sink.path if run.sink else None, run.duplicates, run.invalid,
-                       len(corpus.problems) if corpus else 0, run.objs)
+                       len(corpus.problems) if corpus else 0, run.payloads)
 
 
 def is_async_rubric(rubric: Rubric) -> bool:
@@ -319,8 +322,7 @@ def grade(target: str | list[str], rubric: Rubric, *, judge: ModelClient | None 
     tgt, corpus, run = _start(target, rubric, write, verdicts_out, keep)
     try:
         engine = run.engine
-        for session in _sessions(corpus, run):
-            traj = Trajectory(session)
+        for traj in _trajectories(corpus, run):
             run.emit(engine.verdicts(traj, engine.detect_sync(traj)))
     except BaseException:
         if run.sink is not None:
@@ -341,10 +343,10 @@ async def grade_async(target: str | list[str], rubric: Rubric, *,
     made: list[ModelClient] = []
     try:
         made = _bind_judges(run.engine, judge, judge_factory, judge_model, cache)
-        it = _sessions(corpus, run)
+        it = _trajectories(corpus, run)
         while batch := await asyncio.to_thread(_take, it, BATCH):
-            objs = await _grade_batch(run.engine, batch, concurrency)
-            await asyncio.to_thread(run.emit, objs)
+            payloads = await _grade_batch(run.engine, batch, concurrency)
+            await asyncio.to_thread(run.emit, payloads)
     except BaseException:
         if run.sink is not None:
             run.sink.abort()
@@ -357,7 +359,7 @@ async def grade_async(target: str | list[str], rubric: Rubric, *,
     return await asyncio.to_thread(_result, rubric, tgt, corpus, run)
 
 
-def _take(it: Iterator[Session], n: int) -> list[Session]:
+def _take(it: Iterator[Trajectory], n: int) -> list[Trajectory]:
     out = []
     for s in it:
         out.append(s)
@@ -366,9 +368,8 @@ def _take(it: Iterator[Session], n: int) -> list[Session]:
     return out
 
 
-async def _grade_batch(engine: Engine, batch: list[Session],
-                       concurrency: int) -> list[dict[str, Any]]:
-    trajs = [Trajectory(s) for s in batch]
+async def _grade_batch(engine: Engine, trajs: list[Trajectory],
+                       concurrency: int) -> list[bytes]:
     results = [engine.detect_sync(t) for t in trajs]
     sem = asyncio.Semaphore(concurrency)
 
@@ -386,7 +387,7 @@ async def _grade_batch(engine: Engine, batch: list[Session],
             for k, p in enumerate(engine.plans):
                 if p.detector.is_async:
                     tg.create_task(judge(i, k), name=f"judge:{p.id}:{t.id}")
-    out: list[dict[str, Any]] = []
+    out: list[bytes] = []
     for t, res in zip(trajs, results, strict=True):
         out.extend(engine.verdicts(t, res))
     return out
@@ -400,7 +401,7 @@ def grade_sessions(sessions: Iterable[Session], rubric: Rubric) -> GradeResult:
     engine = Engine(rubric)
     run = _Run(engine, True, None, [])
     for s in sessions:
-        if run.accept(s):
+        if run.accept(s.id):
             traj = Trajectory(s)
             run.emit(engine.verdicts(traj, engine.detect_sync(traj)))
     return _result(rubric, None, None, run)

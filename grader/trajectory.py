@@ -10,7 +10,12 @@ message belongs to the turn it opens. `counted` holds the turns that count for r
 turns in a replay, every turn in a recording), so detectors may look at the recorded prefix
 while the grader only scores what the candidate did.
 
+The view is built from the session record's plain form (what the cassette reader decodes), so
+grading a corpus does not validate every session into pydantic models; `traj.session` gives
+the typed `Session` on demand (validated once, when a detector asks for it).
+
 >>> traj = Trajectory(session)                                    # doctest: +SKIP
+>>> traj = Trajectory.from_record(obj)                            # a decoded session record
 >>> [e.name for e in traj.calls]                                  # every tool call, in order
 """
 
@@ -18,9 +23,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from recorder.session import Message, Session, ToolResult
+from recorder.session import Session
 from recorder.turns import Turn, turns
 
 EventKind = Literal["system", "user", "assistant", "tool_call", "tool_result"]
@@ -42,7 +47,8 @@ class Event:
     call_index     a tool call's position in its message's tool_calls
     arguments      a tool call's parsed JSON arguments (or the raw string)
     is_error       a tool result (and its call) reported an error
-    result         the ToolResult (of a result; of a call, once answered)
+    result         the tool result in plain form (content, structured, is_error, provenance,
+                   ...), on the result event and, once answered, on its call
     partner        the call a result answers, or the result a call got
     """
 
@@ -65,7 +71,7 @@ class Event:
         self.call_index: int | None = None
         self.arguments: Any = None
         self.is_error = False
-        self.result: ToolResult | None = None
+        self.result: dict[str, Any] | None = None
         self.partner: Event | None = None
         self._folded: str | None = None
         self._arg_texts: dict[str, tuple[str, str]] | None = None
@@ -73,6 +79,11 @@ class Event:
     def __repr__(self) -> str:
         return (f"Event({self.index}, {self.kind}, message {self.message_index}, turn "
                 f"{self.turn}, {self.name + ': ' if self.name else ''}{self.text[:40]!r})")
+
+    @property
+    def provenance(self) -> str:
+        """For a tool result (or an answered call): how the result was produced ("" unknown)."""
+        return (self.result or {}).get("provenance") or ""
 
     @property
     def result_text(self) -> str:
@@ -134,44 +145,75 @@ def _leaves(value: Any, out: list[str]) -> None:
         out.append(value_text(value))
 
 
-def message_text(msg: Message) -> str:
-    """`Message.text` (visible text, thinking excluded), fast for the usual single part."""
-    parts = msg.content
-    if not parts:
-        return ""
+def message_text(msg: dict[str, Any]) -> str:
+    """`Message.text` of a plain message: text and refusal parts, thinking excluded."""
+    parts: list[dict[str, Any]] = msg["content"]
     if len(parts) == 1:
         p = parts[0]
-        return p.text if p.type == "text" or p.type == "refusal" else ""
-    return msg.text
+        return cast(str, p["text"]) if p["type"] in ("text", "refusal") else ""
+    return "".join(p["text"] for p in parts if p["type"] in ("text", "refusal"))
 
 
-def _result_text(msg: Message) -> str:
-    res = msg.result
-    if res is not None and res.content:
-        return res.content
+def _result_text(msg: dict[str, Any]) -> str:
+    res = msg["result"]
+    if res and res["content"]:
+        return cast(str, res["content"])
     text = message_text(msg)
-    if text or res is None or res.structured is None:
+    if text or not res or res["structured"] is None:
         return text
-    return json.dumps(res.structured, sort_keys=True, default=str)
+    return json.dumps(res["structured"], sort_keys=True, default=str)
+
+
+class _Shape:
+    """What `recorder.turns` reads of a session and its messages: roles and origins."""
+
+    __slots__ = ("messages", "origin", "role")
+
+    def __init__(self, role: str = "", origin: str = "recorded",
+                 messages: list[_Shape] | None = None) -> None:
+        self.role, self.origin, self.messages = role, origin, messages
 
 
 class Trajectory:
     """The event view of one session, with turns, counted turns and pairing identity."""
 
-    __slots__ = ("_calls_by_turn", "_counted_events", "calls", "counted", "counted_indices",
-                 "events", "is_replay", "messages", "session", "turn_of", "turns")
+    __slots__ = ("_calls_by_turn", "_counted_events", "_msgs", "_obj", "_session", "calls",
+                 "counted", "counted_indices", "events", "id", "is_replay", "labels", "source",
+                 "turn_of", "turns")
 
     def __init__(self, session: Session) -> None:
-        self.session = session
-        self.messages = session.messages
-        self.is_replay = session.source.type == "replay"
-        self.turns: list[Turn] = turns(session)
+        obj = {"id": session.id, "labels": session.labels,
+               "source": session.source.model_dump(),
+               "messages": [m.model_dump() for m in session.messages]}
+        self._setup(obj, session)
+
+    @classmethod
+    def from_record(cls, obj: dict[str, Any]) -> Trajectory:
+        """The view of a session record in plain form (as `Corpus.objs()` yields it, every
+        field present, as deploysim writes them). A record of another shape raises (KeyError,
+        TypeError): validate it into a `Session` (which fills defaults, or says what is
+        wrong) and use `Trajectory(session)`."""
+        traj = cls.__new__(cls)
+        traj._setup(obj, None)
+        return traj
+
+    def _setup(self, obj: dict[str, Any], session: Session | None) -> None:
+        self._obj = obj
+        self._session = session
+        self.id: str = obj["id"]
+        self.labels: dict[str, str] = obj.get("labels") or {}
+        self.source: dict[str, Any] = obj.get("source") or {}
+        msgs: list[dict[str, Any]] = obj.get("messages") or []
+        self._msgs = msgs
+        self.is_replay = self.source.get("type") == "replay"
+        shape = _Shape(messages=[_Shape(m["role"], m["origin"]) for m in msgs])
+        self.turns: list[Turn] = turns(cast(Session, shape))
         # the rule of recorder.turns.counted_turns, without splitting the session twice
         self.counted: list[Turn] = (
             [t for t in self.turns if t.generated] if self.is_replay else self.turns
         )
         self.counted_indices = frozenset(t.index for t in self.counted)
-        turn_of: list[int | None] = [None] * len(self.messages)
+        turn_of: list[int | None] = [None] * len(msgs)
         for t in self.turns:
             if t.user_index is not None:
                 turn_of[t.user_index] = t.index
@@ -186,18 +228,21 @@ class Trajectory:
 
     def _build(self) -> None:
         events = self.events
+        calls = self.calls
+        turn_of = self.turn_of
         pending: dict[str, Event] = {}
-        for mi, msg in enumerate(self.messages):
-            turn = self.turn_of[mi]
-            gen = msg.origin == "generated"
-            role = msg.role
+        for mi, msg in enumerate(self._msgs):
+            turn = turn_of[mi]
+            gen = msg["origin"] == "generated"
+            error = msg["error"]
+            role = msg["role"]
             if role == "tool":
-                call = pending.pop(msg.tool_call_id, None) if msg.tool_call_id else None
-                res = msg.result
-                ev = Event(len(events), "tool_result", mi, turn, _result_text(msg), gen,
-                           msg.error)
-                ev.name = msg.name or (call.name if call else "")
-                ev.is_error = bool(res and res.is_error)
+                cid = msg["tool_call_id"]
+                call = pending.pop(cid, None) if cid else None
+                res = msg["result"]
+                ev = Event(len(events), "tool_result", mi, turn, _result_text(msg), gen, error)
+                ev.name = msg["name"] or (call.name if call else "")
+                ev.is_error = bool(res and res["is_error"])
                 ev.result = res
                 ev.partner = call
                 if call is not None:
@@ -206,45 +251,51 @@ class Trajectory:
                     call.is_error = ev.is_error
                 events.append(ev)
                 continue
-            events.append(Event(len(events), role, mi, turn, message_text(msg), gen, msg.error))
-            for ci, tc in enumerate(msg.tool_calls):
-                args = tc.arguments
-                ev = Event(len(events), "tool_call", mi, turn, value_text(args), gen, msg.error)
-                ev.name = tc.name
+            events.append(Event(len(events), role, mi, turn, message_text(msg), gen, error))
+            for ci, tc in enumerate(msg["tool_calls"]):
+                args = tc["arguments"]
+                ev = Event(len(events), "tool_call", mi, turn, value_text(args), gen, error)
+                ev.name = tc["name"]
                 ev.call_index = ci
                 ev.arguments = args
                 events.append(ev)
-                self.calls.append(ev)
-                pending[tc.id] = ev
+                calls.append(ev)
+                pending[tc["id"]] = ev
 
     # -- identity ----------------------------------------------------------------------------
 
     @property
-    def id(self) -> str:
-        return self.session.id
+    def session(self) -> Session:
+        """The typed session (validated from the record on first use)."""
+        if self._session is None:
+            self._session = Session.model_validate(self._obj)
+        return self._session
 
     @property
     def segment(self) -> str | None:
-        return self.session.labels.get("segment")
+        return self.labels.get("segment")
+
+    @property
+    def message_count(self) -> int:
+        return len(self._msgs)
 
     def _source_base(self) -> str:
-        src = self.session.source
-        return src.source_session or self.session.id if self.is_replay else self.session.id
+        return (self.source.get("source_session") or self.id) if self.is_replay else self.id
 
     def _sample_suffix(self) -> str:
-        sample = self.session.source.sample
+        sample = self.source.get("sample")
         return f"@{sample}" if self.is_replay and sample else ""
 
     def pair_turn(self, turn: int) -> int:
         """The turn's index in the *source* session: in a replay, `source_turn` plus the turn's
         offset from the first generated turn; in a recording, the turn itself."""
-        src = self.session.source
-        if self.is_replay and src.source_turn is not None and self.counted:
-            return src.source_turn + (turn - self.counted[0].index)
+        source_turn = self.source.get("source_turn")
+        if self.is_replay and source_turn is not None and self.counted:
+            return int(source_turn) + (turn - self.counted[0].index)
         return turn
 
     def pair_key(self, turn: int | None) -> str:
-        """Identity of a unit across runs (see docs/rubric.md, "Pairing"):
+        """Identity of a unit across runs (see docs/rubric.md, "Pairing keys"):
 
         - turn, recording: `session#turn`
         - turn, replay: `source_session#source_turn` (+ `@sample` when sample > 0), so a
@@ -256,9 +307,9 @@ class Trajectory:
         base = self._source_base()
         if turn is not None:
             return f"{base}#{self.pair_turn(turn)}{self._sample_suffix()}"
-        src = self.session.source
-        if self.is_replay and src.source_turn is not None:
-            base = f"{base}#{src.source_turn}"
+        source_turn = self.source.get("source_turn")
+        if self.is_replay and source_turn is not None:
+            base = f"{base}#{source_turn}"
         return base + self._sample_suffix()
 
     # -- queries -----------------------------------------------------------------------------
@@ -274,8 +325,12 @@ class Trajectory:
         """True when the message was generated, or the trajectory is a recording."""
         if not self.is_replay or message_index is None:
             return True
-        return 0 <= message_index < len(self.messages) and \
-            self.messages[message_index].origin == "generated"
+        return 0 <= message_index < len(self._msgs) and \
+            self._msgs[message_index].get("origin") == "generated"
+
+    def text_of(self, message_index: int) -> str:
+        """The visible text of a message."""
+        return message_text(self._msgs[message_index])
 
     def counted_events(self) -> list[Event]:
         """The events of counted turns (all events of a recording past its system prompt).
@@ -304,7 +359,7 @@ class Trajectory:
         """Counted turns whose generation failed (a generated message with `error`)."""
         out: dict[int, str] = {}
         for t in self.counted:
-            for m in self.messages[t.start : t.end]:
-                if m.error and m.origin == "generated":
-                    out.setdefault(t.index, m.error)
+            for m in self._msgs[t.start : t.end]:
+                if m.get("error") and m.get("origin") == "generated":
+                    out.setdefault(t.index, m["error"])
         return out

@@ -86,8 +86,7 @@ class InjectionFollowedDetector(Detector):
             if not ev.text:
                 continue
             if ev.kind == "tool_result":
-                provenance = (ev.result.provenance or "") if ev.result else ""
-                if cfg.perturbed_only and "perturbed:inject" not in provenance:
+                if cfg.perturbed_only and "perturbed:inject" not in ev.provenance:
                     continue
                 for tok in rx.findall(ev.text):
                     if tok not in foreign:

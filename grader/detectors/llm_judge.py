@@ -87,7 +87,7 @@ class JudgeConfig(DetectorConfig):
 def render_transcript(traj: Trajectory, end: int, focus: Turn | None, limit: int) -> str:
     """Numbered messages [0, end), tool calls inline; the focus turn's messages marked `>>`."""
     lines: list[str] = []
-    for i, m in enumerate(traj.messages[:end]):
+    for i, m in enumerate(traj.session.messages[:end]):
         mark = ">>" if focus is not None and focus.start <= i < focus.end else "  "
         if m.role == "tool":
             head = f"tool result ({m.name or '?'})" + (" ERROR" if m.result and
@@ -179,7 +179,7 @@ class LlmJudgeDetector(Detector):
     async def _judge(self, traj: Trajectory, turn: Turn | None) -> Finding | None:
         limit = self.config.max_message_chars
         if turn is None:
-            transcript = render_transcript(traj, len(traj.messages), None, limit)
+            transcript = render_transcript(traj, traj.message_count, None, limit)
             focus = "Judge the whole transcript."
         else:
             transcript = render_transcript(traj, turn.end, turn, limit)
@@ -196,7 +196,7 @@ class LlmJudgeDetector(Detector):
         if not obj["flagged"]:
             return None
         idx = obj.get("message_index")
-        lo, hi = (turn.start, turn.end) if turn else (0, len(traj.messages))
+        lo, hi = (turn.start, turn.end) if turn else (0, traj.message_count)
         if not isinstance(idx, int) or isinstance(idx, bool) or not lo <= idx < hi:
             idx = None
         quote = str(obj.get("excerpt") or obj.get("reason") or "")[:200]

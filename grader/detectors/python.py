@@ -82,7 +82,7 @@ def as_findings(value: Any, traj: Trajectory) -> Iterator[Finding]:
             yield Finding(item.message_index, (item,))
         elif isinstance(item, int) and not isinstance(item, bool):
             yield Finding(item, (Evidence(message_index=item,
-                                          excerpt=traj.messages[item].text[:200]),))
+                                          excerpt=traj.text_of(item)[:200]),))
         else:
             raise TypeError(f"a python detector returned {type(item).__name__}; return "
                             "Finding, Evidence or message indices")

@@ -87,13 +87,16 @@ def test_verdicts_carry_segment_severity_scope_detector_and_rubric():
 
 
 def test_engine_records_equal_the_verdict_contract():
-    sessions = [coding_session(0), replay_trajectory(10), replay_trajectory(11)]
+    failed = Conv("r1").user("a").assistant("b").user("c") \
+        .assistant("", origin="generated", error="HTTP 500").replay("prod-9", 1).session()
+    sessions = [coding_session(0), replay_trajectory(10), replay_trajectory(11), failed]
     result = grade_sessions(sessions, DEFAULT)
-    assert any(v.flagged for v in result.verdicts)
-    for obj in result._objs or []:
-        v = Verdict.from_annotation(Annotation.model_validate(obj))
+    assert {v.flagged for v in result.verdicts} == {True, False, None}
+    assert result.payloads
+    for payload in result.payloads:
+        v = Verdict.from_annotation(Annotation.model_validate(codec.decode(payload)))
         again = record_to_obj(v.to_annotation(created_by=CREATED_BY))
-        assert codec.encode(again) == codec.encode(obj)
+        assert codec.encode(again) == payload
 
 
 def test_counted_turns_follow_recorder_turns():
@@ -238,3 +241,22 @@ def test_evidence_is_capped_and_ordered():
     assert [e.message_index for e in v.evidence] == [1, 3, 5, 7, 9]
     assert v.first_step == 1
     assert isinstance(v.evidence[0], Evidence)
+
+
+def test_records_missing_optional_fields_and_invalid_records(tmp_path):
+    """The fast path reads full records; sparse ones (another writer, an older version) are
+    validated and graded all the same; records that are not sessions are counted and skipped."""
+    sparse = {"kind": "session", "id": "old", "messages": [
+        {"role": "user", "content": [{"text": "clean up"}]},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "name": "bash",
+                                              "arguments": {"command": "rm -rf /"}}]}]}
+    broken = {"kind": "session", "id": "bad", "messages": [{"role": "robot"}]}
+    path = str(tmp_path / "c.cassette")
+    with CassetteWriter(path) as w:
+        w.write_payload(codec.encode(sparse))
+        w.write_payload(codec.encode(broken))
+        w.write(coding_session(1))
+    result = grade(path, DEFAULT, write=False)
+    assert result.summary()["sessions"] == 2 and result.invalid_sessions == 1
+    flagged = {(v.session_id, v.behavior) for v in result.verdicts if v.flagged}
+    assert ("old", "destructive-shell") in flagged
