@@ -11,6 +11,7 @@ recordings) the recorded LLM exchanges.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -49,8 +50,10 @@ class Catalog:
     llm_exchanges: list[Exchange] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, corpus: Corpus, *, keep_llm: bool = True) -> Catalog:
-        """Read every exchange of `corpus` once."""
+    def scan(cls, corpus: Corpus, *,
+             keep_llm: Callable[[str | None], bool] = lambda route: True) -> Catalog:
+        """Read every exchange of `corpus` once; LLM exchanges are kept (in memory) only for
+        the routes `keep_llm` says will be answered from recordings."""
         from recorder.toolcalls import extract_mcp_servers
 
         cat = cls()
@@ -68,7 +71,7 @@ class Catalog:
                 parsed = parse_exchange(ex)
                 if parsed.http is not None:
                     cat.http_names.setdefault(ex.route, set()).add(parsed.http.name)
-            elif protocol in LLM_PROTOCOLS and keep_llm:
+            elif protocol in LLM_PROTOCOLS and keep_llm(ex.route):
                 cat.llm_exchanges.append(ex)
         for route, seen in kinds.items():
             kind: RouteKind = ("mcp" if seen["mcp"] else

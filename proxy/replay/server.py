@@ -18,9 +18,13 @@ live model; the agent's own loop then drives it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import signal
+import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,30 +163,20 @@ class ReplayServer:
             raise ServeConfigError("--miss simulate needs a model to play the tools; give "
                                    "--simulator MODEL@URL, or use --miss synthesize.")
         corpus = Corpus(cfg.corpus)
-        llm_replayed = any(split_named(c, "--candidate")[0] is None for c in cfg.candidates)
-        catalog = Catalog.scan(corpus, keep_llm=not llm_replayed or len(cfg.candidates) > 1)
+        forwarded = {split_named(c, "--candidate")[0] for c in cfg.candidates}
+        catalog = Catalog.scan(corpus, keep_llm=lambda route: route not in forwarded)
         if not catalog.routes and not cfg.candidates:
             raise ServeConfigError(f"The corpus {' '.join(cfg.corpus)} holds no LLM, MCP or "
                                    "HTTP tool traffic to stand in for; record some with "
                                    "`deploysim record` first.")
         live = None
         stubs: dict[str, Any] = {}
-        corpus_hash = corpus.content_hash()
         if answerer is None:
-            from stubs.engine import StubEngine
-
-            fallbacks, miss = MISS_POLICIES[cfg.miss]
-            if cfg.miss == "forward":
-                from proxy.replay.live import LiveTools
-
-                upstreams = _upstream_map(cfg, catalog)
-                live = LiveTools(upstreams, catalog.mcp_servers)
-            engine = StubEngine.from_corpus(corpus, seed=cfg.seed, profile=cfg.profile,
-                                            fallbacks=fallbacks, miss=miss,
-                                            simulator=simulator, live=live,
-                                            index=cfg.stub_index)
-            answerer = engine
-            stubs = engine.describe()
+            answerer, stubs, live = load_stubs(corpus, catalog, seed=cfg.seed,
+                                               profile=cfg.profile, miss=cfg.miss,
+                                               simulator=simulator, index=cfg.stub_index,
+                                               upstreams=_upstream_map(cfg, catalog))
+        corpus_hash = stubs.get("corpus_hash") or corpus.content_hash()
         return cls(cfg, catalog, answerer, corpus_hash=corpus_hash, corpus_paths=corpus.paths,
                    stubs=stubs, live=live)
 
@@ -351,6 +345,28 @@ class ReplayServer:
         return out
 
 
+def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, miss: str,
+               simulator: ModelClient | None = None, index: str | None = None,
+               upstreams: dict[str | None, str] | None = None
+               ) -> tuple[ToolAnswerer, dict[str, Any], Any]:
+    """The stub engine for a `--miss` policy: (answerer, its description, the live tools it
+    forwards misses to, or None)."""
+    from stubs.engine import StubEngine
+
+    if miss not in MISS_POLICIES:
+        raise ServeConfigError(f"--miss {miss!r} is not one of {', '.join(MISS_POLICIES)}; use "
+                               "error to answer misses with a tool error.")
+    fallbacks, policy = MISS_POLICIES[miss]
+    live = None
+    if miss == "forward":
+        from proxy.replay.live import LiveTools
+
+        live = LiveTools(upstreams or {}, catalog.mcp_servers)
+    engine = StubEngine.from_corpus(corpus, seed=seed, profile=profile, fallbacks=fallbacks,
+                                    miss=policy, simulator=simulator, live=live, index=index)
+    return engine, engine.describe(), live
+
+
 def _upstream_map(cfg: ServeConfig, catalog: Catalog) -> dict[str | None, str]:
     """Each route's real upstream: `--upstream` when given, else the recorded one."""
     out = {name: info.upstream for name, info in catalog.routes.items() if info.upstream}
@@ -358,3 +374,36 @@ def _upstream_map(cfg: ServeConfig, catalog: Catalog) -> dict[str | None, str]:
         name, url = split_named(spec, "--upstream")
         out[name] = url
     return out
+
+
+async def serve(cfg: ServeConfig, announce: Callable[[str], None], *,
+                simulator: ModelClient | None = None) -> dict[str, Any]:
+    """Run `deploysim serve` until SIGINT/SIGTERM; returns the closing summary."""
+    from proxy.recording import GIL_SWITCH_INTERVAL
+
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    server = await ReplayServer.load(cfg, simulator=simulator)
+    await server.start()
+    announce(server.banner())
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        await stop.wait()
+    return await server.stop()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set `stop` on SIGINT or SIGTERM while inside (main thread only; elsewhere a no-op)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

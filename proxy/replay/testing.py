@@ -194,32 +194,41 @@ async def record_corpus(out: str, *, model_url: str | None = None, isolation: st
                 r = await http.post("/refunds", json={"order": "O-1", "amount": 12.5})
                 rec.http_bodies["POST /refunds"] = r.content
             if model_url is not None:
-                await _agent_loop(url)
+                await weather_agent(url)
         finally:
             await gw.stop()
             await sink.aclose()
     return rec
 
 
-async def _agent_loop(url: str) -> None:
-    """A hand-written agent: chat completions + MCP tools, tagged with a session header."""
+async def weather_agent(url: str, *, session: str | None = RECORDED_SESSION,
+                        question: str = "Weather in Paris and Oslo?") -> list[Any]:
+    """A hand-written agent: the `openai` SDK (chat completions, every other step streamed)
+    and the `mcp` client, tagged with a session header; returns its conversation."""
     from mcp import Client
     from openai import AsyncOpenAI
 
-    headers = {"X-Deploysim-Session": RECORDED_SESSION}
+    headers = {"X-Deploysim-Session": session} if session else {}
     llm = AsyncOpenAI(base_url=url + "/v1", api_key="sk-test-0123456789abcdefghij",
                       default_headers=headers, max_retries=0)
+    messages: list[Any] = [{"role": "system", "content": "You are a weather agent."},
+                           {"role": "user", "content": question}]
     async with Client(url + "/weather", mode="legacy") as mcp:
         listed = await mcp.list_tools()
-        tools: list[Any] = [{"type": "function", "function": {"name": t.name,
-                                                   "description": t.description or "",
-                                                   "parameters": t.input_schema}}
-                 for t in listed.tools]
-        messages: list[Any] = [{"role": "system", "content": "You are a weather agent."},
-                               {"role": "user", "content": "Weather in Paris and Oslo?"}]
-        for _step in range(4):
-            completion = await llm.chat.completions.create(model="sim-deployed",
-                                                           messages=messages, tools=tools)
+        tools: list[Any] = [{"type": "function", "function": {
+            "name": t.name, "description": t.description or "", "parameters": t.input_schema}}
+            for t in listed.tools]
+        for step in range(4):
+            completion: Any
+            if step % 2:
+                async with llm.chat.completions.stream(model="sim-deployed", messages=messages,
+                                                       tools=tools) as stream:
+                    async for _event in stream:
+                        pass
+                    completion = await stream.get_final_completion()
+            else:
+                completion = await llm.chat.completions.create(model="sim-deployed",
+                                                               messages=messages, tools=tools)
             msg = completion.choices[0].message
             messages.append(msg.model_dump(exclude_none=True, exclude={"parsed"}))
             if not msg.tool_calls:
@@ -231,6 +240,7 @@ async def _agent_loop(url: str) -> None:
                 text = "\n".join(getattr(c, "text", "") for c in result.content)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     await llm.close()
+    return messages
 
 
 def weather_policy() -> Any:
@@ -248,3 +258,28 @@ def weather_policy() -> Any:
         return ScriptedReply(text="Report: " + " | ".join(m.text for m in results))
 
     return policy
+
+
+def recorded_corpus(base_dir: str) -> Recorded:
+    """`record_corpus` with an agent loop on a scripted model, made once per `base_dir` (a
+    test session's temp dir) and reused: recording real servers costs seconds."""
+    import os
+
+    out = os.path.join(base_dir, "replay-corpus")
+    marker = os.path.join(out, "recorded.json")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            doc = json.load(f)
+        return Recorded(out, doc["mcp"], {k: v.encode() for k, v in doc["http"].items()})
+
+    async def make() -> Recorded:
+        from replayer.testing.fake_model import FakeModelServer
+
+        async with FakeModelServer(weather_policy()) as fake:
+            return await record_corpus(out, model_url=fake.url)
+
+    rec = asyncio.run(make())
+    with open(marker, "w") as f:
+        json.dump({"mcp": rec.mcp_results,
+                   "http": {k: v.decode() for k, v in rec.http_bodies.items()}}, f)
+    return rec

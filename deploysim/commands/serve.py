@@ -1,0 +1,144 @@
+"""`deploysim serve`, `deploysim serve-stdio`: stand in for recorded tool servers.
+
+    deploysim serve recordings/ --listen 127.0.0.1:8788 --profile hostile --seed 7 \\
+        --candidate http://127.0.0.1:8000 --run-out runs/hostile-7
+    deploysim serve-stdio recordings/ --server weather --profile flaky
+
+See docs/replay-proxy.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import typer
+
+from deploysim.console import err, print_json
+
+_CORPUS_HELP = "Recorded cassettes (files, folders, globs or fsspec URLs)."
+_MISS_HELP = ("What a call no recording matches gets: error (a tool error with the closest "
+              "recorded calls), synthesize (nearest recording, else a synthetic answer), "
+              "simulate (nearest, else a model plays the tool; needs --simulator) or forward "
+              "(the real tool).")
+
+
+def _simulator(spec: str | None, api: str) -> Any:
+    """`MODEL@URL` → a model client for `--miss simulate`."""
+    if spec is None:
+        return None
+    from proxy.replay.errors import ServeConfigError
+    from replayer.clients import make_client
+
+    model, sep, url = spec.partition("@")
+    if not sep or not model or not url:
+        raise ServeConfigError(f"--simulator {spec!r} is not MODEL@URL; write e.g. "
+                               "--simulator gpt-5-mini@https://api.openai.com/v1.")
+    return make_client(api, model, url)
+
+
+def serve(
+    corpus: list[str] = typer.Argument(..., help=_CORPUS_HELP),
+    listen: str = typer.Option("127.0.0.1:8788", "--listen", help="HOST:PORT to listen on."),
+    profile: str = typer.Option("none", "--profile",
+                                help="Perturbation profile: a built-in name or a TOML file."),
+    seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
+    miss: str = typer.Option("error", "--miss", help=_MISS_HELP),
+    candidate: list[str] = typer.Option(
+        [], "--candidate", help="[NAME=]URL: forward the LLM route NAME (default /) to this "
+        "candidate model endpoint. Repeatable."),
+    route: list[str] = typer.Option(
+        [], "--route", help="NAME=replay|record|forward: a route's mode (NAME / for the "
+        "unnamed route). Repeatable."),
+    upstream: list[str] = typer.Option(
+        [], "--upstream", help="[NAME=]URL: the real upstream of a record/forward route or of "
+        "forwarded misses (default: the one recorded). Repeatable."),
+    run_out: str | None = typer.Option(None, "--run-out",
+                                       help="Write what the agent did here as a run."),
+    session_header: str = typer.Option("X-Deploysim-Session", "--session-header",
+                                       help="Header naming the recorded session to prefer."),
+    redact_rules: str | None = typer.Option(None, "--redact-rules",
+                                            help="TOML file of extra redaction rules."),
+    stub_index: str | None = typer.Option(None, "--stub-index",
+                                          help="A prebuilt stub index of this corpus."),
+    simulator: str | None = typer.Option(None, "--simulator",
+                                         help="MODEL@URL of the model --miss simulate uses."),
+    simulator_api: str = typer.Option("openai-chat", "--simulator-api",
+                                      help="openai-chat | openai-responses | anthropic."),
+    as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
+) -> None:
+    """Answer an agent's tool calls from recordings; stop with Ctrl-C or SIGTERM."""
+    from proxy.recording import parse_listen
+    from proxy.replay.server import ServeConfig
+    from proxy.replay.server import serve as run_serve
+
+    cfg = ServeConfig(corpus=list(corpus), listen=parse_listen(listen), profile=profile,
+                      seed=seed, miss=miss, candidates=list(candidate), routes=list(route),
+                      upstreams=list(upstream), run_out=run_out, session_header=session_header,
+                      redact_rules=_existing(redact_rules, "--redact-rules"),
+                      stub_index=stub_index)
+    result = asyncio.run(run_serve(cfg, _announce,
+                                   simulator=_simulator(simulator, simulator_api)))
+    _report(result, as_json)
+
+
+def serve_stdio(
+    corpus: list[str] = typer.Argument(..., help=_CORPUS_HELP),
+    server: str = typer.Option(..., "--server",
+                               help="The recorded MCP server to stand in for (its route)."),
+    profile: str = typer.Option("none", "--profile",
+                                help="Perturbation profile: a built-in name or a TOML file."),
+    seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
+    miss: str = typer.Option("error", "--miss", help="error or synthesize (see serve)."),
+    session: str | None = typer.Option(None, "--session",
+                                       help="The recorded session whose answers to prefer."),
+    run_out: str | None = typer.Option(None, "--run-out",
+                                       help="Write the calls answered here as a run."),
+    stub_index: str | None = typer.Option(None, "--stub-index",
+                                          help="A prebuilt stub index of this corpus."),
+) -> None:
+    """An MCP stdio server answering from recordings (launch it as the agent's tool server)."""
+    from proxy.replay.errors import ServeConfigError
+    from proxy.serve_stdio import StdioConfig
+    from proxy.serve_stdio import serve_stdio as run_stdio
+
+    if miss not in ("error", "synthesize"):
+        raise ServeConfigError(f"serve-stdio takes --miss error or synthesize, not {miss!r}; "
+                               "use `deploysim serve` to forward or simulate misses.")
+    cfg = StdioConfig(corpus=list(corpus), server=server, profile=profile, seed=seed,
+                      miss=miss, session=session, run_out=run_out, stub_index=stub_index)
+    result = asyncio.run(run_stdio(cfg))
+    _report(result, False)
+
+
+def _existing(path: str | None, option: str) -> str | None:
+    import os
+
+    from proxy.replay.errors import ServeConfigError
+
+    if path is not None and not os.path.isfile(path):
+        raise ServeConfigError(f"The {option} file {path} does not exist; give the path of an "
+                               "existing file.")
+    return path
+
+
+def _announce(line: str) -> None:
+    err.print(line, markup=False, highlight=False)
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    from proxy.replay.diagnostics import format_summary
+
+    for line in format_summary(result):
+        err.print(line, markup=False, highlight=False)
+    if result.get("run_out"):
+        err.print(f"deploysim serve: run {result.get('run_id', '')} written to "
+                  f"{result['run_out']}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("serve-stdio")(serve_stdio)

@@ -1,0 +1,220 @@
+"""`deploysim serve-stdio`: an MCP stdio server answering from recordings, for agents that
+launch their tool servers as commands.
+
+The agent runs `deploysim serve-stdio CORPUS --server NAME` where it would run the real server
+command. Every newline-delimited JSON-RPC message on stdin gets its reply on stdout, as the
+recorded server NAME would give it (`initialize` or `server/discover`, `tools/list`, stubbed
+`tools/call` with the profile's perturbations); stdout carries nothing else. The process ends
+when the agent closes stdin; with `--run-out` the session is then written as a run.
+
+>>> code = await serve_stdio(StdioConfig(corpus=["rec/"], server="weather"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.capture import Capture
+from proxy.metrics import Metrics
+from proxy.replay.binding import Binding, bind
+from proxy.replay.capture import PRODUCER, SERVED_LABEL, RunCapture
+from proxy.replay.catalog import Catalog
+from proxy.replay.desk import ToolDesk
+from proxy.replay.diagnostics import ServeLog
+from proxy.replay.errors import ServeConfigError
+from proxy.replay.mcp_protocol import (
+    PARSE_ERROR,
+    McpCallContext,
+    McpResponder,
+    check_modern_envelope,
+    error,
+    is_modern,
+    request_version,
+    route_replies,
+)
+from proxy.replay.server import _run_id, load_stubs
+from proxy.sink import Isolation
+from proxy.stdio_shim import LineAssembler
+from recorder.corpus import Corpus
+from recorder.run import RunManifest, write_manifest
+from recorder.version import __version__
+from stubs.api import ToolAnswerer
+
+Reader = Callable[[], Awaitable[bytes]]
+Writer = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class StdioConfig:
+    """What `deploysim serve-stdio` was asked."""
+
+    corpus: list[str]
+    server: str
+    """The recorded MCP server to stand in for (its route or `record-stdio --name`)."""
+    profile: str = "none"
+    seed: int = 0
+    miss: str = "error"
+    session: str | None = None
+    """The recorded session whose answers are preferred (like `X-Deploysim-Session`)."""
+    run_out: str | None = None
+    isolation: Isolation = "thread"
+    """One agent's calls at its own pace: a writer thread is plenty, and starts at once."""
+    redact_rules: str | None = None
+    stub_index: str | None = None
+
+
+class StdioReplay:
+    """The stdio loop around an `McpResponder` (see the module docstring)."""
+
+    def __init__(self, cfg: StdioConfig, responder: McpResponder, log: ServeLog, *,
+                 capture: RunCapture | None = None) -> None:
+        self.cfg = cfg
+        self.responder = responder
+        self.log = log
+        self.capture = capture
+        self.binding: Binding = bind(cfg.session)
+        self.url = f"stdio:{cfg.server}"
+
+    async def run(self, read: Reader, write: Writer) -> None:
+        """Answer every line until stdin closes."""
+        lines = LineAssembler()
+        while data := await read():
+            for line in lines.feed(data):
+                await self.line(line, write)
+
+    async def line(self, line: bytes, write: Writer) -> None:
+        started, t0 = time.time(), time.perf_counter()
+        try:
+            doc: Any = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            docs: list[Any] = [error(None, PARSE_ERROR, f"Parse error: {exc}")]
+            served = []
+        else:
+            messages = doc if isinstance(doc, list) else [doc]
+            first = messages[0] if messages else None
+            modern = isinstance(first, dict) and is_modern(request_version(first))
+            ctx = McpCallContext(self.binding, modern)
+            replies: list[dict[str, Any]] = []
+            for msg in messages:
+                reply = None
+                if modern and isinstance(msg, dict) and "method" in msg and "id" in msg:
+                    reply = check_modern_envelope(msg, None)
+                if reply is None:
+                    reply = await self.responder.handle(msg, ctx)
+                if reply is not None:
+                    replies.append(reply)
+            served = ctx.served
+            docs = [replies] if isinstance(doc, list) and replies else list(replies)
+        out = b"".join(json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                       for d in docs)
+        if out:
+            await write(out)
+        if self.capture is not None:
+            cap = Capture(method="STDIO", url=self.url, started_at=started, request_body=line,
+                          transport="stdio", route=self.cfg.server,
+                          session_hint=self.cfg.session,
+                          labels={SERVED_LABEL: PRODUCER, "capture": "stdio"})
+            if out:
+                cap.status = 200
+                cap.response_body = out.rstrip(b"\n")
+            cap.ended_at = started + (time.perf_counter() - t0)
+            await self.capture.put(cap, served)
+
+
+def stdio() -> tuple[Reader, Writer]:
+    """Our stdin and stdout, without blocking the event loop.
+
+    stdin is read on a daemon thread: it works for pipes, files and /dev/null alike (epoll
+    refuses the last two), costs nothing at the pace an agent calls tools, and a read blocked
+    on a silent agent never holds up the process's exit. Writes are small and go through a
+    worker thread so a slow reader never stalls the loop.
+    """
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+    in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(in_fd, 64 * 1024)
+            except OSError:
+                data = b""
+            loop.call_soon_threadsafe(chunks.put_nowait, data)
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="deploysim-serve-stdin", daemon=True).start()
+
+    def write_all(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out_fd, view):]
+
+    async def write(data: bytes) -> None:
+        await asyncio.to_thread(write_all, data)
+
+    return chunks.get, write
+
+
+def load(cfg: StdioConfig, *, answerer: ToolAnswerer | None = None
+         ) -> tuple[StdioReplay, dict[str, Any], str]:
+    """Read the corpus and build the replay for `cfg.server`: (replay, stub description,
+    corpus hash)."""
+    corpus = Corpus(cfg.corpus)
+    catalog = Catalog.scan(corpus, keep_llm=lambda route: False)
+    mcp_routes = [name for name, info in catalog.routes.items() if info.kind == "mcp"]
+    if cfg.server not in mcp_routes:
+        known = ", ".join(str(n) for n in mcp_routes) or "none"
+        raise ServeConfigError(f"The corpus holds no MCP server recorded as {cfg.server!r} "
+                               f"(MCP servers in it: {known}); pass one of them to --server.")
+    stubs: dict[str, Any] = {}
+    if answerer is None:
+        answerer, stubs, _live = load_stubs(corpus, catalog, seed=cfg.seed, profile=cfg.profile,
+                                            miss=cfg.miss, index=cfg.stub_index)
+    log = ServeLog()
+    desk = ToolDesk(answerer, log)
+    responder = McpResponder(cfg.server, catalog.mcp_servers.get(cfg.server), desk,
+                             route_replies(catalog.mcp_replies, cfg.server))
+    corpus_hash = str(stubs.get("corpus_hash") or corpus.content_hash())
+    capture = None
+    if cfg.run_out is not None:
+        run_id = _run_id({"corpus": corpus_hash, "profile": stubs.get("profile") or cfg.profile,
+                          "seed": cfg.seed, "miss": cfg.miss, "stdio": cfg.server})
+        capture = RunCapture(cfg.run_out, run_id=run_id, metrics=Metrics(),
+                             isolation=cfg.isolation, redact_rules=cfg.redact_rules)
+    return StdioReplay(cfg, responder, log, capture=capture), stubs, corpus_hash
+
+
+async def serve_stdio(cfg: StdioConfig, *, read: Reader | None = None,
+                      write: Writer | None = None) -> dict[str, Any]:
+    """Serve stdin/stdout (or the given reader and writer) until EOF; the closing summary."""
+    replay, stubs, corpus_hash = await asyncio.to_thread(load, cfg)
+    started = time.time()
+    if read is None or write is None:
+        read, write = stdio()
+    capture = replay.capture
+    if capture is not None:
+        await asyncio.to_thread(capture.start)
+    await replay.run(read, write)
+    result: dict[str, Any] = {"server": cfg.server, **replay.log.summary()}
+    if capture is not None and cfg.run_out is not None:
+        files = await capture.finish()
+        manifest = RunManifest(
+            run_id=capture.run_id, kind="serve", created=started, deploysim_version=__version__,
+            corpus_hash=corpus_hash, corpus_paths=list(cfg.corpus), mode="proxy-stdio",
+            seed=cfg.seed, profile=stubs.get("profile") or {"name": cfg.profile}, stubs=stubs,
+            counts={"tools_answered": replay.log.calls, "misses": replay.log.miss_count,
+                    "tool_only_sessions": len(files.sessions)},
+            provenance=replay.log.provenance_mix(), misses=replay.log.misses,
+            miss_policy=cfg.miss, summary=replay.log.summary())
+        await asyncio.to_thread(write_manifest, cfg.run_out, manifest)
+        result["run_out"] = cfg.run_out
+    return result
