@@ -18,7 +18,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +96,13 @@ class Canonicalizer:
         self._kept: set[str] = set()
         # with volatile-value regexes every string must be checked, so none is "plain"
         self._plain = _PLAIN.match if self._values is None else _never
+        self._fast = self._walker()
 
     def freeze(self, obj: Any) -> Hashable:
         """The canonical form as a hashable value (the lookup key material)."""
         if not self._paths:
             try:
-                return self._walk(obj)
+                return self._fast(obj)
             except _NonStringKey:
                 pass  # a Python caller's dict with int keys: take the general walk
         return self._walk_paths(obj, ())
@@ -114,22 +115,26 @@ class Canonicalizer:
         """The canonical form as compact JSON text with sorted keys."""
         return dumps(self.value(obj))
 
-    def _walk(self, obj: Any) -> Any:
-        # the hot path of every lookup: type dispatch by identity, no per-node path tuples,
-        # key-drop decisions memoised (keys repeat across calls; regexes are slow)
-        t = type(obj)
-        if t is str:
-            return self._string(obj)
-        if t is dict:
-            kept = self._kept
-            walk = self._walk
-            plain = self._plain
-            return (DICT, *sorted([(k, v if (type(v) is str and plain(v)) or type(v) is int
-                                    else walk(v))
-                                   for k, v in obj.items() if k in kept or self._keep(k)]))
-        if t is list or t is tuple:
-            return (LIST, *map(self._walk, obj))
-        return self._scalar(obj)
+    def _walker(self) -> Callable[[Any], Any]:
+        """The hot path of every lookup, as a closure: type dispatch by identity, no per-node
+        path tuples, key-drop decisions memoised (keys repeat across calls; regexes are slow),
+        strings already canonical and ints passed through without a call."""
+        kept, keep, plain = self._kept, self._keep, self._plain
+        string, scalar = self._string, self._scalar
+
+        def walk(obj: Any) -> Any:
+            t = type(obj)
+            if t is dict:
+                return (DICT, *sorted([(k, v if (type(v) is str and plain(v)) or type(v) is int
+                                        else walk(v))
+                                       for k, v in obj.items() if k in kept or keep(k)]))
+            if t is str:
+                return string(obj)
+            if t is list or t is tuple:
+                return (LIST, *map(walk, obj))
+            return scalar(obj)
+
+        return walk
 
     def _keep(self, key: Any) -> bool:
         if type(key) is not str:
