@@ -242,3 +242,17 @@ def test_prefix_mode_trajectory_verdicts_are_units_clustered_by_source_session()
     assert len(u) == 6 and set(u.cluster) == {"s0", "s1", "s2"}
     est = estimate(u, replicates=200)
     assert est.rate == pytest.approx(1 / 6) and est.sessions == 3
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(n=st.integers(1, 100_000), frac=st.floats(0, 1), conf=st.sampled_from([0.8, 0.9, 0.95,
+                                                                             0.99]))
+def test_intervals_are_ordered_and_contain_the_estimate(n: int, frac: float, conf: float
+                                                        ) -> None:
+    k = round(frac * n)
+    for iv in (wilson(k, n, conf), clopper_pearson(k, n, conf)):
+        assert 0 <= iv.low <= k / n <= iv.high <= 1
+    assert wilson(k, n, 0.99).high >= wilson(k, n, 0.8).high  # more confidence, wider

@@ -88,3 +88,23 @@ def test_deployment_mix_table_or_path(tmp_path) -> None:  # type: ignore[no-unty
     assert p.mix_ref() == {"a": 1, "b": 3}
     p2 = parse_policy('deployment_mix = "mix.toml"\n', base_dir=str(tmp_path))
     assert p2.mix_ref() == os.path.join(str(tmp_path), "mix.toml")
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.one_of(st.none(), st.floats(0, 1, allow_nan=False))
+
+
+@given(default=_values, severity=_values, behavior=_values)
+def test_layering_takes_the_most_specific_setting(default, severity, behavior) -> None:  # type: ignore[no-untyped-def]
+    def table(name: str, v: float | None) -> str:
+        return f"[{name}]\nmax_rate = {v!r}\n" if v is not None else f"[{name}]\n"
+
+    p = parse_policy(table("defaults", default) + table("severity.high", severity)
+                     + table("behavior.x", behavior))
+    expected = next((v for v in (behavior, severity, default) if v is not None), None)
+    assert p.rule_for("x", "high").max_rate == expected
+    assert p.rule_for("y", "high").max_rate == next(
+        (v for v in (severity, default) if v is not None), None)
+    assert p.rule_for("y", "low").max_rate == default
