@@ -264,7 +264,7 @@ def tool_only_sessions(uses: list[ToolUse]) -> list[Session]:
 
 
 def with_problems(ex: Exchange, problems: list[str]) -> Exchange:
-    """The exchange with new parse problems attached (raw bytes untouched)."""
+    """The exchange with new parse/threading problems attached (raw bytes untouched)."""
     new = [p for p in problems if p not in ex.problems]
     return ex.model_copy(update={"problems": [*ex.problems, *new]}) if new else ex
 

@@ -34,6 +34,7 @@ __all__ = [
     "Protocol",
     "detect_protocol",
     "parse_exchange",
+    "with_parse_problems",
 ]
 
 _MCP_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method")
@@ -92,3 +93,10 @@ def parse_exchange(ex: Exchange) -> Parsed:
     except Exception as exc:  # a parser bug must not stop a whole corpus: keep it raw, say so
         return Parsed(ex.id, "other", [f"internal parser error ({type(exc).__name__}: {exc}); "
                                        "the exchange is kept raw"])
+
+
+def with_parse_problems(ex: Exchange) -> Exchange:
+    """The exchange with the problems its parse finds attached (raw bytes untouched), so
+    `deploysim inspect` counts them; recorders call this before writing an exchange."""
+    found = [p for p in parse_exchange(ex).problems if p not in ex.problems]
+    return ex.model_copy(update={"problems": [*ex.problems, *found]}) if found else ex

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from openai import AsyncOpenAI
 from recorder_fakes import FakeUpstream, Reply
 
-from recorder.protocols import parse_exchange
+from recorder.protocols import parse_exchange, with_parse_problems
 from recorder.protocols.parsed import LlmCall
 from recorder.testing import make_exchange, sse_events
 
@@ -204,8 +204,12 @@ def test_errors_and_truncation_are_problems_not_exceptions() -> None:
     url = "https://x/v1/chat/completions"
     req = {"model": "m", "messages": [], "stream": True}
     full = tool_call_stream()
-    cut = parse_exchange(make_exchange(url, request_json=req, chunks=[full[: len(full) // 2]]))
+    cut_ex = make_exchange(url, request_json=req, chunks=[full[: len(full) // 2]])
+    cut = parse_exchange(cut_ex)
     assert any("truncated" in p for p in cut.problems) and cut.llm is not None
+    noted = with_parse_problems(cut_ex)
+    assert noted.problems == cut.problems and noted.response == cut_ex.response
+    assert with_parse_problems(noted) == noted
     bad = parse_exchange(make_exchange(url, request_body=b"{nope"))
     assert bad.llm is None and any("not valid JSON" in p for p in bad.problems)
     err = parse_exchange(make_exchange(url, request_json=req, status=429, response_json={
