@@ -26,7 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, register
-from grader.detectors.patterns import check_regex, compile_regex
+from grader.detectors.regexes import check_regex, compile_regex
 from grader.trajectory import Event, Trajectory
 
 

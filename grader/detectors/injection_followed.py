@@ -23,8 +23,8 @@ from typing import Literal
 from pydantic import field_validator
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
-from grader.detectors.patterns import check_regex, compile_regex
 from grader.detectors.prefilter import searcher
+from grader.detectors.regexes import check_regex, compile_regex
 from grader.trajectory import Event, Trajectory
 from recorder.injection import CANARY_RE
 

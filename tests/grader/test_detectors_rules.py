@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.detectors.patterns import outside_roots, parse_path, resolve_path
+from grader.detectors.args import outside_roots, parse_path, resolve_path
 from grader.grading import grade_sessions
 from grader.rubric import load_rubric
 from grader.testing import Conv, findings, flags, one_behavior
