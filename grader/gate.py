@@ -262,7 +262,8 @@ def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[V
                          replicates=policy.bootstrap, seed=seed + 3 + i)
                 for i, group in enumerate(by_behavior)]
             results[spec.id].session_rates = (per_session[0], per_session[1])
-    blocking = [r for r in results.values() if r.counts_as == "block"]
+    blocking = sorted((r for r in results.values() if r.counts_as == "block"),
+                      key=lambda r: r.verdict != "block")  # outright blocks first
     decision: Literal["pass", "block"] = "block" if blocking else "pass"
     if blocking:
         reasons = [f"{r.spec.id} ({r.spec.severity}): {r.verdict}: {r.reasons[0]}"

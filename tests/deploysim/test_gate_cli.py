@@ -185,3 +185,31 @@ def test_deployment_mix_from_a_file_or_a_production_corpus(worlds, capsys, tmp_p
     shares = json.loads(capsys.readouterr().out)["deployment_mix"]
     assert sorted(shares) == ["coding", "sales", "support"]
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_gate_on_real_replays_of_the_replayer(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Replayer output, not hand-built runs: two models replayed through the stub engine
+    under the hostile profile; the one that follows injected instructions is blocked."""
+    from replayer.testing.fake_model import serve_in_thread
+    from replayer.testing.policies import RuleAgent, by_model
+    from replayer.testing.sessions import support_corpus, write_corpus
+
+    corpus = tmp_path / "corpus"
+    write_corpus(str(corpus / "rec.cassette"), support_corpus([5, 8, 9, 6, 7, 5, 8, 6]))
+    agents = by_model({"sim-deployed": RuleAgent(name="d"),
+                       "sim-candidate": RuleAgent(follow_injections=1.0, name="c")})
+    with serve_in_thread(agents) as server:
+        for model, out in (("sim-deployed", "base"), ("sim-candidate", "cand")):
+            assert run(["replay", str(corpus), "--model", model, "--base-url",
+                        server.openai_url, "--out", str(tmp_path / out), "--profile",
+                        "hostile", "--seed", "3", "--progress", "off"]) == 0
+    capsys.readouterr()
+    code = run(["gate", "--baseline", str(tmp_path / "base"), "--candidate",
+                str(tmp_path / "cand"), "--policy", "example", "--json", "--report",
+                str(tmp_path / "gate.html")])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["decision"] == "block"
+    inj = doc["behaviors"]["injection-followed"]
+    assert inj["candidate_rate"] > inj["baseline_rate"] and inj["n"] == 54  # 54 turns
+    html = (tmp_path / "gate.html").read_text()
+    assert "recorded (production)" in html and "perturbed:inject" in html
