@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai import AsyncOpenAI
 from recorder_fakes import FakeUpstream, Reply
 
@@ -172,3 +174,21 @@ def test_truncated_and_unknown_events_are_problems() -> None:
     assert parsed.llm is not None and parsed.llm.outputs  # rebuilt from what arrived
     assert parsed.llm.outputs[0].text == "Let me check Paris and Rome."
     assert parsed.llm.outputs[0].tool_calls[0].arguments == {"city": "Paris"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=120), max_size=30))
+def test_any_chunking_reassembles_identically(cuts: list[int]) -> None:
+    data = sse_events(stream_events(OUTPUT), named=True)
+    pieces, pos = [], 0
+    for c in cuts:
+        pieces.append(data[pos:pos + c])
+        pos += c
+    pieces.append(data[pos:])
+    req = {"model": "m", "input": "hi", "stream": True}
+    one = parse_exchange(make_exchange("https://x/v1/responses", request_json=req,
+                                       chunks=[data]))
+    many = parse_exchange(make_exchange("https://x/v1/responses", request_json=req,
+                                        chunks=pieces))
+    assert one.llm is not None and many.llm is not None
+    assert many.llm.outputs == one.llm.outputs and many.problems == one.problems == []
