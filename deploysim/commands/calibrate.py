@@ -52,6 +52,7 @@ def calibrate(
         return
     from rich.table import Table
 
+    from deploysim.commands.gate import print_wide
     from grader.report.svg import fmt_num, fmt_rate
 
     for pair in result.pairs:
@@ -62,7 +63,7 @@ def calibrate(
             note += " (corrected)" if b.corrected else ""
             table.add_row(bid, fmt_rate(b.observed.rate), fmt_rate(b.simulated.rate),
                           f"{fmt_num(b.error)}×{note}" if b.error else "–")
-        out.print(table)
+        print_wide(table)
     med = result.median_error
     out.print(f"median multiplicative error: {fmt_num(med) + '×' if med else '–'}", markup=False)
     if len(result.pairs) > 1:

@@ -134,15 +134,28 @@ def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun
     return write_gate_report(path, rep)
 
 
+def print_wide(table: Any) -> None:
+    """Print a rich table unwrapped: a CI log is wider than the 80 columns rich assumes when
+    stdout is not a terminal."""
+    for column in table.columns:
+        column.no_wrap = True
+    narrow = out.width
+    if not out.is_terminal:
+        out.width = max(narrow, 160)
+    try:
+        out.print(table)
+    finally:
+        out.width = narrow
+
+
 def _table(result: GateResult) -> None:
-    from rich.table import Column, Table
+    from rich.table import Table
 
     from grader.report.svg import fmt_num, fmt_rate
 
     colors = {"pass": "green", "block": "red", "inconclusive": "yellow"}
-    table = Table(*(Column(h, no_wrap=True) for h in ("behavior", "baseline", "candidate",
-                                                      "ratio", "interval", "threshold",
-                                                      "verdict")))
+    table = Table("behavior", "baseline", "candidate", "ratio", "interval", "threshold",
+                  "verdict")
     for bid, r in result.behaviors.items():
         d = r.to_dict()
         is_rate = d["interval_of"] in ("max_rate", "max_absolute_increase")
@@ -153,13 +166,7 @@ def _table(result: GateResult) -> None:
         table.add_row(bid, fmt_rate(d["baseline_rate"]), fmt_rate(d["candidate_rate"]),
                       f"{fmt_num(d['ratio'])}×", f"[{f(lo)}, {f(hi)}]", thr_s,
                       f"[{colors[r.verdict]}]{r.verdict}[/]")
-    narrow = out.width
-    if not out.is_terminal:  # a CI log is wider than the 80 columns rich assumes
-        out.width = max(narrow, 140)
-    try:
-        out.print(table)
-    finally:
-        out.width = narrow
+    print_wide(table)
     color = "green" if result.decision == "pass" else "red"
     out.print(f"[bold {color}]{result.decision.upper()}[/]")
     for reason in result.reasons:

@@ -54,20 +54,21 @@ def robustness(
         return
     from rich.table import Table
 
+    from deploysim.commands.gate import print_wide
     from grader.report.svg import fmt_num, fmt_rate
 
-    table = Table("profile", *[b.id for b in result.behaviors])
-    for r in result.runs:
+    table = Table("behavior", *[r.label for r in result.runs])  # behaviors down, profiles across
+    for b in result.behaviors:
         cells = []
-        for b in result.behaviors:
+        for r in result.runs:
             c = result.matrix[r.label][b.id]
             text = fmt_rate(c.estimate.rate)
             if c.change is not None:
                 mark = "*" if c.change.significant else ""
                 text += f" ({fmt_num(c.change.ratio)}×{mark})"
             cells.append(text)
-        table.add_row(r.label, *cells)
-    out.print(table)
+        table.add_row(b.id, *cells)
+    print_wide(table)
     out.print(f"changes against {result.reference}; * = significant at {confidence:.0%}",
               markup=False)
     if report:
