@@ -17,15 +17,12 @@ From a shell: `python -m replayer.testing.fake_model --policy rule-agent --laten
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import hashlib
 import inspect
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -33,7 +30,6 @@ from aiohttp import web
 from recorder.session import ContentPart, Message, ToolCall
 from replayer.testing import render_anthropic, render_openai
 from replayer.testing.policies import (
-    POLICIES,
     RuleAgent,
     by_model,
     call_first_tool,
@@ -272,51 +268,9 @@ def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -
     return web.json_response(body, status=status, headers=headers)
 
 
-@contextlib.contextmanager
-def serve_in_thread(policy: Policy = echo, **kwargs: Any) -> Iterator[FakeModelServer]:
-    """Run a FakeModelServer on its own event loop in a daemon thread (for sync callers)."""
-    server = FakeModelServer(policy, **kwargs)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="deploysim-fake-model", daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m replayer.testing.fake_model`: serve a named policy until interrupted."""
-    parser = argparse.ArgumentParser(description=f"Fake model server ({SIMULATION}).")
-    parser.add_argument("--policy", choices=sorted(POLICIES), default="rule-agent")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--api-key", default=None, help="require this key (else any)")
-    args = parser.parse_args(argv)
-
-    async def serve() -> None:
-        server = FakeModelServer(POLICIES[args.policy](), latency=args.latency,
-                                 api_key=args.api_key, port=args.port)
-        await server.start()
-        print(json.dumps({"url": server.url, "openai_url": server.openai_url,
-                          "policy": args.policy, "simulation": SIMULATION}), flush=True)
-        await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
-
+from replayer.testing.serve import serve_in_thread  # noqa: E402  (re-exported here)
 
 if __name__ == "__main__":
+    from replayer.testing.serve import main
+
     main()
