@@ -217,4 +217,5 @@ async def serve_stdio(cfg: StdioConfig, *, read: Reader | None = None,
             miss_policy=cfg.miss, summary=replay.log.summary())
         await asyncio.to_thread(write_manifest, cfg.run_out, manifest)
         result["run_out"] = cfg.run_out
+        result["run_id"] = capture.run_id
     return result
