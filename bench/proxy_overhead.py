@@ -15,10 +15,10 @@ JSON requests), throughput at concurrency 32 (JSON), and SSE time to first chunk
 streams). The machine is shared and noisy: the report gives medians over rounds, and the
 "added" figures and ratios are computed within each round, then their median taken.
 
-Soak (`--soak SECONDS`): 200 concurrent SSE streams through the gateway for that long, tokens
-20 ms apart (a stream lasts ~4 s, like a model producing 50 tokens/s); the proxy's and its
-writer's RSS are sampled every few seconds; afterwards every completed stream must be in the
-cassettes.
+Soak (`--soak SECONDS`): 200 concurrent SSE streams through the gateway for that long, each
+200 tokens `--soak-gap` seconds apart (default 0.1 s: a 20 s stream, 10 streams finishing per
+second); the proxy's and its writer's RSS are sampled every few seconds; afterwards every
+completed stream must be in the cassettes.
 
     .venv/bin/python bench/proxy_overhead.py                       # 3 rounds, ~3 minutes
     .venv/bin/python bench/proxy_overhead.py --rounds 1 --duration 2 --requests 50   # small
@@ -161,12 +161,15 @@ async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
                 await one()
         else:
             deadline = t_start + spec["duration"]
+            # soak: stagger the streams over one stream's length so they end evenly spread
+            spread = 200 * spec.get("gap", 0) if spec["kind"] == "soak" else 0.0
 
-            async def worker() -> None:
+            async def worker(k: int) -> None:
+                await asyncio.sleep(spread * k / conc)
                 while time.perf_counter() < deadline:
                     await one()
 
-            await asyncio.gather(*(worker() for _ in range(conc)))
+            await asyncio.gather(*(worker(k) for k in range(conc)))
         elapsed = time.perf_counter() - t_start
     ms = 1000.0
     return {"n": len(latencies), "errors": errors, "elapsed_s": round(elapsed, 3),
@@ -207,8 +210,9 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 class Target:
     """One proxy process (or none for direct)."""
 
-    def __init__(self, name: str, upstream: str, work: str) -> None:
+    def __init__(self, name: str, upstream: str, work: str, extra: list[str] | None = None) -> None:
         self.name = name
+        self.extra = list(extra or [])
         self.upstream = upstream
         self.work = work
         self.proc: subprocess.Popen[str] | None = None
@@ -224,10 +228,10 @@ class Target:
                    "127.0.0.1", "--listen-port", str(port), "-q"]
         elif self.name == "gateway":
             cmd = [DEPLOYSIM, "record", "--upstream", self.upstream, "--listen",
-                   f"127.0.0.1:{port}", "--out", self.out]
+                   f"127.0.0.1:{port}", "--out", self.out, *self.extra]
         else:
             cmd = [DEPLOYSIM, "record", "--mitm", "--mitm-mode", f"reverse:{self.upstream}",
-                   "--listen", f"127.0.0.1:{port}", "--out", self.out]
+                   "--listen", f"127.0.0.1:{port}", "--out", self.out, *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, "TERM": "dumb"})
         _wait_port(port)
@@ -298,7 +302,20 @@ def metrics_of(url: str) -> dict[str, float]:
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             out[name] = out.get(name, 0.0) + float(value)
+            if "{" in name:  # also the total over labels, under the bare name
+                base = name.split("{", 1)[0]
+                out[base] = out.get(base, 0.0) + float(value)
     return out
+
+
+def drain(url: str, limit: float = 300.0) -> dict[str, float]:
+    """Wait until a recorder's queue is empty; its metrics then."""
+    deadline = time.monotonic() + limit
+    while True:
+        metrics = metrics_of(url)
+        if not metrics.get("deploysim_proxy_queue_depth") or time.monotonic() > deadline:
+            return metrics
+        time.sleep(0.5)
 
 
 # -- the benchmark ---------------------------------------------------------------------------
@@ -306,7 +323,8 @@ def metrics_of(url: str) -> dict[str, float]:
 
 def overhead(args: argparse.Namespace, upstream: str, work: str) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
-    targets = [Target(n, upstream, work) for n in TARGETS]
+    extra = ["--writer-nice", str(args.writer_nice)]
+    targets = [Target(n, upstream, work, extra) for n in TARGETS]
     for t in targets:
         t.start()
     gateway_metrics: dict[str, float] = {}
@@ -316,6 +334,11 @@ def overhead(args: argparse.Namespace, upstream: str, work: str) -> dict[str, An
             row: dict[str, Any] = {}
             for t in order:
                 proxy_pid = t.proc.pid if t.proc else None
+                # latency and SSE first, throughput last: the writer's backlog from the
+                # throughput run is drained before the next target is measured
+                latency = run_loadgen({"url": t.url, "kind": "json", "requests": args.requests})
+                sse = run_loadgen({"url": t.url, "kind": "sse",
+                                   "requests": max(10, args.requests // 6)})
                 cpu0 = cpu_s(proxy_pid) if proxy_pid else 0.0
                 throughput = run_loadgen({"url": t.url, "kind": "json",
                                           "concurrency": args.concurrency,
@@ -324,26 +347,16 @@ def overhead(args: argparse.Namespace, upstream: str, work: str) -> dict[str, An
                 # CPU the proxy process itself spent per request: robust to a noisy machine
                 throughput["proxy_cpu_ms_per_req"] = round(
                     (cpu1 - cpu0) * 1000 / max(1, throughput["n"] + 20), 3)
-                row[t.name] = {
-                    "latency": run_loadgen({"url": t.url, "kind": "json",
-                                            "requests": args.requests}),
-                    "throughput": throughput,
-                    "sse": run_loadgen({"url": t.url, "kind": "sse",
-                                        "requests": max(10, args.requests // 6)}),
-                }
+                row[t.name] = {"latency": latency, "throughput": throughput, "sse": sse}
+                if t.name == "gateway":
+                    drain(t.url)
                 print(f"round {r + 1} {t.name:<11} " + "  ".join(
                     f"{k}: p50 {v['p50_ms']} ms p99 {v['p99_ms']} ms {v['rps']} rps"
                     for k, v in row[t.name].items()), flush=True)
             rounds.append(row)
         gateway = next(t for t in targets if t.name == "gateway")
-        gateway_metrics = metrics_of(gateway.url)
         # let the (niced) writer catch up, then charge its CPU to the exchanges it wrote
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            gateway_metrics = metrics_of(gateway.url)
-            if not gateway_metrics.get("deploysim_proxy_queue_depth"):
-                break
-            time.sleep(1)
+        gateway_metrics = drain(gateway.url)
         writer_cpu = sum(cpu_s(p) for p in gateway.pids()[1:])
         recorded_n = gateway_metrics.get("deploysim_proxy_recorded_total", 0)
         gateway_metrics["writer_cpu_ms_per_exchange"] = round(
@@ -396,11 +409,11 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def soak(args: argparse.Namespace, upstream: str, work: str) -> dict[str, Any]:
-    target = Target("gateway", upstream, work)
+    target = Target("gateway", upstream, work, ["--writer-nice", str(args.writer_nice)])
     target.out = os.path.join(work, "soak")
     target.start()
     spec = {"url": target.url, "kind": "soak", "concurrency": args.soak_streams,
-            "duration": args.soak, "gap": 0.02, "warmup": 0}
+            "duration": args.soak, "gap": args.soak_gap, "warmup": 0}
     gen = subprocess.Popen([sys.executable, __file__, "--role", "loadgen", "--spec",
                             json.dumps(spec)], stdout=subprocess.PIPE, text=True)
     samples: list[dict[str, Any]] = []
@@ -423,9 +436,15 @@ def soak(args: argparse.Namespace, upstream: str, work: str) -> dict[str, Any]:
     load = json.loads(out)
     final = metrics_of(target.url)
     info = target.stop()
-    steady = [s["total_rss_kb"] for s in samples if s["t_s"] >= args.soak * 0.25]
+    # steady state: after the first streams have completed (staggered over one stream length)
+    warm = min(args.soak * 0.5, 200 * args.soak_gap * 1.1)
+    steady_samples = [s for s in samples if warm <= s["t_s"] <= args.soak]
+    steady = [s["total_rss_kb"] for s in steady_samples]
+    slope = _slope([(s["t_s"], s["total_rss_kb"] / 1024) for s in steady_samples])
     return {
-        "duration_s": args.soak, "streams": args.soak_streams, "load": load,
+        "duration_s": args.soak, "streams": args.soak_streams, "gap_s": args.soak_gap,
+        "writer_nice": args.writer_nice,
+        "load": load,
         "completed_streams": load["n"], "recorded_exchanges": info.get("exchanges"),
         "requests_seen": final.get("deploysim_proxy_requests_total"),
         "dropped": final.get("deploysim_proxy_dropped_total"),
@@ -433,8 +452,21 @@ def soak(args: argparse.Namespace, upstream: str, work: str) -> dict[str, Any]:
         "rss_first_steady_mb": round(steady[0] / 1024, 1) if steady else None,
         "rss_last_mb": round(steady[-1] / 1024, 1) if steady else None,
         "rss_max_steady_mb": round(max(steady) / 1024, 1) if steady else None,
+        "rss_slope_mb_per_min": round(slope * 60, 2) if slope is not None else None,
+        "steady_from_s": round(warm, 1),
+        "max_queue_depth": max((s["queue_depth"] for s in samples), default=0),
         "samples": samples,
     }
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope (units per second)."""
+    if len(points) < 3:
+        return None
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else None
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -462,7 +494,9 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"soak {soak_['duration_s']} s x {soak_['streams']} streams: "
               f"{soak_['completed_streams']} completed, {soak_['recorded_exchanges']} recorded, "
               f"dropped {soak_['dropped']}, RSS {soak_['rss_first_steady_mb']} -> "
-              f"{soak_['rss_last_mb']} MB (max {soak_['rss_max_steady_mb']})")
+              f"{soak_['rss_last_mb']} MB (max {soak_['rss_max_steady_mb']}, slope "
+              f"{soak_['rss_slope_mb_per_min']} MB/min after {soak_['steady_from_s']} s), "
+              f"max queue {soak_['max_queue_depth']:.0f}")
 
 
 def main() -> None:
@@ -476,6 +510,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: no soak)")
     p.add_argument("--soak-streams", type=int, default=200)
+    p.add_argument("--writer-nice", type=int, default=10,
+                   help="the recorders' --writer-nice (CPU priority of the cassette writer)")
+    p.add_argument("--soak-gap", type=float, default=0.1,
+                   help="seconds between tokens of a soak stream (200 tokens per stream)")
     args = p.parse_args()
     if args.role == "upstream":
         asyncio.run(serve_upstream())

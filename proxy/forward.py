@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from proxy.capture import Capture, _text
+from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.routes import Mode, Route
 from proxy.sink import Sink
@@ -165,7 +165,11 @@ class Forwarder:
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse,
                      cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
-        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        streamed = _is_stream(upstream)
+        # a stream's headers go out at once (an MCP GET stream may stay silent for minutes);
+        # a sized body's headers ride with its first bytes: one packet instead of two
+        cls = web.StreamResponse if streamed else _SizedResponse
+        resp = cls(status=upstream.status, reason=upstream.reason)
         out = resp.headers
         for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
             out.add(k, v)
@@ -189,6 +193,11 @@ class Forwarder:
             # the client went away: stop reading upstream; aiohttp closes the connection
             await self._finish(cap, t0, f"client_disconnected: {exc}")
             return resp
+        except asyncio.CancelledError:
+            # the gateway is stopping and this stream outlived the grace period: keep what
+            # was relayed, say why it ends there
+            await self._finish(cap, t0, "proxy_shutdown: the recorder stopped mid-response")
+            raise
         except Exception as exc:
             kind, _ = classify(exc)
             metrics.count_upstream_error(kind)
@@ -200,7 +209,7 @@ class Forwarder:
             if kept >= self.max_capture:
                 cap.problems.append(f"response body over {self.max_capture} bytes; only the "
                                     "first part was recorded")
-            if not _is_stream(upstream) and chunks is not None:
+            if not streamed and chunks is not None:
                 cap.response_body = b"".join(d for _, d in chunks)
                 cap.chunks = None
         await resp.write_eof()
@@ -236,18 +245,33 @@ class Forwarder:
 def _forwardable(raw: tuple[tuple[bytes, bytes], ...],
                  drop: frozenset[str]) -> list[tuple[str, str]]:
     """Headers as received (name case and order kept; `request.headers` would normalise the
-    case of well-known names), minus `drop` and whatever `Connection` names as hop-by-hop."""
-    conn_named: set[str] = set()
+    case of well-known names), minus `drop` and whatever `Connection` names as hop-by-hop.
+
+    Values are decoded as UTF-8 (aiohttp encodes them back as UTF-8, so they round-trip
+    byte for byte), Latin-1 when they are not UTF-8."""
+    out: list[tuple[str, str]] = []
+    named: set[str] | None = None
     for k, v in raw:
-        if k.lower() == b"connection":
-            conn_named.update(t.strip().lower() for t in v.decode("latin-1").split(","))
-    out = []
-    for k, v in raw:
-        name = _text(k)
+        name = k.decode("latin-1")  # header names are ASCII tokens
         lower = name.lower()
-        if lower not in drop and lower not in conn_named:
-            out.append((name, _text(v)))
+        if lower == "connection":
+            named = {t.strip().lower() for t in v.decode("latin-1").split(",")}
+        if lower in drop:
+            continue
+        try:
+            value = v.decode()
+        except UnicodeDecodeError:
+            value = v.decode("latin-1")
+        out.append((name, value))
+    if named:
+        out = [(k, v) for k, v in out if k.lower() not in named]
     return out
+
+
+class _SizedResponse(web.StreamResponse):
+    """A relayed response whose headers are sent together with its first body bytes."""
+
+    _send_headers_immediately = False
 
 
 def _is_stream(upstream: aiohttp.ClientResponse) -> bool:

@@ -68,6 +68,8 @@ class Gateway:
     `upstream_ca` is a PEM bundle trusted for HTTPS upstreams in addition to the system CAs;
     `verify_upstream=False` skips upstream certificate checks (tests and labs only).
     `max_capture` bounds the bytes of one body kept for the cassette (traffic is never cut).
+    `shutdown_grace`: seconds in-flight requests get to finish on `stop`; streams still open
+    then are cut and recorded with `error="proxy_shutdown: ..."`.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Gateway:
         upstream_ca: str | None = None,
         verify_upstream: bool = True,
         max_capture: int = DEFAULT_MAX_CAPTURE,
+        shutdown_grace: float = 10.0,
         name: str = "deploysim record",
     ) -> None:
         check_routes(routes)
@@ -94,6 +97,7 @@ class Gateway:
         self.upstream_ca = upstream_ca
         self.verify_upstream = verify_upstream
         self.max_capture = max_capture
+        self.shutdown_grace = shutdown_grace
         self.name = name
         self._named = {r.name: r for r in self.routes if r.name is not None}
         self._root = next((r for r in self.routes if r.name is None), None)
@@ -131,7 +135,7 @@ class Gateway:
         for handler in self._handlers():
             await handler.start(self)
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False,
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_grace,
             max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
         )
         await self._runner.setup()
@@ -152,7 +156,7 @@ class Gateway:
         return self.url
 
     async def stop(self) -> None:
-        """Stop listening (in-flight requests get a short grace), close handlers and pool."""
+        """Stop listening (in-flight requests get `shutdown_grace`), close handlers and pool."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

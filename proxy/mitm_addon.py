@@ -1,9 +1,11 @@
 """mitmproxy addon that records every HTTP flow into the sink without buffering the traffic.
 
-In `responseheaders` the addon sets `flow.response.stream` to a per-chunk callback: mitmproxy
-then forwards each chunk as it arrives (SSE timing preserved) and the callback keeps a copy with
-its arrival offset. The capture is handed to the sink in `response` (or `error` when the
-upstream failed). Nothing here ever changes a byte of the traffic.
+In `responseheaders` the addon sets `flow.response.stream` to a per-chunk callback for streams
+(SSE, NDJSON, bodies of unknown length) and large bodies: mitmproxy then forwards each chunk as
+it arrives (SSE timing preserved) and the callback keeps a copy with its arrival offset. Small
+sized bodies arrive at once anyway and are relayed whole, exactly as mitmproxy does alone.
+The capture is handed to the sink in `response` (or `error` when the upstream failed).
+Nothing here ever changes a byte of the traffic.
 
     mitmdump -s ...  is not needed: `proxy.mitm_runner.MitmRecorder` embeds mitmproxy with it.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from mitmproxy import http
@@ -79,6 +82,10 @@ class RecordAddon:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
+        if not _should_stream(flow.response):
+            # a small sized body arrives at once anyway: let mitmproxy relay it whole, as it
+            # would without us (one write to the client instead of two)
+            return
         cap: Capture | None = flow.metadata.get(_CAP)
         t0: float = flow.metadata.get(_T0, time.perf_counter())
         metrics = self.metrics
@@ -106,34 +113,63 @@ class RecordAddon:
 
         flow.response.stream = tee
 
-    async def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         self._done(flow)
         cap: Capture | None = flow.metadata.pop(_CAP, None)
         if cap is None or self.sink is None or flow.response is None:
-            return
-        if not _is_stream(flow.response) and cap.chunks is not None:
+            return None
+        if cap.chunks is None:  # relayed whole by mitmproxy
+            resp = flow.response
+            cap.status, cap.reason = resp.status_code, resp.reason
+            cap.response_headers = resp.headers.fields
+            cap.response_body = resp.raw_content or b""
+            self.metrics.bytes_out += len(cap.response_body)
+        elif not _is_stream(flow.response):
             cap.response_body = b"".join(d for _, d in cap.chunks)
             cap.chunks = None
         cap.ended_at = cap.started_at + _elapsed(flow)
-        await self.sink.put(cap)
+        return self._submit(cap)
 
-    async def error(self, flow: http.HTTPFlow) -> None:
+    def _submit(self, cap: Capture) -> Awaitable[None] | None:
+        """Hand over without a coroutine when the sink never waits (policy `drop`); a sync
+        hook is cheaper for mitmproxy, which awaits what a hook returns only if needed."""
+        assert self.sink is not None
+        put_nowait = getattr(self.sink, "put_nowait", None)
+        if put_nowait is not None and getattr(self.sink, "policy", None) == "drop":
+            put_nowait(cap)
+            return None
+        return self.sink.put(cap)
+
+    def error(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         message = flow.error.msg if flow.error else "unknown error"
         kind = classify_message(message)
         self.metrics.count_upstream_error(kind)
         self._done(flow)
         cap: Capture | None = flow.metadata.pop(_CAP, None)
         if cap is None or self.sink is None:
-            return
+            return None
         started = flow.response is not None
         cap.error = f"{kind}: {message}" + (" (after the response started)" if started else "")
         cap.ended_at = cap.started_at + _elapsed(flow)
-        await self.sink.put(cap)
+        return self._submit(cap)
 
 
 def _elapsed(flow: http.HTTPFlow) -> float:
     t0: Any = flow.metadata.get(_T0)
     return time.perf_counter() - t0 if isinstance(t0, float) else 0.0
+
+
+STREAM_ABOVE = 256 * 1024
+"""Sized bodies above this many bytes are streamed too, so mitmproxy never holds them whole."""
+
+
+def _should_stream(response: http.Response) -> bool:
+    if _is_stream(response):
+        return True
+    try:
+        return int(response.headers.get("content-length", "0")) > STREAM_ABOVE
+    except ValueError:
+        return True
 
 
 def _is_stream(response: http.Response) -> bool:

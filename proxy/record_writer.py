@@ -58,6 +58,8 @@ class WriterSettings:
     redact: bool = True
     redact_rules: str | None = None
     redact_key: bytes | None = None
+    niceness: int = 10
+    """How much lower the writer process's CPU priority is than the proxy's (0: the same)."""
 
 
 def load_redactor(rules_file: str | None = None, key: bytes | None = None) -> Redactor:

@@ -58,6 +58,8 @@ class RecordConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     isolation: Isolation = "process"
     """Where the cassette writer runs (see `proxy.sink`)."""
+    writer_niceness: int = 10
+    """How much lower the writer process's CPU priority is (0: the same as the proxy)."""
     live: bool | None = None
     """Show live counters: None means only when stdout is a terminal."""
 
@@ -86,7 +88,7 @@ def make_sink(cfg: RecordConfig, metrics: Metrics, producer: str,
         cfg.out, metrics=metrics, queue_size=cfg.queue_size, policy=cfg.queue_policy,
         isolation=cfg.isolation, redact_rules=cfg.redact_rules, durability=cfg.durability,
         rotate_bytes=cfg.rotate_bytes, producer=producer, meta=meta,
-        derive_sessions=cfg.derive_sessions,
+        derive_sessions=cfg.derive_sessions, writer_niceness=cfg.writer_niceness,
     )
     sink.start()
     return sink

@@ -88,7 +88,8 @@ class RecordingSink:
 
     Redaction is on by default (default rules plus `redact_rules`, key from the deploysim
     config); `redactor` injects a ready redactor object and needs `isolation="thread"`.
-    `derive_sessions` appends derived sessions on a clean close.
+    `derive_sessions` appends derived sessions on a clean close. `writer_niceness` lowers
+    the writer process's CPU priority (traffic first; 0 for equal footing).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class RecordingSink:
         meta: dict[str, Any] | None = None,
         derive_sessions: bool = True,
         prefix: str = "record",
+        writer_niceness: int = 10,
     ) -> None:
         if redactor is not None and isolation != "thread":
             raise UsageError("A redactor object can only be used with isolation='thread'; the "
@@ -126,7 +128,7 @@ class RecordingSink:
             base=storage.join(out_dir, f"{prefix}-{stamp}-{self.run_id}"), run_id=self.run_id,
             producer=producer, meta=dict(meta or {}), durability=durability,
             rotate_bytes=rotate_bytes, derive_sessions=derive_sessions,
-            redact=redact, redact_rules=redact_rules,
+            redact=redact, redact_rules=redact_rules, niceness=writer_niceness,
         )
         self.paths: list[str] = []
         """Every cassette file written to, in order."""

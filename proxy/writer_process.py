@@ -8,7 +8,7 @@ Framing on both pipes: 4-byte little-endian length, then a pickle. stdin carries
 When stdin ends without the close frame the proxy is gone (killed): everything it had sent is
 written, the cassette is closed, and the process exits. Signals from the terminal are ignored —
 Ctrl-C reaches the whole process group, and the proxy decides when the writer stops.
-The writer also runs niced (`NICENESS`): it never takes CPU the traffic needs.
+The writer also runs niced (`WriterSettings.niceness`): it never takes CPU the traffic needs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import select
 import signal
 import struct
 import sys
+import time
 from typing import IO, Any
 
 from proxy.record_writer import RecordWriter, WriterSettings
@@ -65,13 +66,15 @@ class _Reporter:
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.pending = 0
+        self.last = time.monotonic()
 
     def recorded(self) -> None:
         self.pending += 1
-        if self.pending >= 64:
+        if self.pending >= 64 or time.monotonic() - self.last > 0.5:
             self.flush()
 
     def flush(self) -> None:
+        self.last = time.monotonic()
         if self.pending:
             write_frame(self.out, ("recorded", self.pending))
             self.pending = 0
@@ -84,22 +87,20 @@ class _Reporter:
         write_frame(self.out, ("opened", path))
 
 
-NICENESS = 10
-"""The writer runs at a lower CPU priority than the proxy: when the machine is busy the
-traffic gets the CPU first and the queue absorbs the burst; the writer catches up when there
-is room (and a sustained overload shows up as `dropped`, never as slower traffic)."""
-
-
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
     ok, settings = read_frame(inp)
     if not ok or not isinstance(settings, WriterSettings):
         return 2
+    # a lower CPU priority than the proxy: when the machine is busy the traffic gets the CPU
+    # first and the queue absorbs the burst; the writer catches up when there is room (a
+    # sustained overload shows up as `dropped`, never as slower traffic)
+    if settings.niceness:
+        with contextlib.suppress(OSError):
+            os.nice(settings.niceness)
+    sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
     reporter = _Reporter(out)
     try:
         writer = RecordWriter(settings, reporter)

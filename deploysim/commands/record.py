@@ -30,7 +30,8 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
             upstream_ca: str | None, insecure_upstream: bool, queue_size: int,
             queue_policy: str, session_header: str, segment_header: str,
             redact_rules: str | None, durability: str, rotate_mb: int, derive: bool,
-            connect_timeout: float, read_timeout: float) -> RecordConfig:
+            connect_timeout: float, read_timeout: float,
+            writer_nice: int = 10) -> RecordConfig:
     from proxy.forward import Timeouts
     from proxy.recording import RecordConfig, parse_listen
     from recorder.errors import UsageError
@@ -41,6 +42,8 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
     if durability not in _DURABILITY:
         raise UsageError(f"--durability {durability!r} is not one of record, interval, close; "
                          "use interval unless you need an fsync per record.")
+    if not 0 <= writer_nice <= 19:
+        raise UsageError(f"--writer-nice {writer_nice} must be between 0 and 19.")
     if queue_size < 1:
         raise UsageError(f"--queue-size {queue_size} must be at least 1.")
     for label, path in (("--upstream-ca", upstream_ca), ("--redact-rules", redact_rules)):
@@ -56,6 +59,7 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
         rotate_bytes=rotate_mb * 1024 * 1024 if rotate_mb > 0 else None,
         derive_sessions=derive,
         timeouts=Timeouts(connect=connect_timeout or None, read=read_timeout or None),
+        writer_niceness=writer_nice,
     )
 
 
@@ -93,6 +97,8 @@ def record(
                                           help="Seconds to connect upstream (0: none)."),
     read_timeout: float = typer.Option(600.0, "--read-timeout",
                                        help="Longest upstream silence in seconds (0: none)."),
+    writer_nice: int = typer.Option(
+        10, "--writer-nice", help="How much lower the cassette writer's CPU priority is (0-19)."),
     as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
 ) -> None:
     """Record live agent traffic while forwarding it untouched; stop with Ctrl-C or SIGTERM."""
@@ -107,7 +113,7 @@ def record(
                          "--mitm-mode reverse:URL or upstream:URL instead.")
     cfg = _config(out, listen, upstream, mitm, mitm_mode, upstream_ca, insecure_upstream,
                   queue_size, queue_policy, session_header, segment_header, redact_rules,
-                  durability, rotate_mb, derive, connect_timeout, read_timeout)
+                  durability, rotate_mb, derive, connect_timeout, read_timeout, writer_nice)
     result = asyncio.run(run_record(cfg, announce=_announce))
     _report(result, as_json)
 

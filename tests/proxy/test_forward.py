@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import json
@@ -197,3 +198,47 @@ async def test_upstream_status_and_failures_reach_the_client_and_are_recorded(tm
     assert errors["reset"] is not None and "after the response started" in errors["reset"]
     broken = next(ex for ex in recorded if ex.route == "reset")
     assert broken.response is not None and broken.response.body == b"data: 1\n\n"
+
+
+async def test_head_and_bodiless_statuses(tmp_path):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/nocontent":
+            return web.Response(status=204, headers={"X-Kept": "1"})
+        if request.path == "/notmodified":
+            return web.Response(status=304, headers={"ETag": '"v1"'})
+        return web.Response(body=b"x" * 100, content_type="text/plain")
+
+    async with serving(app_with(handler)) as up, gateway([up], str(tmp_path)) as gw, \
+            httpx2.AsyncClient() as c:
+        h = await c.head(gw.url + "/doc")
+        assert h.status_code == 200 and h.headers["content-length"] == "100" and h.content == b""
+        n = await c.get(gw.url + "/nocontent")
+        assert n.status_code == 204 and n.headers["x-kept"] == "1"
+        m = await c.get(gw.url + "/notmodified", headers={"If-None-Match": '"v1"'})
+        assert m.status_code == 304 and m.headers["etag"] == '"v1"'
+        g = await c.get(gw.url + "/doc")  # the connection is still usable afterwards
+        assert g.content == b"x" * 100
+        recorded = await gw.close()
+    assert [ex.response.status for ex in recorded if ex.response] == [200, 204, 304, 200]
+
+
+async def test_a_stream_cut_by_shutdown_is_recorded_as_such(tmp_path):
+    async with serving(app_with(_echo)) as up, \
+            gateway([up], str(tmp_path), shutdown_grace=0.3) as gw:
+        got: list[bytes] = []
+
+        async def read() -> None:
+            async with httpx2.AsyncClient() as c, \
+                    c.stream("GET", gw.url + "/sse?n=50&gap=0.1") as resp:
+                async for chunk in resp.aiter_raw():
+                    got.append(chunk)
+
+        reader = asyncio.ensure_future(read())
+        while not got:
+            await asyncio.sleep(0.02)
+        recorded = await gw.close()
+        with contextlib.suppress(httpx2.HTTPError):
+            await reader
+    ex, = recorded
+    assert ex.error is not None and ex.error.startswith("proxy_shutdown")
+    assert ex.response is not None and 1 <= len(ex.response.chunks or []) < 50

@@ -19,10 +19,14 @@ from proxy.sink import RecordingSink
 from recorder.exchange import Exchange
 from tests.proxy.helpers import app_with, exchanges, free_port, self_signed_cert, serving, sse
 
+BIG = bytes(range(256)) * 4096  # 1 MiB: over the addon's streaming threshold
+
 
 async def _handler(request: web.Request) -> web.StreamResponse:
     if request.path.startswith("/sse"):
         return await sse(request)
+    if request.path.startswith("/big"):
+        return web.Response(body=BIG, content_type="application/octet-stream")
     body = await request.read()
     return web.json_response({"path": request.raw_path, "len": len(body),
                               "auth": request.headers.get("Authorization", "")})
@@ -111,3 +115,16 @@ async def test_refused_upstream_is_recorded(tmp_path):
         assert rec.metrics.upstream_errors == {"refused": 1}
     ex, = exchanges(sink.paths)
     assert ex.response is None and ex.error is not None and ex.error.startswith("refused")
+
+
+async def test_small_and_large_sized_bodies_are_relayed_and_recorded_whole(tmp_path):
+    async with serving(app_with(_handler)) as up, \
+            mitm(str(tmp_path / "out"), mode=f"reverse:{up}") as (proxy_url, _, sink), \
+            httpx2.AsyncClient() as c:
+        small = await c.post(proxy_url + "/small", content=b"abc")
+        big = await c.get(proxy_url + "/big")
+    assert small.json()["len"] == 3 and big.content == BIG
+    by_url = {ex.request.url.rsplit("/", 1)[1]: ex for ex in exchanges(sink.paths)}
+    assert by_url["small"].response is not None and b'"len": 3' in by_url["small"].response.body
+    large = by_url["big"].response
+    assert large is not None and large.body == BIG and large.chunks is None
