@@ -49,12 +49,15 @@ def _split(source: Iterable[Record] | Corpus) -> tuple[list[Exchange], list[Sess
 
 
 def function_calls(sessions: Iterable[Session]) -> Iterator[RecordedToolCall]:
-    """Assistant tool calls of sessions, each with the result its tool message carried."""
+    """Recorded assistant tool calls of sessions, each with the result its tool message
+    carried (messages a replay generated are left out)."""
     for s in sessions:
         pending: dict[str, Any] = {}
         starts: dict[str, float | None] = {}
         n = 0
         for m in s.messages:
+            if m.origin == "generated":  # a replay's candidate or stub: not a recording
+                continue
             for c in m.tool_calls:
                 pending[c.id] = (c, m.exchange_id)
             if m.role == "tool" and m.tool_call_id in pending:

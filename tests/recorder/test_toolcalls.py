@@ -127,3 +127,20 @@ def test_mcp_server_catalogue() -> None:
     assert w.protocol_version == "2025-11-25" and w.instructions == "Ask me."
     assert [t["name"] for t in w.tools] == ["forecast"]
     assert w.init_result is not None and w.capabilities == {"tools": {}}
+
+
+def test_generated_messages_are_not_recorded_calls() -> None:
+    from recorder.session import Message, Session, ToolCall, ToolResult
+
+    s = Session(id="run-1", messages=[
+        Message(role="user", content=[]),
+        Message(role="assistant", origin="generated",
+                tool_calls=[ToolCall(id="g1", name="forecast", arguments={})]),
+        Message(role="tool", origin="generated", tool_call_id="g1",
+                result=ToolResult(content="stub", provenance="exact")),
+        Message(role="assistant", tool_calls=[ToolCall(id="r1", name="forecast",
+                                                       arguments={"city": "Oslo"})]),
+        Message(role="tool", tool_call_id="r1", result=ToolResult(content="snow")),
+    ])
+    [call] = extract_tool_calls([s])
+    assert call.arguments == {"city": "Oslo"} and call.result.content == "snow"
