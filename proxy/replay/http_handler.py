@@ -89,12 +89,16 @@ class HttpToolReplayHandler:
         started, t0 = time.time(), time.perf_counter()
         raw = await request.read()
         path, _, query = rest.partition("?")
-        try:
-            decoded = decode_body(raw, encodings_of(list(request.headers.items())))
-        except BodyDecodeError:
-            decoded = raw
-        problems: list[str] = []
-        body = body_value(decoded, request.headers.get("Content-Type"), problems, "body")
+        body = None
+        if raw:
+            coding = request.headers.get("Content-Encoding")
+            try:
+                decoded = decode_body(raw, encodings_of([("content-encoding", coding)])
+                                      if coding else [])
+            except BodyDecodeError:
+                decoded = raw
+            problems: list[str] = []
+            body = body_value(decoded, request.headers.get("Content-Type"), problems, "body")
         name = self.names.resolve(route.name, request.method.upper(), path or "/")
         binding = bind(request.headers.get(self.session_header))
         served = await self.desk.answer("http", route.name, name,
