@@ -18,7 +18,6 @@ inside a secret moves to the start of its pseudonym.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import hmac
 import json
@@ -33,13 +32,18 @@ from recorder.protocols.bodies import (
     encode_chunks,
     encodings_of,
 )
+from recorder.redact_json import (
+    at_path,
+    json_documents,
+    leaves,
+    replace_at_path,
+    walk_strings,
+)
 from recorder.redact_key import resolve_key
 from recorder.redact_rules import VALIDATORS, RuleSet, load_rules
+from recorder.redact_spans import Span, apply, literal_spans, map_positions, merge
 from recorder.redact_streams import split_secret_spans
 from recorder.session import Session
-
-Span = tuple[int, int, bytes]
-"""(start, end, replacement) over the original bytes."""
 
 _TOKEN_RE = re.compile(rb"\[REDACTED:[a-z0-9_]+:[0-9a-f]{12}\]")
 _FLAGS_RE = re.compile(rb"^\(\?([aiLmsux]+)\)")
@@ -133,14 +137,14 @@ class Redactor:
                         found[value] = self.token(name, value)
                 out.append((start, end, self.token(name, value)))
         if found:
-            out = _merge(out, _literal_spans(data, found))
+            out = merge(out, literal_spans(data, found))
         if self.rules.json_paths:
-            out = _merge(out, self._json_path_spans(data))
+            out = merge(out, self._json_path_spans(data))
         return out
 
     def redact_bytes(self, data: bytes, known: dict[bytes, bytes] | None = None) -> bytes:
         """`data` with every secret replaced by its pseudonym."""
-        return _apply(data, self.spans(data, known))
+        return apply(data, self.spans(data, known))
 
     def redact_text(self, text: str, known: dict[bytes, bytes] | None = None) -> str:
         """`text` with every secret replaced by its pseudonym."""
@@ -154,17 +158,17 @@ class Redactor:
         joined = b"".join(chunks)
         spans = self.spans(joined, known)
         if b"data:" in joined:  # an event stream: secrets may be split across text deltas
-            spans = _merge(split_secret_spans(joined, lambda t: self.spans(t, known),
+            spans = merge(split_secret_spans(joined, lambda t: self.spans(t, known),
                                               lambda t: self.redact_bytes(t, known)), spans)
         if not spans:
             return list(chunks)
-        new = _apply(joined, spans)
+        new = apply(joined, spans)
         bounds: list[int] = []
         pos = 0
         for c in chunks:
             pos += len(c)
             bounds.append(pos)
-        cuts = _map_positions(bounds, spans)
+        cuts = map_positions(bounds, spans)
         out, prev = [], 0
         for cut in cuts:
             out.append(new[prev:cut])
@@ -180,15 +184,15 @@ class Redactor:
             try:
                 docs.append(json.loads(stripped))
             except ValueError:
-                docs.extend(_json_lines(data))
+                docs.extend(json_documents(data))
         else:
-            docs.extend(_json_lines(data))
+            docs.extend(json_documents(data))
         strings: set[str] = set()
         numbers: set[tuple[str, str]] = set()
         for doc in docs:
             for path in self.rules.json_paths:
-                for key, value in _at_path(doc, path, None):
-                    _leaves(value, key, strings, numbers)
+                for key, value in at_path(doc, path, None):
+                    leaves(value, key, strings, numbers)
         out: list[Span] = []
         for s in strings:
             if not s:
@@ -205,14 +209,14 @@ class Redactor:
                 lit.encode()) + rb')(?=\s*[,}\]])')
             out.extend((m.start(1), m.end(1), rep) for m in pat.finditer(data))
         out.sort()
-        return _merge([], out)
+        return merge([], out)
 
     def redact_json(self, value: Any) -> Any:
         """A JSON value with path rules applied and every string redacted."""
         for path in self.rules.json_paths:
-            value = _replace_at_path(value, path, lambda v: self.token(
+            value = replace_at_path(value, path, lambda v: self.token(
                 "json_path", (v if isinstance(v, str) else json.dumps(v)).encode()).decode())
-        return _walk_strings(value, self.redact_text)
+        return walk_strings(value, self.redact_text)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -319,126 +323,3 @@ class Redactor:
             obj["source"]["source_session"] = self.redact_text(obj["source"]["source_session"])
         obj["id"] = self.redact_text(obj["id"])
         return Session.model_validate(obj)
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _literal_spans(data: bytes, literals: dict[bytes, bytes]) -> list[Span]:
-    out: list[Span] = []
-    for value, rep in literals.items():
-        i = data.find(value)
-        while i >= 0:
-            out.append((i, i + len(value), rep))
-            i = data.find(value, i + len(value))
-    return out
-
-
-def _merge(a: list[Span], b: list[Span]) -> list[Span]:
-    """Sorted, non-overlapping union of two span lists (earlier start, then longer, wins)."""
-    spans = sorted(a + b, key=lambda s: (s[0], -(s[1] - s[0])))
-    out: list[Span] = []
-    for s in spans:
-        if out and s[0] < out[-1][1]:
-            continue
-        out.append(s)
-    return out
-
-
-def _apply(data: bytes, spans: list[Span]) -> bytes:
-    if not spans:
-        return data
-    parts, prev = [], 0
-    for start, end, rep in spans:
-        parts.append(data[prev:start])
-        parts.append(rep)
-        prev = end
-    parts.append(data[prev:])
-    return b"".join(parts)
-
-
-def _map_positions(bounds: list[int], spans: list[Span]) -> list[int]:
-    """Map original offsets to redacted ones; an offset inside a span snaps to its start."""
-    starts = [s[0] for s in spans]
-    deltas = [0]
-    for start, end, rep in spans:
-        deltas.append(deltas[-1] + len(rep) - (end - start))
-    out = []
-    for b in bounds:
-        i = bisect.bisect_left(starts, b) - 1  # last span starting before b
-        if i >= 0 and b < spans[i][1]:
-            out.append(spans[i][0] + deltas[i])
-        else:
-            out.append(b + deltas[i + 1] if i >= 0 else b)
-    return out
-
-
-def _json_lines(data: bytes) -> list[Any]:
-    docs = []
-    for line in data.splitlines():
-        line = line.strip()
-        if line.startswith(b"data:"):
-            line = line[5:].strip()
-        if line[:1] in (b"{", b"["):
-            try:
-                docs.append(json.loads(line))
-            except ValueError:
-                continue
-    return docs
-
-
-def _at_path(doc: Any, path: tuple[str, ...], key: str | None) -> list[tuple[str | None, Any]]:
-    if not path:
-        return [(key, doc)]
-    head, rest = path[0], path[1:]
-    found: list[tuple[str | None, Any]] = []
-    if isinstance(doc, dict):
-        items = doc.items() if head == "*" else ([(head, doc[head])] if head in doc else [])
-        for k, v in items:
-            found.extend(_at_path(v, rest, k))
-    elif isinstance(doc, list):
-        if head == "*":
-            for v in doc:
-                found.extend(_at_path(v, rest, key))
-        elif head.isdigit() and int(head) < len(doc):
-            found.extend(_at_path(doc[int(head)], rest, key))
-    return found
-
-
-def _leaves(value: Any, key: str | None, strings: set[str], numbers: set[tuple[str, str]]) -> None:
-    if isinstance(value, str):
-        strings.add(value)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int | float):
-        if key is not None:
-            numbers.add((key, json.dumps(value)))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _leaves(v, k, strings, numbers)
-    elif isinstance(value, list):
-        for v in value:
-            _leaves(v, key, strings, numbers)
-
-
-def _replace_at_path(doc: Any, path: tuple[str, ...], fn: Callable[[Any], Any]) -> Any:
-    if not path:
-        return fn(doc) if doc is not None else doc
-    head, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {k: (_replace_at_path(v, rest, fn) if head in ("*", k) else v)
-                for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [(_replace_at_path(v, rest, fn) if head == "*" or head == str(i) else v)
-                for i, v in enumerate(doc)]
-    return doc
-
-
-def _walk_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if isinstance(value, dict):
-        return {k: _walk_strings(v, fn) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk_strings(v, fn) for v in value]
-    return value

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Span = tuple[int, int, bytes]
+from recorder.redact_spans import Span
+
 Address = tuple[Any, ...]
 Path = tuple[Any, ...]
 
