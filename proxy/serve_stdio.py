@@ -27,6 +27,7 @@ from proxy.metrics import Metrics
 from proxy.replay.binding import Binding, bind
 from proxy.replay.capture import PRODUCER, SERVED_LABEL, RunCapture
 from proxy.replay.catalog import Catalog
+from proxy.replay.config import load_stubs, run_id_of
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.errors import ServeConfigError
@@ -40,7 +41,6 @@ from proxy.replay.mcp_protocol import (
     request_version,
     route_replies,
 )
-from proxy.replay.server import _run_id, load_stubs
 from proxy.sink import Isolation
 from proxy.stdio_shim import LineAssembler
 from recorder.corpus import Corpus
@@ -186,7 +186,7 @@ def load(cfg: StdioConfig, *, answerer: ToolAnswerer | None = None
     corpus_hash = str(stubs.get("corpus_hash") or corpus.content_hash())
     capture = None
     if cfg.run_out is not None:
-        run_id = _run_id({"corpus": corpus_hash, "profile": stubs.get("profile") or cfg.profile,
+        run_id = run_id_of({"corpus": corpus_hash, "profile": stubs.get("profile") or cfg.profile,
                           "seed": cfg.seed, "miss": cfg.miss, "stdio": cfg.server})
         capture = RunCapture(cfg.run_out, run_id=run_id, metrics=Metrics(),
                              isolation=cfg.isolation, redact_rules=cfg.redact_rules)

@@ -69,7 +69,7 @@ def serve(
 ) -> None:
     """Answer an agent's tool calls from recordings; stop with Ctrl-C or SIGTERM."""
     from proxy.recording import parse_listen
-    from proxy.replay.server import ServeConfig
+    from proxy.replay.config import ServeConfig
     from proxy.replay.server import serve as run_serve
 
     cfg = ServeConfig(corpus=list(corpus), listen=parse_listen(listen), profile=profile,

@@ -19,19 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.gateway import Gateway
 from proxy.metrics import Metrics
 from proxy.replay.capture import RunCapture, RunFiles
 from proxy.replay.catalog import Catalog
+from proxy.replay.config import (
+    ROUTE_MODES,
+    ServeConfig,
+    check_miss,
+    load_stubs,
+    run_id_of,
+    split_named,
+    upstream_map,
+)
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.errors import ServeConfigError
@@ -41,7 +47,6 @@ from proxy.replay.llm_index import LlmIndex
 from proxy.replay.mcp_handler import McpReplayHandler
 from proxy.replay.mcp_protocol import McpResponder, route_replies
 from proxy.routes import Mode, Route
-from proxy.sink import Isolation
 from recorder.corpus import Corpus
 from recorder.llm import ModelClient
 from recorder.run import RunManifest, write_manifest
@@ -50,55 +55,7 @@ from recorder.turns import counted_turns
 from recorder.version import __version__
 from stubs.api import ToolAnswerer
 
-MISS_POLICIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "error": ((), "error"),
-    "synthesize": (("nearest", "synthesize"), "error"),
-    "simulate": (("nearest", "simulate"), "error"),
-    "forward": ((), "forward"),
-}
-"""`--miss` → (stub fallbacks tried after an exact miss, then the engine's miss policy)."""
-ROUTE_MODES = {"replay": Mode.REPLAY, "record": Mode.RECORD, "forward": Mode.PASSTHROUGH}
-
-
-@dataclass
-class ServeConfig:
-    """Everything a serve run needs (what the CLI options become)."""
-
-    corpus: list[str]
-    listen: tuple[str, int] = ("127.0.0.1", 8788)
-    profile: str = "none"
-    seed: int = 0
-    miss: str = "error"
-    candidates: list[str] = field(default_factory=list)
-    """`[NAME=]URL`: LLM routes forwarded to a live candidate model."""
-    routes: list[str] = field(default_factory=list)
-    """`NAME=replay|record|forward` (NAME `/` is the unnamed route)."""
-    upstreams: list[str] = field(default_factory=list)
-    """`[NAME=]URL`: where record/forward routes and forwarded misses go (default: the
-    upstream the corpus was recorded against)."""
-    run_out: str | None = None
-    session_header: str = "X-Deploysim-Session"
-    isolation: Isolation = "process"
-    redact: bool = True
-    redact_rules: str | None = None
-    stub_index: str | None = None
-    """A prebuilt stub index (`deploysim stubs build`) for this corpus."""
-
-
-def split_named(spec: str, option: str) -> tuple[str | None, str]:
-    """`NAME=VALUE` or `VALUE` → (name or None, value); NAME `/` names the unnamed route."""
-    head, sep, tail = spec.partition("=")
-    if sep and "://" not in head:
-        if not tail:
-            raise ServeConfigError(f"{option} {spec!r} has nothing after '='; write it as "
-                                   f"{option} NAME=VALUE.")
-        return (None if head in ("", "/") else head), tail
-    return None, spec
-
-
-def _run_id(identity: dict[str, Any]) -> str:
-    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
-    return "serve-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+__all__ = ["ReplayServer", "ServeConfig", "serve", "stop_on_signals"]
 
 
 class ReplayServer:
@@ -107,10 +64,7 @@ class ReplayServer:
     def __init__(self, cfg: ServeConfig, catalog: Catalog, answerer: ToolAnswerer, *,
                  corpus_hash: str | None = None, corpus_paths: list[str] | None = None,
                  stubs: dict[str, Any] | None = None, live: Any = None) -> None:
-        if cfg.miss not in MISS_POLICIES:
-            raise ServeConfigError(f"--miss {cfg.miss!r} is not one of "
-                                   f"{', '.join(MISS_POLICIES)}; use error to answer misses "
-                                   "with a tool error.")
+        check_miss(cfg.miss)
         self.cfg = cfg
         self.catalog = catalog
         self.answerer = answerer
@@ -124,7 +78,7 @@ class ReplayServer:
         # The candidate's URL is left out: a local model server's port changes every start,
         # and the same script against the same recordings must give the same run (and
         # exchange ids). The manifest names the candidates.
-        self.run_id = _run_id({"corpus": corpus_hash or self.corpus_paths,
+        self.run_id = run_id_of({"corpus": corpus_hash or self.corpus_paths,
                                "profile": self.stubs.get("profile") or cfg.profile,
                                "seed": cfg.seed, "miss": cfg.miss,
                                "candidate_routes": sorted(str(k) for k in self.candidates),
@@ -155,10 +109,7 @@ class ReplayServer:
     @classmethod
     def _load(cls, cfg: ServeConfig, answerer: ToolAnswerer | None,
               simulator: ModelClient | None) -> ReplayServer:
-        if cfg.miss not in MISS_POLICIES:
-            raise ServeConfigError(f"--miss {cfg.miss!r} is not one of "
-                                   f"{', '.join(MISS_POLICIES)}; use error to answer misses "
-                                   "with a tool error.")
+        check_miss(cfg.miss)
         if cfg.miss == "simulate" and simulator is None and answerer is None:
             raise ServeConfigError("--miss simulate needs a model to play the tools; give "
                                    "--simulator MODEL@URL, or use --miss synthesize.")
@@ -175,7 +126,7 @@ class ReplayServer:
             answerer, stubs, live = load_stubs(corpus, catalog, seed=cfg.seed,
                                                profile=cfg.profile, miss=cfg.miss,
                                                simulator=simulator, index=cfg.stub_index,
-                                               upstreams=_upstream_map(cfg, catalog))
+                                               upstreams=upstream_map(cfg, catalog))
         corpus_hash = stubs.get("corpus_hash") or corpus.content_hash()
         return cls(cfg, catalog, answerer, corpus_hash=corpus_hash, corpus_paths=corpus.paths,
                    stubs=stubs, live=live)
@@ -191,7 +142,7 @@ class ReplayServer:
         return modes
 
     def _upstreams(self) -> dict[str | None, str]:
-        return _upstream_map(self.cfg, self.catalog)
+        return upstream_map(self.cfg, self.catalog)
 
     def _routes(self) -> list[Route]:
         cat, cfg = self.catalog, self.cfg
@@ -345,35 +296,6 @@ class ReplayServer:
         return out
 
 
-def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, miss: str,
-               simulator: ModelClient | None = None, index: str | None = None,
-               upstreams: dict[str | None, str] | None = None
-               ) -> tuple[ToolAnswerer, dict[str, Any], Any]:
-    """The stub engine for a `--miss` policy: (answerer, its description, the live tools it
-    forwards misses to, or None)."""
-    from stubs.engine import StubEngine
-
-    if miss not in MISS_POLICIES:
-        raise ServeConfigError(f"--miss {miss!r} is not one of {', '.join(MISS_POLICIES)}; use "
-                               "error to answer misses with a tool error.")
-    fallbacks, policy = MISS_POLICIES[miss]
-    live = None
-    if miss == "forward":
-        from proxy.replay.live import LiveTools
-
-        live = LiveTools(upstreams or {}, catalog.mcp_servers)
-    engine = StubEngine.from_corpus(corpus, seed=seed, profile=profile, fallbacks=fallbacks,
-                                    miss=policy, simulator=simulator, live=live, index=index)
-    return engine, engine.describe(), live
-
-
-def _upstream_map(cfg: ServeConfig, catalog: Catalog) -> dict[str | None, str]:
-    """Each route's real upstream: `--upstream` when given, else the recorded one."""
-    out = {name: info.upstream for name, info in catalog.routes.items() if info.upstream}
-    for spec in cfg.upstreams:
-        name, url = split_named(spec, "--upstream")
-        out[name] = url
-    return out
 
 
 async def serve(cfg: ServeConfig, announce: Callable[[str], None], *,
