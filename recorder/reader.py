@@ -186,6 +186,10 @@ class CassetteReader:
             w = _Window(f, len(framing.MAGIC))
             unpack_from = framing.FRAME_HEADER.unpack_from
             crc32 = zlib.crc32
+            if not w.fill(1):  # magic but no header: cut between the two while being created
+                self._problem(w.pos, "torn_tail", "the file ends before its header record (it "
+                              "was cut while being created)", 0)
+                return
             while True:
                 # Fast path: a whole, intact frame already in the window (the common case).
                 buf, start = w._buf, w._start
