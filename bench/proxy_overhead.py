@@ -11,9 +11,11 @@ process) answering `POST /v1/chat/completions` with a 2 KB JSON body, or with an
 
 The load generator is a separate process (it must not share a proxy's event loop). Each round
 measures every target in turn (the order rotates between rounds): unloaded latency (sequential
-JSON requests), throughput at concurrency 32 (JSON), and SSE time to first chunk (sequential
-streams). The machine is shared and noisy: the report gives medians over rounds, and the
-"added" figures and ratios are computed within each round, then their median taken.
+JSON requests), SSE time to first chunk (sequential streams of 200 chunks, 2 ms apart like a
+fast model), and throughput at concurrency 32 (JSON) — last, and the gateway's writer backlog
+is drained before the next target. CPU per request of each proxy process is measured too: on a
+shared machine it is the figure least disturbed by neighbours. The report gives medians over
+rounds; "added" figures and ratios are computed within each round, then their median taken.
 
 Soak (`--soak SECONDS`): 200 concurrent SSE streams through the gateway for that long, each
 200 tokens `--soak-gap` seconds apart (default 0.1 s: a 20 s stream, 10 streams finishing per
@@ -337,8 +339,8 @@ def overhead(args: argparse.Namespace, upstream: str, work: str) -> dict[str, An
                 # latency and SSE first, throughput last: the writer's backlog from the
                 # throughput run is drained before the next target is measured
                 latency = run_loadgen({"url": t.url, "kind": "json", "requests": args.requests})
-                sse = run_loadgen({"url": t.url, "kind": "sse",
-                                   "requests": max(10, args.requests // 6)})
+                sse = run_loadgen({"url": t.url, "kind": "sse", "gap": args.sse_gap,
+                                   "requests": max(10, args.requests // 15)})
                 cpu0 = cpu_s(proxy_pid) if proxy_pid else 0.0
                 throughput = run_loadgen({"url": t.url, "kind": "json",
                                           "concurrency": args.concurrency,
@@ -508,6 +510,8 @@ def main() -> None:
                    help="sequential requests per latency measurement")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run")
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--sse-gap", type=float, default=0.002,
+                   help="seconds between the 200 chunks of the time-to-first-chunk streams")
     p.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: no soak)")
     p.add_argument("--soak-streams", type=int, default=200)
     p.add_argument("--writer-nice", type=int, default=10,
@@ -533,7 +537,7 @@ def main() -> None:
                              *sys.argv[1:]]),
         "config": {"rounds": args.rounds, "requests": args.requests,
                    "duration_s": args.duration, "concurrency": args.concurrency,
-                   "json_bytes": len(_json_body()), "sse_chunks": 200},
+                   "json_bytes": len(_json_body()), "sse_chunks": 200, "sse_gap_s": args.sse_gap},
     }
     try:
         with tempfile.TemporaryDirectory(prefix="deploysim-bench-") as work:

@@ -54,6 +54,8 @@ QueuePolicy = Literal["drop", "block"]
 Isolation = Literal["process", "thread"]
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_ROTATE_BYTES = 256 * 1024 * 1024
+SHIP_BATCH = 256
+"""Most captures sent to the writer process in one pipe write."""
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "DEFAULT_ROTATE_BYTES", "Isolation", "QueuePolicy",
            "RecordingSink", "Redactor", "Sink", "load_redactor"]
@@ -300,18 +302,26 @@ class _ProcessBackend:
         threading.Thread(target=self._ship, name="deploysim-writer-feed", daemon=True).start()
 
     def _ship(self) -> None:
-        from proxy.writer_process import write_frame
+        from proxy.writer_process import frame
 
         assert self._proc is not None and self._proc.stdin is not None
         pipe = self._proc.stdin
         while True:
-            item = self.queue.get()
+            # take whatever has queued up and send it in one write: under load this thread
+            # wakes (and takes the GIL) once per batch, not once per exchange
+            batch = [self.queue.get()]
+            while batch[-1] is not None and len(batch) < SHIP_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                write_frame(pipe, item)
+                pipe.write(b"".join(frame(item) for item in batch))
+                pipe.flush()
             except (OSError, ValueError):
                 self._died()
                 return
-            if item is None:
+            if batch[-1] is None:
                 with contextlib.suppress(OSError):
                     pipe.close()
                 return

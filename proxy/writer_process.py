@@ -28,10 +28,15 @@ from proxy.record_writer import RecordWriter, WriterSettings
 LENGTH = struct.Struct("<I")
 
 
+def frame(obj: Any) -> bytes:
+    """One object as a frame (None is the empty close frame)."""
+    data = b"" if obj is None else pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return LENGTH.pack(len(data)) + data
+
+
 def write_frame(out: IO[bytes], obj: Any) -> None:
     """Send one object (None sends the empty close frame)."""
-    data = b"" if obj is None else pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(LENGTH.pack(len(data)) + data)
+    out.write(frame(obj))
     out.flush()
 
 

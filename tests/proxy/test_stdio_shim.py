@@ -7,10 +7,12 @@ import os
 
 from mcp import Client, StdioServerParameters
 
-from proxy.stdio_shim import LineAssembler
+from proxy.capture import Capture
+from proxy.metrics import Metrics
+from proxy.stdio_shim import CLIENT, SERVER, LineAssembler, StdioRecorder
 from tests.proxy.helpers import DEPLOYSIM, PYTHON, cassettes, records
 
-SERVER = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
+SERVER_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
 
 
 async def test_record_stdio_relays_and_records(tmp_path):
@@ -20,7 +22,7 @@ async def test_record_stdio_relays_and_records(tmp_path):
     params = StdioServerParameters(
         command=DEPLOYSIM,
         args=["record-stdio", "--out", out, "--name", "notes", "--session", "s-7", "--",
-              PYTHON, SERVER],
+              PYTHON, SERVER_SCRIPT],
         env={**os.environ})
     async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
         tools = await client.list_tools()
@@ -59,3 +61,43 @@ def test_line_assembler_keeps_lines_whole_across_reads():
     assert a.feed(b':2}\r\n\n') == [b'{"b":2}']
     assert a.feed(b"x" * 30 + b"\nok\n") == [b"ok"]  # an oversized line is skipped, counted
     assert a.oversized == 1
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.captures: list[Capture] = []
+
+    async def put(self, capture: Capture) -> None:
+        self.captures.append(capture)
+
+
+async def test_requests_pair_with_replies_in_both_directions():
+    sink = _ListSink()
+    rec = StdioRecorder(sink, Metrics(), url="stdio:server")
+    line = json.dumps
+    await rec.message(line({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}).encode(), CLIENT)
+    # the server asks the client something with the same id: a different exchange
+    await rec.message(line({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage"})
+                      .encode(), SERVER)
+    await rec.message(line({"jsonrpc": "2.0", "method": "notifications/progress"}).encode(),
+                      SERVER)
+    await rec.message(line({"jsonrpc": "2.0", "id": 1, "result": {"from": "client"}}).encode(),
+                      CLIENT)
+    await rec.message(line({"jsonrpc": "2.0", "id": 1, "result": {"from": "server"}}).encode(),
+                      SERVER)
+    await rec.message(b"not json", SERVER)
+    await rec.message(line({"jsonrpc": "2.0", "id": 9, "method": "ping"}).encode(), CLIENT)
+    await rec.finish("the server exited")
+    got = [(json.loads(c.request_body).get("method") if c.request_body != b"not json"
+            else "?", c.labels["direction"],
+            json.loads(c.response_body)["result"]["from"] if c.status else c.error)
+           for c in sink.captures]
+    assert got == [
+        ("notifications/progress", SERVER, None),
+        ("sampling/createMessage", SERVER, "client"),
+        ("tools/call", CLIENT, "server"),
+        ("?", SERVER, None),
+        ("ping", CLIENT, "no reply: the server exited"),
+    ]
+    assert sink.captures[3].problems == ["not a JSON-RPC object: recorded as is"]
+    assert all(c.transport == "stdio" for c in sink.captures)
