@@ -109,6 +109,8 @@ class _Plan:
     base: dict[str, Any]
     parts: list[bytes] = field(default_factory=list)
     """The record template: constant pieces, with b"" where the slots go."""
+    id_bytes: bytes = b""
+    """The behavior id, UTF-8 (the last part of what a verdict id hashes)."""
     tally: Tally = field(default_factory=Tally)
 
 
@@ -116,19 +118,21 @@ class _Plan:
 class _Unit:
     """One graded unit (a counted turn, or the session when turn is None), its slots encoded."""
 
-    id_prefix: str
+    id_prefix: bytes
     """`rubric_hash|session_id|turn|`: the verdict id is a hash of it and the behavior id."""
-    slots: dict[str, bytes]
-    """Encoded session_id, turn, segment and pair_key."""
+    session_id: bytes
+    turn: bytes
+    segment: bytes
+    pair_key: bytes
 
 
 def _units(traj: Trajectory, rubric_hash: str) -> tuple[_Unit, dict[int, _Unit]]:
     sid = traj.id
-    shared = {"session_id": _pack(sid), "segment": _pack(traj.segment)}
+    p_sid, p_seg = _pack(sid), _pack(traj.segment)
 
     def unit(turn: int | None) -> _Unit:
-        return _Unit(f"{rubric_hash}|{sid}|{turn}|",
-                     {**shared, "turn": _pack(turn), "pair_key": _pack(traj.pair_key(turn))})
+        return _Unit(f"{rubric_hash}|{sid}|{turn}|".encode(), p_sid, _pack(turn), p_seg,
+                     _pack(traj.pair_key(turn)))
 
     return unit(None), {t.index: unit(t.index) for t in traj.counted}
 
@@ -148,7 +152,8 @@ class Engine:
             base = {k: _default(k) for k in _DATA_KEYS}
             base.update(severity=b.severity, scope=b.scope, detector=det.type,
                         detector_version=det.version, rubric_hash=self.rubric_hash)
-            self.plans.append(_Plan(det, b.id, b.scope == "trajectory", base))
+            self.plans.append(_Plan(det, b.id, b.scope == "trajectory", base,
+                                    id_bytes=b.id.encode()))
         self.refresh_pins()
         self.sessions = 0
         self.turns = 0
@@ -189,16 +194,16 @@ class Engine:
         """One verdict record, encoded: the behavior's template with its slots filled."""
         i_id, i_value, i_ev, i_first, i_err, i_sid, i_turn, i_seg, i_pair = _SLOTS
         parts = plan.parts.copy()
-        parts[i_id] = _pack(sha256((unit.id_prefix + plan.id).encode()).hexdigest()[:24])
+        # the id: 24 hex characters, a msgpack fixstr (0xa0 | 24)
+        parts[i_id] = b"\xb8" + sha256(unit.id_prefix + plan.id_bytes).hexdigest()[:24].encode()
         parts[i_value] = _FLAG[flagged]
         parts[i_ev] = evidence
         parts[i_first] = first_step
         parts[i_err] = error
-        slots = unit.slots
-        parts[i_sid] = slots["session_id"]
-        parts[i_turn] = slots["turn"]
-        parts[i_seg] = slots["segment"]
-        parts[i_pair] = slots["pair_key"]
+        parts[i_sid] = unit.session_id
+        parts[i_turn] = unit.turn
+        parts[i_seg] = unit.segment
+        parts[i_pair] = unit.pair_key
         return b"".join(parts)
 
     @staticmethod

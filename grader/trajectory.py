@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from recorder.session import Session
 from recorder.turns import Turn, turns
@@ -164,14 +164,17 @@ def _result_text(msg: dict[str, Any]) -> str:
     return json.dumps(res["structured"], sort_keys=True, default=str)
 
 
-class _Shape:
-    """What `recorder.turns` reads of a session and its messages: roles and origins."""
+class _Role(NamedTuple):
+    """What `recorder.turns` reads of a message."""
 
-    __slots__ = ("messages", "origin", "role")
+    role: str
+    origin: str
 
-    def __init__(self, role: str = "", origin: str = "recorded",
-                 messages: list[_Shape] | None = None) -> None:
-        self.role, self.origin, self.messages = role, origin, messages
+
+class _Shape(NamedTuple):
+    """What `recorder.turns` reads of a session."""
+
+    messages: list[_Role]
 
 
 class Trajectory:
@@ -206,7 +209,7 @@ class Trajectory:
         msgs: list[dict[str, Any]] = obj.get("messages") or []
         self._msgs = msgs
         self.is_replay = self.source.get("type") == "replay"
-        shape = _Shape(messages=[_Shape(m["role"], m["origin"]) for m in msgs])
+        shape = _Shape([_Role(m["role"], m["origin"]) for m in msgs])
         self.turns: list[Turn] = turns(cast(Session, shape))
         # the rule of recorder.turns.counted_turns, without splitting the session twice
         self.counted: list[Turn] = (
