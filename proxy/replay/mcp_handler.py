@@ -111,7 +111,7 @@ class McpReplayHandler:
     async def _post(self, request: web.Request, route: Route, rest: str) -> web.StreamResponse:
         started, t0 = time.time(), time.perf_counter()
         body = await request.read()
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = request.headers  # case-insensitive lookups, no copy
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -136,7 +136,7 @@ class McpReplayHandler:
                                           json_body(gone), {}, [])
             if sid is not None:
                 extra[SESSION_HEADER] = sid
-        ctx = McpCallContext(bind(headers.get(self.session_header.lower()), sid), modern)
+        ctx = McpCallContext(bind(headers.get(self.session_header), sid), modern)
         messages = doc if isinstance(doc, list) else [doc]
         replies: list[dict[str, Any]] = []
         for msg in messages:

@@ -15,6 +15,7 @@ an empty list for list methods, or "method not found". Replies carry the incomin
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,7 +87,8 @@ def check_modern_envelope(msg: Mapping[str, Any], headers: Mapping[str, str] | N
                           ) -> dict[str, Any] | None:
     """The ladder a 2026-07-28 server runs before dispatch: `_meta` envelope present, routing
     headers agree with the body (`mcp-protocol-version`, `mcp-method`, `mcp-name`), version
-    served. The error reply for the first failed rung, or None. `headers` lower-case."""
+    served. The error reply for the first failed rung, or None. `headers` must answer
+    lower-case names (a case-insensitive mapping, or one with lower-case keys)."""
     msg_id = msg.get("id")
     params = msg.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
@@ -154,8 +156,9 @@ class McpResponder:
 
     # -- recorded facts -------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def server_info(self) -> dict[str, Any]:
+        """The recorded `serverInfo` (shared by every reply: never mutated)."""
         info = self.record.server_info
         return dict(info) if info else {"name": self.server or "mcp", "version": ""}
 
