@@ -7,8 +7,9 @@ recorded HTTP interactions in order, deploysim stubs vs VCR.py.
 1. index: N recorded calls of 6 tools (function, MCP and HTTP; 8 calls a session, a third of
    them repeats) are streamed into a `StubIndex`; build time (generation time subtracted) and
    the resident memory the index adds.
-2. lookups: exact lookups in process (`find` + canonical `key` + `lookup`, on fresh argument
-   dicts with shuffled key order), and whole `StubEngine.answer` calls (lookup, unpack, render).
+2. lookups: exact lookups in process (`StubIndex.lookup_call`: tool, canonical key, session
+   preference, from fresh argument dicts with their keys in another order), and whole
+   `StubEngine.answer` calls (lookup, repeat policy, unpack, render).
 3. vs VCR.py: the same HTTP interactions recorded as a deploysim cassette (raw exchanges, as the
    recording proxy writes them) and as a VCR.py YAML cassette; each side loads its cassette and
    answers every request in recorded order — VCR.py through its own `Cassette.load` +
@@ -123,14 +124,13 @@ def bench_index(n: int, lookups: int, repeat: int) -> dict[str, Any]:
         if isinstance(args, dict):
             args = dict(reversed(list(args.items())))
         queries.append((c.kind, c.server, c.name, args, c.session_id))
-    find, lookup = index.find, index.lookup
+    lookup_call = index.lookup_call
 
     def run() -> tuple[float, float]:
         t, w = time.process_time(), time.perf_counter()
         hits = 0
         for kind, server, name, args, session in queries:
-            table = find(kind, server, name)
-            if table is not None and lookup(table, table.key(args), session) is not None:
+            if lookup_call(kind, server, name, args, session)[2] is not None:
                 hits += 1
         dt, dw = time.process_time() - t, time.perf_counter() - w
         assert hits == len(queries)

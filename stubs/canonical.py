@@ -8,8 +8,10 @@ regex, and string values matching a volatile regex (UUIDs, timestamps) become `<
 
 The canonical form is *frozen*: nested tuples that hash and compare in C, so a lookup is one walk
 and one dict probe. Every container is tagged by its first element (`DICT` or `LIST`), so an
-object and a list of pairs never collide. `thaw` turns a frozen form back into JSON for display,
-similarity and diagnostics; `text` gives the compact, sorted JSON text.
+object and a list never collide; an object is flat — `(DICT, k1, .., kn, v1, .., vn)`, keys
+sorted — which allocates and dereferences less than a tuple of pairs. `thaw` turns a frozen
+form back into JSON for display, similarity and diagnostics; `text` gives the compact, sorted
+JSON text.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class CanonicalRules:
         )
 
 
-class _NonStringKey(Exception):
-    pass
+class NonStringKey(Exception):
+    """Raised by `Canonicalizer.fast_freeze` on a dict with a non-string key (only Python
+    callers make those); `freeze` then takes the general walk."""
 
 
 def parse_arguments(value: Any) -> tuple[Any, bool]:
@@ -96,14 +99,17 @@ class Canonicalizer:
         self._kept: set[str] = set()
         # with volatile-value regexes every string must be checked, so none is "plain"
         self._plain = _PLAIN.match if self._values is None else _never
-        self._fast = self._walker()
+        self.fast_freeze: Callable[[Any], Any] | None = self._walker() if not self._paths \
+            else None
+        """`freeze` without the safety net, for the lookup hot path: None when volatile JSON
+        paths are configured; raises `NonStringKey` where `freeze` would fall back."""
 
     def freeze(self, obj: Any) -> Hashable:
         """The canonical form as a hashable value (the lookup key material)."""
-        if not self._paths:
+        if self.fast_freeze is not None:
             try:
-                return self._fast(obj)
-            except _NonStringKey:
+                return self.fast_freeze(obj)
+            except (NonStringKey, TypeError):
                 pass  # a Python caller's dict with int keys: take the general walk
         return self._walk_paths(obj, ())
 
@@ -125,9 +131,11 @@ class Canonicalizer:
         def walk(obj: Any) -> Any:
             t = type(obj)
             if t is dict:
-                return (DICT, *sorted([(k, v if (type(v) is str and plain(v)) or type(v) is int
-                                        else walk(v))
-                                       for k, v in obj.items() if k in kept or keep(k)]))
+                keys = sorted(obj)
+                if not kept.issuperset(keys):
+                    keys = [k for k in keys if keep(k)]
+                return (DICT, *keys, *[v if (type(v) is str and plain(v)) or type(v) is int
+                                       else walk(v) for v in map(obj.__getitem__, keys)])
             if t is str:
                 return string(obj)
             if t is list or t is tuple:
@@ -138,7 +146,7 @@ class Canonicalizer:
 
     def _keep(self, key: Any) -> bool:
         if type(key) is not str:
-            raise _NonStringKey  # JSON keys are strings; others go through `_walk_paths`
+            raise NonStringKey  # JSON keys are strings; others go through `_walk_paths`
         keep = self._keys is None or not self._keys.search(key)
         if keep and len(self._kept) < 100_000:
             self._kept.add(key)
@@ -154,7 +162,8 @@ class Canonicalizer:
                 if any(p.matches(sub) for p in self._paths):
                     continue
                 items.append((str(k), self._walk_paths(v, sub)))
-            return (DICT, *sorted(items))
+            items.sort(key=lambda kv: kv[0])
+            return (DICT, *(k for k, _ in items), *(v for _, v in items))
         if isinstance(obj, list | tuple):
             return (LIST, *(self._walk_paths(v, (*path, i)) for i, v in enumerate(obj)
                             if not any(p.matches((*path, i)) for p in self._paths)))
@@ -197,7 +206,8 @@ def thaw(frozen: Any) -> Any:
     """A frozen canonical form back as a JSON value."""
     if type(frozen) is tuple and frozen:
         if frozen[0] == DICT:
-            return {k: thaw(v) for k, v in frozen[1:]}
+            n = (len(frozen) - 1) // 2
+            return {k: thaw(v) for k, v in zip(frozen[1:n + 1], frozen[n + 1:], strict=True)}
         if frozen[0] == LIST:
             return [thaw(v) for v in frozen[1:]]
     return frozen

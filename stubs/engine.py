@@ -143,15 +143,12 @@ class StubEngine:
     async def _answer(self, q: ToolQuery) -> StubAnswer:
         trajectory = q.trajectory_id or q.session_id or ""
         args, is_json = parse_arguments(q.arguments)
-        table = self.index.find(q.kind, q.server, q.name)
-        key = table.key(args) if table is not None else None
+        table, key, hit = self.index.lookup_call(q.kind, q.server, q.name, args, q.session_id)
         outcome: Outcome | None = None
-        if table is not None:
-            hit = self.index.lookup(table, key, q.session_id)
-            if hit is not None:
-                rows, provenance = hit
-                row = self._pick(trajectory, table, key, rows)
-                outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
+        if hit is not None and table is not None:
+            rows, provenance = hit
+            row = self._pick(trajectory, table, key, rows)
+            outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
         if outcome is None and not is_json:
             outcome = self.layers.miss(q, table, args, "the arguments are not valid JSON")
         key_text: str | None = None

@@ -20,13 +20,11 @@ from functools import partial
 from typing import Any
 
 from recorder.toolcall import RecordedToolCall, ToolKind
-from stubs.canonical import Canonicalizer, parse_arguments
+from stubs.canonical import Canonicalizer, NonStringKey, parse_arguments
 from stubs.config import ResolvedToolConfig, StubConfig
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function
 from stubs.reply import Row, pack_call, unpack_row
-
-NO_SESSION = -1
 
 
 def tool_label(kind: str, server: str | None, name: str) -> str:
@@ -53,7 +51,7 @@ class Entry:
 
     __slots__ = ("by_session", "rows")
 
-    def __init__(self, rows: list[int], by_session: dict[int, list[int]]) -> None:
+    def __init__(self, rows: list[int], by_session: dict[str | None, list[int]]) -> None:
         self.rows = rows
         self.by_session = by_session
 
@@ -71,8 +69,9 @@ class ToolTable:
         keyfn: KeyFn = key_function(config.match_on)
         # `key(arguments)`: the lookup key of a call's arguments (the default matcher is the
         # canonical form itself: bound directly, one call less on every lookup)
-        self.key: Callable[[Any], Hashable] = canon.freeze \
-            if config.match_on == ("arguments",) else partial(keyfn, canon)
+        default = config.match_on == ("arguments",)
+        self.key: Callable[[Any], Hashable] = canon.freeze if default else partial(keyfn, canon)
+        self.fast_key = canon.fast_freeze if default else None
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
         """Distinct keys in first-recorded order (what `nearest` searches)."""
@@ -99,8 +98,9 @@ class StubIndex:
         self.config = config or StubConfig()
         self.blobs: list[bytes] = []
         self.row_session = array("i")
+        """Each row's session, as a position in `sessions` (0: no session)."""
         self.row_index = array("q")
-        self.sessions: list[str] = []
+        self.sessions: list[str | None] = [None]
         self.session_ids: dict[str, int] = {}
         self.tables: list[ToolTable] = []
         self._by_id: dict[tuple[str, str | None, str], ToolTable] = {}
@@ -151,10 +151,10 @@ class StubIndex:
                 arguments: Any) -> None:
         row = len(self.blobs)
         self.blobs.append(blob)
-        sid = NO_SESSION
+        sid = 0
         if session is not None:
-            sid = self.session_ids.get(session, -2)
-            if sid == -2:
+            sid = self.session_ids.get(session, 0)
+            if sid == 0:
                 sid = self.session_ids[session] = len(self.sessions)
                 self.sessions.append(session)
         self.row_session.append(sid)
@@ -167,12 +167,13 @@ class StubIndex:
             table.keys.append(key)
         elif isinstance(found, int):
             first = found
-            by_session: dict[int, list[int]] = {self.row_session[first]: [first]}
-            by_session.setdefault(sid, []).append(row)
+            by_session: dict[str | None, list[int]] = {
+                self.sessions[self.row_session[first]]: [first]}
+            by_session.setdefault(session, []).append(row)
             table.table[key] = Entry([first, row], by_session)
         else:
             found.rows.append(row)
-            found.by_session.setdefault(sid, []).append(row)
+            found.by_session.setdefault(session, []).append(row)
         table.rows.append(row)
         self._hash = None
 
@@ -225,13 +226,44 @@ class StubIndex:
         e = table.table.get(key)
         if e is None:
             return None
-        sid = self.session_ids.get(session, -2) if session is not None else -2
+        return self._prefer_session(e, session)
+
+    def _prefer_session(self, e: int | Entry,
+                        session: str | None) -> tuple[Sequence[int], str]:
+        # session strings are compared directly (no trip through a big id table: a lookup
+        # touches as little cold memory as it can)
         if type(e) is int:
-            return (e,), ("session" if self.row_session[e] == sid else "exact")
-        rows = e.by_session.get(sid)  # type: ignore[union-attr]
-        if rows:
-            return rows, "session"
+            own = session is not None and self.sessions[self.row_session[e]] == session
+            return (e,), ("session" if own else "exact")
+        if session is not None:
+            rows = e.by_session.get(session)  # type: ignore[union-attr]
+            if rows:
+                return rows, "session"
         return e.rows, "exact"  # type: ignore[union-attr]
+
+    def lookup_call(self, kind: str, server: str | None, name: str, arguments: Any,
+                    session: str | None
+                    ) -> tuple[ToolTable | None, Hashable, tuple[Sequence[int], str] | None]:
+        """`find`, `key` and `lookup` in one call — the hot path of every exact answer, kept
+        free of intermediate calls: (table or None, key, rows and provenance or None)."""
+        table = self._by_id.get((kind, server, name))
+        if table is None:
+            table = self.find(kind, server, name)
+            if table is None:
+                return None, None, None
+        fast = table.fast_key
+        key: Hashable
+        if fast is not None:
+            try:
+                key = fast(arguments)
+            except (NonStringKey, TypeError):  # odd Python-made keys: the general walk
+                key = table.key(arguments)
+        else:
+            key = table.key(arguments)
+        e = table.table.get(key)
+        if e is None:
+            return table, key, None
+        return table, key, self._prefer_session(e, session)
 
     def row(self, number: int) -> Row:
         """A row, unpacked."""
