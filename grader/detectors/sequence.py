@@ -83,6 +83,13 @@ class SequenceDetector(Detector):
         if first is not None:
             forbid[0] = _any([m for m in (first, forbid[0]) if m is not None])
         self._forbid = forbid
+        # the kinds each step's forbidden patterns can match (None: any), to skip the calls
+        forbid_kinds: list[frozenset[str] | None] = []
+        for i, st in enumerate(cfg.steps):
+            pats = list(st.not_preceded_by) + (list(cfg.not_preceded_by) if i == 0 else [])
+            ks = [p.on or p.kind() for p in pats]
+            forbid_kinds.append(None if None in ks else frozenset(k for k in ks if k))
+        self._forbid_kinds = forbid_kinds
         self._per_turn = cfg.within == "turn"
         # the event kinds that can matter; others are skipped without a look
         kinds: list[str | None] = [*self._kinds]
@@ -94,6 +101,7 @@ class SequenceDetector(Detector):
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
         steps, kinds, forbid, n = self._steps, self._kinds, self._forbid, len(self._steps)
+        forbid_kinds = self._forbid_kinds
         relevant = self._relevant
         # a turn-scoped behavior matched within turns needs only the graded turns
         source = self.events(traj) if self._per_turn else traj.events
@@ -128,7 +136,10 @@ class SequenceDetector(Detector):
                     updates.append((k, new))
             # the event itself lies in the windows of later events, not of its own step
             for k, fb in enumerate(forbid):
-                if fb is not None and not blocked[k] and fb(ev) is not None:
+                if fb is None or blocked[k]:
+                    continue
+                fk = forbid_kinds[k]
+                if (fk is None or ev.kind in fk) and fb(ev) is not None:
                     blocked[k] = True
             for k, new in updates:
                 chain[k] = new
