@@ -103,6 +103,27 @@ def calls(n: int) -> Iterator[RecordedToolCall]:
     return (call(i, n) for i in range(n))
 
 
+def calibration() -> dict[str, float]:
+    """What basic Python operations cost on this machine right now (a shared host's speed
+    varies by the minute): a 5-argument call of an empty function, `json.dumps` of a
+    3-key dict. Compare runs through these."""
+    def nop(a: Any, b: Any, c: Any, d: Any, e: Any) -> None:
+        return None
+
+    doc = {"city": "Paris", "units": "metric", "days": 3}
+    out = {}
+    for name, fn in (("ns_per_call", lambda: nop(1, 2, 3, 4, 5)),
+                     ("ns_per_json_dumps", lambda: json.dumps(doc))):
+        best = float("inf")
+        for _ in range(5):
+            t = time.process_time()
+            for _ in range(100_000):
+                fn()
+            best = min(best, time.process_time() - t)
+        out[name] = round(best / 100_000 * 1e9, 1)
+    return out
+
+
 def bench_index(n: int, lookups: int, repeat: int) -> dict[str, Any]:
     t0 = time.process_time()
     for _ in calls(n):
@@ -139,7 +160,7 @@ def bench_index(n: int, lookups: int, repeat: int) -> dict[str, Any]:
     runs = [run() for _ in range(repeat)]
     times = [r[0] for r in runs]
     engine = StubEngine(index)
-    tq = [ToolQuery(kind=k, name=nm, arguments=a, server=s, session_id=sid)  # type: ignore[arg-type]
+    tq = [ToolQuery(kind=k, name=nm, arguments=a, server=s, session_id=sid)
           for k, s, nm, a, sid in queries[: max(1, len(queries) // 4)]]
 
     async def answer_all() -> float:
@@ -226,7 +247,8 @@ def run_vcr(vcr_path: str, recorded: list[RecordedToolCall], stride: int) -> dic
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     answered = 0
-    for i in range(0, len(wanted), stride):
+    # the middle request of every block of `stride`: its cost stands for the block's mean
+    for i in range(stride // 2, len(wanted), stride):
         r = wanted[i]
         response = cassette.play_response(Request(r.method, r.url, r.body or None,
                                                   {"accept": "application/json"}))
@@ -304,11 +326,16 @@ def main() -> None:
     if idx is None or vs is None:
         sys.exit("run both parts once (the other part's figures come from the last run)")
     result = {"machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "loadavg": os.getloadavg()},
+                          "platform": platform.platform(), "loadavg": os.getloadavg(),
+                          **calibration()},
               "command": " ".join(["bench/stubs.py", *sys.argv[1:]]), "index": idx,
               "vs_vcr": vs}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    m = result["machine"]
+    print(f"machine: {m['nproc']} CPUs, Python {m['python']}, load {m['loadavg'][0]:.1f}; "
+          f"an empty call costs {m['ns_per_call']} ns, json.dumps of 3 keys "
+          f"{m['ns_per_json_dumps']} ns")
     print(f"index of {idx['calls']:,} calls ({idx['distinct_keys']:,} distinct, "
           f"{idx['tools']} tools)")
     print(f"  build           {idx['build_cpu_s']:>10} s   CPU ({idx['build_calls_per_s']:,} "
