@@ -91,10 +91,12 @@ async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
         finally:
             writer.close()
 
+    cpu0 = time.process_time()
     await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    busy = (time.process_time() - cpu0) / (spec["warmup"] + spec["seconds"])
     lat.sort()
     return {"requests": len(lat), "errors": errors, "rps": len(lat) / spec["seconds"],
-            "p50_us": _pct(lat, 0.50), "p99_us": _pct(lat, 0.99)}
+            "p50_us": _pct(lat, 0.50), "p99_us": _pct(lat, 0.99), "loadgen_cpu": busy}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -258,15 +260,18 @@ def measure(target: str, proc: subprocess.Popen[bytes], port: int, w: dict[str, 
     base = {"host": "127.0.0.1", "port": port, "request": req, "check": w["check"],
             "warmup": 0.5, "seconds": args.seconds}
     single = run_loadgen({**base, "concurrency": 1})
-    cpu0 = cpu_s(proc.pid)
+    cpu0, t0 = cpu_s(proc.pid), time.perf_counter()
     loaded = run_loadgen({**base, "concurrency": args.concurrency})
+    used, wall = cpu_s(proc.pid) - cpu0, time.perf_counter() - t0
     # the target's own CPU per request (warm-up requests included in the count): on a shared,
     # noisy machine this is the steadiest measure of what each request costs the server
-    cpu_us = (cpu_s(proc.pid) - cpu0) * 1e6 / max(1, loaded["requests"] * (
-        1 + 0.5 / args.seconds))
+    cpu_us = used * 1e6 / max(1, loaded["requests"] * (1 + 0.5 / args.seconds))
     return {"c1_p50_us": single["p50_us"], "c1_p99_us": single["p99_us"],
             "rps": loaded["rps"], "load_p50_us": loaded["p50_us"],
             "load_p99_us": loaded["p99_us"], "cpu_us_per_request": cpu_us,
+            # share of a core each side got while loaded: neither near 1.0 means the shared
+            # machine's other work, not deploysim or mitmdump, set the pace
+            "target_cpu_share": used / wall, "loadgen_cpu_share": loaded["loadgen_cpu"],
             "errors": single["errors"] + loaded["errors"],
             "requests": single["requests"] + loaded["requests"]}
 
@@ -343,13 +348,14 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], targets: list[str],
 
 def print_table(result: dict[str, Any]) -> None:
     cols = ("workload", "target", "c=1 p50 ms", "c=1 p99 ms", f"c={result['concurrency']} req/s",
-            "loaded p50 ms", "loaded p99 ms", "CPU µs/req", "errors")
+            "loaded p50 ms", "loaded p99 ms", "CPU µs/req", "core share", "errors")
     rows = []
     for key, c in result["cells"].items():
         target, name = key.split("|")
         rows.append((name, target, f"{c['c1_p50_us'] / 1000:.3f}", f"{c['c1_p99_us'] / 1000:.3f}",
                      f"{c['rps']:.0f}", f"{c['load_p50_us'] / 1000:.2f}",
                      f"{c['load_p99_us'] / 1000:.2f}", f"{c['cpu_us_per_request']:.0f}",
+                     f"{c['target_cpu_share']:.2f}/{c['loadgen_cpu_share']:.2f}",
                      str(c["errors"])))
     rows.sort()
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=False)]

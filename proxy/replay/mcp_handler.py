@@ -251,8 +251,12 @@ class McpReplayHandler:
         return self._sessions.get(sid) if sid else None
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every reply (`json.dumps` with options builds a new one per call)."""
+
+
 def json_body(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 def sse_event(message: dict[str, Any]) -> bytes:
