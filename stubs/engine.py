@@ -165,9 +165,13 @@ class StubEngine:
                     break
         if outcome is None:
             if self.miss == "forward" and self.live is not None:
-                live = await self.live.answer(q)
-                self.live_calls.append(self.layers.as_recorded(q, live))
-                outcome = Outcome(reply_of(live), "live")
+                try:
+                    live = await self.live.answer(q)
+                except Exception as exc:  # the live tool is down: a miss that says so
+                    outcome = self.layers.miss(q, table, args, f"the live tool failed ({exc})")
+                else:
+                    self.live_calls.append(self.layers.as_recorded(q, live))
+                    outcome = Outcome(reply_of(live), "live")
             else:
                 outcome = self.layers.miss(q, table, args, None)
         if outcome.provenance == "miss" or not self.profile.rules:
@@ -183,7 +187,7 @@ class StubEngine:
         def older() -> list[Reply]:
             if table is None:
                 return []
-            rows = table.rows_of(key)
+            rows = table.rows_of(outcome.key if outcome.key is not None else key)
             before = rows[: rows.index(outcome.row)] if outcome.row in rows else rows
             others = before or [r for r in rows if r != outcome.row]
             return [Reply.from_row(self.index.row(r)) for r in others]

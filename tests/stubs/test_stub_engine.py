@@ -252,3 +252,15 @@ async def test_same_seed_same_world_regardless_of_order_and_concurrency() -> Non
     other = await _run(8, "shuffled")
     differing = sum(base[k] != other[k] for k in base)
     assert differing > 20
+
+
+async def test_a_failing_live_tool_is_a_miss_that_says_so() -> None:
+    class Down:
+        async def answer(self, query: ToolQuery) -> StubAnswer:
+            raise ConnectionError("connection refused")
+
+    e = StubEngine.from_calls(CALLS, fallbacks=(), miss="forward", live=Down())
+    a = await e.answer(q("get_weather", {"city": "Lima"}))
+    assert a.provenance == "miss" and "the live tool failed (connection refused)" in \
+        a.result.content
+    assert e.live_calls == [] and "internal_errors" not in e.stats()
