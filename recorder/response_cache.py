@@ -21,13 +21,19 @@ class ResponseCache:
     True
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, durable: bool = True) -> None:
+        """`durable=False` lets SQLite skip the fsync on every write (WAL with
+        `synchronous=NORMAL`): a crash may lose the last answers, never corrupt the cache, and
+        a lost answer is only asked again. Replays use it so the event loop never waits on
+        the disk."""
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value BLOB)")
         self.hits = 0
         self.misses = 0
@@ -45,6 +51,19 @@ class ResponseCache:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)",
                              (key, message.model_dump_json()))
+
+    def put_many(self, items: list[tuple[str, Message]]) -> None:
+        """Write several answers in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)",
+                                 [(k, m.model_dump_json()) for k, m in items])
+            self._db.execute("COMMIT")
+
+    def keys(self) -> set[str]:
+        """Every cached key."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT key FROM responses")}
 
     def close(self) -> None:
         with self._lock:

@@ -31,21 +31,7 @@ class RunCache(ResponseCache):
     """A ResponseCache that does not fsync every answer (see the module docstring)."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(path)
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-
-    def keys(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self._db.execute("SELECT key FROM responses")}
-
-    def put_many(self, items: list[tuple[str, Message]]) -> None:
-        """Write several answers in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)",
-                                 [(k, m.model_dump_json()) for k, m in items])
-            self._db.execute("COMMIT")
+        super().__init__(path, durable=False)
 
 
 class AsyncCache:
