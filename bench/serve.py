@@ -211,6 +211,12 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
+def _exchanges(run_out: str) -> int:
+    """Exchanges a capturing serve wrote (from its manifest)."""
+    with open(os.path.join(run_out, "manifest.json")) as f:
+        return int(json.load(f)["counts"]["exchanges"])
+
+
 def start_serve(corpus: str, port: int, run_out: str | None) -> subprocess.Popen[bytes]:
     args = [str(BIN / "deploysim"), "serve", corpus, "--listen", f"127.0.0.1:{port}"]
     if run_out:
@@ -298,6 +304,7 @@ def main() -> None:
         flows = os.path.join(work, "flows.mitm")
         n_flows = write_flows(corpus, flows)
         rounds: list[dict[str, dict[str, Any]]] = []
+        stops: list[dict[str, float]] = []
         for r in range(args.rounds):
             order = targets if r % 2 == 0 else list(reversed(targets))
             cells: dict[str, dict[str, Any]] = {}
@@ -312,11 +319,17 @@ def main() -> None:
                     for name, w in loads.items():
                         cells[f"{target}|{name}"] = measure(target, proc, port, w, args)
                 finally:
+                    t0 = time.perf_counter()
                     proc.terminate()
-                    proc.wait(30)
+                    proc.wait(600)  # a capturing serve writes the run's trajectories first
+                if run_out is not None:
+                    stops.append({"stop_s": time.perf_counter() - t0,
+                                  "exchanges": _exchanges(run_out)})
             rounds.append(cells)
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     result = summarize(rounds, targets, loads, args, n_flows)
+    if stops:
+        result["capture_stop"] = stops
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
@@ -361,6 +374,9 @@ def print_table(result: dict[str, Any]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=False)]
     for row in (cols, *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
+    for stop in result.get("capture_stop", []):
+        print(f"deploysim serve --run-out: {stop['exchanges']} exchanges captured, run written "
+              f"{stop['stop_s']:.1f}s after SIGTERM")
     for name, r in result["serve_vs_mitmdump"].items():
         print(f"{name}: deploysim serve / mitmdump throughput = "
               f"{r['throughput_ratio_median']:.1f}x; mitmdump / deploysim CPU per request = "
