@@ -3,12 +3,9 @@ robustness CLI tests (the real default rubric grades them)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
 
 from gate_factories import make_world
 

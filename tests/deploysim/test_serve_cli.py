@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+from proxy_helpers import banner_url, start_cli, wait_banner
 
 from deploysim.cli import run
 from proxy.replay.testing import Recorded, recorded_corpus, weather_agent, weather_policy
 from recorder.corpus import Corpus
 from recorder.run import read_manifest
 from replayer.testing.fake_model import FakeModelServer
-from tests.proxy.helpers import banner_url, start_cli, wait_banner
 
 
 @pytest.fixture(scope="module", autouse=True)

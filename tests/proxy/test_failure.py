@@ -12,9 +12,7 @@ import time
 
 import httpx2
 from aiohttp import web
-
-from recorder.reader import CassetteReader
-from tests.proxy.helpers import (
+from proxy_helpers import (
     app_with,
     banner_url,
     cassettes,
@@ -25,6 +23,8 @@ from tests.proxy.helpers import (
     start_cli,
     wait_banner,
 )
+
+from recorder.reader import CassetteReader
 
 
 async def _handler(request: web.Request) -> web.StreamResponse:

@@ -13,8 +13,7 @@ import time
 import httpx2
 import pytest
 from aiohttp import web
-
-from tests.proxy.helpers import RawRequest, app_with, free_port, gateway, serving, sse
+from proxy_helpers import RawRequest, app_with, free_port, gateway, serving, sse
 
 
 async def _echo(request: web.Request) -> web.StreamResponse:

@@ -18,9 +18,9 @@ import uvicorn
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from proxy_helpers import gateway
 
 from proxy.tasks import spawn
-from tests.proxy.helpers import gateway
 
 
 @asynccontextmanager

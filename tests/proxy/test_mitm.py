@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 import httpx2
 import pytest
 from aiohttp import web
+from proxy_helpers import app_with, exchanges, free_port, self_signed_cert, serving, sse
 
 from proxy.metrics import Metrics
 from proxy.mitm_runner import MitmRecorder, ca_cert_path
 from proxy.sink import RecordingSink
 from recorder.exchange import Exchange
-from tests.proxy.helpers import app_with, exchanges, free_port, self_signed_cert, serving, sse
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: over the addon's streaming threshold
 

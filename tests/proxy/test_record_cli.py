@@ -12,9 +12,7 @@ import socket
 import httpx2
 import pytest
 from aiohttp import web
-
-from deploysim.cli import run
-from tests.proxy.helpers import (
+from proxy_helpers import (
     app_with,
     banner_url,
     cassettes,
@@ -23,6 +21,8 @@ from tests.proxy.helpers import (
     start_cli,
     wait_banner,
 )
+
+from deploysim.cli import run
 
 
 def test_ca_prints_the_certificate_and_how_to_trust_it(capsys, _deploysim_config):

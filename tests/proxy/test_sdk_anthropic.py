@@ -7,9 +7,9 @@ from typing import Any
 
 import anthropic
 import pytest
+from proxy_helpers import RawRequest, gateway, records, tapped_model_server
 
 from replayer.testing.fake_model import call_first_tool
-from tests.proxy.helpers import RawRequest, gateway, records, tapped_model_server
 
 TOOLS: Any = [{"name": "get_weather", "description": "Weather for a city",
                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},

@@ -8,10 +8,10 @@ from typing import Any
 
 import openai
 import pytest
+from proxy_helpers import RawRequest, gateway, records, tapped_model_server
 
 from recorder.exchange import Exchange
 from replayer.testing.fake_model import call_first_tool
-from tests.proxy.helpers import RawRequest, gateway, records, tapped_model_server
 
 TOOLS_CHAT: Any = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",

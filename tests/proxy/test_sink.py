@@ -8,13 +8,13 @@ import os
 import time
 
 import pytest
+from proxy_helpers import exchanges, records
 
 from proxy.capture import Capture
 from proxy.errors import BadOutDir
 from proxy.metrics import Metrics
 from proxy.sink import RecordingSink
 from recorder.exchange import Exchange
-from tests.proxy.helpers import exchanges, records
 
 
 def capture(i: int, body: bytes = b"{}") -> Capture:

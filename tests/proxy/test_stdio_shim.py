@@ -6,11 +6,11 @@ import json
 import os
 
 from mcp import Client, StdioServerParameters
+from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.stdio_shim import CLIENT, SERVER, LineAssembler, StdioRecorder
-from tests.proxy.helpers import DEPLOYSIM, PYTHON, cassettes, records
 
 SERVER_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
 
