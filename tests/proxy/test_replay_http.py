@@ -78,3 +78,27 @@ def test_route_paths_meet_recorded_names_under_an_upstream_base_path():
     plain = HttpNames({"crm": {"GET /customers/C-1"}})
     assert plain.resolve("crm", "GET", "/customers/C-1") == "GET /customers/C-1"
     assert plain.resolve("crm", "GET", "/customers/C-3") == "GET /customers/C-3"
+
+
+async def test_delays_and_timeouts_are_served_as_the_profile_says(corpus: Recorded, tmp_path):
+    import time
+
+    profile = tmp_path / "slow.toml"
+    profile.write_text('name = "slow"\n[[rules]]\noperator = "timeout"\nprobability = 1.0\n'
+                       'after_s = 0.2\n')
+    async with await ReplayServer.load(config(corpus, profile=str(profile))) as server, \
+            httpx2.AsyncClient() as http:
+        t0 = time.perf_counter()
+        r = await http.get(server.url + "/crm/customers/C-1")
+        took = time.perf_counter() - t0
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}
+        m = await http.post(server.url + "/weather", json={
+            "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+            "params": {"name": "get_weather", "arguments": {"city": "Rome"}, "_meta": meta}},
+            headers={"Accept": "application/json", "mcp-protocol-version": "2026-07-28",
+                     "mcp-method": "tools/call", "mcp-name": "get_weather"})
+    # generous bound: this only proves the answer waited, not how precisely
+    assert took >= 0.2
+    assert r.status_code == 504 and r.headers["x-deploysim-provenance"].endswith("timeout")
+    assert m.json()["error"]["code"] == -32001 and m.json()["id"] == 4
