@@ -179,7 +179,11 @@ class ReplayServer:
             index = LlmIndex.build(cat.llm_exchanges) if cat.llm_exchanges else None
             llm_handler = LlmRouteHandler(self.log, candidates=self.candidates, index=index,
                                           **common)  # type: ignore[arg-type]
-            routes += [Route(n, self.candidates.get(n), Mode.REPLAY, llm_handler) for n in llm]
+            # a candidate route is forwarded and captured (health says `record`); the others
+            # answer from recorded responses (`replay`)
+            routes += [Route(n, self.candidates.get(n),
+                             Mode.RECORD if n in self.candidates else Mode.REPLAY, llm_handler)
+                       for n in llm]
         if mcp:
             mcp_handler = McpReplayHandler(mcp, self.desk, seed=cfg.seed,
                                            **common)  # type: ignore[arg-type]
