@@ -71,3 +71,21 @@ async def test_synthesize_answers_what_was_never_recorded(corpus: Recorded):
     assert near.status_code == 200
     assert near.headers["x-deploysim-provenance"] in ("nearest", "synthetic")
     assert server.result()["misses"] == 0
+
+
+async def test_simulate_lets_a_model_play_the_missing_tool(corpus: Recorded):
+    from replayer.clients import make_client
+    from replayer.testing.fake_model import FakeModelServer
+    from replayer.testing.script import ScriptedReply
+
+    async with FakeModelServer(lambda request: ScriptedReply(text="Foggy in Lima, 14 C")) as fake:
+        simulator = make_client("openai-chat", "sim-tools", fake.openai_url)
+        cfg = config(corpus, miss="simulate")
+        async with await ReplayServer.load(cfg, simulator=simulator) as server, \
+                Client(server.url + "/weather") as client:
+            played = await client.call_tool("get_weather", {"city": "Lima"})
+            recorded = await client.call_tool("get_weather", {"city": "Oslo"})
+        await simulator.close()
+    assert "Foggy in Lima" in played.content[0].text  # type: ignore[union-attr]
+    assert recorded.content[0].text == "Sunny in Oslo, 21 C"  # type: ignore[union-attr]
+    assert server.result()["by_provenance"] == {"exact": 1, "simulated": 1}
