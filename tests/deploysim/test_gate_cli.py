@@ -141,7 +141,8 @@ def test_foreign_or_tampered_audit_db_exit_2_untouched(worlds, capsys, tmp_path)
     capsys.readouterr()
     con = sqlite3.connect(audit)
     con.execute("DROP TRIGGER decisions_append_only_update")
-    con.execute("UPDATE decisions SET decision = 'pass' WHERE id = 1")
+    con.execute("UPDATE decisions SET decision = CASE decision WHEN 'pass' THEN 'block' "
+                "ELSE 'pass' END WHERE id = 1")  # a real edit, whichever way it went
     con.commit()
     con.close()
     before = audit.read_bytes()

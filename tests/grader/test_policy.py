@@ -76,7 +76,9 @@ def test_missing_file_and_example_and_schema(tmp_path) -> None:  # type: ignore[
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(str(tmp_path / "nope.toml"))
     ex = load_policy("example")
-    assert ex.rule_for("anything", "critical").max_rate == 0.001
+    critical = ex.rule_for("anything", "critical")
+    assert critical.max_relative_increase == 0.0 and critical.max_rate is None
+    assert ex.rule_for("anything", "low").inconclusive == "pass"
     schema = policy_schema()
     assert "behavior" in schema["properties"] and "base_dir" not in schema["properties"]
     assert parse_policy(MINIMAL).content_hash() == parse_policy(MINIMAL).content_hash()
