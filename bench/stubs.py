@@ -16,9 +16,10 @@ recorded HTTP interactions in order, deploysim stubs vs VCR.py.
    `play_response` (match_on = VCR's default: method, scheme, host, port, path, query),
    deploysim through `StubEngine.from_corpus` (or a prebuilt index) + `answer`.
    VCR.py scans the cassette from the start for every request, so answering request i costs
-   i + 1 comparisons whatever was played before; with `--vcr-stride K` only every K-th request
-   is answered (in order) and the total is extrapolated as K x that time (checked against a
-   full run at `--vcr-check` interactions).
+   i + 1 comparisons whatever was played before; with `--vcr-stride K` only the middle request
+   of every block of K is answered (in order) and the total is extrapolated as K x that time
+   (checked against a full run at `--vcr-check` interactions). Both sides are timed in CPU
+   seconds of this process (the host is shared; wall time would measure the neighbours).
 
 Prints a table and writes bench/results/stubs.json. Not a test: nothing here asserts.
 """
@@ -125,6 +126,7 @@ def calibration() -> dict[str, float]:
 
 
 def bench_index(n: int, lookups: int, repeat: int) -> dict[str, Any]:
+    calib = calibration()
     t0 = time.process_time()
     for _ in calls(n):
         pass
@@ -171,7 +173,8 @@ def bench_index(n: int, lookups: int, repeat: int) -> dict[str, Any]:
 
     answer_times = [asyncio.run(answer_all()) for _ in range(repeat)]
     med = statistics.median(times)
-    return {"calls": n, "tools": len(index.tables),
+    return {"calibration": {**calib, "loadavg": os.getloadavg()},
+            "calls": n, "tools": len(index.tables),
             "distinct_keys": sum(len(t.keys) for t in index.tables),
             "generate_cpu_s": round(gen_s, 2), "build_cpu_s": round(total_s - gen_s, 2),
             "build_wall_s_incl_generation": round(total_wall, 2),
@@ -240,12 +243,12 @@ def run_vcr(vcr_path: str, recorded: list[RecordedToolCall], stride: int) -> dic
     from stubs.testing import call_exchange
 
     wanted = [call_exchange(c, "x", 0).request for c in recorded]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     cassette = Cassette.load(path=vcr_path, record_mode="none", match_on=(
         matchers.method, matchers.scheme, matchers.host, matchers.port, matchers.path,
         matchers.query))
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    load_s = time.process_time() - t0
+    t0 = time.process_time()
     answered = 0
     # the middle request of every block of `stride`: its cost stands for the block's mean
     for i in range(stride // 2, len(wanted), stride):
@@ -254,7 +257,7 @@ def run_vcr(vcr_path: str, recorded: list[RecordedToolCall], stride: int) -> dic
                                                   {"accept": "application/json"}))
         assert response["status"]["code"] == 200
         answered += 1
-    play_s = time.perf_counter() - t0
+    play_s = time.process_time() - t0
     return {"load_s": round(load_s, 3), "answered": answered,
             "play_s_measured": round(play_s, 3), "play_s": round(play_s * stride, 3),
             "total_s": round(load_s + play_s * stride, 3)}
@@ -267,23 +270,25 @@ def run_deploysim(corpus: str, idx: str | None, recorded: list[RecordedToolCall]
                          call_index=i) for i, c in enumerate(recorded)]
 
     async def go() -> float:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         engine = StubEngine(load_index(idx)) if idx else StubEngine.from_corpus(corpus)
         for q in queries:
             a = await engine.answer(q)
             assert a.http is not None and a.http.status == 200, a.provenance
-        return time.perf_counter() - t0
+        return time.process_time() - t0
 
     return asyncio.run(go())
 
 
 def bench_vs_vcr(n: int, stride: int, check: int, repeat: int, tmp: Path) -> dict[str, Any]:
+    calib = calibration()
     recorded = http_calls(n)
     ours, idx, vcr_path = write_cassettes(recorded, tmp)
     corpus_s = statistics.median(run_deploysim(ours, None, recorded) for _ in range(repeat))
     index_s = statistics.median(run_deploysim(ours, idx, recorded) for _ in range(repeat))
     vcr = run_vcr(vcr_path, recorded, stride)
     out: dict[str, Any] = {
+        "calibration": {**calib, "loadavg": os.getloadavg()},
         "interactions": n, "vcr": vcr, "vcr_stride": stride,
         "deploysim_corpus_s": round(corpus_s, 3), "deploysim_index_s": round(index_s, 3),
         "speedup_corpus": round(vcr["total_s"] / corpus_s, 1),
@@ -309,7 +314,7 @@ def main() -> None:
     ap.add_argument("--http", type=int, default=10_000, help="HTTP interactions vs VCR.py")
     ap.add_argument("--vcr-stride", type=int, default=100,
                     help="answer every K-th request with VCR.py and extrapolate (1 = all)")
-    ap.add_argument("--vcr-check", type=int, default=500,
+    ap.add_argument("--vcr-check", type=int, default=1000,
                     help="interactions of the full-vs-extrapolated VCR.py check (0 = skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--parts", default="index,vcr", help="which parts to run (index, vcr)")
@@ -326,18 +331,22 @@ def main() -> None:
     if idx is None or vs is None:
         sys.exit("run both parts once (the other part's figures come from the last run)")
     result = {"machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "loadavg": os.getloadavg(),
-                          **calibration()},
+                          "platform": platform.platform()},
               "command": " ".join(["bench/stubs.py", *sys.argv[1:]]), "index": idx,
               "vs_vcr": vs}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
-    print(f"machine: {m['nproc']} CPUs, Python {m['python']}, load {m['loadavg'][0]:.1f}; "
-          f"an empty call costs {m['ns_per_call']} ns, json.dumps of 3 keys "
-          f"{m['ns_per_json_dumps']} ns")
+
+    def calib(c: dict[str, Any]) -> str:
+        if not c:
+            return ""
+        return (f"[load {c['loadavg'][0]:.1f}; an empty call {c['ns_per_call']} ns, "
+                f"json.dumps of 3 keys {c['ns_per_json_dumps']} ns]")
+
+    print(f"machine: {m['nproc']} CPUs, Python {m['python']}")
     print(f"index of {idx['calls']:,} calls ({idx['distinct_keys']:,} distinct, "
-          f"{idx['tools']} tools)")
+          f"{idx['tools']} tools) {calib(idx.get('calibration', {}))}")
     print(f"  build           {idx['build_cpu_s']:>10} s   CPU ({idx['build_calls_per_s']:,} "
           f"calls/s; generating the calls took {idx['generate_cpu_s']} s more)")
     print(f"  memory          {idx['index_mb']:>10} MB  ({idx['bytes_per_call']} bytes/call)")
@@ -346,7 +355,8 @@ def main() -> None:
           f"{idx['lookups_per_s_wall']:,} /s wall clock")
     print(f"  engine answers  {idx['answers_per_s']:>10,} /s  per CPU second")
     v = vs["vcr"]
-    print(f"{vs['interactions']:,} HTTP interactions answered in order (load + answer)")
+    print(f"{vs['interactions']:,} HTTP interactions answered in order (load + answer) "
+          f"{calib(vs.get('calibration', {}))}")
     how = "measured" if vs["vcr_stride"] == 1 else \
         f"extrapolated from every {vs['vcr_stride']}th request"
     print(f"  VCR.py          {v['total_s']:>10} s   (load {v['load_s']} s; answers {how})")
