@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import shlex
 import signal
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,6 +36,7 @@ from recorder.errors import DeploysimError
 
 PROFILE = "hostile"
 AGENT_CONCURRENCY = 16
+AGENT_PROCESSES = 2
 
 
 class DemoError(DeploysimError):
@@ -64,6 +67,10 @@ class DemoResult:
     @property
     def candidate(self) -> Path:
         return self.out / "runs" / "candidate"
+
+    @property
+    def baseline_unperturbed(self) -> Path:
+        return self.out / "runs" / "baseline-unperturbed"
 
     @property
     def report(self) -> Path:
@@ -104,6 +111,27 @@ async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> N
                     return
             await asyncio.sleep(0.05)
     raise DemoError(f"`deploysim record` did not become healthy at {url}; see {log}.")
+
+
+def play_sessions(ep: Endpoints, seed: int, indices: list[int]) -> int:
+    """Play the given simulated users' sessions (in a worker process); returns how many."""
+    _quiet_logs()
+
+    async def main() -> int:
+        agent = Agent(ep)
+        sem = asyncio.Semaphore(AGENT_CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await agent.run_session(session_spec(seed, i))
+
+        try:
+            await asyncio.gather(*(one(i) for i in indices))
+        finally:
+            await agent.close()
+        return len(indices)
+
+    return asyncio.run(main())
 
 
 class World:
@@ -153,18 +181,16 @@ async def _record(res: DemoResult, world: World, n: int, seed: int,
             await _wait_healthy(f"{gw}/_deploysim/health", proc, log)
             say(f"gateway {gw} fronts the simulated model, the MCP workspace server and "
                 "the CRM")
-            agent = Agent(Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm",
-                                    model=DEPLOYED.name))
-            sem = asyncio.Semaphore(AGENT_CONCURRENCY)
-
-            async def one(i: int) -> None:
-                async with sem:
-                    await agent.run_session(session_spec(seed, i))
-
-            try:
-                await asyncio.gather(*(one(i) for i in range(n)))
-            finally:
-                await agent.close()
+            ep = Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm", model=DEPLOYED.name)
+            # The official SDKs cost more CPU than everything else here: the agents get two
+            # processes so the fleet, not one event loop, sets the pace.
+            loop = asyncio.get_running_loop()
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(AGENT_PROCESSES, mp_context=ctx) as pool:
+                await asyncio.gather(*(
+                    loop.run_in_executor(pool, play_sessions, ep, seed,
+                                         list(range(k, n, AGENT_PROCESSES)))
+                    for k in range(AGENT_PROCESSES)))
         finally:
             proc.send_signal(signal.SIGINT)  # flush, derive sessions, close cleanly
             try:
@@ -176,17 +202,22 @@ async def _record(res: DemoResult, world: World, n: int, seed: int,
         raise DemoError(f"`deploysim record` failed (exit {proc.returncode}); see {log}.")
 
 
-def _replay_cmd(res: DemoResult, name: str, model: str, base_url: str, seed: int) -> list[str]:
-    out = res.baseline if name == "baseline" else res.candidate
+def _replay_cmd(res: DemoResult, out: Path, model: str, profile: str, base_url: str,
+                seed: int) -> list[str]:
     return [*_deploysim(), "replay", str(res.production), "--model", model, "--base-url",
-            base_url, "--api", "openai-chat", "--mode", "prefix", "--profile", PROFILE,
+            base_url, "--api", "openai-chat", "--mode", "prefix", "--profile", profile,
             "--seed", str(seed), "--concurrency", "32", "--out", str(out)]
 
 
 async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str], None]) -> None:
     procs = []
-    for name, t in (("baseline", DEPLOYED), ("candidate", CANDIDATE)):
-        cmd = _replay_cmd(res, name, t.name, world.urls["model"] + "/v1", seed)
+    # The gate compares baseline and candidate under the hostile profile; calibration needs
+    # the deployed model replayed in production's own environment (no perturbations).
+    for name, out, t, profile in (("baseline", res.baseline, DEPLOYED, PROFILE),
+                                  ("candidate", res.candidate, CANDIDATE, PROFILE),
+                                  ("baseline-unperturbed", res.baseline_unperturbed, DEPLOYED,
+                                   "none")):
+        cmd = _replay_cmd(res, out, t.name, profile, world.urls["model"] + "/v1", seed)
         res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
         log = res.out / "logs" / f"replay-{name}.log"
         with open(log, "wb") as logf:
@@ -197,7 +228,8 @@ async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str],
         if code != 0:
             raise DemoError(f"`deploysim replay` of the {name} failed (exit {code}); "
                             f"see {log}.")
-    say(f"replayed both models on every recorded turn under the `{PROFILE}` profile")
+    say(f"replayed both models on every recorded turn under the `{PROFILE}` profile, and the "
+        "deployed model once more unperturbed (for calibration)")
 
 
 def _cli_json(args: list[str]) -> tuple[int, Any]:
@@ -249,7 +281,7 @@ def run_demo(out: Path, sessions: int = 200, seed: int = 7,
 
     t = time.perf_counter()
     cal_args = ["calibrate", "--observed", str(res.production), "--simulated",
-                str(res.baseline), "--rubric", "default", "--json"]
+                str(res.baseline_unperturbed), "--rubric", "default", "--json"]
     res.commands.append(shlex.join(["deploysim", *cal_args]))
     _code, res.calibration = _cli_json(cal_args)
     (out / "calibration.json").write_text(json.dumps(res.calibration, indent=2) + "\n")

@@ -39,13 +39,17 @@ def print_summary(res: DemoResult, wall_s: float) -> None:
     cal = res.calibration
     med = cal.get("median_multiplicative_error")
     if med is not None:
-        out.print(f"Calibration: the baseline's simulated rates vs its recorded production rates "
-                  f"have a median multiplicative error of [bold]{med:.2f}x[/] "
-                  "(OpenAI reported 1.5x).")
+        out.print(f"Calibration: the deployed model's simulated rates (replayed unperturbed) vs "
+                  f"the rates production showed: median multiplicative error [bold]{med:.2f}x[/] "
+                  "(OpenAI reported 1.5x on real traffic; a scripted model replays almost "
+                  "exactly).")
+    else:
+        out.print("Calibration: no behavior occurred in production or in the unperturbed replay, "
+                  "so there is no error to measure (see calibration.json).")
     out.print()
     out.print(f"Report:     {res.report}")
     out.print(f"Recorded:   {res.production}  ({res.sessions} sessions)")
-    out.print(f"Runs:       {res.baseline}  {res.candidate}")
+    out.print(f"Runs:       {res.baseline}  {res.candidate}  {res.baseline_unperturbed}")
     out.print(f"Audit log:  {res.audit}  (deploysim audit verify {res.audit})")
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
     out.print(f"Wall time:  {wall_s:.1f}s ({steps})")

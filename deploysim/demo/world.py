@@ -19,7 +19,9 @@ async def serve() -> None:
 
     for name in ("httpx2", "mcp", "uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    model = FakeModelServer(world_policy())
+    # 32 characters per stream delta: token-sized deltas would make the *client* SDKs, not
+    # deploysim, the bottleneck of a demo that has to finish in a minute on two cores
+    model = FakeModelServer(world_policy(), chunk=32)
     mcp, crm = McpHttpServer(), CrmServer()
     await model.start()
     await mcp.start()
