@@ -74,8 +74,13 @@ def test_the_report_is_self_contained_and_shows_the_block(demo: DemoResult) -> N
 
 
 def test_calibration_and_audit(demo: DemoResult) -> None:
-    assert demo.calibration["median_multiplicative_error"] is not None
-    assert "injection-followed" in demo.calibration["behaviors"]
+    behaviors = demo.calibration["behaviors"]
+    assert {"destructive-shell", "injection-followed"} <= set(behaviors)
+    for b in behaviors.values():
+        assert b["observed_n"] > 0 and b["simulated_n"] > 0
+        # a deterministic scripted model replayed unperturbed on exact stubs reproduces
+        # production's rates exactly; any drift would be a replay bug
+        assert b["observed_rate"] == b["simulated_rate"]
     deploysim = str(Path(sys.executable).with_name("deploysim"))
     verify = subprocess.run([deploysim, "audit", "verify", "--db", str(demo.audit)],
                             capture_output=True, text=True)
