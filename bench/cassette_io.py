@@ -70,13 +70,16 @@ def bench_write_read(n: int, tmp: Path) -> dict[str, float]:
             "read_raw_mb_per_s": round(mb / t_raw, 1)}
 
 
+# Peak RSS is read from VmHWM (this address space only): ru_maxrss would also count the
+# parent's high-water mark, which a forked child inherits.
 STREAM_CHILD = """
-import resource, sys, time
+import re, sys, time
 from recorder import Corpus
 t0 = time.perf_counter()
 n = sum(1 for _ in Corpus(sys.argv[1]).records())
 dt = time.perf_counter() - t0
-print(n, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
+print(n, dt, hwm)
 """
 
 

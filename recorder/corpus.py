@@ -10,7 +10,7 @@ from recorder import storage
 from recorder.annotation import Annotation
 from recorder.errors import CorpusNotFound
 from recorder.exchange import Exchange
-from recorder.reader import CassetteReader, Problem
+from recorder.reader import CassetteReader, Problem, gc_paused
 from recorder.records import Record
 from recorder.session import Session
 from recorder.writer import SUFFIX
@@ -68,17 +68,15 @@ class Corpus:
         Filtering happens on the plain form, so skipped kinds are never validated."""
         wanted = frozenset(kinds) if kinds is not None else None
         for reader in self._readers():
-            for offset, obj in reader.iter_objs():
-                if wanted is None or obj.get("kind") in wanted:
-                    record = reader.typed(offset, obj)
-                    if record is not None:
-                        yield record
+            yield from gc_paused(
+                r for offset, obj in reader.iter_objs()
+                if (wanted is None or obj.get("kind") in wanted)
+                and (r := reader.typed(offset, obj)) is not None)
 
     def objs(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every intact record in plain form with its file path (fast scans)."""
         for reader in self._readers():
-            for _offset, obj in reader.iter_objs():
-                yield reader.path, obj
+            yield from gc_paused((reader.path, obj) for _offset, obj in reader.iter_objs())
 
     def exchanges(self) -> Iterator[Exchange]:
         return self.records(("exchange",))  # type: ignore[return-value]

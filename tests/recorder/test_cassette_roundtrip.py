@@ -132,3 +132,23 @@ def test_content_hash_identifies_corpus_version(tmp_path):
     with CassetteWriter(str(a / "y.cassette")) as w:
         w.write(make_exchange(2))
     assert Corpus(str(a)).content_hash() != h1
+
+
+def test_reading_never_leaves_the_garbage_collector_paused_for_the_caller(tmp_path):
+    import gc
+
+    with CassetteWriter(str(tmp_path / "g.cassette")) as w:
+        w.write_many(make_exchange(i) for i in range(1200))  # several decoding batches
+    assert gc.isenabled()
+    seen = 0
+    for _record in Corpus(str(tmp_path)).records():
+        assert gc.isenabled()
+        seen += 1
+    for _path, _obj in Corpus(str(tmp_path)).objs():
+        assert gc.isenabled()
+    assert seen == 1200
+    gc.disable()
+    try:  # a caller that turned it off keeps it off
+        assert all(not gc.isenabled() for _ in Corpus(str(tmp_path)).exchanges())
+    finally:
+        gc.enable()
