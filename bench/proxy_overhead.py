@@ -18,13 +18,14 @@ shared machine it is the figure least disturbed by neighbours. The report gives 
 rounds; "added" figures and ratios are computed within each round, then their median taken.
 
 Soak (`--soak SECONDS`): 200 concurrent SSE streams through the gateway for that long, each
-200 tokens `--soak-gap` seconds apart (default 0.1 s: a 20 s stream, 10 streams finishing per
-second); the proxy's and its writer's RSS are sampled every few seconds; afterwards every
-completed stream must be in the cassettes.
+200 tokens `--soak-gap` seconds apart (default 0.3 s: a 60 s stream, 3.3 streams finishing per
+second — what the cassette writer keeps up with on a busy 2-core machine, its redaction costing
+tens of ms per stream); the proxy's and its writer's RSS are sampled every few seconds;
+afterwards every completed stream must be in the cassettes.
 
     .venv/bin/python bench/proxy_overhead.py                       # 3 rounds, ~3 minutes
     .venv/bin/python bench/proxy_overhead.py --rounds 1 --duration 2 --requests 50   # small
-    .venv/bin/python bench/proxy_overhead.py --soak 150 --rounds 0   # soak only
+    .venv/bin/python bench/proxy_overhead.py --soak 180 --rounds 0   # soak only
 """
 
 from __future__ import annotations
@@ -514,9 +515,9 @@ def main() -> None:
                    help="seconds between the 200 chunks of the time-to-first-chunk streams")
     p.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: no soak)")
     p.add_argument("--soak-streams", type=int, default=200)
-    p.add_argument("--writer-nice", type=int, default=10,
+    p.add_argument("--writer-nice", type=int, default=19,
                    help="the recorders' --writer-nice (CPU priority of the cassette writer)")
-    p.add_argument("--soak-gap", type=float, default=0.1,
+    p.add_argument("--soak-gap", type=float, default=0.3,
                    help="seconds between tokens of a soak stream (200 tokens per stream)")
     args = p.parse_args()
     if args.role == "upstream":

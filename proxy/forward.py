@@ -166,9 +166,12 @@ class Forwarder:
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse,
                      cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
         streamed = _is_stream(upstream)
-        # a stream's headers go out at once (an MCP GET stream may stay silent for minutes);
-        # a sized body's headers ride with its first bytes: one packet instead of two
-        cls = web.StreamResponse if streamed else _SizedResponse
+        # headers ride with the first body bytes (one packet instead of two) when those are
+        # sure to follow at once: a sized body, or stream bytes that came with the headers;
+        # otherwise a stream's headers go out now (an MCP GET stream may stay silent for
+        # minutes, and the client is waiting for them)
+        first = upstream.content.read_nowait() if streamed else b""
+        cls = _SizedResponse if first or not streamed else web.StreamResponse
         resp = cls(status=upstream.status, reason=upstream.reason)
         out = resp.headers
         for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
@@ -183,7 +186,7 @@ class Forwarder:
         await resp.prepare(request)
         metrics = self.metrics
         try:
-            async for data in upstream.content.iter_any():
+            async for data in _prepend(first, upstream.content.iter_any()):
                 await resp.write(data)
                 metrics.bytes_out += len(data)
                 if chunks is not None and kept < self.max_capture:
@@ -266,6 +269,13 @@ def _forwardable(raw: tuple[tuple[bytes, bytes], ...],
     if named:
         out = [(k, v) for k, v in out if k.lower() not in named]
     return out
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for data in rest:
+        yield data
 
 
 class _SizedResponse(web.StreamResponse):

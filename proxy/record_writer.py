@@ -58,7 +58,7 @@ class WriterSettings:
     redact: bool = True
     redact_rules: str | None = None
     redact_key: bytes | None = None
-    niceness: int = 10
+    niceness: int = 19
     """How much lower the writer process's CPU priority is than the proxy's (0: the same)."""
 
 

@@ -58,7 +58,7 @@ class RecordConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     isolation: Isolation = "process"
     """Where the cassette writer runs (see `proxy.sink`)."""
-    writer_niceness: int = 10
+    writer_niceness: int = 19
     """How much lower the writer process's CPU priority is (0: the same as the proxy)."""
     live: bool | None = None
     """Show live counters: None means only when stdout is a terminal."""

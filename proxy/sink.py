@@ -33,17 +33,14 @@ import logging
 import os
 import queue
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from proxy.capture import Capture
-from proxy.errors import BadOutDir, ProxyError
+from proxy.errors import BadOutDir
 from proxy.metrics import Metrics
-from proxy.record_writer import RecordWriter, Redactor, WriterSettings, load_redactor
+from proxy.record_writer import Redactor, WriterSettings, load_redactor
+from proxy.sink_backends import ProcessBackend, ThreadBackend
 from recorder import storage
 from recorder.errors import UsageError
 from recorder.writer import Durability
@@ -54,8 +51,6 @@ QueuePolicy = Literal["drop", "block"]
 Isolation = Literal["process", "thread"]
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_ROTATE_BYTES = 256 * 1024 * 1024
-SHIP_BATCH = 256
-"""Most captures sent to the writer process in one pipe write."""
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "DEFAULT_ROTATE_BYTES", "Isolation", "QueuePolicy",
            "RecordingSink", "Redactor", "Sink", "load_redactor"]
@@ -111,7 +106,7 @@ class RecordingSink:
         meta: dict[str, Any] | None = None,
         derive_sessions: bool = True,
         prefix: str = "record",
-        writer_niceness: int = 10,
+        writer_niceness: int = 19,
     ) -> None:
         if redactor is not None and isolation != "thread":
             raise UsageError("A redactor object can only be used with isolation='thread'; the "
@@ -136,7 +131,7 @@ class RecordingSink:
         """Every cassette file written to, in order."""
         self.sessions_written = 0
         self._queue: Any = None
-        self._backend: _ThreadBackend | _ProcessBackend | None = None
+        self._backend: ThreadBackend | ProcessBackend | None = None
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -154,10 +149,10 @@ class RecordingSink:
             settings = dataclasses.replace(settings, redact_key=key)
         reporter = _MetricsReporter(self.metrics, self.paths)
         if self.isolation == "thread":
-            backend: _ThreadBackend | _ProcessBackend = _ThreadBackend(
+            backend: ThreadBackend | ProcessBackend = ThreadBackend(
                 settings, reporter, self.redactor if self.redact else None, self.queue_size)
         else:
-            backend = _ProcessBackend(settings, reporter, self.queue_size)
+            backend = ProcessBackend(settings, reporter, self.queue_size)
         backend.start()
         self._backend = backend
         self._queue = backend.queue
@@ -228,188 +223,6 @@ def _depth(q: Any) -> Any:
         return 0
 
     return depth
-
-
-class _ThreadBackend:
-    """The writer on a thread of this process."""
-
-    def __init__(self, settings: WriterSettings, reporter: _MetricsReporter,
-                 redactor: Redactor | None, maxsize: int) -> None:
-        self.queue: queue.Queue[Capture | None] = queue.Queue(maxsize=maxsize)
-        self.alive = True
-        self._writer = RecordWriter(settings, reporter, redactor=redactor)
-        self._thread = threading.Thread(target=self._run, name="deploysim-writer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while (item := self.queue.get()) is not None:
-                self._writer.record(item)
-        finally:
-            self._writer.close()
-
-    def wait(self, progress: Callable[[], object], stall_timeout: float) -> bool:
-        if not _put_waiting(self.queue, progress, stall_timeout):
-            return False
-        return _wait_progress(lambda: not self._thread.is_alive(), progress, stall_timeout)
-
-    def finish(self) -> int:
-        self._thread.join(1)
-        return self._writer.sessions_written
-
-
-class _ProcessBackend:
-    """The writer in a child process (`proxy.writer_process`), fed over a pipe.
-
-    The bounded queue stays in this process; a shipper thread pickles each capture and writes
-    it to the child's stdin (the write releases the GIL), a listener thread applies the
-    child's reports to the metrics. The child is started with `python -m`, so nothing of the
-    caller's `__main__` is re-imported.
-    """
-
-    def __init__(self, settings: WriterSettings, reporter: _MetricsReporter,
-                 maxsize: int) -> None:
-        self.queue: queue.Queue[Capture | None] = queue.Queue(maxsize=maxsize)
-        self.settings = settings
-        self._reporter = reporter
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._ready = threading.Event()
-        self._done = threading.Event()
-        self._fatal: str | None = None
-        self.sessions_written = 0
-        self.alive = True
-
-    def start(self) -> None:
-        from proxy import writer_process
-
-        root = os.path.dirname(os.path.dirname(os.path.abspath(writer_process.__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "proxy.writer_process"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, close_fds=True)
-        assert self._proc.stdin is not None
-        writer_process.write_frame(self._proc.stdin, self.settings)
-        threading.Thread(target=self._listen, name="deploysim-writer-events",
-                         daemon=True).start()
-        if not self._ready.wait(60) or self._fatal is not None:
-            self._proc.kill()
-            raise ProxyError(f"The cassette writer process could not start "
-                             f"({self._fatal or 'no answer within 60 s'}); check --out and "
-                             "the redaction settings.")
-        threading.Thread(target=self._ship, name="deploysim-writer-feed", daemon=True).start()
-
-    def _ship(self) -> None:
-        from proxy.writer_process import frame
-
-        assert self._proc is not None and self._proc.stdin is not None
-        pipe = self._proc.stdin
-        while True:
-            # take whatever has queued up and send it in one write: under load this thread
-            # wakes (and takes the GIL) once per batch, not once per exchange
-            batch = [self.queue.get()]
-            while batch[-1] is not None and len(batch) < SHIP_BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                pipe.write(b"".join(frame(item) for item in batch))
-                pipe.flush()
-            except (OSError, ValueError):
-                self._died()
-                return
-            if batch[-1] is None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-                return
-
-    def _listen(self) -> None:
-        from proxy.writer_process import read_frame
-
-        assert self._proc is not None and self._proc.stdout is not None
-        reporter = self._reporter
-        while True:
-            try:
-                ok, event = read_frame(self._proc.stdout)
-            except Exception:
-                ok, event = False, None
-            if not ok or event is None:
-                self._died()
-                self._ready.set()
-                return
-            kind = event[0]
-            if kind == "recorded":
-                for _ in range(event[1]):
-                    reporter.recorded()
-            elif kind == "error":
-                reporter.error(event[1], event[2])
-            elif kind == "opened":
-                reporter.opened(event[1])
-            elif kind == "ready":
-                self._ready.set()
-            elif kind == "fatal":
-                self._fatal = event[1]
-                self._ready.set()
-            elif kind == "done":
-                self.sessions_written = event[1]
-                self._done.set()
-                return
-
-    def _died(self) -> None:
-        if not self._done.is_set():
-            self.alive = False
-            code = self._proc.poll() if self._proc is not None else None
-            self._reporter.error("writer_died", f"the cassette writer process stopped "
-                                 f"(exit code {code})")
-            self._done.set()
-
-    def wait(self, progress: Callable[[], object], stall_timeout: float) -> bool:
-        if self.alive and not _put_waiting(self.queue, progress, stall_timeout):
-            return False
-        return _wait_progress(self._done.is_set, progress, stall_timeout)
-
-    def finish(self) -> int:
-        if self._proc is not None:
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                log.error("the cassette writer process did not exit; stopping it")
-                self._proc.kill()
-                self._proc.wait(5)
-        return self.sessions_written
-
-
-def _put_waiting(q: queue.Queue[Capture | None], progress: Callable[[], object],
-                 stall_timeout: float) -> bool:
-    """Put the stop marker, waiting for room while the writer makes progress."""
-    last, since = progress(), time.monotonic()
-    while True:
-        try:
-            q.put(None, timeout=0.5)
-            return True
-        except queue.Full:
-            now = progress()
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since > stall_timeout:
-                return False
-
-
-def _wait_progress(done: Callable[[], bool], progress: Callable[[], object],
-                   stall_timeout: float) -> bool:
-    """Wait until `done()`, as long as `progress()` keeps changing."""
-    last, since = progress(), time.monotonic()
-    while not done():
-        time.sleep(0.05)
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > stall_timeout:
-            return False
-    return True
 
 
 def _check_writable(out_dir: str) -> None:

@@ -105,6 +105,11 @@ def main() -> int:
     if settings.niceness:
         with contextlib.suppress(OSError):
             os.nice(settings.niceness)
+    if settings.niceness >= 19 and hasattr(os, "SCHED_IDLE"):
+        # the lowest: Linux runs the writer only on CPU time no other task wants, and any
+        # waking proxy task preempts it at once (plain nice 19 still gets time slices)
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
     reporter = _Reporter(out)
     try:

@@ -31,7 +31,7 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
             queue_policy: str, session_header: str, segment_header: str,
             redact_rules: str | None, durability: str, rotate_mb: int, derive: bool,
             connect_timeout: float, read_timeout: float,
-            writer_nice: int = 10) -> RecordConfig:
+            writer_nice: int = 19) -> RecordConfig:
     from proxy.forward import Timeouts
     from proxy.recording import RecordConfig, parse_listen
     from recorder.errors import UsageError
@@ -98,7 +98,7 @@ def record(
     read_timeout: float = typer.Option(600.0, "--read-timeout",
                                        help="Longest upstream silence in seconds (0: none)."),
     writer_nice: int = typer.Option(
-        10, "--writer-nice", help="How much lower the cassette writer's CPU priority is (0-19)."),
+        19, "--writer-nice", help="How much lower the cassette writer's CPU priority is (0-19)."),
     as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
 ) -> None:
     """Record live agent traffic while forwarding it untouched; stop with Ctrl-C or SIGTERM."""
