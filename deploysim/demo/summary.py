@@ -50,7 +50,7 @@ def print_summary(res: DemoResult, wall_s: float) -> None:
     out.print(f"Report:     {res.report}")
     out.print(f"Recorded:   {res.production}  ({res.sessions} sessions)")
     out.print(f"Runs:       {res.baseline}  {res.candidate}  {res.baseline_unperturbed}")
-    out.print(f"Audit log:  {res.audit}  (deploysim audit verify {res.audit})")
+    out.print(f"Audit log:  {res.audit}  (deploysim audit verify --db {res.audit})")
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
     out.print(f"Wall time:  {wall_s:.1f}s ({steps})")
     out.print()
