@@ -2,7 +2,7 @@
 
 - `local`: one shard in this process's event loop (asyncio; the default).
 - `ray`: the selected sessions are split into shards balanced by pending work; each Ray task
-  runs the same async loop on its shard (`asyncio.run(run_shard(...))`) and writes its own
+  runs the same async loop on its shard (`recorder.aio.run(run_shard(...))`) and writes its own
   cassettes into RUN_DIR, which must be reachable from every worker (a shared path or an
   fsspec URL). Ray is optional: `pip install 'deploysim[ray]'`.
 """
@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from recorder.aio import run as aio_run
 from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
@@ -116,7 +117,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
             if time.monotonic() - batch["sent"] >= POLL_S:
                 send(acc)
 
-        report = asyncio.run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
+        report = aio_run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
                                        answerer=factory, on_done=done, client_factory=clients))
         send(Accounting(**{k: v for k, v in report.accounting.items()}))
         return report

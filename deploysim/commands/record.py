@@ -11,13 +11,13 @@ See docs/recording-proxy.md.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING
 
 import typer
 
 from deploysim.console import err, print_json
+from recorder.aio import run as aio_run
 
 if TYPE_CHECKING:
     from proxy.recording import RecordConfig
@@ -114,7 +114,7 @@ def record(
     cfg = _config(out, listen, upstream, mitm, mitm_mode, upstream_ca, insecure_upstream,
                   queue_size, queue_policy, session_header, segment_header, redact_rules,
                   durability, rotate_mb, derive, connect_timeout, read_timeout, writer_nice)
-    result = asyncio.run(run_record(cfg, announce=_announce))
+    result = aio_run(run_record(cfg, announce=_announce))
     _report(result, as_json)
 
 
@@ -146,7 +146,7 @@ def record_stdio(
     cfg = _config(out, "127.0.0.1:0", [], False, "regular", None, False, queue_size,
                   queue_policy, "X-Deploysim-Session", "X-Deploysim-Segment", redact_rules,
                   durability, 256, derive, 10.0, 600.0)
-    code, result = asyncio.run(run_stdio(cfg, list(command), route=name, session=session,
+    code, result = aio_run(run_stdio(cfg, list(command), route=name, session=session,
                                          segment=segment, announce=_announce))
     _report(result, False)
     raise typer.Exit(code)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from deploysim.console import err, out, print_json
+from recorder.aio import run as aio_run
 
 _HINTS = {
     "auth": "check the API key (the provider's variable, or --api-key-env)",
@@ -77,7 +78,6 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay recorded sessions through a candidate model with tools answered by stubs."""
-    import asyncio
 
     from pydantic import ValidationError
 
@@ -100,7 +100,7 @@ def replay(
         name = "--" + str(first["loc"][0]).replace("_", "-")
         raise ReplayConfigError(f"{name} has a value deploysim cannot use ({first['msg']}); "
                                 "see `deploysim replay --help`.") from exc
-    summary = asyncio.run(run_replay(config, console=err, progress_mode=progress))
+    summary = aio_run(run_replay(config, console=err, progress_mode=progress))
     if as_json:
         print_json(summary)
     else:

@@ -9,12 +9,12 @@ See docs/replay-proxy.md.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import typer
 
 from deploysim.console import err, print_json
+from recorder.aio import run as aio_run
 
 _CORPUS_HELP = "Recorded cassettes (files, folders, globs or fsspec URLs)."
 _MISS_HELP = ("What a call no recording matches gets: error (a tool error with the closest "
@@ -77,7 +77,7 @@ def serve(
                       upstreams=list(upstream), run_out=run_out, session_header=session_header,
                       redact_rules=_existing(redact_rules, "--redact-rules"),
                       stub_index=stub_index)
-    result = asyncio.run(run_serve(cfg, _announce,
+    result = aio_run(run_serve(cfg, _announce,
                                    simulator=_simulator(simulator, simulator_api)))
     _report(result, as_json)
 
@@ -107,7 +107,7 @@ def serve_stdio(
                                "use `deploysim serve` to forward or simulate misses.")
     cfg = StdioConfig(corpus=list(corpus), server=server, profile=profile, seed=seed,
                       miss=miss, session=session, run_out=run_out, stub_index=stub_index)
-    result = asyncio.run(run_stdio(cfg))
+    result = aio_run(run_stdio(cfg))
     _report(result, False)
 
 

@@ -32,6 +32,7 @@ import httpx2
 from deploysim.demo.agent import Agent, Endpoints
 from deploysim.demo.policies import CANDIDATE, DEPLOYED
 from deploysim.demo.users import session_spec
+from recorder.aio import run as aio_run
 from recorder.errors import DeploysimError
 
 PROFILE = "hostile"
@@ -131,7 +132,7 @@ def play_sessions(ep: Endpoints, seed: int, indices: list[int]) -> int:
             await agent.close()
         return len(indices)
 
-    return asyncio.run(main())
+    return aio_run(main())
 
 
 class World:
@@ -261,14 +262,14 @@ def run_demo(out: Path, sessions: int = 200, seed: int = 7,
     world = World(out / "logs" / "world.log")
     with world:
         t = time.perf_counter()
-        asyncio.run(_record(res, world, sessions, seed, say))
+        aio_run(_record(res, world, sessions, seed, say))
         res.timings["record"] = time.perf_counter() - t
         _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
         res.sessions = res.recorded.get("sessions", 0)
         say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
             f"{res.recorded.get('tool_calls')} tool calls into {res.production}")
         t = time.perf_counter()
-        asyncio.run(_replay(res, world, seed, say))
+        aio_run(_replay(res, world, seed, say))
         res.timings["replay"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 
+from recorder.aio import run as aio_run
+
 
 async def serve() -> None:
     from deploysim.demo.policies import world_policy
@@ -35,7 +37,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    aio_run(serve())
 
 
 if __name__ == "__main__":
