@@ -11,28 +11,45 @@ from typing import Any
 from recorder.session import ToolResult
 from recorder.toolcall import HttpReply, ToolKind
 from stubs.api import StubAnswer
+from stubs.construct import dataclass_builder, model_builder
 from stubs.reply import Reply
+
+_result = model_builder(ToolResult)
+_http = model_builder(HttpReply)
+_answer = dataclass_builder(StubAnswer)
 
 
 def mcp_result_of(reply: Reply) -> dict[str, Any]:
     """The CallToolResult to send: the recorded one (with `isError` made explicit) or one built
     from the reply's text and structured content."""
-    if reply.mcp_result is not None:
-        result = dict(reply.mcp_result)
+    return _mcp_result(reply.mcp_result, reply.content, reply.structured, reply.is_error)
+
+
+def _mcp_result(recorded: dict[str, Any] | None, content: str, structured: Any,
+                is_error: bool) -> dict[str, Any]:
+    if recorded is not None:
+        result = dict(recorded)
         result.setdefault("content", [])
-        result["isError"] = bool(result.get("isError", reply.is_error))
+        result["isError"] = bool(result.get("isError", is_error))
         return result
-    result = {"content": [{"type": "text", "text": reply.content}], "isError": reply.is_error}
-    if isinstance(reply.structured, dict):
-        result["structuredContent"] = reply.structured
+    result = {"content": [{"type": "text", "text": content}], "isError": is_error}
+    if isinstance(structured, dict):
+        result["structuredContent"] = structured
     return result
 
 
 def http_reply_of(reply: Reply) -> HttpReply:
     """The HTTP reply to send: recorded status, headers and body, or ones built from the text."""
-    body = reply.body if reply.body is not None else reply.content.encode()
-    status = reply.status if reply.status is not None else (500 if reply.is_error else 200)
-    headers = list(reply.headers)
+    return _http_reply(reply.status, list(reply.headers), reply.body, reply.content,
+                       reply.is_error)
+
+
+def _http_reply(status: int | None, headers: list[tuple[str, str]], body: bytes | None,
+                content: str, is_error: bool) -> HttpReply:
+    if body is None:
+        body = content.encode()
+    if status is None:
+        status = 500 if is_error else 200
     if not headers:
         ctype = "text/plain; charset=utf-8"
         try:
@@ -41,7 +58,7 @@ def http_reply_of(reply: Reply) -> HttpReply:
         except ValueError:
             pass
         headers = [("content-type", ctype), ("content-length", str(len(body)))]
-    return HttpReply.model_construct(status=status, headers=headers, body=body)
+    return _http({"status": status, "headers": headers, "body": body})
 
 
 def render(kind: ToolKind, reply: Reply, provenance: str, *, delay_s: float = 0.0,
@@ -58,13 +75,40 @@ def render(kind: ToolKind, reply: Reply, provenance: str, *, delay_s: float = 0.
         else:
             mcp_result = mcp_result_of(reply)
     # built from typed, trusted parts: skip re-validation on the hot path of every answer
-    result = ToolResult.model_construct(
-        content=content, structured=reply.structured,
-        is_error=bool(reply.is_error or mcp_error is not None), latency_ms=reply.latency_ms,
-        provenance=provenance, exchange_id=reply.exchange_id)
-    return StubAnswer(result=result, provenance=provenance, delay_s=delay_s, timeout=timeout,
-                      http=http, mcp_result=mcp_result, mcp_error=mcp_error,
-                      diagnostics=diagnostics or {})
+    result = _result({"content": content, "structured": reply.structured,
+                      "is_error": bool(reply.is_error or mcp_error is not None),
+                      "latency_ms": reply.latency_ms, "provenance": provenance,
+                      "exchange_id": reply.exchange_id})
+    return _answer({"result": result, "provenance": provenance, "delay_s": delay_s,
+                    "timeout": timeout, "http": http, "mcp_result": mcp_result,
+                    "mcp_error": mcp_error, "diagnostics": diagnostics or {}})
+
+
+def render_row(kind: ToolKind, fields: list[Any], provenance: str) -> StubAnswer:
+    """`render(kind, Reply.from_row(Row(*fields)), provenance)` straight from a row's unpacked
+    fields (`stubs.reply.unpack_fields`), without the `Row` and `Reply` in between: the path
+    of every exact, unperturbed answer."""
+    (_, _, _, _, content, structured, is_error, latency_ms, status, headers, body, mcp_result,
+     mcp_error, exchange_id) = fields
+    http = mcp_ok = None
+    if kind == "http":
+        http = _http_reply(status, [(h[0], h[1]) for h in headers] if headers else [], body,
+                           content, is_error)
+    elif kind == "mcp":
+        if mcp_error is not None:
+            mcp_error = dict(mcp_error)
+            content = content or str(mcp_error.get("message", ""))
+            is_error = True
+        else:
+            mcp_ok = _mcp_result(mcp_result, content, structured, is_error)
+    if kind != "mcp":
+        mcp_error = None
+    result = _result({"content": content, "structured": structured,
+                      "is_error": bool(is_error), "latency_ms": latency_ms,
+                      "provenance": provenance, "exchange_id": exchange_id})
+    return _answer({"result": result, "provenance": provenance, "delay_s": 0.0,
+                    "timeout": False, "http": http, "mcp_result": mcp_ok, "mcp_error": mcp_error,
+                    "diagnostics": {}})
 
 
 def reply_of(answer: StubAnswer) -> Reply:

@@ -49,7 +49,13 @@ def pack_call(call: RecordedToolCall, tool: int) -> bytes:
 
 
 def unpack_row(blob: bytes) -> Row:
-    return Row(*msgpack.unpackb(blob, raw=False, strict_map_key=False))
+    return Row(*unpack_fields(blob))
+
+
+def unpack_fields(blob: bytes) -> list[Any]:
+    """A packed row's fields in `Row` order, as a plain list (no `Row` built)."""
+    fields: list[Any] = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
