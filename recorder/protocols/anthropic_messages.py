@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recorder.fastjson import loads
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage
 from recorder.protocols.sse import SseEvent, decode_json_events
@@ -151,7 +152,7 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
         for index, buf in bufs.items():
             block = snap["content"][index]
             try:
-                block["input"] = json.loads(buf)
+                block["input"] = loads(buf)
             except ValueError:
                 problems.append(f"the tool input of block #{index} is not valid JSON; kept raw")
                 block["input"] = buf

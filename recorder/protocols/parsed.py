@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from recorder.fastjson import MISS, loads, try_loads
 from recorder.protocols.light import LMessage
 from recorder.session import ToolDef
 
@@ -136,6 +137,9 @@ class Parsed:
 def load_json(data: bytes | str, problems: list[str], where: str) -> Any:
     """Parse JSON; on failure record a problem naming `where` and return None."""
     if isinstance(data, bytes):
+        value = try_loads(data)  # the common case: valid UTF-8 JSON, decoded by orjson
+        if value is not MISS:
+            return value
         try:
             text = data.decode("utf-8")  # JSON on the wire here is UTF-8 (json.loads would guess)
         except UnicodeDecodeError as exc:
@@ -144,16 +148,22 @@ def load_json(data: bytes | str, problems: list[str], where: str) -> Any:
     else:
         text = data
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError as exc:
         problems.append(f"{where} is not valid JSON ({exc})")
         return None
 
 
+# what `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# default=str)` builds on every call; made once, since threading calls it for every tool call
+# of every request
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+
+
 def canonical_json(value: Any) -> str:
     """Key-sorted compact JSON: equal values give equal strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return _CANONICAL.encode(value)
 
 
 def flat_usage(usage: Any) -> dict[str, int]:
@@ -179,7 +189,7 @@ def tool_arguments(raw: Any) -> tuple[Any, str | None]:
     """(parsed arguments, raw string): a JSON string is parsed, kept raw when it is not JSON."""
     if isinstance(raw, str):
         try:
-            return json.loads(raw) if raw.strip() else {}, raw
+            return loads(raw) if raw.strip() else {}, raw
         except ValueError:
             return raw, raw
     return raw, None

@@ -8,9 +8,10 @@ was cut off: the partial event is still returned and the truncation reported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from recorder.fastjson import loads
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ def parse_sse(data: bytes) -> tuple[list[SseEvent], list[str]]:
         if block.startswith("data: ") and "\n" not in block:  # the common one-line event
             events.append(SseEvent(block[6:], None, last_id))
             continue
+        if block.startswith("event: "):  # the common named event: `event: X` + one data line
+            nl = block.find("\n")
+            if block.startswith("data: ", nl + 1) and block.find("\n", nl + 1) < 0:
+                events.append(SseEvent(block[nl + 7:], block[7:nl], last_id))
+                continue
         event, last_id = _event(block.split("\n"), last_id)
         if event is not None:
             events.append(event)
@@ -79,12 +85,13 @@ def _event(lines: list[str], last_id: str | None) -> tuple[SseEvent | None, str 
 def decode_json_events(events: list[SseEvent]) -> list[Any]:
     """Every event's data as JSON: the value, or the `ValueError` when it is not JSON.
 
-    One `json.loads` over all events (joined as an array) when they are all valid, which is
-    much cheaper than one call per event; event by event otherwise, to say which failed."""
+    One decoding (`recorder.fastjson.loads`) of all events joined as an array when they are
+    all valid, which is much cheaper than one call per event; event by event otherwise, to say
+    which failed."""
     if not events:
         return []
     try:
-        values = json.loads("[" + ",".join(e.data for e in events) + "]")
+        values = loads("[" + ",".join(e.data for e in events) + "]")
         if isinstance(values, list) and len(values) == len(events):
             return values
     except ValueError:
@@ -92,7 +99,7 @@ def decode_json_events(events: list[SseEvent]) -> list[Any]:
     out: list[Any] = []
     for e in events:
         try:
-            out.append(json.loads(e.data))
+            out.append(loads(e.data))
         except ValueError as exc:
             out.append(exc)
     return out
