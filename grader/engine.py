@@ -74,10 +74,23 @@ def _default(name: str) -> Any:
 
 _LAYOUT = _template({"kind": "", "type": "", "name": "", "created_by": ""},
                    dict.fromkeys(_DATA_KEYS))
-_SLOT = {x: i for i, x in enumerate(_LAYOUT) if isinstance(x, str)}
-"""Slot name -> its position in every record template."""
-_SLOTS = tuple(_SLOT[k] for k in ("id", "value", "evidence", "first_step", "error",
-                                  "session_id", "turn", "segment", "pair_key"))
+_ORDER = ("id", "session_id", "turn", "value", "evidence", "first_step", "error", "segment",
+          "pair_key")
+"""The slots, in the order they sit in every record (checked by `_chunks`)."""
+
+
+def _chunks(pieces: list[bytes | str]) -> list[bytes]:
+    """The constant pieces of a template: one before each slot, and one after the last."""
+    if pieces[1::2] != list(_ORDER) or not all(isinstance(x, bytes) for x in pieces[::2]) \
+            or len(pieces) != 2 * len(_ORDER) + 1:  # every behavior shares this layout
+        raise AssertionError(f"unexpected verdict record layout: {pieces!r}")
+    return [x for x in pieces if isinstance(x, bytes)]
+
+
+# the pieces that are only key names, the same in every behavior's records
+_C = _chunks(_LAYOUT)
+_AFTER_ID, _AFTER_SID, _AFTER_EVIDENCE, _AFTER_ERROR, _AFTER_SEGMENT = (
+    _C[1], _C[2], _C[5], _C[7], _C[8])
 
 
 @dataclass
@@ -107,8 +120,14 @@ class _Plan:
     id: str
     trajectory: bool
     base: dict[str, Any]
-    parts: list[bytes] = field(default_factory=list)
-    """The record template: constant pieces, with b"" where the slots go."""
+    head: bytes = b""
+    """The record up to its id (the same for every behavior)."""
+    mid: tuple[bytes, bytes, bytes] = (b"", b"", b"")
+    """The constant pieces before `value`, before `evidence` and before `error`."""
+    clean: bytes = b""
+    """Everything from after the turn to before the segment, for a clean verdict."""
+    end: bytes = b""
+    """The record after `pair_key`."""
     id_bytes: bytes = b""
     """The behavior id, UTF-8 (the last part of what a verdict id hashes)."""
     tally: Tally = field(default_factory=Tally)
@@ -120,19 +139,20 @@ class _Unit:
 
     id_prefix: bytes
     """`rubric_hash|session_id|turn|`: the verdict id is a hash of it and the behavior id."""
-    session_id: bytes
-    turn: bytes
-    segment: bytes
-    pair_key: bytes
+    who: bytes
+    """The encoded record from after the id to the end of `turn` (session id and turn)."""
+    where: bytes
+    """The encoded record from after `error` to the end of `pair_key` (segment, pair key)."""
 
 
 def _units(traj: Trajectory, rubric_hash: str) -> tuple[_Unit, dict[int, _Unit]]:
     sid = traj.id
-    p_sid, p_seg = _pack(sid), _pack(traj.segment)
+    p_sid = _AFTER_ID + _pack(sid) + _AFTER_SID
+    p_seg = _AFTER_ERROR + _pack(traj.segment) + _AFTER_SEGMENT
 
     def unit(turn: int | None) -> _Unit:
-        return _Unit(f"{rubric_hash}|{sid}|{turn}|".encode(), p_sid, _pack(turn), p_seg,
-                     _pack(traj.pair_key(turn)))
+        return _Unit(f"{rubric_hash}|{sid}|{turn}|".encode(), p_sid + _pack(turn),
+                     p_seg + _pack(traj.pair_key(turn)))
 
     return unit(None), {t.index: unit(t.index) for t in traj.counted}
 
@@ -169,10 +189,11 @@ class Engine:
                 p.base["pins"] = dict(p.detector.pins())
             own = {"kind": "annotation", "type": "verdict", "name": p.id,
                    "created_by": self.created_by}
-            pieces = _template(own, p.base)
-            assert [i for i, x in enumerate(pieces) if isinstance(x, str)] == list(
-                _SLOT.values())  # one layout for every behavior
-            p.parts = [x if isinstance(x, bytes) else b"" for x in pieces]
+            c = _chunks(_template(own, p.base))
+            assert (c[1], c[2], c[5], c[7], c[8]) == (
+                _AFTER_ID, _AFTER_SID, _AFTER_EVIDENCE, _AFTER_ERROR, _AFTER_SEGMENT)
+            p.head, p.mid, p.end = c[0], (c[3], c[4], c[6]), c[9]
+            p.clean = c[3] + _FALSE + c[4] + _EMPTY + _AFTER_EVIDENCE + _NONE + c[6] + _NONE
 
     def detect_sync(self, traj: Trajectory) -> list[list[Finding] | BaseException | None]:
         """Findings of every synchronous detector (None in the slots of async ones)."""
@@ -192,19 +213,20 @@ class Engine:
     def _record(self, plan: _Plan, unit: _Unit, flagged: bool | None, evidence: bytes = _EMPTY,
                 first_step: bytes = _NONE, error: bytes = _NONE) -> bytes:
         """One verdict record, encoded: the behavior's template with its slots filled."""
-        i_id, i_value, i_ev, i_first, i_err, i_sid, i_turn, i_seg, i_pair = _SLOTS
-        parts = plan.parts.copy()
-        # the id: 24 hex characters, a msgpack fixstr (0xa0 | 24)
-        parts[i_id] = b"\xb8" + sha256(unit.id_prefix + plan.id_bytes).hexdigest()[:24].encode()
-        parts[i_value] = _FLAG[flagged]
-        parts[i_ev] = evidence
-        parts[i_first] = first_step
-        parts[i_err] = error
-        parts[i_sid] = unit.session_id
-        parts[i_turn] = unit.turn
-        parts[i_seg] = unit.segment
-        parts[i_pair] = unit.pair_key
-        return b"".join(parts)
+        before_value, before_evidence, before_error = plan.mid
+        return b"".join((plan.head, self._id(plan, unit), unit.who, before_value,
+                         _FLAG[flagged], before_evidence, evidence, _AFTER_EVIDENCE,
+                         first_step, before_error, error, unit.where, plan.end))
+
+    @staticmethod
+    def _id(plan: _Plan, unit: _Unit) -> bytes:
+        # 24 hex characters, a msgpack fixstr (0xa0 | 24)
+        return b"\xb8" + sha256(unit.id_prefix + plan.id_bytes).hexdigest()[:24].encode()
+
+    def _clean(self, plan: _Plan, unit: _Unit) -> bytes:
+        """`_record(plan, unit, False)`, from larger constant pieces (the common case)."""
+        return b"".join((plan.head, self._id(plan, unit), unit.who, plan.clean, unit.where,
+                         plan.end))
 
     @staticmethod
     def _evidence(findings: list[Finding]) -> tuple[bytes, bytes]:
@@ -250,7 +272,8 @@ class Engine:
         if not findings and crash is None and not failed:  # the common case: all clean
             tally.judged_turns += n
             tally.judged_sessions += 1
-            return [self._record(plan, units[t.index], False) for t in traj.counted]
+            clean = self._clean
+            return [clean(plan, units[t.index]) for t in traj.counted]
         hits: dict[int, list[Finding]] = {}
         errs: dict[int, str] = {}
         counted = traj.counted_indices
@@ -284,7 +307,7 @@ class Engine:
                 tally.judged_turns += 1
                 any_flag = any_judged = True
             else:
-                out.append(self._record(plan, unit, False))
+                out.append(self._clean(plan, unit))
                 tally.judged_turns += 1
                 any_judged = True
         tally.judged_sessions += any_judged
@@ -314,7 +337,7 @@ class Engine:
             tally.flagged_sessions += 1
             tally.flagged_turns += 1
             return self._record(plan, unit, True, ev, first)
-        return self._record(plan, unit, False)
+        return self._clean(plan, unit)
 
     # -- summary ---------------------------------------------------------------------------
 

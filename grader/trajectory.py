@@ -22,11 +22,12 @@ the typed `Session` on demand (validated once, when a detector asks for it).
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, cast
 
 from recorder.session import Session
-from recorder.turns import Turn, turns
+from recorder.turns import Turn
 
 EventKind = Literal["system", "user", "assistant", "tool_call", "tool_result"]
 EVENT_KINDS: tuple[EventKind, ...] = ("system", "user", "assistant", "tool_call", "tool_result")
@@ -49,14 +50,16 @@ class Event:
     is_error       a tool result (and its call) reported an error
     result         the tool result in plain form (content, structured, is_error, provenance,
                    ...), on the result event and, once answered, on its call
-    partner        the call a result answers, or the result a call got
+    partner        the call a result answers, or the result a call got (a result holds its
+                   call weakly, so a trajectory forms no reference cycle and is freed as soon
+                   as it is dropped, without waiting for the cyclic garbage collector)
     """
 
     # a plain slotted class: trajectories are built by the hundred thousand, and a dataclass
     # __init__ with keyword defaults costs four times as much
-    __slots__ = ("_arg_texts", "_folded", "arguments", "call_index", "error", "generated",
-                 "index", "is_error", "kind", "message_index", "name", "partner", "result",
-                 "text", "turn")
+    __slots__ = ("__weakref__", "_arg_texts", "_folded", "_partner", "arguments", "call_index",
+                 "error", "generated", "index", "is_error", "kind", "message_index", "name",
+                 "result", "text", "turn")
 
     def __init__(self, index: int, kind: EventKind, message_index: int, turn: int | None,
                  text: str, generated: bool = False, error: str | None = None) -> None:
@@ -72,13 +75,25 @@ class Event:
         self.arguments: Any = None
         self.is_error = False
         self.result: dict[str, Any] | None = None
-        self.partner: Event | None = None
+        self._partner: Event | weakref.ref[Event] | None = None
         self._folded: str | None = None
         self._arg_texts: dict[str, tuple[str, str]] | None = None
 
     def __repr__(self) -> str:
         return (f"Event({self.index}, {self.kind}, message {self.message_index}, turn "
                 f"{self.turn}, {self.name + ': ' if self.name else ''}{self.text[:40]!r})")
+
+    @property
+    def partner(self) -> Event | None:
+        """The call a result answers, or the result a call got (None without one)."""
+        p = self._partner
+        return p if p is None or type(p) is Event else p()  # type: ignore[operator]
+
+    @partner.setter
+    def partner(self, other: Event | None) -> None:
+        # a result refers to its call weakly: the call (held by the trajectory) refers to it
+        self._partner = weakref.ref(other) if other is not None and self.kind == "tool_result" \
+            else other
 
     @property
     def provenance(self) -> str:
@@ -88,7 +103,8 @@ class Event:
     @property
     def result_text(self) -> str:
         """For a tool call: its result's text ("" without one)."""
-        return self.partner.text if self.partner is not None else ""
+        p = self.partner
+        return p.text if p is not None else ""
 
     def folded(self) -> str:
         """`text.casefold()`, computed once (for literal prefilters)."""
@@ -164,17 +180,38 @@ def _result_text(msg: dict[str, Any]) -> str:
     return json.dumps(res["structured"], sort_keys=True, default=str)
 
 
-class _Role(NamedTuple):
-    """What `recorder.turns` reads of a message."""
+def split_turns(msgs: list[dict[str, Any]]) -> tuple[list[Turn], list[int | None]]:
+    """`recorder.turns.turns` of plain messages, in one pass, with each message's turn (a user
+    message belongs to the turn it opens; None outside every turn). Tests hold it equal to
+    `recorder.turns.turns` on every role and origin sequence."""
+    out: list[Turn] = []
+    turn_of: list[int | None] = [None] * len(msgs)
+    user_index: int | None = None
+    start = 0
+    answered = generated = False
+    for i, m in enumerate(msgs):
+        role = m["role"]
+        if role == "user":
+            if answered:
+                _close(out, turn_of, user_index, start, i, generated)
+            user_index, start = i, i + 1
+            answered = generated = False
+        elif role == "assistant":
+            answered = True
+            if not generated and m["origin"] == "generated":
+                generated = True
+    if answered:
+        _close(out, turn_of, user_index, start, len(msgs), generated)
+    return out, turn_of
 
-    role: str
-    origin: str
 
-
-class _Shape(NamedTuple):
-    """What `recorder.turns` reads of a session."""
-
-    messages: list[_Role]
+def _close(out: list[Turn], turn_of: list[int | None], user_index: int | None, start: int,
+           end: int, generated: bool) -> None:
+    index = len(out)
+    out.append(Turn(index, user_index, start, end, generated))
+    if user_index is not None:
+        turn_of[user_index] = index
+    turn_of[start:end] = [index] * (end - start)
 
 
 class Trajectory:
@@ -209,20 +246,14 @@ class Trajectory:
         msgs: list[dict[str, Any]] = obj.get("messages") or []
         self._msgs = msgs
         self.is_replay = self.source.get("type") == "replay"
-        shape = _Shape([_Role(m["role"], m["origin"]) for m in msgs])
-        self.turns: list[Turn] = turns(cast(Session, shape))
+        self.turns: list[Turn]
+        self.turn_of: list[int | None]
+        self.turns, self.turn_of = split_turns(msgs)
         # the rule of recorder.turns.counted_turns, without splitting the session twice
         self.counted: list[Turn] = (
             [t for t in self.turns if t.generated] if self.is_replay else self.turns
         )
         self.counted_indices = frozenset(t.index for t in self.counted)
-        turn_of: list[int | None] = [None] * len(msgs)
-        for t in self.turns:
-            if t.user_index is not None:
-                turn_of[t.user_index] = t.index
-            for i in range(t.start, t.end):
-                turn_of[i] = t.index
-        self.turn_of = turn_of
         self.events: list[Event] = []
         self.calls: list[Event] = []
         self._calls_by_turn: dict[int | None, list[Event]] | None = None
@@ -247,9 +278,9 @@ class Trajectory:
                 ev.name = msg["name"] or (call.name if call else "")
                 ev.is_error = bool(res and res["is_error"])
                 ev.result = res
-                ev.partner = call
                 if call is not None:
-                    call.partner = ev
+                    ev._partner = weakref.ref(call)  # no cycle: see Event.partner
+                    call._partner = ev
                     call.result = res
                     call.is_error = ev.is_error
                 events.append(ev)
