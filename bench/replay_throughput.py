@@ -6,14 +6,17 @@ CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
 
 - `bare aiohttp`: the same requests from a minimal aiohttp loop (no deploysim machinery) —
   the ceiling this machine and fake server allow;
-- `deploysim local`: `deploysim replay` with the asyncio executor;
+- `deploysim local`: `deploysim replay` with the local (in-process) executor;
 - `deploysim ray`: the Ray executor with 2 local workers (skipped if Ray is missing);
 - `in-process model`: the same two executors with the fake model inside the replaying process
   (a `ModelClient` that waits LATENCY and answers `ok`, no HTTP, no server process): what
   deploysim's own machinery allows when the endpoint costs nothing.
 
 Each deploysim run is preceded by a small warm-up run (imports, Ray worker start) and timed
-over its execution phase. CPU per turn is the replaying process(es)' CPU time / turns.
+over its execution phase. CPU per turn is the replaying process(es)' CPU time / turns. Every
+variant, the fake server and the Ray shards run on the event loop the CLI uses
+(`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them all on
+asyncio's own loop instead, for comparison.
 
     .venv/bin/python bench/replay_throughput.py                 # 2,000 turns, concurrency 64
     .venv/bin/python bench/replay_throughput.py --turns 200     # small
@@ -37,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import aiohttp
 
+from recorder.aio import loop_name
+from recorder.aio import run as aio_run
 from recorder.session import ContentPart, Message
 from replayer.config import ReplayConfig
 from replayer.replay import replay
@@ -107,7 +112,7 @@ def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: s
                           concurrency=concurrency, executor=executor,
                           ray_workers=workers if executor == "ray" else None)
     factory = InProcessFactory(in_process) if in_process is not None else None
-    summary = asyncio.run(replay(config, progress_mode="off", client_factory=factory))
+    summary = aio_run(replay(config, progress_mode="off", client_factory=factory))
     assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
     return {"turns": summary["written"], "wall_s": summary["run_s"], "cpu_s": summary["cpu_s"]}
 
@@ -149,7 +154,7 @@ def main() -> None:
             run_deploysim(url, warm, os.path.join(tmp, f"warm-{executor}"), args.concurrency,
                           executor, args.ray_workers)
         for _ in range(args.repeat):
-            results["bare aiohttp"].append(asyncio.run(bare(url, corpus, args.concurrency)))
+            results["bare aiohttp"].append(aio_run(bare(url, corpus, args.concurrency)))
             for executor in executors:
                 for name, in_process in ((f"deploysim {executor}", None),
                                          (f"in-process model, {executor}", args.latency)):
@@ -174,7 +179,8 @@ def main() -> None:
                      "cpu_ms_per_turn": round(statistics.median(cpu_ms), 3),
                      "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]})
     print(f"ideal {ideal:.0f} turns/s (concurrency {args.concurrency} / latency "
-          f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}")
+          f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}; "
+          f"event loop {loop_name()}")
     print(f"{'variant':<26}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}")
     for r in rows:
         print(f"{r['variant']:<26}{r['turns']:>7}{r['turns_per_s']:>10}"
@@ -183,6 +189,7 @@ def main() -> None:
     doc = {"benchmark": "replay_throughput", "ideal_turns_per_s": ideal,
            "concurrency": args.concurrency, "latency_s": args.latency, "turns": args.turns,
            "repeat": args.repeat, "nproc": os.cpu_count(), "python": platform.python_version(),
+           "event_loop": loop_name(),
            "command": " ".join([os.path.relpath(sys.executable), *sys.argv]), "rows": rows}
     with open(os.path.join(os.path.dirname(__file__), "results", "replay_throughput.json"),
               "w") as f:

@@ -4,12 +4,12 @@ In prefix mode every trajectory of a session re-sends the same recorded message 
 after step (turn t+1 shares turn t's prefix). Serialising a message once and reusing the
 result — for the request key, the request body and the written record — removes most of the
 per-turn CPU. Entries are keyed by object identity and hold the object, so an id is never
-reused while its entry lives; the least recently used are dropped past `size`.
+reused while its entry lives; past `size` the oldest entries are dropped (a replay walks the
+corpus session by session, so the oldest are the ones it is done with).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
 
@@ -24,16 +24,18 @@ class IdentityMemo[T, R]:
     def __init__(self, fn: Callable[[T], R], size: int = 50_000) -> None:
         self.fn = fn
         self.size = size
-        self._entries: OrderedDict[int, tuple[T, R]] = OrderedDict()
+        self._entries: dict[int, tuple[T, R]] = {}
 
     def __call__(self, obj: T) -> R:
-        key = id(obj)
-        hit = self._entries.get(key)
+        # a hit is the common case and runs tens of times per model call: keep it to one
+        # dict lookup (no recency bookkeeping)
+        hit = self._entries.get(id(obj))
         if hit is not None and hit[0] is obj:
-            self._entries.move_to_end(key)
             return hit[1]
         value = self.fn(obj)
-        self._entries[key] = (obj, value)
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries[id(obj)] = (obj, value)
+        if len(entries) > self.size:  # drop the oldest tenth at once (dicts keep insertion order)
+            for key in list(entries)[: max(1, self.size // 10)]:
+                del entries[key]
         return value

@@ -18,7 +18,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder import codec, storage
+import msgpack
+
+from recorder import storage
 from recorder.corpus import Corpus
 from recorder.errors import CorpusNotFound
 from recorder.reader import CassetteReader
@@ -180,16 +182,28 @@ def tally(run_dir: str) -> Tally:
     return scan(run_dir)[1]
 
 
-_message_obj: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(
-    lambda m: m.model_dump(mode="python"))
+_packer = msgpack.Packer(use_bin_type=True, datetime=False)  # recorder.codec.encode's options
+_message_packed: IdentityMemo[Message, bytes] = IdentityMemo(
+    lambda m: _packer.pack(m.model_dump(mode="python")))
 
 
-def record_obj(session: Session) -> dict[str, Any]:
-    """`recorder.records.record_to_obj(session)`, reusing each message's plain form (the
-    recorded prefix repeats across a session's trajectories); the same bytes once encoded."""
+def record_payload(session: Session) -> bytes:
+    """`recorder.codec.encode(recorder.records.record_to_obj(session))`, with each message
+    packed once per message object (the recorded prefix repeats across a session's
+    trajectories). msgpack packs a map as its header followed by its keys and values, and an
+    array as its header followed by its items, so the bytes are the same (a test holds them so).
+    """
     obj = session.model_dump(mode="python", exclude={"messages"})
-    messages = [_message_obj(m) for m in session.messages]
-    return {name: messages if name == "messages" else obj[name] for name in Session.model_fields}
+    fields = Session.model_fields
+    parts = [_packer.pack_map_header(len(fields))]
+    for name in fields:
+        parts.append(_packer.pack(name))
+        if name == "messages":
+            parts.append(_packer.pack_array_header(len(session.messages)))
+            parts.extend(_message_packed(m) for m in session.messages)
+        else:
+            parts.append(_packer.pack(obj[name]))
+    return b"".join(parts)
 
 
 class TrajectoryWriter:
@@ -208,7 +222,7 @@ class TrajectoryWriter:
     def write(self, session: Session) -> None:
         if self._writer is None:  # created lazily: a shard with nothing to do leaves no file
             self._writer = CassetteWriter(self.path, producer=PRODUCER, meta=self._meta)
-        self._writer.write_payload(codec.encode(record_obj(session)))
+        self._writer.write_payload(record_payload(session))
         self.written += 1
 
     def close(self) -> None:
@@ -224,5 +238,5 @@ def open_run(run_dir: str) -> tuple[RunManifest, Corpus]:
     return read_manifest(run_dir), Corpus(run_dir)
 
 
-__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare", "run_id_of", "scan",
-           "tally", "trajectories", "write_manifest"]
+__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare", "record_payload",
+           "run_id_of", "scan", "tally", "trajectories", "write_manifest"]

@@ -27,7 +27,7 @@ from replayer.errors import (
     ModelHTTPError,
     ModelUnreachable,
 )
-from replayer.wire.common import conversation_tokens
+from replayer.wire.common import compact, conversation_tokens, loads
 
 _CONTEXT_HINTS = ("context_length_exceeded", "context length", "context window",
                   "prompt is too long", "maximum context", "too many tokens")
@@ -80,10 +80,13 @@ class HttpModelClient:
     async def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolDef] = (),
                        params: Mapping[str, Any] | None = None) -> Message:
         """The model's next assistant message for this conversation."""
-        body = self.codec.encode_request(self.model, messages, tools, params)
+        encode_body = getattr(self.codec, "encode_body", None)
+        payload: bytes = (
+            encode_body(self.model, messages, tools, params) if encode_body is not None
+            else compact(self.codec.encode_request(self.model, messages, tools, params)).encode())
         # the estimate only feeds the tokens/min limit; skip its cost when there is none
         estimate = conversation_tokens(messages, tools) if self.limiter is not None else 0
-        data = await self.post_json(body, estimate=estimate)
+        data = await self.post_payload(payload, estimate=estimate)
         try:
             message: Message = self.codec.decode_response(data)
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
@@ -97,7 +100,10 @@ class HttpModelClient:
 
     async def post_json(self, body: Mapping[str, Any], *, estimate: int = 0) -> Any:
         """POST a JSON body with retries; the decoded JSON reply."""
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        return await self.post_payload(compact(body).encode(), estimate=estimate)
+
+    async def post_payload(self, payload: bytes, *, estimate: int = 0) -> Any:
+        """POST an encoded JSON body with retries; the decoded JSON reply."""
         key = hashlib.sha256(payload).hexdigest()
         attempts = max(1, self.retry.max_attempts)
         for attempt in range(attempts):
@@ -124,7 +130,7 @@ class HttpModelClient:
             what = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             raise ModelUnreachable(f"could not reach {self.url}: {what}") from exc
         try:
-            return json.loads(raw)
+            return loads(raw)
         except ValueError as exc:
             raise MalformedResponse(f"{self.url} answered 200 with malformed JSON ({exc})") \
                 from exc

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-import json
 import threading
 import time
 from typing import Any
@@ -49,7 +48,7 @@ from replayer.testing.script import (
     ScriptedReply,
     ScriptedRequest,
 )
-from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, stable_id
+from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, loads, stable_id
 
 __all__ = [
     "SIMULATION", "FakeModelServer", "Policy", "RuleAgent", "ScriptedCall", "ScriptedError",
@@ -80,18 +79,21 @@ class FakeModelServer:
     """The scripted model server. `requests` logs every request it decoded, in arrival order.
 
     `latency`: seconds before each answer; `api_key`: when set, requests must carry it
-    (`Authorization: Bearer` or `x-api-key`) or get 401; `chunk`: characters per stream delta.
+    (`Authorization: Bearer` or `x-api-key`) or get 401; `chunk`: characters per stream delta;
+    `log_requests=False` keeps no log (a server run from a shell has nobody to read it, and
+    holding every request body alive would make its garbage collector slower and slower).
     """
 
     def __init__(self, policy: Policy = echo, *, latency: float = 0.0,
                  api_key: str | None = None, chunk: int = 8, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, log_requests: bool = True) -> None:
         self.policy = policy
         self.latency = latency
         self.api_key = api_key
         self.chunk = chunk
         self.host = host
         self.port = port
+        self.log_requests = log_requests
         self.requests: list[ScriptedRequest] = []
         self._count = 0
         self._lock = threading.Lock()
@@ -158,15 +160,16 @@ class FakeModelServer:
             self._count += 1
         raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = loads(raw)
             assert isinstance(body, dict)
         except (ValueError, AssertionError) as exc:
             return _error(api, ScriptedError("bad_request", message=f"unreadable request: {exc}"))
         scripted_request = ScriptedRequest(
             api=api, model=str(body.get("model", "")), stream=bool(body.get("stream")),
             index=index, headers={k.lower(): v for k, v in request.headers.items()}, body=body)
-        with self._lock:
-            self.requests.append(scripted_request)
+        if self.log_requests:
+            with self._lock:
+                self.requests.append(scripted_request)
         if not self._authorized(request):
             return _error(api, ScriptedError("auth", message="Incorrect API key provided "
                                              f"({SIMULATION})."))

@@ -60,12 +60,14 @@ def main(argv: list[str] | None = None) -> None:
 
     async def serve() -> None:
         server = FakeModelServer(POLICIES[args.policy](), latency=args.latency,
-                                 api_key=args.api_key, port=args.port)
+                                 api_key=args.api_key, port=args.port, log_requests=False)
         await server.start()
         print(json.dumps({"url": server.url, "openai_url": server.openai_url,
                           "policy": args.policy, "simulation": SIMULATION}), flush=True)
         await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    from recorder.aio import run
+
+    with contextlib.suppress(KeyboardInterrupt):  # on uvloop, like the replayer it serves
+        run(serve())
 

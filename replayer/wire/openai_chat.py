@@ -13,9 +13,11 @@ from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
+    compact,
     parse_call,
     portable_params,
     select,
+    splice_body,
     text_parts,
     tool_text,
 )
@@ -56,6 +58,9 @@ def _message_of(m: Message) -> dict[str, Any]:
 _message: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(_message_of)
 """Wire form per message object, computed once (recorded prefixes repeat every step)."""
 
+_message_text: IdentityMemo[Message, str] = IdentityMemo(lambda m: compact(_message(m)))
+"""Its compact JSON text, likewise."""
+
 
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and "name" in choice:
@@ -84,6 +89,14 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def encode_body(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
+                params: Mapping[str, Any] | None = None, *, stream: bool = False) -> bytes:
+    """`encode_request` as the bytes a client sends (compact JSON), each message's text
+    serialised once per message object rather than once per request."""
+    body = encode_request(model, (), tools, params, stream=stream)
+    return splice_body(body, "messages", (_message_text(m) for m in messages))
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

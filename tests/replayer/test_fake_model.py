@@ -221,3 +221,16 @@ def test_serve_in_thread_for_sync_callers():
         assert raw.headers["x-deploysim-simulation"] == SIMULATION
         assert raw.parse().choices[0].message.content == "echo: ping"
         assert [m.id for m in client.models.list().data] == ["sim-deployed", "sim-candidate"]
+
+
+async def test_a_server_without_a_request_log_answers_the_same_and_keeps_nothing():
+    async with FakeModelServer(_weather, log_requests=False) as quiet, \
+            FakeModelServer(_weather) as logged:
+        replies = []
+        for s in (quiet, logged):
+            resp = await _oai(s).chat.completions.create(
+                model="sim-candidate", tools=CHAT_TOOLS,
+                messages=[{"role": "user", "content": "weather in Paris?"}])
+            replies.append(resp.model_dump(exclude={"created"}))
+        assert replies[0] == replies[1]
+        assert quiet.requests == [] and len(logged.requests) == 1

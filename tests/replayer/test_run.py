@@ -142,12 +142,12 @@ async def test_run_folder_on_an_fsspec_url(corpus_path, tmp_path):
     fsspec.filesystem("memory").rm(f"/dsim-test-{os.getpid()}", recursive=True)
 
 
-def test_record_obj_encodes_exactly_like_the_recorder():
+def test_record_payload_encodes_exactly_like_the_recorder():
     from recorder.turns import turns as turns_of
-    from replayer.run import record_obj
+    from replayer.run import record_payload
     from replayer.testing.sessions import support_session
 
     s = support_session("s9", 6)
     for t in turns_of(s):
         part = s.model_copy(update={"messages": s.messages[: t.end]})
-        assert codec.encode(record_obj(part)) == codec.encode(record_to_obj(part))
+        assert record_payload(part) == codec.encode(record_to_obj(part))

@@ -1,0 +1,114 @@
+"""The replay hot path's fast encoders equal the plain references they replace.
+
+Each fast path reuses per-message work (memoised by object identity); each test feeds it
+messages it has seen and messages it has not, and compares with the straightforward encoding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder import codec
+from recorder.records import record_to_obj
+from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef, ToolResult
+from recorder.turns import turns
+from replayer.memo import IdentityMemo
+from replayer.run import record_payload
+from replayer.testing.sessions import TOOLS, support_session
+from replayer.wire import openai_chat
+from replayer.wire.common import compact, loads
+
+text = st.text(max_size=12)  # any unicode: the ASCII escapes must match too
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=6)
+message = st.builds(
+    Message, role=st.sampled_from(["system", "user", "assistant", "tool"]),
+    content=st.lists(st.builds(ContentPart, text=text), max_size=2),
+    tool_calls=st.lists(st.builds(ToolCall, id=text, name=text, arguments=json_value),
+                        max_size=2),
+    tool_call_id=st.none() | text,
+    result=st.none() | st.builds(ToolResult, content=text, structured=json_value),
+    origin=st.sampled_from(["recorded", "generated"]),
+    exchange_id=st.none() | text, usage=st.dictionaries(text, st.integers(0, 10**6), max_size=2))
+tool = st.builds(ToolDef, name=text, description=text,
+                 input_schema=st.dictionaries(text, json_value, max_size=2))
+params = st.fixed_dictionaries({}, optional={
+    "temperature": st.floats(0, 2), "max_tokens": st.integers(1, 10**6), "seed": st.integers(),
+    "stop": st.lists(text, max_size=2), "tool_choice": st.sampled_from(["auto", "none"]),
+    "user": text})
+
+
+@settings(max_examples=80, deadline=None)
+@given(model=text, messages=st.lists(message, max_size=4), tools=st.lists(tool, max_size=2),
+       params=params, stream=st.booleans())
+def test_chat_body_bytes_equal_the_plain_encoding(model, messages, tools, params, stream):
+    expected = json.dumps(openai_chat.encode_request(model, messages, tools, params,
+                                                     stream=stream), separators=(",", ":"))
+    for _ in range(2):  # the second time every message's text comes from the memo
+        assert openai_chat.encode_body(model, messages, tools, params,
+                                       stream=stream) == expected.encode()
+
+
+def test_chat_body_of_shared_prefixes_equals_the_plain_encoding():
+    s = support_session("s1", 6)
+    for t in turns(s):
+        prefix = t.prefix(s)
+        assert openai_chat.encode_body("m", prefix, s.tools, s.params) == \
+            compact(openai_chat.encode_request("m", prefix, s.tools, s.params)).encode()
+
+
+@settings(max_examples=80, deadline=None)
+@given(messages=st.lists(message, max_size=4), sample=st.integers(0, 3),
+       labels=st.dictionaries(text, text, max_size=2))
+def test_record_payload_equals_the_recorder_encoding(messages, sample, labels):
+    session = Session(id="t#0@0", messages=messages, tools=list(TOOLS), labels=labels,
+                      params={"temperature": 0.5, "model": "m"})
+    for _ in range(2):
+        assert record_payload(session) == codec.encode(record_to_obj(session))
+    again = session.model_copy(update={"messages": [*messages, *messages]})  # shared objects
+    assert record_payload(again) == codec.encode(record_to_obj(again))
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_value | st.integers(min_value=2**63) | st.integers(max_value=-2**63)
+       | st.just(math.inf) | st.just(-math.inf))
+def test_loads_reads_what_json_reads(value):
+    raw = json.dumps(value)
+    assert loads(raw.encode()) == json.loads(raw)
+
+
+def test_loads_refuses_what_json_refuses():
+    for bad in (b"", b"{", b'{"a": [1,', b"not json"):
+        try:
+            json.loads(bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(bad)
+        try:
+            loads(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"loads accepted {bad!r}")
+    assert loads(b'"\\ud800"') == json.loads(b'"\\ud800"')  # a lone surrogate, as json reads it
+
+
+def test_identity_memo_drops_the_oldest_past_its_size_and_stays_correct():
+    calls: list[int] = []
+
+    def square(box: list[int]) -> int:
+        calls.append(box[0])
+        return box[0] ** 2
+
+    memo: IdentityMemo[list[int], int] = IdentityMemo(square, size=10)
+    boxes = [[i] for i in range(25)]
+    assert [memo(b) for b in boxes] == [i * i for i in range(25)]
+    assert len(memo._entries) <= 10
+    assert memo(boxes[-1]) == 24 * 24 and calls.count(24) == 1  # recent: still memoised
+    assert memo(boxes[0]) == 0 and calls.count(0) == 2            # oldest: computed again
