@@ -45,6 +45,9 @@ _SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type
 
 INLINE_BODY = 4 * 1024 * 1024
 """Request bodies up to this size (with a Content-Length) are read whole; larger ones stream."""
+SMALL_BODY = 64 * 1024
+"""Sized response bodies up to this many bytes are read whole and sent in one write; larger
+ones (and every stream) are relayed chunk by chunk as they arrive."""
 DEFAULT_MAX_CAPTURE = 32 * 1024 * 1024
 """Bytes of one body kept for the cassette; the traffic itself is never cut."""
 
@@ -166,6 +169,8 @@ class Forwarder:
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse,
                      cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
         streamed = _is_stream(upstream)
+        if not streamed and (upstream.content_length or 0) <= SMALL_BODY:
+            return await self._relay_small(request, upstream, cap, t0)
         # headers ride with the first body bytes (one packet instead of two) when those are
         # sure to follow at once: a sized body, or stream bytes that came with the headers;
         # otherwise a stream's headers go out now (an MCP GET stream may stay silent for
@@ -219,6 +224,44 @@ class Forwarder:
         await self._finish(cap, t0, None)
         return resp
 
+    async def _relay_small(self, request: web.Request, upstream: aiohttp.ClientResponse,
+                           cap: Capture | None, t0: float) -> web.StreamResponse:
+        """A small sized body (most JSON API answers): read it whole, send headers and body in
+        one write. Same bytes and failure behaviour as the chunked relay, less work per request."""
+        try:
+            data = await upstream.read()
+        except Exception as exc:
+            kind, _ = classify(exc)
+            self.metrics.count_upstream_error(kind)
+            if request.transport is not None:
+                request.transport.close()  # as in the chunked relay: never a false success
+            if cap is not None:
+                cap.status = upstream.status
+                cap.reason = upstream.reason or ""
+                cap.response_headers = upstream.raw_headers
+            await self._finish(cap, t0, f"{kind}: {_describe(exc)} (after the response started)")
+            return web.Response(status=502)
+        resp = web.Response(status=upstream.status, reason=upstream.reason)
+        out = resp.headers
+        for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
+            out.add(k, v)
+        resp.body = data  # after the headers: keeps the upstream's own Content-Length
+        self.metrics.bytes_out += len(data)
+        if cap is not None:
+            cap.status = upstream.status
+            cap.reason = upstream.reason or ""
+            cap.response_headers = upstream.raw_headers
+            kept = data[: self.max_capture]
+            cap.response_body = kept
+            if len(kept) < len(data):
+                cap.problems.append(f"response body over {self.max_capture} bytes; only the "
+                                    "first part was recorded")
+        # the sink gets the capture once the client has the whole answer (as in `_relay`)
+        await resp.prepare(request)
+        await resp.write_eof()
+        await self._finish(cap, t0, None)
+        return resp
+
     async def _fail(self, cap: Capture | None, t0: float, route: Route, url: str, kind: str,
                     status: int, exc: BaseException) -> web.StreamResponse:
         self.metrics.count_upstream_error(kind)
@@ -254,9 +297,12 @@ def _forwardable(raw: tuple[tuple[bytes, bytes], ...],
     byte for byte), Latin-1 when they are not UTF-8."""
     out: list[tuple[str, str]] = []
     named: set[str] | None = None
+    names = _NAMES
     for k, v in raw:
-        name = k.decode("latin-1")  # header names are ASCII tokens
-        lower = name.lower()
+        known = names.get(k)
+        if known is None:
+            known = _learn_name(k)
+        name, lower = known
         if lower == "connection":
             named = {t.strip().lower() for t in v.decode("latin-1").split(",")}
         if lower in drop:
@@ -269,6 +315,20 @@ def _forwardable(raw: tuple[tuple[bytes, bytes], ...],
     if named:
         out = [(k, v) for k, v in out if k.lower() not in named]
     return out
+
+
+_NAMES: dict[bytes, tuple[str, str]] = {}
+"""Header names seen so far, decoded and lower-cased (a few dozen in practice: the same
+names arrive on every request, so decoding them once takes work off the request path)."""
+_MAX_NAMES = 4096  # a client inventing names per request must not grow this without bound
+
+
+def _learn_name(raw: bytes) -> tuple[str, str]:
+    name = raw.decode("latin-1")  # header names are ASCII tokens
+    known = (name, name.lower())
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[raw] = known
+    return known
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

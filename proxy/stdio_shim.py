@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shlex
+import stat
 import sys
 import threading
 import time
@@ -159,6 +160,8 @@ async def _open_stdio() -> tuple[Reader, Writer, Callable[[], None]]:
     writer: Writer
     closers: list[Callable[[], None]] = []
     try:
+        if not _pollable(in_fd):
+            raise ValueError("not a pipe or socket")
         stream = asyncio.StreamReader(limit=READ_SIZE)
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(in_fd, "rb", closefd=False))
@@ -169,6 +172,8 @@ async def _open_stdio() -> tuple[Reader, Writer, Callable[[], None]]:
     except (ValueError, OSError):  # a regular file or something else epoll cannot watch
         reader = _thread_reader(in_fd)
     try:
+        if not _pollable(out_fd):
+            raise ValueError("not a pipe or socket")
         w_transport, w_protocol = await loop.connect_write_pipe(
             asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", closefd=False))
         out = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
@@ -187,6 +192,17 @@ async def _open_stdio() -> tuple[Reader, Writer, Callable[[], None]]:
                 c()
 
     return reader, writer, close
+
+
+def _pollable(fd: int) -> bool:
+    """True for pipes and sockets. Everything else (a file, /dev/null, a terminal) is read
+    and written on a thread: epoll refuses files and /dev/null, and asyncio would only say so
+    later, from a callback, leaving the relay waiting for input that never comes."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _thread_reader(fd: int) -> Reader:

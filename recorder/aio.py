@@ -36,7 +36,14 @@ def loop_name() -> str:
     return "asyncio" if loop_factory() is None else "uvloop"
 
 
-def run[T](main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
-    """Run ``main`` to completion on a new event loop, like :func:`asyncio.run`."""
-    with asyncio.Runner(debug=debug, loop_factory=loop_factory()) as runner:
+def run[T](main: Coroutine[Any, Any, T], *, debug: bool | None = None,
+           standard: bool = False) -> T:
+    """Run ``main`` to completion on a new event loop, like :func:`asyncio.run`.
+
+    ``standard=True`` always uses asyncio's own loop: the stdio relays (`record-stdio`,
+    `serve --stdio`) need it, because uvloop's pipe transports on the process's own stdin and
+    stdout abort the process at exit; a stdio relay carries one agent's messages, so the
+    faster loop would buy nothing there anyway."""
+    factory = None if standard else loop_factory()
+    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)

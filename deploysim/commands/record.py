@@ -147,7 +147,8 @@ def record_stdio(
                   queue_policy, "X-Deploysim-Session", "X-Deploysim-Segment", redact_rules,
                   durability, 256, derive, 10.0, 600.0)
     code, result = aio_run(run_stdio(cfg, list(command), route=name, session=session,
-                                         segment=segment, announce=_announce))
+                                         segment=segment, announce=_announce),
+                           standard=True)
     _report(result, False)
     raise typer.Exit(code)
 

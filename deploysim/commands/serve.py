@@ -107,7 +107,7 @@ def serve_stdio(
                                "use `deploysim serve` to forward or simulate misses.")
     cfg = StdioConfig(corpus=list(corpus), server=server, profile=profile, seed=seed,
                       miss=miss, session=session, run_out=run_out, stub_index=stub_index)
-    result = aio_run(run_stdio(cfg))
+    result = aio_run(run_stdio(cfg), standard=True)
     _report(result, False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 from mcp import Client, StdioServerParameters
 from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
@@ -101,3 +102,37 @@ async def test_requests_pair_with_replies_in_both_directions():
     ]
     assert sink.captures[3].problems == ["not a JSON-RPC object: recorded as is"]
     assert all(c.transport == "stdio" for c in sink.captures)
+
+
+def _record_cat(tmp_path: object, stdin: object) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    out = os.path.join(str(tmp_path), "out")
+    done = subprocess.run([DEPLOYSIM, "record-stdio", "--out", out, "--", "cat"], stdin=stdin,
+                          capture_output=True, timeout=60)
+    return done, out
+
+
+def test_record_stdio_ends_cleanly_when_a_piped_agent_closes_its_stdin(tmp_path):
+    # the agent writes one request and closes the pipe: the relay passes it on, the server
+    # (cat) answers and exits, and deploysim exits with the server's code, cassette closed
+    done = subprocess.run(
+        [DEPLOYSIM, "record-stdio", "--out", str(tmp_path / "out"), "--", "cat"],
+        input=b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n', capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
+    exchanges = [r for r in records(cassettes(str(tmp_path / "out"))) if r.kind == "exchange"]
+    assert len(exchanges) == 2  # cat echoes the request: deploysim sees one each way
+
+
+def test_record_stdio_with_stdin_from_dev_null_or_a_file(tmp_path):
+    # epoll cannot watch /dev/null or a regular file: those are read on a thread instead of
+    # leaving the relay waiting forever
+    with open(os.devnull, "rb") as null:
+        done, out = _record_cat(tmp_path / "null", null)
+    assert done.returncode == 0, done.stderr.decode()
+    assert cassettes(out) == [] or not [r for r in records(cassettes(out)) if r.kind == "exchange"]
+    script = tmp_path / "in.jsonl"
+    script.write_bytes(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
+    with open(script, "rb") as f:
+        done, out = _record_cat(tmp_path / "file", f)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == script.read_bytes()
