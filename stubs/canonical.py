@@ -124,7 +124,7 @@ class Canonicalizer:
     def _walker(self) -> Callable[[Any], Any]:
         """The hot path of every lookup, as a closure: type dispatch by identity, no per-node
         path tuples, key-drop decisions memoised (keys repeat across calls; regexes are slow),
-        strings already canonical and ints passed through without a call."""
+        strings already canonical, ints and nulls passed through without a call."""
         kept, keep, plain = self._kept, self._keep, self._plain
         string, scalar = self._string, self._scalar
 
@@ -135,7 +135,8 @@ class Canonicalizer:
                 if not kept.issuperset(keys):
                     keys = [k for k in keys if keep(k)]
                 return (DICT, *keys, *[v if (type(v) is str and plain(v)) or type(v) is int
-                                       else walk(v) for v in map(obj.__getitem__, keys)])
+                                       or v is None else walk(v)
+                                       for v in map(obj.__getitem__, keys)])
             if t is str:
                 return string(obj)
             if t is list or t is tuple:

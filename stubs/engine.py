@@ -26,7 +26,7 @@ from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.canonical import dumps, parse_arguments
 from stubs.config import StubConfig
 from stubs.errors import StubConfigError
-from stubs.index import StubIndex, ToolTable, tool_label
+from stubs.index import StubIndex, ToolTable, first_row, tool_label
 from stubs.layers import Layers, Outcome
 from stubs.perturb import PerturbContext, Profile, load_profile, perturb
 from stubs.render import render, render_row, reply_of
@@ -79,7 +79,9 @@ class StubEngine:
         self.corpus_paths = list(corpus_paths)
         self.layers = Layers(index, seed=self.seed, simulator=simulator, cache=cache,
                              sessions=sessions or {}, tools=tools or {})
-        self._repeats: dict[tuple[str, int, Hashable], int] = {}
+        self._repeats: dict[tuple[Any, ...], int] = {}
+        """How often each trajectory asked each call: (trajectory, first row of the recorded
+        key) for recorded calls; (trajectory, tool number, key) for unrecorded ones."""
         self._stats: Counter[str] = Counter()
         self.live_calls: list[RecordedToolCall] = []
         """Calls answered by the live tool (miss = forward), for the caller to persist."""
@@ -123,17 +125,20 @@ class StubEngine:
 
     async def answer(self, query: ToolQuery) -> StubAnswer:
         """Answer one tool call (never raises; see the module docstring)."""
+        stats = self._stats
         try:
             answer = None if self.profile.rules else self._exact(query)
-            if answer is None:
-                answer = await self._answer(query)
+            if answer is not None:  # exact or session: a provenance without parts
+                stats[answer.provenance] += 1
+                stats["calls"] += 1
+                return answer
+            answer = await self._answer(query)
         except Exception as exc:  # a bug must not stop a replay: answer with a tool error
             log.exception("stub engine failed on %s", query.name)
-            self._stats["internal_errors"] += 1
+            stats["internal_errors"] += 1
             outcome = self.layers.miss(query, None, None, f"the stub engine failed ({exc})")
             answer = render(query.kind, outcome.reply, "miss",
                             diagnostics={**outcome.diagnostics, "error": repr(exc)})
-        stats = self._stats
         base, *parts = answer.provenance.split("+")
         stats[base] += 1
         stats["calls"] += 1
@@ -147,22 +152,25 @@ class StubEngine:
         """The answer when the call was recorded (provenance exact or session) and no profile
         can perturb it, else None with nothing changed: `_answer`'s first branch without the
         intermediate `Outcome` and `Reply` — the path most replayed calls take."""
-        args, _ = parse_arguments(q.arguments)
-        table, key, hit = self.index.lookup_call(q.kind, q.server, q.name, args, q.session_id)
-        if hit is None or table is None:
+        args = q.arguments
+        if type(args) is not dict:
+            args, _ = parse_arguments(args)
+        index = self.index
+        table, _, entry = index.probe(q.kind, q.server, q.name, args)
+        if entry is None or table is None:
             return None
-        rows, provenance = hit
-        row = self._pick(q.trajectory_id or q.session_id or "", table, key, rows)
-        return render_row(q.kind, unpack_fields(self.index.blobs[row]), provenance)
+        rows, provenance = index.prefer_session(entry, q.session_id)
+        row = self._pick((q.trajectory_id or q.session_id or "", first_row(entry)), table, rows)
+        return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:
         trajectory = q.trajectory_id or q.session_id or ""
         args, is_json = parse_arguments(q.arguments)
-        table, key, hit = self.index.lookup_call(q.kind, q.server, q.name, args, q.session_id)
+        table, key, entry = self.index.probe(q.kind, q.server, q.name, args)
         outcome: Outcome | None = None
-        if hit is not None and table is not None:
-            rows, provenance = hit
-            row = self._pick(trajectory, table, key, rows)
+        if entry is not None and table is not None:
+            rows, provenance = self.index.prefer_session(entry, q.session_id)
+            row = self._pick((trajectory, first_row(entry)), table, rows)
             outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
         if outcome is None and not is_json:
             outcome = self.layers.miss(q, table, args, "the arguments are not valid JSON")
@@ -175,7 +183,8 @@ class StubEngine:
                     if outcome.key is not None and table is not None:
                         near = self.index.lookup(table, outcome.key, q.session_id)
                         if near is not None:  # a nearest hit follows the repeat policy too
-                            row = self._pick(trajectory, table, key, near[0])
+                            row = self._pick((trajectory, table.number, key), table,
+                                             near[0])
                             outcome = outcome.with_row(self.index, row)
                     break
         if outcome is None:
@@ -218,9 +227,7 @@ class StubEngine:
         return render(q.kind, applied.reply, provenance, delay_s=applied.delay_s,
                       timeout=applied.timeout, diagnostics=diagnostics)
 
-    def _pick(self, trajectory: str, table: ToolTable, key: Hashable,
-              rows: Sequence[int]) -> int:
-        slot = (trajectory, table.number, key)
+    def _pick(self, slot: tuple[Any, ...], table: ToolTable, rows: Sequence[int]) -> int:
         n = self._repeats.get(slot, 0)
         self._repeats[slot] = n + 1
         return POLICIES[table.config.repeat](rows, n)

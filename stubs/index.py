@@ -86,6 +86,11 @@ class ToolTable:
         return [e] if isinstance(e, int) else e.rows
 
 
+def first_row(entry: int | Entry) -> int:
+    """The first row recorded for a key: an int naming the key across the whole index."""
+    return entry if type(entry) is int else entry.rows[0]  # type: ignore[union-attr]
+
+
 class StubIndex:
     """Recorded tool calls, keyed for O(1) lookup.
 
@@ -226,10 +231,12 @@ class StubIndex:
         e = table.table.get(key)
         if e is None:
             return None
-        return self._prefer_session(e, session)
+        return self.prefer_session(e, session)
 
-    def _prefer_session(self, e: int | Entry,
-                        session: str | None) -> tuple[Sequence[int], str]:
+    def prefer_session(self, e: int | Entry,
+                       session: str | None) -> tuple[Sequence[int], str]:
+        """An entry's rows for a replayed session: its own recordings (`session`) when it has
+        any, else every recording (`exact`)."""
         # session strings are compared directly (no trip through a big id table: a lookup
         # touches as little cold memory as it can)
         if type(e) is int:
@@ -244,8 +251,19 @@ class StubIndex:
     def lookup_call(self, kind: str, server: str | None, name: str, arguments: Any,
                     session: str | None
                     ) -> tuple[ToolTable | None, Hashable, tuple[Sequence[int], str] | None]:
-        """`find`, `key` and `lookup` in one call — the hot path of every exact answer, kept
-        free of intermediate calls: (table or None, key, rows and provenance or None)."""
+        """`find`, `key` and `lookup` in one call: (table or None, key, rows and provenance
+        or None)."""
+        table, key, entry = self.probe(kind, server, name, arguments)
+        if entry is None:
+            return table, key, None
+        return table, key, self.prefer_session(entry, session)
+
+    def probe(self, kind: str, server: str | None, name: str, arguments: Any
+              ) -> tuple[ToolTable | None, Hashable, int | Entry | None]:
+        """The hot path of every exact answer, kept free of intermediate calls: (table or
+        None, key, the key's entry or None). An entry is a row number (a key recorded once) or
+        an `Entry`; `first_row(entry)` identifies the key across the index, `prefer_session`
+        gives its rows for a session."""
         table = self._by_id.get((kind, server, name))
         if table is None:
             table = self.find(kind, server, name)
@@ -260,10 +278,7 @@ class StubIndex:
                 key = table.key(arguments)
         else:
             key = table.key(arguments)
-        e = table.table.get(key)
-        if e is None:
-            return table, key, None
-        return table, key, self._prefer_session(e, session)
+        return table, key, table.table.get(key)
 
     def row(self, number: int) -> Row:
         """A row, unpacked."""

@@ -118,3 +118,13 @@ def test_property_the_plain_string_fast_path_changes_nothing(s: str) -> None:
     if C._plain(s):
         assert C._string(s) == s
     assert C.freeze({"k": s}) == (C.freeze({"k": " " + s + " "}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_property_the_fast_walk_equals_the_general_walk(value: object) -> None:
+    # the lookup hot path (`fast_freeze`: nulls, ints and plain strings passed through) against
+    # the general path-aware walk; repr too, so True/1 or 1/1.0 mix-ups cannot hide
+    assert C.fast_freeze is not None
+    fast, general = C.fast_freeze(value), C._walk_paths(value, ())
+    assert fast == general and repr(fast) == repr(general)
