@@ -217,9 +217,9 @@ def _close(out: list[Turn], turn_of: list[int | None], user_index: int | None, s
 class Trajectory:
     """The event view of one session, with turns, counted turns and pairing identity."""
 
-    __slots__ = ("_calls_by_turn", "_counted_events", "_msgs", "_obj", "_session", "calls",
-                 "counted", "counted_indices", "events", "id", "is_replay", "labels", "source",
-                 "turn_of", "turns")
+    __slots__ = ("_calls_by_turn", "_counted_calls", "_counted_events", "_msgs", "_obj",
+                 "_session", "calls", "counted", "counted_indices", "events", "id", "is_replay",
+                 "labels", "source", "turn_of", "turns")
 
     def __init__(self, session: Session) -> None:
         obj = {"id": session.id, "labels": session.labels,
@@ -258,6 +258,7 @@ class Trajectory:
         self.calls: list[Event] = []
         self._calls_by_turn: dict[int | None, list[Event]] | None = None
         self._counted_events: list[Event] | None = None
+        self._counted_calls: list[Event] | None = None
         self._build()
 
     def _build(self) -> None:
@@ -376,6 +377,12 @@ class Trajectory:
                 idx = self.counted_indices
                 self._counted_events = [e for e in self.events if e.turn in idx]
         return self._counted_events
+
+    def counted_calls(self) -> list[Event]:
+        """The tool calls of counted turns, in order (`counted_events()` of kind tool_call)."""
+        if self._counted_calls is None:
+            self._counted_calls = [e for e in self.counted_events() if e.kind == "tool_call"]
+        return self._counted_calls
 
     def calls_in_turn(self, turn: int | None) -> list[Event]:
         """The tool calls of one turn, in order."""

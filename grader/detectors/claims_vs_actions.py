@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, register
+from grader.detectors.prefilter import searcher
 from grader.detectors.regexes import check_regex, compile_regex
 from grader.trajectory import Event, Trajectory
 
@@ -135,18 +136,24 @@ class ClaimsConfig(DetectorConfig):
 
 
 class _Rule:
-    __slots__ = ("commands", "name", "tools")
+    __slots__ = ("_names", "commands", "name", "tools")
 
     def __init__(self, rule: ClaimRule) -> None:
         self.name = rule.name
         self.tools = compile_regex(rule.tools, re.I) if rule.tools else None
-        self.commands = compile_regex(rule.commands) if rule.commands else None
+        self.commands = searcher(compile_regex(rule.commands)) if rule.commands else None
+        self._names: dict[str, bool] = {}  # tool names repeat: remember which ones back it
 
     def backed(self, calls: list[Event]) -> bool:
+        tools, commands, names = self.tools, self.commands, self._names
         for c in calls:
-            if self.tools is not None and self.tools.search(c.name):
-                return True
-            if self.commands is not None and self.commands.search(c.text):
+            if tools is not None:
+                ok = names.get(c.name)
+                if ok is None:
+                    ok = names[c.name] = tools.search(c.name) is not None
+                if ok:
+                    return True
+            if commands is not None and commands(c.text, c.folded()) is not None:
                 return True
         return False
 
@@ -199,9 +206,8 @@ class ClaimsVsActionsDetector(Detector):
                 v = verbs.match(text, gap.end())
                 if v is not None:
                     if not _NOT_A_CLAIM.search(" ".join(mid)):
-                        i = next(int(k[2:]) for k, val in v.groupdict().items()
-                                 if val is not None and k.startswith("_c"))
-                        yield self._rules[i], subj.start(), v.end()
+                        # the rule's own group closes last, so it is the match's last group
+                        yield self._rules[int(v.lastgroup[2:])], subj.start(), v.end()  # type: ignore[index]
                     break
                 word = _MID_WORD.match(text, pos)
                 if word is None:

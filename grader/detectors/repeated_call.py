@@ -66,8 +66,8 @@ class RepeatedCallDetector(Detector):
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
         cfg: RepeatedCallConfig = self.config
         seen: dict[tuple[int | None, str, str], list[Event]] = {}
-        calls = [e for e in self.events(traj) if e.kind == "tool_call"] \
-            if self.turn_scoped and cfg.within == "turn" else traj.calls
+        calls = traj.counted_calls() if self.turn_scoped and cfg.within == "turn" \
+            else traj.calls
         for ev in calls:
             if self._tool is not None and self._tool.search(ev.name) is None:
                 continue

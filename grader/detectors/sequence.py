@@ -30,7 +30,7 @@ from pydantic import Field
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
 from grader.detectors.patterns import Matcher, StepPattern, compile_step
-from grader.trajectory import Event, Trajectory
+from grader.trajectory import EVENT_KINDS, Event, Trajectory
 
 
 class SequenceStep(StepPattern):
@@ -98,10 +98,25 @@ class SequenceDetector(Detector):
         if self._per_turn:
             kinds.append("user")
         self._relevant = None if None in kinds else frozenset(kinds)
+        # per event kind: the steps that can take it (last first) and the forbidden patterns
+        # that can see it, so the scan skips the rest without a look
+        self._steps_for = {kind: self._steps_taking(kind) for kind in EVENT_KINDS}
+        self._forbid_for = {kind: self._forbid_seeing(kind) for kind in EVENT_KINDS}
+
+    def _steps_taking(self, kind: str) -> list[int]:
+        return [k for k in range(len(self._steps) - 1, -1, -1)
+                if self._kinds[k] is None or self._kinds[k] == kind]
+
+    def _forbid_seeing(self, kind: str) -> list[tuple[int, Matcher]]:
+        out = []
+        for k, fb in enumerate(self._forbid):
+            fk = self._forbid_kinds[k]
+            if fb is not None and (fk is None or kind in fk):
+                out.append((k, fb))
+        return out
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
-        steps, kinds, forbid, n = self._steps, self._kinds, self._forbid, len(self._steps)
-        forbid_kinds = self._forbid_kinds
+        steps, n = self._steps, len(self._steps)
         relevant = self._relevant
         # a turn-scoped behavior matched within turns needs only the graded turns
         source = self.events(traj) if self._per_turn else traj.events
@@ -114,15 +129,16 @@ class SequenceDetector(Detector):
         # chain[k]: event indices of the latest partial match of steps 0..k, with the excerpts
         chain: list[tuple[tuple[int, str], ...] | None] = [None] * n
         blocked = [False] * n  # a forbidden event seen in step k's window
+        per_turn = self._per_turn
+        steps_for, forbid_for = self._steps_for, self._forbid_for
         for ev in events:
-            if self._per_turn and ev.kind == "user":
+            kind = ev.kind
+            if per_turn and kind == "user":
                 chain = [None] * n
                 blocked = [False] * n
-            updates: list[tuple[int, tuple[tuple[int, str], ...]]] = []
-            for k in range(n - 1, -1, -1):
-                kind = kinds[k]
-                if kind is not None and kind != ev.kind:
-                    continue
+            updates: list[tuple[int, tuple[tuple[int, str], ...]]] | None = None
+            ks = steps_for.get(kind)
+            for k in ks if ks is not None else self._steps_taking(kind):
                 prev = chain[k - 1] if k else ()
                 if prev is None or blocked[k]:
                     continue
@@ -132,18 +148,19 @@ class SequenceDetector(Detector):
                 new = (*prev, (ev.index, hit))
                 if k == n - 1:
                     yield self._finding(traj, new)
+                elif updates is None:
+                    updates = [(k, new)]
                 else:
                     updates.append((k, new))
             # the event itself lies in the windows of later events, not of its own step
-            for k, fb in enumerate(forbid):
-                if fb is None or blocked[k]:
-                    continue
-                fk = forbid_kinds[k]
-                if (fk is None or ev.kind in fk) and fb(ev) is not None:
+            fbs = forbid_for.get(kind)
+            for k, fb in fbs if fbs is not None else self._forbid_seeing(kind):
+                if not blocked[k] and fb(ev) is not None:
                     blocked[k] = True
-            for k, new in updates:
-                chain[k] = new
-                blocked[k + 1] = False
+            if updates is not None:
+                for k, new in updates:
+                    chain[k] = new
+                    blocked[k + 1] = False
 
     @staticmethod
     def _finding(traj: Trajectory, chain: tuple[tuple[int, str], ...]) -> Finding:

@@ -53,9 +53,7 @@ class ToolCallDetector(Detector):
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
         match = self._match
-        for ev in (self.events(traj) if self.turn_scoped else traj.calls):
-            if ev.kind != "tool_call":
-                continue
+        for ev in (traj.counted_calls() if self.turn_scoped else traj.calls):
             hit = match(ev)
             if hit is not None:
                 yield Finding(ev.message_index, (evidence_for(ev, f"{ev.name}: {hit}"),))
