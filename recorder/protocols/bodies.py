@@ -28,6 +28,14 @@ class BodyDecodeError(ValueError):
 def header_value(headers: Iterable[Header], name: str) -> str | None:
     """The first value of header `name` (case-insensitive), or None."""
     lname = name.lower()
+    if lname.isascii():
+        # only a name of the same length can lower-case to an ASCII name (the one character
+        # whose lower case is longer, U+0130, lowers to non-ASCII), so most are skipped unlowered
+        n = len(lname)
+        for k, v in headers:
+            if len(k) == n and k.lower() == lname:
+                return v
+        return None
     for k, v in headers:
         if k.lower() == lname:
             return v

@@ -21,6 +21,14 @@ _NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
 def merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     """Merge a streamed delta into the accumulated object, the way the SDK does."""
     for key, value in delta.items():
+        if type(value) is str:  # the common delta (a text or arguments piece), done directly
+            current = acc.get(key)
+            if current is None or key in ("index", "type"):
+                acc[key] = value
+                continue
+            if type(current) is str:
+                acc[key] = current + value
+                continue
         if key not in acc or acc[key] is None:
             if _indexed(value):
                 acc[key] = []
@@ -107,7 +115,11 @@ def _add_chunk(snapshot: dict[str, Any] | None, chunk: dict[str, Any]) -> dict[s
         return snapshot
     for choice in choices:
         i = choice["index"]
-        existing = next((c for c in snapshot["choices"] if c["index"] == i), None)
+        existing = None
+        for c in snapshot["choices"]:
+            if c["index"] == i:
+                existing = c
+                break
         if existing is None:
             _new_choice(snapshot, choice)
             continue

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from recorder.fastjson import MISS, loads, try_loads
 from recorder.protocols.light import LMessage
 from recorder.session import ToolDef
@@ -161,8 +163,43 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               default=str)
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """True for dicts (string keys), lists, strings, integers, booleans and None only: values
+    `orjson` writes byte for byte as `json` does (floats are printed differently)."""
+    t = type(value)
+    if t is dict:
+        if depth > 32:
+            return False
+        for k, v in value.items():
+            if type(k) is not str:
+                return False
+            tv = type(v)
+            if tv not in _SCALARS and ((tv is not dict and tv is not list)
+                                       or not _plain(v, depth + 1)):
+                return False
+        return True
+    if t is list:
+        if depth > 32:
+            return False
+        for v in value:
+            tv = type(v)
+            if tv not in _SCALARS and ((tv is not dict and tv is not list)
+                                       or not _plain(v, depth + 1)):
+                return False
+        return True
+    return t in _SCALARS
+
+
 def canonical_json(value: Any) -> str:
     """Key-sorted compact JSON: equal values give equal strings."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:  # integers beyond 64 bits, lone surrogates
+            pass
     return _CANONICAL.encode(value)
 
 

@@ -149,3 +149,37 @@ def _value_or_error(data: str) -> Any:
         return json.loads(data)
     except ValueError as exc:
         return exc
+
+
+def _canonical_reference(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+_KEYS = st.text(st.characters(codec=None), max_size=6)
+_PLAIN = st.recursive(
+    st.one_of(st.none(), st.booleans(), _BIG, _TEXT),
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(_KEYS, kids, max_size=5)),
+    max_leaves=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_PLAIN, _VALUES))
+@example({"b": 1, "a": {"é": None, "\U0001f600": True, "\uffff": [2**64, "\ud800"]}})
+def test_canonical_json_fast_path_is_byte_identical(value: Any) -> None:
+    try:
+        expected = _canonical_reference(value)
+    except (TypeError, ValueError):  # e.g. keys json cannot sort; not a value we key on
+        return
+    assert canonical_json(value) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=4) | st.sampled_from(["Content-Type", "İD", "\u212aey"]),
+                          st.text(max_size=3)), max_size=5),
+       st.text(max_size=4) | st.sampled_from(["content-type", "i̇d", "key", "KEY", "id"]))
+def test_header_value_matches_the_plain_scan(headers: list[tuple[str, str]], name: str) -> None:
+    from recorder.protocols.bodies import header_value
+
+    expected = next((v for k, v in headers if k.lower() == name.lower()), None)
+    assert header_value(headers, name) == expected
