@@ -12,6 +12,8 @@ import contextlib
 import hashlib
 import os
 import re
+import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from recorder.corpus import Corpus, resolve
 from recorder.run import is_run, read_manifest
 from recorder.writer import SUFFIX, CassetteWriter
 
+_U32 = struct.Struct("<I").pack
 VERDICTS_RE = re.compile(r"^\.?verdicts-[0-9a-f]{12}(-\d+\.partial)?\.cassette$")
 
 
@@ -92,9 +95,11 @@ class VerdictSink:
         self._file = storage.open_binary(self._tmp, "ab")
 
     def write(self, payloads: Iterable[bytes]) -> None:
-        """Append encoded records, a batch at a time."""
-        frame = framing.frame
-        self._file.write(b"".join([frame(p) for p in payloads]))
+        """Append encoded records, a batch at a time (framed as `framing.frame` frames them,
+        inlined: a function call per record is a visible share of grading time)."""
+        sync, u32, crc32 = framing.SYNC, _U32, zlib.crc32
+        self._file.write(b"".join([
+            sync + (n := u32(len(p))) + u32(crc32(p, crc32(n))) + p for p in payloads]))
 
     def finish(self) -> None:
         self._close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from pathlib import Path
 
 from grader.engine import Engine
 from grader.grading import grade_sessions
@@ -187,3 +188,19 @@ def test_hand_built_trajectories_give_the_expected_verdicts() -> None:
     assert {(b, t, f) for b, t, f, _ in _verdicts(failed)} == (
         {(b.id, 1, None) for b in DEFAULT.behaviors if b.scope != "trajectory"}
         | {(b.id, None, None) for b in DEFAULT.behaviors if b.scope == "trajectory"})
+
+
+def test_verdict_file_frames_records_as_the_cassette_framing_does(tmp_path) -> None:
+    from grader.grading import grade
+    from recorder import framing
+    from recorder.writer import CassetteWriter
+
+    path = tmp_path / "corpus.cassette"
+    with CassetteWriter(str(path), producer="test") as w:
+        for s in varied_corpus(20):
+            w.write(s)
+    result = grade(str(tmp_path), DEFAULT)
+    assert result.payloads and result.verdicts_path
+    data = Path(result.verdicts_path).read_bytes()
+    body = b"".join(framing.frame(p) for p in result.payloads)
+    assert data.endswith(body) and len(data) > len(body)
