@@ -6,24 +6,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder import llm
-from recorder.session import ContentPart, Message, ToolCall
+from recorder.session import ContentPart, Message, ToolCall, ToolResult
 from recorder.turns import turns
 from replayer import keys
 from replayer.testing.sessions import TOOLS, support_session
 
-text = st.text(max_size=20)
-json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(
-    allow_nan=False) | text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    text, inner, max_size=3), max_leaves=6)
+text = (st.text(max_size=20) | st.text(st.characters(max_codepoint=0x7f), max_size=8)
+        | st.sampled_from(["\x7f", "\x00\x1f", "1e5", "0.00001"]))
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64) | st.floats()
+    | text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=6)
 message = st.builds(
     Message, role=st.sampled_from(["system", "user", "assistant", "tool"]),
     content=st.lists(st.builds(ContentPart, text=text), max_size=2),
     tool_calls=st.lists(st.builds(ToolCall, id=text, name=text, arguments=json_value),
                         max_size=2),
+    result=st.none() | st.builds(ToolResult, content=text, structured=json_value,
+                                 latency_ms=st.none() | st.floats()),
     exchange_id=st.none() | text, usage=st.dictionaries(text, st.integers(), max_size=2))
 
 
-@settings(max_examples=60, deadline=None)
+# text and JSON values cover what orjson writes differently from json (any unicode, DEL and
+# control characters, floats of every size, NaN and infinities, integers beyond 64 bits), so
+# the orjson fast path for message fragments is checked against the contract's json
+@settings(max_examples=300, deadline=None)
 @given(model=text, messages=st.lists(message, max_size=4),
        params=st.dictionaries(text, json_value, max_size=3), sample=st.integers(0, 5))
 def test_fast_key_equals_the_contract_key(model, messages, params, sample):
@@ -38,3 +45,13 @@ def test_shared_prefixes_key_like_the_contract():
         prefix = t.prefix(s)
         assert keys.request_key("m", prefix, s.tools, s.params, 1) == \
             llm.request_key("m", prefix, s.tools, s.params, 1)
+
+
+def test_what_orjson_writes_differently_keys_like_the_contract():
+    tricky = [Message(role="tool", result=ToolResult(latency_ms=v))
+              for v in (float("nan"), float("inf"), -float("inf"), 1e-05, 1e16, 12.5)]
+    tricky += [Message(role="assistant", tool_calls=[ToolCall(id="c", name="f", arguments=a)])
+               for a in ({"x": 1e-7}, {"x": 2**70}, {"x": "\x7f"}, {"x": "é"}, {"1e5": 0.00001},
+                         {"x": float("nan")}, {"x": [1.0, -0.0, 1e300]})]
+    for m in tricky:
+        assert keys.request_key("m", [m]) == llm.request_key("m", [m]), m
