@@ -175,6 +175,7 @@ class Engine:
             self.plans.append(_Plan(det, b.id, b.scope == "trajectory", base,
                                     id_bytes=b.id.encode()))
         self.refresh_pins()
+        self._detects = [None if p.detector.is_async else p.detector.detect for p in self.plans]
         self.sessions = 0
         self.turns = 0
 
@@ -198,12 +199,12 @@ class Engine:
     def detect_sync(self, traj: Trajectory) -> list[list[Finding] | BaseException | None]:
         """Findings of every synchronous detector (None in the slots of async ones)."""
         out: list[list[Finding] | BaseException | None] = []
-        for p in self.plans:
-            if p.detector.is_async:
+        for detect in self._detects:
+            if detect is None:
                 out.append(None)
                 continue
             try:
-                out.append(list(p.detector.detect(traj)))
+                out.append(list(detect(traj)))
             except Exception as exc:  # one trajectory must not stop grading
                 out.append(exc)
         return out

@@ -161,13 +161,16 @@ def _leaves(value: Any, out: list[str]) -> None:
         out.append(value_text(value))
 
 
+_TEXTUAL = ("text", "refusal")
+
+
 def message_text(msg: dict[str, Any]) -> str:
     """`Message.text` of a plain message: text and refusal parts, thinking excluded."""
     parts: list[dict[str, Any]] = msg["content"]
     if len(parts) == 1:
         p = parts[0]
-        return cast(str, p["text"]) if p["type"] in ("text", "refusal") else ""
-    return "".join(p["text"] for p in parts if p["type"] in ("text", "refusal"))
+        return cast(str, p["text"]) if p["type"] in _TEXTUAL else ""
+    return "".join(p["text"] for p in parts if p["type"] in _TEXTUAL)
 
 
 def _result_text(msg: dict[str, Any]) -> str:
@@ -286,7 +289,13 @@ class Trajectory:
                     call.is_error = ev.is_error
                 events.append(ev)
                 continue
-            events.append(Event(len(events), role, mi, turn, message_text(msg), gen, error))
+            parts = msg["content"]  # message_text(msg), inlined: it runs for every message
+            if len(parts) == 1:
+                p = parts[0]
+                text = p["text"] if p["type"] in _TEXTUAL else ""
+            else:
+                text = "".join([p["text"] for p in parts if p["type"] in _TEXTUAL])
+            events.append(Event(len(events), role, mi, turn, text, gen, error))
             for ci, tc in enumerate(msg["tool_calls"]):
                 args = tc["arguments"]
                 ev = Event(len(events), "tool_call", mi, turn, value_text(args), gen, error)

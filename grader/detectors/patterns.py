@@ -102,6 +102,38 @@ def compile_step(step: StepPattern, kind_default: EventKind | None = None) -> Ma
 
     names: dict[str, bool] = {}  # tool names repeat: remember which ones match
 
+    plain = text is None and not_text is None and result is None and is_error is None
+    if plain and not alts and arg_tests and len(arg_tests) == 1:
+        # the most common step, a tool name and one argument predicate: the same tests as
+        # `match` below, without the ones that do not apply
+        arg_test = arg_tests[0]
+
+        def tool_and_arg(ev: Event) -> str | None:
+            if kind is not None and ev.kind != kind:
+                return None
+            if tool is not None:
+                ok = names.get(ev.name)
+                if ok is None:
+                    ok = names[ev.name] = tool.search(ev.name) is not None
+                if not ok:
+                    return None
+            return arg_test(ev)
+
+        return tool_and_arg
+    if plain and alts and tool is None and not arg_tests:
+        # alternatives alone (`any = [...]`): the first that matches gives the excerpt
+
+        def any_of(ev: Event) -> str | None:
+            if kind is not None and ev.kind != kind:
+                return None
+            for alt in alts:
+                h = alt(ev)
+                if h is not None:
+                    return h
+            return None
+
+        return any_of
+
     def match(ev: Event) -> str | None:
         if kind is not None and ev.kind != kind:
             return None
