@@ -12,42 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from recorder.session import Message, ToolDef
 from replayer.memo import IdentityMemo
+from replayer.wire.common import json_text
 
 
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-_MAYBE_DIFFERENT = re.compile(rb"[^\x20-\x7e]|\d[eE]|0\.0000")
-"""What orjson may write differently from `json.dumps(ensure_ascii=True)`: anything outside
-printable ASCII (json escapes it as \\uXXXX, orjson writes UTF-8 or DEL as is), and floats in
-exponent form or below 1e-4 (json writes `1e-05` where orjson writes `0.00001`). Text that
-merely looks like them (`3e`, `0.00001` in a string) only sends the message the slow way."""
-
-
-def _canonical_json(obj: Any, *, finite: bool = True) -> str:
-    """`_canonical(obj)` for the JSON-mode dump of a model (JSON types only): by orjson when
-    its text is provably the same, else by `json` (a property test holds them equal).
-
-    `finite=False` says a float field may be NaN or infinite, which pydantic keeps in a typed
-    float field and which json writes as `NaN` where orjson writes `null`."""
-    if not finite:
-        return _canonical(obj)
-    try:
-        fast = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits, non-string keys: json decides
-        return _canonical(obj)
-    if _MAYBE_DIFFERENT.search(fast) is not None:
-        return _canonical(obj)
-    return fast.decode("ascii")
 
 
 def _dump(obj: Message | ToolDef) -> str:
@@ -55,9 +29,10 @@ def _dump(obj: Message | ToolDef) -> str:
         # ToolResult.latency_ms is the one typed float a message holds (Any fields dump a
         # non-finite float as null either way)
         latency = obj.result.latency_ms if obj.result is not None else None
-        return _canonical_json(obj.model_dump(mode="json", exclude={"exchange_id", "usage"}),
-                               finite=latency is None or math.isfinite(latency))
-    return _canonical_json(obj.model_dump(mode="json"))
+        return json_text(obj.model_dump(mode="json", exclude={"exchange_id", "usage"}),
+                         sort_keys=True, finite=latency is None or math.isfinite(latency),
+                         default=str)
+    return json_text(obj.model_dump(mode="json"), sort_keys=True, default=str)
 
 
 _fragment: IdentityMemo[Message | ToolDef, str] = IdentityMemo(_dump)

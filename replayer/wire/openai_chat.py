@@ -13,7 +13,7 @@ from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
-    compact,
+    json_text,
     parse_call,
     portable_params,
     select,
@@ -58,7 +58,7 @@ def _message_of(m: Message) -> dict[str, Any]:
 _message: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(_message_of)
 """Wire form per message object, computed once (recorded prefixes repeat every step)."""
 
-_message_text: IdentityMemo[Message, str] = IdentityMemo(lambda m: compact(_message(m)))
+_message_text: IdentityMemo[Message, str] = IdentityMemo(lambda m: json_text(_message(m)))
 """Its compact JSON text, likewise."""
 
 
