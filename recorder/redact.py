@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from recorder.exchange import Exchange, Header, HttpRequest, HttpResponse, StreamChunk
@@ -41,6 +41,7 @@ from recorder.redact_json import (
 )
 from recorder.redact_key import resolve_key
 from recorder.redact_rules import VALIDATORS, RuleSet, load_rules
+from recorder.redact_scan import Scanner
 from recorder.redact_spans import Span, apply, literal_spans, map_positions, merge
 from recorder.redact_streams import split_secret_spans
 from recorder.session import Session
@@ -67,9 +68,11 @@ class Redactor:
         """Hash of the rules (not the key); written into cassette headers."""
         self._key = key
         self._cache: dict[tuple[bytes, bytes], bytes] = {}
-        # One joined regex, one outer group per pattern: `_group_kind` maps an outer group
-        # number to its pattern; `_kinds` holds (name, inner group to redact, validator).
-        self._kinds: list[tuple[bytes, int | None, Callable[[bytes], bool] | None]] = []
+        # The patterns mean one joined regex, one outer group per pattern: `_group_kind` maps
+        # an outer group number to its pattern; `_kinds` holds (name, whether the pattern has
+        # a group to redact, validator). `_scanner` finds the same matches pattern by pattern,
+        # much faster (`recorder.redact_scan`); the joined regex is its fallback.
+        self._kinds: list[tuple[bytes, bool, Callable[[bytes], bool] | None]] = []
         self._group_kind: dict[int, int] = {}
         parts: list[bytes] = []
         group = 1
@@ -77,9 +80,10 @@ class Redactor:
             inner = re.compile(pattern).groups
             parts.append(b"(" + _scoped(pattern) + b")")
             self._group_kind[group] = i
-            self._kinds.append((name.encode(), group + 1 if inner else None, VALIDATORS.get(name)))
+            self._kinds.append((name.encode(), bool(inner), VALIDATORS.get(name)))
             group += 1 + inner
         self._re = re.compile(b"|".join(parts)) if parts else None
+        self._scanner = Scanner([p for _, p in rules.patterns])
         self._specific = [(n.encode(), re.compile(p)) for n, p in rules.patterns
                           if n in _SPECIFIC]
 
@@ -119,19 +123,15 @@ class Redactor:
         out: list[Span] = []
         found = dict(known or {})
         if self._re is not None:
-            for m in self._re.finditer(data):
-                outer = m.lastindex or 0
-                while outer not in self._group_kind:  # lastindex may name an inner group
-                    outer -= 1
-                name, inner, validator = self._kinds[self._group_kind[outer]]
-                g = inner if inner is not None else outer
+            for i, m, g in self._matches(data):
+                name, inner, validator = self._kinds[i]
                 start, end = m.span(g)
                 value = data[start:end]
                 if not value or _TOKEN_RE.fullmatch(value):
                     continue
                 if validator is not None and not validator(value):
                     continue
-                if inner is not None:
+                if inner:
                     name = self._classify(value, name)
                     if len(value) >= 8:
                         found[value] = self.token(name, value)
@@ -141,6 +141,21 @@ class Redactor:
         if self.rules.json_paths:
             out = merge(out, self._json_path_spans(data))
         return out
+
+    def _matches(self, data: bytes) -> Iterator[tuple[int, re.Match[bytes], int]]:
+        """(pattern index, match, group to redact) of every pattern match, in scan order."""
+        scanned = self._scanner.matches(data)
+        if scanned is not None:
+            for i, m in scanned:
+                yield i, m, 1 if self._kinds[i][1] else 0
+            return
+        assert self._re is not None
+        for m in self._re.finditer(data):
+            outer = m.lastindex or 0
+            while outer not in self._group_kind:  # lastindex may name an inner group
+                outer -= 1
+            i = self._group_kind[outer]
+            yield i, m, outer + 1 if self._kinds[i][1] else outer
 
     def redact_bytes(self, data: bytes, known: dict[bytes, bytes] | None = None) -> bytes:
         """`data` with every secret replaced by its pseudonym."""
