@@ -220,7 +220,8 @@ def _close(out: list[Turn], turn_of: list[int | None], user_index: int | None, s
 class Trajectory:
     """The event view of one session, with turns, counted turns and pairing identity."""
 
-    __slots__ = ("_calls_by_turn", "_counted_calls", "_counted_events", "_msgs", "_obj",
+    __slots__ = ("_calls_by_turn", "_counted_calls", "_counted_events", "_folded_calls", "_msgs",
+                 "_obj",
                  "_session", "calls", "counted", "counted_indices", "events", "id", "is_replay",
                  "labels", "source", "turn_of", "turns")
 
@@ -262,6 +263,7 @@ class Trajectory:
         self._calls_by_turn: dict[int | None, list[Event]] | None = None
         self._counted_events: list[Event] | None = None
         self._counted_calls: list[Event] | None = None
+        self._folded_calls: dict[bool, str] = {}
         self._build()
 
     def _build(self) -> None:
@@ -392,6 +394,16 @@ class Trajectory:
         if self._counted_calls is None:
             self._counted_calls = [e for e in self.counted_events() if e.kind == "tool_call"]
         return self._counted_calls
+
+    def folded_calls(self, counted: bool) -> str:
+        """The case-folded texts of every tool call (of counted turns only, when `counted`),
+        joined by newlines, computed once: a literal absent from it is absent from every
+        call's text, and so from every argument of every call."""
+        text = self._folded_calls.get(counted)
+        if text is None:
+            calls = self.counted_calls() if counted else self.calls
+            text = self._folded_calls[counted] = "\n".join([c.folded() for c in calls])
+        return text
 
     def calls_in_turn(self, turn: int | None) -> list[Event]:
         """The tool calls of one turn, in order."""

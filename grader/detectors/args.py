@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from grader.detectors.base import excerpt
-from grader.detectors.prefilter import searcher
+from grader.detectors.prefilter import required_literals, searcher
 from grader.detectors.regexes import Cfg, Flags, check_regex, compile_regex, parse_flags
 from grader.trajectory import Event, value_text
 
@@ -122,6 +122,18 @@ class ArgPredicate(Cfg):
 
 
 ArgSpec = str | ArgPredicate
+
+
+def arg_literals(spec: ArgSpec, default_flags: int) -> list[str] | None:
+    """Case-folded literals at least one of which occurs in the text of any call the predicate
+    passes (every value it tests is a piece of the call's text); None when it can pass
+    without its regex matching, or the regex requires no literal."""
+    if isinstance(spec, str):
+        spec = ArgPredicate(regex=spec)
+    if spec.regex is None or spec.exists is False:
+        return None
+    flags = parse_flags(spec.flags) | default_flags if spec.flags else default_flags
+    return required_literals(spec.regex, flags)
 
 
 def compile_arg(path: str, spec: ArgSpec, default_flags: int) -> Callable[[Event], str | None]:

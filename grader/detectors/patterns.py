@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from grader.detectors.args import ArgSpec, compile_arg, parse_paths
+from grader.detectors.args import ArgSpec, arg_literals, compile_arg, parse_paths
 from grader.detectors.base import EXCERPT_CHARS, excerpt
-from grader.detectors.prefilter import searcher
+from grader.detectors.prefilter import required_literals, searcher
 from grader.detectors.regexes import (
     Cfg,
     Flags,
@@ -84,6 +84,28 @@ class StepPattern(Cfg):
 
 
 Matcher = Callable[[Event], str | None]
+
+
+def step_literals(step: StepPattern) -> list[str] | None:
+    """Case-folded literals at least one of which occurs in the case-folded text of every event
+    the step matches (None: no such set is known). A step whose `text` regex, or whose argument
+    regexes, must match needs one of their required literals; a tool call's argument values
+    are pieces of its text. Detectors use it to skip a whole trajectory at once."""
+    flags = parse_flags(step.flags)
+    options: list[list[str] | None] = []
+    if step.text is not None:
+        options.append(required_literals(step.text, flags))
+    tests = [arg_literals(spec, flags) for spec in step.args.values()]
+    if tests and step.match == "all":
+        options.extend(tests)  # every predicate must pass: any one's literals will do
+    elif tests and all(t is not None for t in tests):
+        options.append(sorted({lit for t in tests for lit in t or ()}))
+    if step.any:
+        alts = [step_literals(a) for a in step.any]
+        if all(a is not None for a in alts):
+            options.append(sorted({lit for a in alts for lit in a or ()}))
+    known = [o for o in options if o]
+    return min(known, key=len) if known else None
 
 
 def compile_step(step: StepPattern, kind_default: EventKind | None = None) -> Matcher:

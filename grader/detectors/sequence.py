@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import Field
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
-from grader.detectors.patterns import Matcher, StepPattern, compile_step
+from grader.detectors.patterns import Matcher, StepPattern, compile_step, step_literals
 from grader.trajectory import EVENT_KINDS, Event, Trajectory
 
 
@@ -101,6 +101,10 @@ class SequenceDetector(Detector):
         # per event kind: the steps that can take it (last first) and the forbidden patterns
         # that can see it, so the scan skips the rest without a look
         self._steps_for = {kind: self._steps_taking(kind) for kind in EVENT_KINDS}
+        # a first step on tool calls whose regexes need literals: a trajectory whose calls
+        # hold none of them cannot start the sequence
+        self._first_literals = step_literals(cfg.steps[0]) if self._kinds[0] == "tool_call" \
+            else None
         self._forbid_for = {kind: self._forbid_seeing(kind) for kind in EVENT_KINDS}
 
     def _steps_taking(self, kind: str) -> list[int]:
@@ -116,6 +120,11 @@ class SequenceDetector(Detector):
         return out
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
+        lits = self._first_literals
+        if lits is not None:
+            text = traj.folded_calls(self._per_turn and self.turn_scoped)
+            if not any(lit in text for lit in lits):
+                return
         steps, n = self._steps, len(self._steps)
         relevant = self._relevant
         # a turn-scoped behavior matched within turns needs only the graded turns

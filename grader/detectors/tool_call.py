@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
-from grader.detectors.patterns import StepPattern, compile_step
+from grader.detectors.patterns import StepPattern, compile_step, step_literals
 from grader.trajectory import EventKind, Trajectory
 
 
@@ -50,8 +50,14 @@ class ToolCallDetector(Detector):
 
     def setup(self) -> None:
         self._match = compile_step(self.config, "tool_call")
+        self._literals = step_literals(self.config)
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
+        lits = self._literals
+        if lits is not None:  # one look at all the calls' text instead of one per call
+            text = traj.folded_calls(self.turn_scoped)
+            if not any(lit in text for lit in lits):
+                return
         match = self._match
         for ev in (traj.counted_calls() if self.turn_scoped else traj.calls):
             hit = match(ev)
