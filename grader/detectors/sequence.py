@@ -30,6 +30,7 @@ from pydantic import Field
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
 from grader.detectors.patterns import Matcher, StepPattern, compile_step, step_literals
+from grader.detectors.prefilter import any_in
 from grader.trajectory import EVENT_KINDS, Event, Trajectory
 
 
@@ -121,10 +122,9 @@ class SequenceDetector(Detector):
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
         lits = self._first_literals
-        if lits is not None:
-            text = traj.folded_calls(self._per_turn and self.turn_scoped)
-            if not any(lit in text for lit in lits):
-                return
+        if lits is not None and not any_in(
+                lits, traj.folded_calls(self._per_turn and self.turn_scoped)):
+            return
         steps, n = self._steps, len(self._steps)
         relevant = self._relevant
         # a turn-scoped behavior matched within turns needs only the graded turns

@@ -23,6 +23,7 @@ from pydantic import field_validator
 
 from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
 from grader.detectors.patterns import StepPattern, compile_step, step_literals
+from grader.detectors.prefilter import any_in
 from grader.trajectory import EventKind, Trajectory
 
 
@@ -54,10 +55,9 @@ class ToolCallDetector(Detector):
 
     def detect(self, traj: Trajectory) -> Iterator[Finding]:
         lits = self._literals
-        if lits is not None:  # one look at all the calls' text instead of one per call
-            text = traj.folded_calls(self.turn_scoped)
-            if not any(lit in text for lit in lits):
-                return
+        # one look at all the calls' text instead of one per call
+        if lits is not None and not any_in(lits, traj.folded_calls(self.turn_scoped)):
+            return
         match = self._match
         for ev in (traj.counted_calls() if self.turn_scoped else traj.calls):
             hit = match(ev)
