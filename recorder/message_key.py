@@ -15,23 +15,30 @@ from recorder.protocols.parsed import canonical_json
 from recorder.session import Message
 
 _SKIP_PARTS = ("thinking", "redacted_thinking")
+_TEXT_PARTS = ("text", "refusal")
 SEED = hash("deploysim-thread")
 
 
 def message_key(m: LMessage | Message) -> tuple[object, ...]:
     """A hashable key of what a message says (see the module docstring)."""
-    texts = []
-    other: list[str] = []
-    for p in m.content:
-        if p.type in ("text", "refusal"):
-            texts.append(p.text)
-        elif p.type not in _SKIP_PARTS:
-            other.append(canonical_json(p.data))
-    text = texts[0] if len(texts) == 1 else "".join(texts)
+    content = m.content
+    if len(content) == 1 and content[0].type in _TEXT_PARTS:  # the common case, directly
+        text = content[0].text
+        others: tuple[str, ...] = ()
+    else:
+        texts = []
+        other: list[str] = []
+        for p in content:
+            if p.type in _TEXT_PARTS:
+                texts.append(p.text)
+            elif p.type not in _SKIP_PARTS:
+                other.append(canonical_json(p.data))
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        others = tuple(other)
     calls = tuple([(c.id, c.name, canonical_json(c.arguments)) for c in m.tool_calls]) \
         if m.tool_calls else ()
     result = m.result.content if m.result is not None else None
-    return (m.role, text, tuple(other), calls, m.tool_call_id,
+    return (m.role, text, others, calls, m.tool_call_id,
             result if result != text else None)
 
 

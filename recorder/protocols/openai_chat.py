@@ -146,6 +146,8 @@ def _new_choice(snapshot: dict[str, Any], choice: dict[str, Any]) -> None:
 
 def content_parts(content: Any) -> list[LPart]:
     """Chat `content` (a string or a list of parts) as content parts."""
+    if type(content) is str:  # the common case first
+        return [LPart("text", content)] if content else []
     if content is None:
         return []
     if isinstance(content, str):
