@@ -30,6 +30,7 @@ from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.routes import Mode, Route
 from proxy.sink import Sink
+from recorder.protocols.http_tool import UPSTREAM_PATH_LABEL
 
 if TYPE_CHECKING:
     from proxy.gateway import Gateway
@@ -144,6 +145,10 @@ class Forwarder:
                  labels: dict[str, str] | None) -> Capture:
         hdrs = request.headers
         lab = dict(labels) if labels else {}
+        if route.upstream_path:
+            # lets the recorder name HTTP tool calls by the path the agent called under its
+            # route (`GET /customers/1`), not the upstream's full path (`GET /crm/customers/1`)
+            lab.setdefault(UPSTREAM_PATH_LABEL, route.upstream_path)
         segment = hdrs.get(self.segment_header)
         if segment is not None:
             lab["segment"] = segment

@@ -56,6 +56,7 @@ class Route:
     mode: Mode = Mode.RECORD
     handler: RouteHandler | None = None
     _base: str = field(default="", init=False, repr=False)
+    _path: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.name is not None and (not _NAME.match(self.name) or
@@ -76,7 +77,8 @@ class Route:
                     f"The upstream URL {self.upstream_url!r} has a query or fragment; give only "
                     "scheme, host, port and path."
                 )
-            self._base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+            self._path = parts.path.rstrip("/")
+            self._base = f"{parts.scheme}://{parts.netloc}{self._path}"
 
     @property
     def label(self) -> str:
@@ -87,6 +89,11 @@ class Route:
     def prefix(self) -> str:
         """The gateway path the route is served under: `/` or `/NAME/`."""
         return "/" if self.name is None else f"/{self.name}/"
+
+    @property
+    def upstream_path(self) -> str:
+        """The path of the upstream base URL without its trailing `/` (`""` when none)."""
+        return self._path
 
     def target(self, rest: str) -> str:
         """The upstream URL for `rest`, the raw path (and query) after the route prefix."""

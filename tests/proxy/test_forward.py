@@ -241,3 +241,19 @@ async def test_a_stream_cut_by_shutdown_is_recorded_as_such(tmp_path):
     ex, = recorded
     assert ex.error is not None and ex.error.startswith("proxy_shutdown")
     assert ex.response is not None and 1 <= len(ex.response.chunks or []) < 50
+
+
+async def test_an_upstream_base_path_is_recorded_so_tools_are_named_as_the_agent_called_them(
+        tmp_path):
+    seen: list[RawRequest] = []
+    async with serving(app_with(_echo, seen)) as up, \
+            gateway([f"crm={up}/api/v2/"], str(tmp_path)) as gw:
+        async with httpx2.AsyncClient() as c:
+            r = await c.get(gw.url + "/crm/customers/7?full=1")
+        assert r.status_code == 200 and r.json()["path"] == "/api/v2/customers/7?full=1"
+        ex, = await gw.close()
+    assert ex.request.url == up + "/api/v2/customers/7?full=1"
+    assert ex.labels["upstream_path"] == "/api/v2"
+    from recorder.protocols.http_tool import tool_path
+
+    assert tool_path(ex) == "/customers/7"
