@@ -159,8 +159,19 @@ class StubEngine:
         table, _, entry = index.probe(q.kind, q.server, q.name, args)
         if entry is None or table is None:
             return None
-        rows, provenance = index.prefer_session(entry, q.session_id)
-        row = self._pick((q.trajectory_id or q.session_id or "", first_row(entry)), table, rows)
+        trajectory, session = q.trajectory_id or q.session_id or "", q.session_id
+        if type(entry) is int:
+            # a key recorded once (most keys): its row holds its session, so whether it is
+            # the replayed session's own is read from the row being unpacked anyway, not from
+            # the index's session columns (cold memory on a big index)
+            row = self._pick((trajectory, entry), table, (entry,))
+            fields = unpack_fields(index.blobs[row])
+            if row == entry:  # what every built-in repeat policy picks from one row
+                own = session is not None and fields[1] == session
+                return render_row(q.kind, fields, "session" if own else "exact")
+            return render_row(q.kind, fields, index.prefer_session(entry, session)[1])
+        rows, provenance = index.prefer_session(entry, session)
+        row = self._pick((trajectory, first_row(entry)), table, rows)
         return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:
