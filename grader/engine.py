@@ -150,11 +150,12 @@ def _units(traj: Trajectory, rubric_hash: str) -> tuple[_Unit, dict[int, _Unit]]
     p_sid = _AFTER_ID + _pack(sid) + _AFTER_SID
     p_seg = _AFTER_ERROR + _pack(traj.segment) + _AFTER_SEGMENT
 
-    def unit(turn: int | None) -> _Unit:
+    def unit(turn: int | None, pair_key: str) -> _Unit:
         return _Unit(f"{rubric_hash}|{sid}|{turn}|".encode(), p_sid + _pack(turn),
-                     p_seg + _pack(traj.pair_key(turn)))
+                     p_seg + _pack(pair_key))
 
-    return unit(None), {t.index: unit(t.index) for t in traj.counted}
+    return unit(None, traj.pair_key(None)), {
+        turn: unit(turn, key) for turn, key in traj.turn_pair_keys().items()}
 
 
 class Engine:

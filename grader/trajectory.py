@@ -358,6 +358,15 @@ class Trajectory:
             base = f"{base}#{source_turn}"
         return base + self._sample_suffix()
 
+    def turn_pair_keys(self) -> dict[int, str]:
+        """`pair_key(t.index)` of every counted turn, the shared parts computed once."""
+        base, suffix = self._source_base(), self._sample_suffix()
+        source_turn = self.source.get("source_turn")
+        if self.is_replay and source_turn is not None and self.counted:
+            offset = int(source_turn) - self.counted[0].index
+            return {t.index: f"{base}#{t.index + offset}{suffix}" for t in self.counted}
+        return {t.index: f"{base}#{t.index}{suffix}" for t in self.counted}
+
     # -- queries -----------------------------------------------------------------------------
 
     def counts(self, message_index: int | None) -> bool:

@@ -63,3 +63,14 @@ def test_a_dropped_trajectory_leaves_no_cyclic_garbage():
     finally:
         if was:
             gc.enable()
+
+
+def test_turn_pair_keys_are_the_pair_keys_of_counted_turns():
+    sessions = [replay_trajectory(i) for i in range(6)] + [
+        Conv(f"r{i}").user("a").assistant("b").user("c").assistant("d", origin="generated")
+        .user("e").assistant("f", origin="generated").replay("prod", turn, sample)
+        .session() for i, (turn, sample) in enumerate([(None, 0), (0, 1), (3, 2), (1, 0)])]
+    sessions.append(Conv("rec").user("a").assistant("b").user("c").assistant("d").session())
+    for s in sessions:
+        traj = Trajectory(s)
+        assert traj.turn_pair_keys() == {t.index: traj.pair_key(t.index) for t in traj.counted}
