@@ -298,7 +298,12 @@ class Trajectory:
             else:
                 text = "".join([p["text"] for p in parts if p["type"] in _TEXTUAL])
             events.append(Event(len(events), role, mi, turn, text, gen, error))
-            for ci, tc in enumerate(msg["tool_calls"]):
+            tool_calls = msg["tool_calls"]
+            if not tool_calls:
+                if tool_calls is None:  # not a record deploysim writes: validate it instead
+                    raise TypeError("a message's tool_calls is null")
+                continue
+            for ci, tc in enumerate(tool_calls):
                 args = tc["arguments"]
                 ev = Event(len(events), "tool_call", mi, turn, value_text(args), gen, error)
                 ev.name = tc["name"]
