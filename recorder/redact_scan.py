@@ -31,6 +31,7 @@ Finder = Callable[[bytes, int], "re.Match[bytes] | None"]
 """The leftmost match of one pattern starting at or after a position, or None."""
 
 _LOCAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+_DIGITS = b"0123456789"
 _BACKREF = re.compile(rb"\\[1-9]|\(\?P=")
 
 
@@ -46,6 +47,8 @@ class _Hint:
     """A lookahead every match's first byte satisfies, put in front when searching."""
     email: bool = False
     """Search only the local-part runs before each `@`."""
+    digits: int = 0
+    """Every match holds at least this many ASCII digits."""
 
 
 _DEFAULT = dict(DEFAULT_PATTERNS)
@@ -61,8 +64,9 @@ _HINTS: dict[bytes, _Hint] = {
     _DEFAULT["secret_field"]: _Hint((b'"',)),
     _DEFAULT["secret_param"]: _Hint((b"=",)),
     _DEFAULT["email"]: _Hint((b"@",), email=True),
-    _DEFAULT["card"]: _Hint(first=rb"(?=[2-6])"),
-    _DEFAULT["phone"]: _Hint(first=rb"(?=[0-9+(])"),
+    # a card is 13-19 digits; the shortest phone form is `+1` and two groups of two digits
+    _DEFAULT["card"]: _Hint(first=rb"(?=[2-6])", digits=13),
+    _DEFAULT["phone"]: _Hint(first=rb"(?=[0-9+(])", digits=5),
 }
 
 
@@ -104,21 +108,35 @@ class Scanner:
     def __init__(self, patterns: list[bytes]) -> None:
         self.exact = not any(_BACKREF.search(p) for p in patterns)
         """False when the joined regex must be used (numbered backreferences)."""
-        self._finders = [_finder(p) for p in patterns]
-        self._folded = any(h is not None and h.folded for _, h in self._finders)
+        # (index, finder, literals one of which a match needs, whether they are case-folded)
+        self._plan: list[tuple[int, Finder, tuple[bytes, ...], bool, int]] = []
+        for i, p in enumerate(patterns):
+            find, hint = _finder(p)
+            self._plan.append((i, find, hint.needs if hint else (), bool(hint and hint.folded),
+                               hint.digits if hint else 0))
+        self._folded = any(plan[3] for plan in self._plan)
 
     def matches(self, data: bytes) -> Iterator[tuple[int, re.Match[bytes]]] | None:
         """(pattern index, match) in scan order; None when an empty match turns up, since only
         the joined regex's own scan knows where to go on after one."""
         if not self.exact:
             return None
-        folded = data.lower() if self._folded else data
+        lowered = data.lower() if self._folded else data
+        digits = -1
         live: list[tuple[int, Finder]] = []
-        for i, (find, hint) in enumerate(self._finders):
-            if hint is not None and hint.needs:
-                hay = folded if hint.folded else data
-                if not any(n in hay for n in hint.needs):
+        for i, find, needs, folded, min_digits in self._plan:
+            if min_digits:
+                if digits < 0:
+                    digits = len(data) - len(data.translate(None, _DIGITS))
+                if digits < min_digits:
                     continue
+            if needs:
+                hay = lowered if folded else data
+                for n in needs:
+                    if n in hay:
+                        break
+                else:
+                    continue  # none of the literals every match contains is there
             live.append((i, find))
         found: list[tuple[int, re.Match[bytes]]] = []
         pending: dict[int, re.Match[bytes] | None] = {}

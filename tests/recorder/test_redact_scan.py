@@ -73,7 +73,7 @@ _WORDS = st.sampled_from([
     "?token=abc123&x=1", "&signature=zz%20top", "ana@example.com", "first.last+tag@mail.co.uk",
     "4111 1111 1111 1111", "4111-1111-1111-1112", "5500000000000004", "+1 (555) 123-4567",
     "2223000048400011", "2223 0000 4840 0011", "378282246310005", "6011111111111117",
-    "+33 6 12 34 56 78", "2",
+    "+33 6 12 34 56 78", "2", "4222222222222", "+1 23 45",
     "(555) 123 4567", "555.123.4567", "+44 20 7946 0958", "[REDACTED:email:0123456789ab]",
     # near-misses: inside words, after escapes, too short, wrong case, broken domains
     "xsk-abcdefghijklmnop", "_AKIAABCDEFGHIJKLMNOP", "\\nana@example.com", "\\\\bob@ex.org",
@@ -94,6 +94,8 @@ _TEXT = st.lists(_WORDS | st.text(max_size=3), max_size=14).map(lambda ws: "".jo
 @example(b'{"password": "x", "email": "\\nana@example.com"} Bearer sk-abcdefghijklmnopq')
 @example(b"4111 1111 1111 1111 and 4111 1111 1111 1112")
 @example(b"aaaa.bbbb-cccc@dd-ee.example.com@ff.gg")
+@example(b"card 4222222222222 end")
+@example(b"call +1 23 45 now")
 def test_default_rules_find_what_the_joined_regex_found(data: bytes) -> None:
     r = Redactor(RuleSet(), KEY)
     ref = JoinedReference(r)
