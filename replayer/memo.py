@@ -11,6 +11,9 @@ corpus session by session, so the oldest are the ones it is done with).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
 
 
 class IdentityMemo[T, R]:
@@ -39,3 +42,8 @@ class IdentityMemo[T, R]:
             for key in list(entries)[: max(1, self.size // 10)]:
                 del entries[key]
         return value
+
+
+plain: IdentityMemo[BaseModel, dict[str, Any]] = IdentityMemo(lambda m: m.model_dump())
+"""`model.model_dump()` (python mode) per model object, shared by the request key and the
+trajectory record so a recorded message is dumped once. Never mutate what it returns."""

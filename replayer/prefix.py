@@ -9,7 +9,7 @@ without tools (or `max_steps`). Each (session, turn, sample) is one trajectory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from recorder.session import Session
 from recorder.turns import Turn, turns
@@ -22,9 +22,11 @@ WorkKey = tuple[str, int | None, int]
 """(source session, turn or None for rollout, sample): what a run has done or still owes."""
 
 
-def prefix_keys(session: Session, samples: int) -> Iterator[WorkKey]:
-    """Every (session, turn, sample) of a session in prefix mode."""
-    for turn in turns(session):
+def prefix_keys(session: Session, samples: int,
+                session_turns: Sequence[Turn] | None = None) -> Iterator[WorkKey]:
+    """Every (session, turn, sample) of a session in prefix mode (`session_turns`: its turns,
+    when the caller has already split it)."""
+    for turn in turns(session) if session_turns is None else session_turns:
         for k in range(samples):
             yield (session.id, turn.index, k)
 

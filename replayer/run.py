@@ -31,7 +31,7 @@ from recorder.session import Message, Session
 from recorder.turns import counted_turns
 from recorder.writer import SUFFIX, CassetteWriter
 from replayer.errors import ReplayConfigError
-from replayer.memo import IdentityMemo
+from replayer.memo import IdentityMemo, plain
 from replayer.prefix import WorkKey
 
 PRODUCER = "deploysim replay"
@@ -183,8 +183,7 @@ def tally(run_dir: str) -> Tally:
 
 
 _packer = msgpack.Packer(use_bin_type=True, datetime=False)  # recorder.codec.encode's options
-_message_packed: IdentityMemo[Message, bytes] = IdentityMemo(
-    lambda m: _packer.pack(m.model_dump(mode="python")))
+_message_packed: IdentityMemo[Message, bytes] = IdentityMemo(lambda m: _packer.pack(plain(m)))
 
 
 def record_payload(session: Session) -> bytes:

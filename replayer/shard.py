@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,9 +67,10 @@ def sessions_of(corpus: Corpus) -> Iterator[Session]:
     return stored_or_derived(corpus, include_tool_only=False)
 
 
-def work_keys(session: Session, config: ReplayConfig) -> Iterator[WorkKey]:
+def work_keys(session: Session, config: ReplayConfig,
+              session_turns: Sequence[Turn] | None = None) -> Iterator[WorkKey]:
     if config.mode == "prefix":
-        return prefix_keys(session, config.samples)
+        return prefix_keys(session, config.samples, session_turns)
     return rollout_keys(session, config.samples)
 
 
@@ -117,7 +118,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
         remaining = set(pending)
         for session in sessions_of(corpus):
             session_turns = turns(session)  # once per session, shared by its trajectories
-            for key in work_keys(session, config):
+            for key in work_keys(session, config, session_turns):
                 if key in remaining:
                     remaining.discard(key)
                     await queue.put((session, key, session_turns))

@@ -48,6 +48,19 @@ _PASSTHROUGH = (orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETI
 """Types json cannot write (or writes through `default`) are refused by orjson too."""
 
 
+def orjson_text(obj: Any, *, sort_keys: bool = False) -> str | None:
+    """`json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys)` written by orjson, or
+    None when orjson's text might differ (see `_MAYBE_DIFFERENT`) or orjson refuses `obj`
+    (integers beyond 64 bits, non-string keys, bytes, dates, subclasses...). A non-finite
+    float is the caller's to rule out: orjson writes it as null, json as NaN."""
+    option = _PASSTHROUGH | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    try:
+        fast = orjson.dumps(obj, option=option)
+    except TypeError:
+        return None
+    return None if _MAYBE_DIFFERENT.search(fast) is not None else fast.decode("ascii")
+
+
 def json_text(obj: Any, *, sort_keys: bool = False, finite: bool = True,
               default: Callable[[Any], Any] | None = None) -> str:
     """`json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys, default=default)` for
@@ -57,14 +70,8 @@ def json_text(obj: Any, *, sort_keys: bool = False, finite: bool = True,
     where orjson writes `null` (pydantic keeps them in typed float fields; its JSON-mode dump
     of an `Any` field already turns them into None). Property tests hold both ways equal.
     """
-    if finite:
-        option = _PASSTHROUGH | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-        try:
-            fast = orjson.dumps(obj, option=option)
-        except TypeError:  # integers beyond 64 bits, non-string keys, other types: json decides
-            fast = b"\x80"
-        if _MAYBE_DIFFERENT.search(fast) is None:
-            return fast.decode("ascii")
+    if finite and (fast := orjson_text(obj, sort_keys=sort_keys)) is not None:
+        return fast
     return json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys, default=default)
 
 

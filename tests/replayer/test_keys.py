@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,18 +13,30 @@ from recorder.turns import turns
 from replayer import keys
 from replayer.testing.sessions import TOOLS, support_session
 
+
+class Origin(enum.Enum):
+    RECORDED = "recorded"
+    COUNT = 3
+
 text = (st.text(max_size=20) | st.text(st.characters(max_codepoint=0x7f), max_size=8)
         | st.sampled_from(["\x7f", "\x00\x1f", "1e5", "0.00001"]))
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64) | st.floats()
     | text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
     max_leaves=6)
+# what a message's Any fields may hold beyond JSON: its python-mode dump (which the fast key
+# writes) differs from the JSON-mode dump (which the contract writes) on each of these
+python_value = st.recursive(
+    json_value | st.text(st.characters(max_codepoint=0x7f), max_size=4).map(str.encode)
+    | st.datetimes() | st.uuids() | st.sampled_from(list(Origin)),
+    lambda inner: st.tuples(inner, inner) | st.dictionaries(st.integers(), inner, max_size=2)
+    | st.lists(inner, max_size=2), max_leaves=4)
 message = st.builds(
     Message, role=st.sampled_from(["system", "user", "assistant", "tool"]),
-    content=st.lists(st.builds(ContentPart, text=text), max_size=2),
-    tool_calls=st.lists(st.builds(ToolCall, id=text, name=text, arguments=json_value),
+    content=st.lists(st.builds(ContentPart, text=text, data=python_value), max_size=2),
+    tool_calls=st.lists(st.builds(ToolCall, id=text, name=text, arguments=python_value),
                         max_size=2),
-    result=st.none() | st.builds(ToolResult, content=text, structured=json_value,
+    result=st.none() | st.builds(ToolResult, content=text, structured=python_value,
                                  latency_ms=st.none() | st.floats()),
     exchange_id=st.none() | text, usage=st.dictionaries(text, st.integers(), max_size=2))
 
@@ -32,7 +46,7 @@ message = st.builds(
 # the orjson fast path for message fragments is checked against the contract's json
 @settings(max_examples=300, deadline=None)
 @given(model=text, messages=st.lists(message, max_size=4),
-       params=st.dictionaries(text, json_value, max_size=3), sample=st.integers(0, 5))
+       params=st.dictionaries(text, python_value, max_size=3), sample=st.integers(0, 5))
 def test_fast_key_equals_the_contract_key(model, messages, params, sample):
     expected = llm.request_key(model, messages, TOOLS, params, sample)
     assert keys.request_key(model, messages, TOOLS, params, sample) == expected
@@ -55,3 +69,13 @@ def test_what_orjson_writes_differently_keys_like_the_contract():
                          {"x": float("nan")}, {"x": [1.0, -0.0, 1e300]})]
     for m in tricky:
         assert keys.request_key("m", [m]) == llm.request_key("m", [m]), m
+
+
+def test_parameters_orjson_writes_differently_key_like_the_contract():
+    m = Message(role="user", content=[ContentPart(text="hi")])
+    for params in ({"temperature": float("nan")}, {"metadata": {"x": [float("inf")]}},
+                   {"temperature": 1e-05}, {"user": "é"}, {"stop": ["\x7f"]},
+                   {"seed": 2**70}, {"metadata": {"null": None}}, {"temperature": 0.2}):
+        for model, sample in (("gpt-5", 0), ("modèle", 3)):
+            assert keys.request_key(model, [m], TOOLS, params, sample) == \
+                llm.request_key(model, [m], TOOLS, params, sample), params
