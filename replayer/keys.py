@@ -20,9 +20,13 @@ from recorder.session import Message, ToolDef
 from replayer.memo import IdentityMemo, plain
 from replayer.wire.common import json_text, orjson_text
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""The encoder the contract's `json.dumps(..., sort_keys=True, separators=(",", ":"),
+default=str)` builds on every call, built once (the same text)."""
+
 
 def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(obj)
 
 
 _EXCLUDED = frozenset({"exchange_id", "usage"})

@@ -30,10 +30,14 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""The encoder `json.dumps(obj, separators=(",", ":"))` builds on every call, built once."""
+
+
 def compact(obj: Any) -> str:
     """Compact JSON in the body's own key order: the text a client sends (`json.dumps` with
     its ASCII escapes, so the bytes never depend on which JSON library is installed)."""
-    return json.dumps(obj, separators=(",", ":"))
+    return _COMPACT.encode(obj)
 
 
 _MAYBE_DIFFERENT = re.compile(rb"[^\x20-\x7e]|\d[eE]|0\.0000")
@@ -61,16 +65,19 @@ def orjson_text(obj: Any, *, sort_keys: bool = False) -> str | None:
     return None if _MAYBE_DIFFERENT.search(fast) is not None else fast.decode("ascii")
 
 
-def json_text(obj: Any, *, sort_keys: bool = False, finite: bool = True,
+def json_text(obj: Any, *, sort_keys: bool = False, finite: bool | None = True,
               default: Callable[[Any], Any] | None = None) -> str:
     """`json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys, default=default)` for
     JSON-typed data, by orjson (several times faster) when its text is provably the same.
 
-    `finite=False` says a float in `obj` may be NaN or infinite, which json writes as `NaN`
-    where orjson writes `null` (pydantic keeps them in typed float fields; its JSON-mode dump
-    of an `Any` field already turns them into None). Property tests hold both ways equal.
+    `finite` says whether every float in `obj` is finite: json writes NaN and infinities as
+    `NaN`/`Infinity` where orjson writes `null` (pydantic keeps them in typed float fields; its
+    JSON-mode dump of an `Any` field already turns them into None). `False`: take json;
+    `None` (unknown): take orjson's text only if it has no `null` at all. Property tests hold
+    every way equal.
     """
-    if finite and (fast := orjson_text(obj, sort_keys=sort_keys)) is not None:
+    if finite is not False and (fast := orjson_text(obj, sort_keys=sort_keys)) is not None \
+            and (finite or "null" not in fast):
         return fast
     return json.dumps(obj, separators=(",", ":"), sort_keys=sort_keys, default=default)
 
@@ -92,19 +99,18 @@ def loads(raw: bytes) -> Any:
     return json.loads(raw)
 
 
-def splice_body(body: Mapping[str, Any], key: str, items: Iterable[str]) -> bytes:
-    """`compact(body)` as bytes, where `body[key]` is an empty list standing for `items`
-    (the compact JSON text of each element, computed once per message by the codec).
-
-    `key` must follow the body's first key (e.g. `model`, `messages`), which is how every
-    codec builds its body; the result is byte-for-byte `compact` of the full body.
+def splice_body(body: Mapping[str, Any], lists: Mapping[str, Iterable[str]]) -> bytes:
+    """`compact(body)` as bytes, where each `lists[key]` gives the compact JSON text of the
+    elements of `body[key]` (computed once per message or tool by the codec; what `body`
+    holds under those keys is not looked at). Keys must be strings, as in every request body:
+    json writes a dict as `{"key":value,...}` in insertion order, which is what this writes.
     """
-    first, value = next(iter(body.items()))
-    head = f"{{{compact(first)}:{compact(value)},{compact(key)}:["
-    text = compact(body)
-    if not text.startswith(head) or body[key] != []:
-        raise ValueError(f"{key!r} is not the empty second entry of the body")
-    return "".join((head, ",".join(items), text[len(head):])).encode()
+    parts = []
+    for key, value in body.items():
+        items = lists.get(key)
+        text = compact(value) if items is None else f"[{','.join(items)}]"
+        parts.append(f"{compact(key)}:{text}")
+    return f"{{{','.join(parts)}}}".encode()
 
 
 def arguments_text(call: ToolCall) -> str:

@@ -68,6 +68,17 @@ def _tool_choice(choice: Any) -> Any:
     return choice
 
 
+def _tool_of(t: ToolDef) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": t.name, "description": t.description,
+        "parameters": t.input_schema or {"type": "object", "properties": {}}}}
+
+
+# a schema may hold any float, so a null in orjson's text sends the tool the standard way
+_tool_text: IdentityMemo[ToolDef, str] = IdentityMemo(
+    lambda t: json_text(_tool_of(t), finite=None))
+
+
 def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
                    params: Mapping[str, Any] | None = None, *, stream: bool = False
                    ) -> dict[str, Any]:
@@ -75,10 +86,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     p = portable_params(params)
     body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in messages]}
     if tools:
-        body["tools"] = [{"type": "function", "function": {
-            "name": t.name, "description": t.description,
-            "parameters": t.input_schema or {"type": "object", "properties": {}}}}
-            for t in tools]
+        body["tools"] = [_tool_of(t) for t in tools]
     body.update(select(p, ("temperature", "top_p", "stop", "seed", "parallel_tool_calls",
                            "reasoning_effort", "user")))
     if "max_tokens" in p:
@@ -93,10 +101,11 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
 
 def encode_body(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
                 params: Mapping[str, Any] | None = None, *, stream: bool = False) -> bytes:
-    """`encode_request` as the bytes a client sends (compact JSON), each message's text
-    serialised once per message object rather than once per request."""
+    """`encode_request` as the bytes a client sends (compact JSON), each message's and tool's
+    text serialised once per object rather than once per request."""
     body = encode_request(model, (), tools, params, stream=stream)
-    return splice_body(body, "messages", (_message_text(m) for m in messages))
+    return splice_body(body, {"messages": [_message_text(m) for m in messages],
+                              "tools": [_tool_text(t) for t in tools]})
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

@@ -24,7 +24,7 @@ from replayer.wire.common import compact, json_text, loads
 
 text = st.text(max_size=12)  # any unicode: the ASCII escapes must match too
 json_value = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    st.none() | st.booleans() | st.integers() | st.floats() | text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
     max_leaves=6)
 message = st.builds(
@@ -53,6 +53,15 @@ def test_chat_body_bytes_equal_the_plain_encoding(model, messages, tools, params
     for _ in range(2):  # the second time every message's text comes from the memo
         assert openai_chat.encode_body(model, messages, tools, params,
                                        stream=stream) == expected.encode()
+
+
+def test_chat_body_with_non_finite_schema_floats_equals_the_plain_encoding():
+    tools = [ToolDef(name="f", input_schema={"type": "object", "minimum": v})
+             for v in (math.nan, math.inf, 1e-05, 0.5)]
+    m = Message(role="user", content=[ContentPart(text="hi")])
+    expected = compact(openai_chat.encode_request("m", [m], tools, {"temperature": math.nan}))
+    assert openai_chat.encode_body("m", [m], tools, {"temperature": math.nan}) == \
+        expected.encode()
 
 
 def test_chat_body_of_shared_prefixes_equals_the_plain_encoding():
@@ -138,6 +147,14 @@ def test_json_text_writes_what_json_writes(value, sort_keys):
         json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
 
 
-def test_json_text_with_non_finite_floats_needs_finite_false():
-    for value in ({"x": math.nan}, [math.inf, -math.inf]):
-        assert json_text(value, finite=False) == json.dumps(value, separators=(",", ":"))
+def test_json_text_with_non_finite_floats_needs_finite_false_or_none():
+    for value in ({"x": math.nan}, [math.inf, -math.inf], {"type": "null", "min": math.nan}):
+        for finite in (False, None):
+            assert json_text(value, finite=finite) == json.dumps(value, separators=(",", ":"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=tricky_json | st.floats(), sort_keys=st.booleans())
+def test_json_text_of_unknown_floats_writes_what_json_writes(value, sort_keys):
+    assert json_text(value, sort_keys=sort_keys, finite=None) == \
+        json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
