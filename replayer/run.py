@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+from pydantic import BaseModel
 
 from recorder import storage
 from recorder.corpus import Corpus
@@ -27,7 +28,7 @@ from recorder.reader import CassetteReader
 from recorder.records import record_from_obj
 from recorder.repair import repair
 from recorder.run import MANIFEST, RunManifest, read_manifest, write_manifest
-from recorder.session import Message, Session
+from recorder.session import Session
 from recorder.turns import counted_turns
 from recorder.writer import SUFFIX, CassetteWriter
 from replayer.errors import ReplayConfigError
@@ -183,23 +184,27 @@ def tally(run_dir: str) -> Tally:
 
 
 _packer = msgpack.Packer(use_bin_type=True, datetime=False)  # recorder.codec.encode's options
-_message_packed: IdentityMemo[Message, bytes] = IdentityMemo(lambda m: _packer.pack(plain(m)))
+_packed: IdentityMemo[BaseModel, bytes] = IdentityMemo(lambda m: _packer.pack(plain(m)))
+_SHARED = ("messages", "tools")
+"""Session fields whose items (messages, tool definitions) recur across trajectories."""
 
 
 def record_payload(session: Session) -> bytes:
-    """`recorder.codec.encode(recorder.records.record_to_obj(session))`, with each message
-    packed once per message object (the recorded prefix repeats across a session's
-    trajectories). msgpack packs a map as its header followed by its keys and values, and an
-    array as its header followed by its items, so the bytes are the same (a test holds them so).
+    """`recorder.codec.encode(recorder.records.record_to_obj(session))`, with each message and
+    tool definition packed once per object (the recorded prefix and the tools repeat across a
+    session's trajectories). msgpack packs a map as its header followed by its keys and values,
+    and an array as its header followed by its items, so the bytes are the same (a test holds
+    them so).
     """
-    obj = session.model_dump(mode="python", exclude={"messages"})
+    obj = session.model_dump(mode="python", exclude=set(_SHARED))
     fields = Session.model_fields
     parts = [_packer.pack_map_header(len(fields))]
     for name in fields:
         parts.append(_packer.pack(name))
-        if name == "messages":
-            parts.append(_packer.pack_array_header(len(session.messages)))
-            parts.extend(_message_packed(m) for m in session.messages)
+        if name in _SHARED:
+            items: list[BaseModel] = getattr(session, name)
+            parts.append(_packer.pack_array_header(len(items)))
+            parts.extend(_packed(m) for m in items)
         else:
             parts.append(_packer.pack(obj[name]))
     return b"".join(parts)
