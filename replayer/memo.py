@@ -15,6 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+_MEMOS: list[IdentityMemo[Any, Any]] = []
+
+
+def clear_all() -> None:
+    """Forget every memoised value. A replay calls it when it finishes: its entries hold the
+    run's messages alive, and a process that runs several replays (tests, notebooks) would
+    otherwise carry them — and the garbage collector's work over them — into the next."""
+    for memo in _MEMOS:
+        memo.clear()
+
 
 class IdentityMemo[T, R]:
     """`memo(obj)` = `fn(obj)`, computed once per live object.
@@ -28,6 +38,10 @@ class IdentityMemo[T, R]:
         self.fn = fn
         self.size = size
         self._entries: dict[int, tuple[T, R]] = {}
+        _MEMOS.append(self)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def __call__(self, obj: T) -> R:
         # a hit is the common case and runs tens of times per model call: keep it to one

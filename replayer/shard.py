@@ -17,6 +17,7 @@ from recorder.corpus import Corpus
 from recorder.llm import ModelClient
 from recorder.session import Session
 from recorder.turns import Turn, turns
+from replayer import memo
 from replayer.cache import AsyncCache, RunCache
 from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, make_client
 from replayer.clients.base import HttpModelClient
@@ -164,6 +165,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
         if cache is not None:
             cache.close()
         report.accounting = accounting.to_dict()
+        memo.clear_all()  # the run's messages are done with (see replayer.memo.clear_all)
         report.cpu_s = time.process_time() - cpu_start
         stats = getattr(tool_answerer, "stats", None)
         report.stubs = dict(stats()) if callable(stats) else {}

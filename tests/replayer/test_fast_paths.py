@@ -158,3 +158,13 @@ def test_json_text_with_non_finite_floats_needs_finite_false_or_none():
 def test_json_text_of_unknown_floats_writes_what_json_writes(value, sort_keys):
     assert json_text(value, sort_keys=sort_keys, finite=None) == \
         json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
+
+
+def test_clear_all_forgets_every_memo():
+    from replayer import memo as memo_module
+
+    box = [1]
+    memo: IdentityMemo[list[int], int] = IdentityMemo(lambda b: b[0])
+    assert memo(box) == 1 and len(memo._entries) == 1
+    memo_module.clear_all()
+    assert memo._entries == {} and memo(box) == 1
