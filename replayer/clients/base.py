@@ -104,7 +104,7 @@ class HttpModelClient:
 
     async def post_payload(self, payload: bytes, *, estimate: int = 0) -> Any:
         """POST an encoded JSON body with retries; the decoded JSON reply."""
-        key = hashlib.sha256(payload).hexdigest()
+        key = ""  # the request's hash seeds the retry jitter: computed when a retry needs it
         attempts = max(1, self.retry.max_attempts)
         for attempt in range(attempts):
             if self.limiter is not None:
@@ -117,6 +117,7 @@ class HttpModelClient:
                     raise
                 retry_after = exc.retry_after if isinstance(exc, ModelHTTPError) else None
                 self.accounting.retries += 1
+                key = key or hashlib.sha256(payload).hexdigest()
                 await asyncio.sleep(self.retry.delay(attempt, key, retry_after))
         raise AssertionError("unreachable")
 
