@@ -14,9 +14,9 @@ at every byte. `Scanner` gives the same matches much faster:
 - emails are only tried inside the run of local-part bytes right before each `@`.
 
 Each of these is exact: a match is found at the same start, by the same regex, as in the joined
-scan. Two cases the joined regex treats specially go to it as they are: a pattern that can match
-the empty string (the scan's empty-match rule), and numbered backreferences (they would name
-other groups inside the joined regex).
+scan. What the joined regex treats specially goes to it as it is: a pattern that can match the
+empty string (the scan's empty-match rule), numbered backreferences and conditionals (inside
+the joined regex they name other groups).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ Finder = Callable[[bytes, int], "re.Match[bytes] | None"]
 
 _LOCAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 _DIGITS = b"0123456789"
-_BACKREF = re.compile(rb"\\[1-9]|\(\?P=")
+_BACKREF = re.compile(rb"\\[1-9]|\(\?P=|\(\?\(")  # group references, conditionals too
 
 
 @dataclass(frozen=True)

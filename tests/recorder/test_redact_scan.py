@@ -108,7 +108,7 @@ _CUSTOM = st.sampled_from([
     ("ticket", rb"TCK-[0-9]{6}"), ("empty", rb"x*"), ("backref", rb"(a)\1"),
     ("ci", rb"(?i)secret-[a-z]+"), ("group", rb"id=([0-9]+)"), ("opt", rb"q(z)?w"),
     ("word", rb"\bhunter2\b"), ("dup_of_email", rb"[a-z]+@[a-z]+\.com"),
-    ("lookbehind", rb"(?<=@)[a-z]+"),
+    ("lookbehind", rb"(?<=@)[a-z]+"), ("conditional", rb"(q)?(?(1)z|w)w"),
 ])
 
 
