@@ -12,237 +12,41 @@ in a conversation tends to again), so intervals for per-turn rates resample whol
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import math
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 
-from grader.verdict import Verdict
+# the closed-form intervals, the units and the deployment mix live in their own modules; they
+# are re-exported here because callers think of them as part of "the estimate"
+from grader.intervals import (
+    Interval,
+    beta_ppf,
+    betainc,
+    clopper_pearson,
+    detection_floor,
+    floor_text,
+    per_100k,
+    t_quantile,
+    wilson,
+    z_value,
+    zero_event_upper,
+)
+from grader.mix import load_mix, mix_from_corpus, mix_weights, normalize_mix
+from grader.units import UNLABELLED, Per, Units, cluster_of, unit_key, units_from_verdicts
 
-Per = Literal["turn", "session"]
 Method = Literal["auto", "wilson", "clopper-pearson", "bootstrap"]
-UNLABELLED = "unlabelled"
-"""Segment of units whose session carries no `segment` label."""
 
-# ---------------------------------------------------------------- closed-form intervals
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A two-sided interval at `confidence`, and how it was computed."""
-
-    low: float
-    high: float
-    confidence: float
-    method: str
-
-    def as_list(self) -> list[float | None]:
-        """[low, high] for JSON; an infinite bound becomes None (unbounded)."""
-        return [None if math.isinf(v) else v for v in (self.low, self.high)]
-
-
-def z_value(confidence: float) -> float:
-    """The two-sided normal quantile: 1.96 for 0.95."""
-    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-
-
-def wilson(k: float, n: float, confidence: float = 0.95) -> Interval:
-    """Wilson score interval for k successes in n trials (k, n may be effective, non-integer)."""
-    if n <= 0:
-        return Interval(0.0, 1.0, confidence, "wilson")
-    p, z = k / n, z_value(confidence)
-    denom = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if k <= 0 else max(0.0, center - half)
-    high = 1.0 if k >= n else min(1.0, center + half)
-    return Interval(low, high, confidence, "wilson")
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz evaluation)."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1 - (a + b) * x / (a + 1)
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1 + num * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < eps:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (the beta distribution's CDF)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    front = math.exp(log_front)
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1 - front * _betacf(b, a, 1 - x) / b
-
-
-def beta_ppf(q: float, a: float, b: float) -> float:
-    """Quantile of Beta(a, b): Newton steps on `betainc`, kept inside a shrinking bracket
-    (bisection whenever a step would leave it), so it always converges."""
-    lo, hi = 0.0, 1.0
-    x = a / (a + b)
-    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    for _ in range(200):
-        f = betainc(a, b, x) - q
-        if f < 0:
-            lo = x
-        else:
-            hi = x
-        if abs(f) < 1e-15 or hi - lo < 1e-15:
-            break
-        pdf = math.exp(log_norm + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x))
-        step = x - f / pdf if pdf > 0 else -1.0
-        x = step if lo < step < hi else (lo + hi) / 2
-    return x
-
-
-def clopper_pearson(k: float, n: float, confidence: float = 0.95) -> Interval:
-    """Exact (Clopper–Pearson) interval: conservative, coverage never below nominal."""
-    if n <= 0:
-        return Interval(0.0, 1.0, confidence, "clopper-pearson")
-    alpha = 1 - confidence
-    low = 0.0 if k <= 0 else beta_ppf(alpha / 2, k, n - k + 1)
-    high = 1.0 if k >= n else beta_ppf(1 - alpha / 2, k + 1, n - k)
-    return Interval(low, high, confidence, "clopper-pearson")
-
-
-def zero_event_upper(n: float, confidence: float = 0.95) -> float:
-    """One-sided upper bound on the rate after 0 events in n units: 1 - (1-c)^(1/n) (≈ 3/n at
-    95%, the "rule of three")."""
-    return 1.0 if n <= 0 else 1 - (1 - confidence) ** (1 / n)
-
-
-def detection_floor(n: float, confidence: float = 0.95) -> float:
-    """The smallest rate this sample can tell apart from zero: a behavior rarer than this shows
-    zero events in n units more than (1 - confidence) of the time."""
-    return zero_event_upper(n, confidence)
-
-
-def floor_text(n: float, confidence: float = 0.95) -> str:
-    """'rates below 1 in N cannot be distinguished from zero here'."""
-    if n <= 0:
-        return "no units: nothing can be distinguished from zero here"
-    one_in = round(1 / detection_floor(n, confidence))
-    return f"rates below 1 in {one_in:,} cannot be distinguished from zero here"
-
-
-def per_100k(rate: float) -> float:
-    """A rate per unit as a rate per 100,000 units."""
-    return rate * 100_000
-
-
-# ---------------------------------------------------------------- units from verdicts
-
-_SAMPLE = re.compile(r"^(.*)@(\d+)$")
-
-
-def unit_key(v: Verdict) -> str:
-    """The pairing key of a verdict without its sample suffix (the prefix it answers)."""
-    key = v.pair_key or (v.session_id if v.turn is None else f"{v.session_id}#{v.turn}")
-    if "@" not in key:  # the common case, without a regex
-        return key
-    m = _SAMPLE.match(key)
-    return m.group(1) if m else key
-
-
-def cluster_of(key: str) -> str:
-    """The session a unit key belongs to (`source_session#3` -> `source_session`)."""
-    head, sep, tail = key.rpartition("#")
-    if sep and tail.lstrip("-").isdigit():
-        return head
-    return key
-
-
-@dataclass
-class Units:
-    """Outcomes of one behavior per unit: flagged count `y` of `n` samples, with cluster
-    (session) and segment. Units whose detector failed are counted in `errors`, not used."""
-
-    keys: list[str] = field(default_factory=list)
-    y: list[float] = field(default_factory=list)
-    n: list[int] = field(default_factory=list)
-    cluster: list[str] = field(default_factory=list)
-    segment: list[str] = field(default_factory=list)
-    errors: int = 0
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def add(self, key: str, y: float, n: int, cluster: str, segment: str) -> None:
-        self.keys.append(key)
-        self.y.append(y)
-        self.n.append(n)
-        self.cluster.append(cluster)
-        self.segment.append(segment)
-
-    def subset(self, keys: Iterable[str]) -> Units:
-        """The units with these keys, in the given order."""
-        index = {k: i for i, k in enumerate(self.keys)}
-        rows = [index[k] for k in keys]
-        return Units(keys=[self.keys[i] for i in rows], y=[self.y[i] for i in rows],
-                     n=[self.n[i] for i in rows], cluster=[self.cluster[i] for i in rows],
-                     segment=[self.segment[i] for i in rows], errors=self.errors)
-
-
-def units_from_verdicts(verdicts: Iterable[Verdict], behavior: str, per: Per = "turn") -> Units:
-    """Tabulate one behavior's verdicts into units. A turn verdict is a unit; with
-    `per="session"` turn verdicts roll up to their session (flagged when any turn is). A
-    trajectory verdict (turn None) is a unit of its own: a whole session, or in a prefix-mode
-    replay one regenerated prefix (`source_session#turn`), clustered by its source session.
-    Samples of one prefix share a unit."""
-    cells: dict[str, list[Any]] = {}  # unit key -> [flagged samples, samples, segment]
-    per_sample: dict[tuple[str, str], list[Any]] = {}
-    errors = 0
-    for v in verdicts:
-        if v.behavior != behavior:
-            continue
-        if v.flagged is None:
-            errors += 1
-            continue
-        key = unit_key(v)
-        seg = v.segment or UNLABELLED
-        if per == "session" and v.turn is not None:
-            # turn verdicts rolled up: one cell per (session, sample), flagged if any turn is
-            sample = _SAMPLE.match(v.pair_key) if "@" in v.pair_key else None
-            skey = (cluster_of(key), sample.group(2) if sample else "")
-            cell = per_sample.setdefault(skey, [False, seg])
-            cell[0] = cell[0] or bool(v.flagged)
-        else:
-            c = cells.setdefault(key, [0, 0, seg])
-            c[0] += int(bool(v.flagged))
-            c[1] += 1
-    for (session, _sample), (flag, seg) in per_sample.items():
-        c = cells.setdefault(session, [0, 0, seg])
-        c[0] += int(flag)
-        c[1] += 1
-    keys = sorted(cells)
-    rows = [cells[k] for k in keys]
-    return Units(keys=keys, y=[r[0] for r in rows], n=[r[1] for r in rows],
-                 cluster=[cluster_of(k) for k in keys], segment=[r[2] for r in rows],
-                 errors=errors)
-
+__all__ = [
+    "UNLABELLED", "Design", "Estimate", "Interval", "Method", "Per", "SegmentEstimate", "Units",
+    "beta_ppf", "betainc", "bootstrap", "clopper_pearson", "cluster_matrices", "cluster_of",
+    "derive_seed", "design", "detection_floor", "estimate", "floor_text", "interval_for",
+    "kish_n", "load_mix", "mix_from_corpus", "mix_weights", "normalize_mix", "per_100k",
+    "percentile", "resamples", "stratified_rate", "summarize", "t_quantile", "unit_key",
+    "units_from_verdicts", "wants_bootstrap", "wilson", "z_value", "zero_event_upper",
+]
 
 # ---------------------------------------------------------------- bootstrap machinery
 
@@ -301,63 +105,6 @@ def percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = 1 - confidence
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
     return float(lo), float(hi)
-
-
-# ---------------------------------------------------------------- deployment mix
-
-
-def normalize_mix(mix: Mapping[str, float], where: str = "the deployment mix") -> dict[str, float]:
-    """Shares summing to 1; raises MixError for negative or all-zero shares."""
-    from grader.gate_errors import GateError
-
-    bad = [s for s, v in mix.items() if not isinstance(v, int | float) or v < 0]
-    if bad:
-        raise GateError(f"{where} gives segment {bad[0]!r} a share that is not a non-negative "
-                        "number; give each segment a share like 0.25.")
-    total = float(sum(mix.values()))
-    if total <= 0:
-        raise GateError(f"{where} has no positive share; give at least one segment a share.")
-    return {s: float(v) / total for s, v in sorted(mix.items())}
-
-
-def load_mix(ref: Mapping[str, float] | str) -> dict[str, float]:
-    """A deployment mix from a table, a TOML file (`segment = share` lines, or a `[mix]`
-    table), or a production corpus (each segment's share of its counted turns)."""
-    if not isinstance(ref, str):
-        return normalize_mix(ref)
-    if ref.endswith(".toml"):
-        import tomllib
-
-        from grader.gate_errors import GateError
-
-        try:
-            with open(ref, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError as exc:
-            raise GateError(f"The deployment mix file {ref} does not exist; give a TOML file "
-                            "of `segment = share` lines or a production corpus.") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise GateError(f"The deployment mix file {ref} is not valid TOML ({exc}); fix "
-                            "the syntax.") from exc
-        table = data.get("mix", data.get("deployment_mix", data))
-        return normalize_mix(table, where=ref)
-    return mix_from_corpus(ref)
-
-
-def mix_from_corpus(spec: str) -> dict[str, float]:
-    """Each segment's share of the counted turns of a (production) corpus."""
-    from grader.gate_errors import GateError
-    from recorder.corpus import Corpus
-    from recorder.turns import counted_turns
-
-    counts: dict[str, int] = {}
-    for session in Corpus(spec).sessions():
-        seg = session.labels.get("segment") or UNLABELLED
-        counts[seg] = counts.get(seg, 0) + len(counted_turns(session))
-    if not counts:
-        raise GateError(f"The corpus {spec} holds no sessions, so it gives no deployment mix; "
-                        "give a corpus with labelled sessions or a TOML mix file.")
-    return normalize_mix(counts, where=f"the corpus {spec}")
 
 
 # ---------------------------------------------------------------- estimates
@@ -437,31 +184,6 @@ class Estimate:
         }
 
 
-def mix_weights(segments: list[str], mix: Mapping[str, float] | None
-                ) -> tuple[np.ndarray | None, list[str]]:
-    """Weights aligned to `segments` and notes on segments the sample and mix do not share."""
-    if mix is None:
-        return None, []
-    from grader.gate_errors import GateError
-
-    shares = normalize_mix(mix)
-    notes = []
-    missing = sorted(set(shares) - set(segments))
-    if missing:
-        notes.append(f"deployment segments with no units here (their share is spread over the "
-                     f"others): {', '.join(missing)}")
-    unweighted = sorted(set(segments) - set(shares))
-    if unweighted:
-        notes.append(f"sample segments not in the deployment mix (given no weight): "
-                     f"{', '.join(unweighted)}")
-    w = np.array([shares.get(s, 0.0) for s in segments])
-    if segments and w.sum() <= 0:
-        raise GateError(f"The deployment mix ({', '.join(shares)}) shares no segment with the "
-                        f"sample ({', '.join(segments)}); label sessions with the mix's segments "
-                        "or fix the mix.")
-    return w, notes
-
-
 def kish_n(n_seg: np.ndarray, weights: np.ndarray | None) -> float:
     """Kish effective sample size of post-stratification weights (n when unweighted)."""
     total = float(n_seg.sum())
@@ -472,24 +194,6 @@ def kish_n(n_seg: np.ndarray, weights: np.ndarray | None) -> float:
     w = w / w.sum()
     denom = float(np.sum(np.divide(w * w, n_seg, out=np.zeros_like(w), where=present)))
     return min(total, 1 / denom) if denom > 0 else total
-
-
-@functools.lru_cache(maxsize=1024)
-def t_quantile(confidence: float, df: float) -> float:
-    """Two-sided Student t quantile (by bisection on its CDF, via the incomplete beta)."""
-    target = (1 - confidence) / 2  # upper tail mass
-
-    def upper_tail(t: float) -> float:
-        return 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
-
-    lo, hi = 0.0, 1e3
-    while hi - lo > 1e-12:
-        mid = (lo + hi) / 2
-        if upper_tail(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def interval_for(rate: float, n_eff: float, confidence: float, method: str,

@@ -1,4 +1,5 @@
-"""Rates and intervals: known values, coverage by simulation, post-stratification."""
+"""grader.estimate: zero-event bounds, coverage by simulation, post-stratification, the
+bootstrap; the closed-form intervals are tested in test_intervals, units in test_units."""
 
 from __future__ import annotations
 
@@ -7,59 +8,20 @@ import math
 import numpy as np
 import pytest
 from gate_factories import make_verdicts
-from scipy import special, stats
 
 from grader.estimate import (
     Units,
-    beta_ppf,
-    betainc,
     clopper_pearson,
-    cluster_of,
     detection_floor,
     estimate,
     floor_text,
-    load_mix,
-    mix_from_corpus,
     per_100k,
-    unit_key,
     units_from_verdicts,
     wilson,
-    z_value,
     zero_event_upper,
 )
 from grader.gate_errors import GateError
 from grader.verdict import Verdict
-
-CASES = [(0, 10), (1, 10), (5, 10), (10, 10), (3, 1000), (50, 200), (0, 100_000), (7, 31)]
-
-
-@pytest.mark.parametrize(("k", "n"), CASES)
-@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
-def test_wilson_and_clopper_pearson_match_scipy(k: int, n: int, confidence: float) -> None:
-    test = stats.binomtest(k, n)
-    w, cp = wilson(k, n, confidence), clopper_pearson(k, n, confidence)
-    ref_w = test.proportion_ci(confidence_level=confidence, method="wilson")
-    ref_cp = test.proportion_ci(confidence_level=confidence, method="exact")
-    assert w.low == pytest.approx(ref_w.low, abs=1e-12)
-    assert w.high == pytest.approx(ref_w.high, abs=1e-12)
-    assert cp.low == pytest.approx(ref_cp.low, abs=1e-10)
-    assert cp.high == pytest.approx(ref_cp.high, abs=1e-10)
-
-
-def test_hand_computed_wilson() -> None:
-    # 1 event in 10 at 95%: centre (0.1 + 1.96²/20)/(1 + 1.96²/10) = 0.2109..., half 0.1931...
-    iv = wilson(1, 10)
-    assert iv.low == pytest.approx(0.01788, abs=1e-5)
-    assert iv.high == pytest.approx(0.40415, abs=1e-5)
-    assert z_value(0.95) == pytest.approx(1.959964, abs=1e-6)
-
-
-@pytest.mark.parametrize(("a", "b", "x"), [(0.5, 0.5, 0.3), (3, 998, 0.002), (40, 2.5, 0.9),
-                                           (1, 1, 0.42), (200, 300, 0.41)])
-def test_incomplete_beta_matches_scipy(a: float, b: float, x: float) -> None:
-    assert betainc(a, b, x) == pytest.approx(special.betainc(a, b, x), rel=1e-10, abs=1e-14)
-    q = special.betainc(a, b, x)
-    assert beta_ppf(q, a, b) == pytest.approx(x, rel=1e-8)
 
 
 def test_zero_event_bounds_and_detection_floor() -> None:
@@ -80,17 +42,6 @@ def _units(flags: list[int], clusters: int, segment: str = "a") -> Units:
         c = f"s{i % clusters}"
         u.add(f"{c}#{i // clusters}", float(f), 1, c, segment)
     return u
-
-
-def test_unit_keys_pair_samples_and_sessions() -> None:
-    v = Verdict(session_id="traj-9", turn=0, behavior="b", flagged=True, pair_key="sess#3@2")
-    assert unit_key(v) == "sess#3" and cluster_of("sess#3") == "sess"
-    v2 = Verdict(session_id="rec-1", turn=4, behavior="b", flagged=False)
-    assert unit_key(v2) == "rec-1#4"
-    vs = [Verdict(session_id=f"t{i}", turn=0, behavior="b", flagged=f, pair_key=f"s#0@{i}")
-          for i, f in enumerate([True, False, None])]
-    u = units_from_verdicts(vs, "b")
-    assert (u.keys, u.y, u.n, u.errors) == (["s#0"], [1], [2], 1)
 
 
 def test_per_session_rate_flags_a_session_when_any_turn_flags() -> None:
@@ -196,33 +147,6 @@ def test_mix_notes_missing_and_foreign_segments() -> None:
         estimate(u, mix={"sales": 1.0})
 
 
-def test_mix_from_toml_and_from_corpus(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "mix.toml"
-    path.write_text("support = 3\ncoding = 1\n")
-    assert load_mix(str(path)) == {"coding": 0.25, "support": 0.75}
-    (tmp_path / "m2.toml").write_text("[mix]\na = 0.5\nb = 0.5\n")
-    assert load_mix(str(tmp_path / "m2.toml")) == {"a": 0.5, "b": 0.5}
-    (tmp_path / "bad.toml").write_text("a = -1\n")
-    with pytest.raises(GateError, match="non-negative"):
-        load_mix(str(tmp_path / "bad.toml"))
-    from recorder.session import ContentPart, Message, Session
-    from recorder.writer import CassetteWriter
-
-    def session(i: int, seg: str, turns: int) -> Session:
-        msgs = []
-        for t in range(turns):
-            msgs += [Message(role="user", content=[ContentPart(text=f"q{t}")]),
-                     Message(role="assistant", content=[ContentPart(text=f"a{t}")])]
-        return Session(id=f"p{i}", messages=msgs, labels={"segment": seg})
-
-    with CassetteWriter(str(tmp_path / "prod" / "a.cassette")) as w:
-        w.write(session(1, "support", 3))
-        w.write(session(2, "coding", 1))
-    mix = mix_from_corpus(str(tmp_path / "prod"))
-    assert mix == {"coding": 0.25, "support": 0.75}
-    assert load_mix(str(tmp_path / "prod")) == mix
-
-
 def test_bootstrap_is_deterministic_and_seed_dependent() -> None:
     vs = make_verdicts({"b": 0.1}, sessions=60, turns=3, seed=3)
     u = units_from_verdicts(vs, "b")
@@ -242,17 +166,3 @@ def test_prefix_mode_trajectory_verdicts_are_units_clustered_by_source_session()
     assert len(u) == 6 and set(u.cluster) == {"s0", "s1", "s2"}
     est = estimate(u, replicates=200)
     assert est.rate == pytest.approx(1 / 6) and est.sessions == 3
-
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-
-@given(n=st.integers(1, 100_000), frac=st.floats(0, 1), conf=st.sampled_from([0.8, 0.9, 0.95,
-                                                                             0.99]))
-def test_intervals_are_ordered_and_contain_the_estimate(n: int, frac: float, conf: float
-                                                        ) -> None:
-    k = round(frac * n)
-    for iv in (wilson(k, n, conf), clopper_pearson(k, n, conf)):
-        assert 0 <= iv.low <= k / n <= iv.high <= 1
-    assert wilson(k, n, 0.99).high >= wilson(k, n, 0.8).high  # more confidence, wider
