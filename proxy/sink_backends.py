@@ -25,6 +25,10 @@ log = logging.getLogger("deploysim.proxy")
 
 SHIP_BATCH = 256
 """Most captures sent to the writer process in one pipe write."""
+SHIP_FRAME_BYTES = 8 * 1024 * 1024
+"""Most body bytes pickled into one frame (captures over it travel alone)."""
+SHIP_LINGER = 0.005
+"""Seconds the shipper waits after the first capture of a batch for more to queue up."""
 
 
 class ThreadBackend:
@@ -104,21 +108,29 @@ class ProcessBackend:
         assert self._proc is not None and self._proc.stdin is not None
         pipe = self._proc.stdin
         while True:
-            # take whatever has queued up and send it in one write: under load this thread
-            # wakes (and takes the GIL) once per batch, not once per exchange
+            # take whatever has queued up (waiting a moment for more) and send it as one
+            # pickled list in one write: under load this thread wakes (and takes the GIL) once
+            # per batch, not once per exchange
             batch = [self.queue.get()]
+            if batch[-1] is not None:
+                time.sleep(SHIP_LINGER)
             while batch[-1] is not None and len(batch) < SHIP_BATCH:
                 try:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
+            end = batch[-1] is None
+            captures = batch[:-1] if end else batch
+            frames = [frame(group) for group in _groups(captures)]
+            if end:
+                frames.append(frame(None))
             try:
-                pipe.write(b"".join(frame(item) for item in batch))
+                pipe.write(b"".join(frames))
                 pipe.flush()
             except (OSError, ValueError):
                 self._died()
                 return
-            if batch[-1] is None:
+            if end:
                 with contextlib.suppress(OSError):
                     pipe.close()
                 return
@@ -177,6 +189,28 @@ class ProcessBackend:
                 self._proc.kill()
                 self._proc.wait(5)
         return self.sessions_written
+
+
+def _groups(captures: list[Capture | None]) -> list[list[Capture | None]]:
+    """Consecutive captures in lists of at most `SHIP_FRAME_BYTES` of bodies (a single larger
+    capture travels alone): one pickle per list, and no frame near the 4 GB length limit."""
+    groups: list[list[Capture | None]] = []
+    size = SHIP_FRAME_BYTES
+    for cap in captures:
+        n = 0 if cap is None else _body_bytes(cap)
+        if size + n > SHIP_FRAME_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(cap)
+        size += n
+    return groups
+
+
+def _body_bytes(cap: Capture) -> int:
+    n = len(cap.request_body) + len(cap.response_body)
+    if cap.chunks:
+        n += sum(len(d) for _, d in cap.chunks)
+    return n
 
 
 def _put_waiting(q: queue.Queue[Capture | None], progress: Callable[[], object],

@@ -1,7 +1,8 @@
 """The writer process: `python -m proxy.writer_process`, started by `RecordingSink`.
 
 Framing on both pipes: 4-byte little-endian length, then a pickle. stdin carries the
-`WriterSettings` first, then one `Capture` per frame; an empty frame asks for a clean close
+`WriterSettings` first, then a list of `Capture`s per frame (one pickle per batch costs less
+than one per capture); an empty frame asks for a clean close
 (derive sessions, close the cassette). stdout carries report tuples back: `("ready",)`,
 `("recorded", n)`, `("error", kind, detail)`, `("opened", path)`, `("done", sessions)`.
 
@@ -123,13 +124,14 @@ def main() -> int:
     while True:
         if reporter.pending and not select.select([fd], [], [], 0)[0]:
             reporter.flush()  # idle: bring the proxy's counter up to date
-        ok, capture = read_frame(inp)
+        ok, batch = read_frame(inp)
         if not ok:
             break  # the proxy is gone: keep what it sent, skip session derivation
-        if capture is None:
+        if batch is None:
             clean = True
             break
-        writer.record(capture)
+        for capture in batch if isinstance(batch, list) else (batch,):
+            writer.record(capture)
     writer.close(derive=None if clean else False)
     reporter.flush()
     write_frame(out, ("done", writer.sessions_written))

@@ -148,3 +148,19 @@ async def test_closing_twice_and_putting_after_close_are_harmless(tmp_path):
     await sink.put(capture(0))
     assert metrics.dropped == 1
     assert records(sink.paths) == []
+
+
+def test_captures_ship_in_size_bounded_groups_in_order():
+    from proxy.capture import Capture
+    from proxy.sink_backends import SHIP_FRAME_BYTES, _groups
+
+    def cap(n: int, chunks: int = 0) -> Capture:
+        return Capture(method="GET", url=f"u{n}", started_at=0.0, request_body=b"x" * n,
+                       chunks=[(0.0, b"y" * 10)] * chunks or None)
+
+    caps = [cap(10), cap(10, chunks=3), cap(SHIP_FRAME_BYTES), cap(5), cap(SHIP_FRAME_BYTES - 35),
+            cap(2)]
+    groups = _groups(caps)  # type: ignore[arg-type]
+    assert [c for g in groups for c in g] == caps  # nothing lost, order kept
+    assert [len(g) for g in groups] == [2, 1, 3]  # a capture at the limit travels alone
+    assert _groups([]) == []
