@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from proxy.errors import BadListen
 from proxy.forward import Timeouts
 from proxy.live import LiveCounters
 from proxy.metrics import Metrics
+from proxy.signals import stop_on_signals
 from proxy.sink import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_ROTATE_BYTES,
@@ -124,7 +124,7 @@ async def record(cfg: RecordConfig, announce: Callable[[str], None]) -> dict[str
         await sink.aclose()
         raise
     announce(server.banner(f"recording to {cfg.out}"))
-    with _stop_on_signals(stop), LiveCounters(metrics, "deploysim record", enabled=cfg.live):
+    with stop_on_signals(stop), LiveCounters(metrics, "deploysim record", enabled=cfg.live):
         await stop.wait()
     await server.stop()
     _announce_backlog(metrics, announce)
@@ -152,7 +152,7 @@ async def record_stdio(cfg: RecordConfig, command: list[str], *, route: str | No
     shim = spawn(run_shim(command, sink, metrics, route=route, session_hint=session,
                           labels=labels), name="stdio-shim")
     stop = asyncio.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         stopper = spawn(stop.wait(), name="stdio-stop")
         await asyncio.wait({shim, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -178,20 +178,3 @@ def summary(sink: RecordingSink, metrics: Metrics) -> dict[str, Any]:
         "record_errors": snap["record_errors"],
         "upstream_errors": snap["upstream_errors"],
     }
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event) -> Any:
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +39,12 @@ from proxy.replay.mcp_protocol import (
     route_replies,
 )
 from proxy.sink import Isolation
+from proxy.stdio_io import Reader, Writer, thread_reader, thread_writer
 from proxy.stdio_shim import LineAssembler
 from recorder.corpus import Corpus
 from recorder.run import RunManifest, write_manifest
 from recorder.version import __version__
 from stubs.api import ToolAnswerer
-
-Reader = Callable[[], Awaitable[bytes]]
-Writer = Callable[[bytes], Awaitable[None]]
 
 
 @dataclass
@@ -137,31 +132,8 @@ def stdio() -> tuple[Reader, Writer]:
     on a silent agent never holds up the process's exit. Writes are small and go through a
     worker thread so a slow reader never stalls the loop.
     """
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[bytes] = asyncio.Queue()
-    in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-
-    def pump() -> None:
-        while True:
-            try:
-                data = os.read(in_fd, 64 * 1024)
-            except OSError:
-                data = b""
-            loop.call_soon_threadsafe(chunks.put_nowait, data)
-            if not data:
-                return
-
-    threading.Thread(target=pump, name="deploysim-serve-stdin", daemon=True).start()
-
-    def write_all(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out_fd, view):]
-
-    async def write(data: bytes) -> None:
-        await asyncio.to_thread(write_all, data)
-
-    return chunks.get, write
+    return (thread_reader(sys.stdin.fileno(), "deploysim-serve-stdin"),
+            thread_writer(sys.stdout.fileno()))
 
 
 def load(cfg: StdioConfig, *, answerer: ToolAnswerer | None = None

@@ -19,13 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shlex
-import stat
-import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +29,9 @@ from proxy.capture import Capture
 from proxy.forward import DEFAULT_MAX_CAPTURE
 from proxy.metrics import Metrics
 from proxy.sink import Sink
+from proxy.stdio_io import READ_SIZE, open_stdio
 from proxy.tasks import spawn
 
-READ_SIZE = 64 * 1024
 CLIENT = "client_to_server"
 SERVER = "server_to_client"
 
@@ -148,89 +144,6 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-Writer = Callable[[bytes], Awaitable[None]]
-Reader = Callable[[], Awaitable[bytes]]
-
-
-async def _open_stdio() -> tuple[Reader, Writer, Callable[[], None]]:
-    """Async reads of our stdin and writes to our stdout; pipes when possible, else threads."""
-    loop = asyncio.get_running_loop()
-    in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-    reader: Reader
-    writer: Writer
-    closers: list[Callable[[], None]] = []
-    try:
-        if not _pollable(in_fd):
-            raise ValueError("not a pipe or socket")
-        stream = asyncio.StreamReader(limit=READ_SIZE)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(in_fd, "rb", closefd=False))
-        closers.append(transport.close)
-
-        async def reader() -> bytes:
-            return await stream.read(READ_SIZE)
-    except (ValueError, OSError):  # a regular file or something else epoll cannot watch
-        reader = _thread_reader(in_fd)
-    try:
-        if not _pollable(out_fd):
-            raise ValueError("not a pipe or socket")
-        w_transport, w_protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", closefd=False))
-        out = asyncio.StreamWriter(w_transport, w_protocol, None, loop)
-        closers.append(w_transport.close)
-
-        async def writer(data: bytes) -> None:
-            out.write(data)
-            await out.drain()
-    except (ValueError, OSError):
-        async def writer(data: bytes) -> None:
-            await asyncio.to_thread(_write_all, out_fd, data)
-
-    def close() -> None:
-        for c in closers:
-            with contextlib.suppress(Exception):
-                c()
-
-    return reader, writer, close
-
-
-def _pollable(fd: int) -> bool:
-    """True for pipes and sockets. Everything else (a file, /dev/null, a terminal) is read
-    and written on a thread: epoll refuses files and /dev/null, and asyncio would only say so
-    later, from a callback, leaving the relay waiting for input that never comes."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-
-
-def _thread_reader(fd: int) -> Reader:
-    """Reads `fd` on a daemon thread (so a blocked read never holds up the process's exit)."""
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def pump() -> None:
-        while True:
-            try:
-                data = os.read(fd, READ_SIZE)
-            except OSError:
-                data = b""
-            loop.call_soon_threadsafe(chunks.put_nowait, data)
-            if not data:
-                return
-
-    threading.Thread(target=pump, name="deploysim-stdin", daemon=True).start()
-    return chunks.get
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
 async def run_shim(
     command: list[str],
     sink: Sink | None,
@@ -253,7 +166,7 @@ async def run_shim(
     )
     assert proc.stdin is not None and proc.stdout is not None
     child_in, child_out = proc.stdin, proc.stdout
-    read_agent, write_agent, close_stdio = await _open_stdio()
+    read_agent, write_agent, close_stdio = await open_stdio()
 
     async def agent_to_server() -> None:
         lines = LineAssembler()

@@ -18,11 +18,9 @@ live model; the agent's own loop then drives it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from proxy.gateway import Gateway
@@ -47,6 +45,7 @@ from proxy.replay.llm_index import LlmIndex
 from proxy.replay.mcp_handler import McpReplayHandler
 from proxy.replay.mcp_protocol import McpResponder, route_replies
 from proxy.routes import Mode, Route
+from proxy.signals import stop_on_signals
 from recorder.corpus import Corpus
 from recorder.llm import ModelClient
 from recorder.run import RunManifest, write_manifest
@@ -55,7 +54,7 @@ from recorder.turns import counted_turns
 from recorder.version import __version__
 from stubs.api import ToolAnswerer
 
-__all__ = ["ReplayServer", "ServeConfig", "serve", "stop_on_signals"]
+__all__ = ["ReplayServer", "ServeConfig", "serve"]
 
 
 class ReplayServer:
@@ -315,21 +314,3 @@ async def serve(cfg: ServeConfig, announce: Callable[[str], None], *,
     with stop_on_signals(stop):
         await stop.wait()
     return await server.stop()
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """Set `stop` on SIGINT or SIGTERM while inside (main thread only; elsewhere a no-op)."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
