@@ -46,6 +46,8 @@ _SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type
 
 INLINE_BODY = 4 * 1024 * 1024
 """Request bodies up to this size (with a Content-Length) are read whole; larger ones stream."""
+SHUTDOWN_ERROR = "proxy_shutdown: the recorder stopped mid-response"
+"""Recorded as the error of an exchange cut by the gateway stopping."""
 SMALL_BODY = 64 * 1024
 """Sized response bodies up to this many bytes are read whole and sent in one write; larger
 ones (and every stream) are relayed chunk by chunk as they arrive."""
@@ -189,9 +191,7 @@ class Forwarder:
         chunks: list[tuple[float, bytes]] | None = None
         kept = 0
         if cap is not None:
-            cap.status = upstream.status
-            cap.reason = upstream.reason or ""
-            cap.response_headers = upstream.raw_headers
+            _response_started(cap, upstream)
             chunks = cap.chunks = []
         await resp.prepare(request)
         metrics = self.metrics
@@ -209,14 +209,10 @@ class Forwarder:
         except asyncio.CancelledError:
             # the gateway is stopping and this stream outlived the grace period: keep what
             # was relayed, say why it ends there
-            await self._finish(cap, t0, "proxy_shutdown: the recorder stopped mid-response")
+            await self._finish(cap, t0, SHUTDOWN_ERROR)
             raise
         except Exception as exc:
-            kind, _ = classify(exc)
-            metrics.count_upstream_error(kind)
-            if request.transport is not None:
-                request.transport.close()  # a truncated stream must not look complete
-            await self._finish(cap, t0, f"{kind}: {_describe(exc)} (after the response started)")
+            await self._broken(request, cap, t0, exc)
             return resp
         if cap is not None:
             if kept >= self.max_capture:
@@ -233,19 +229,16 @@ class Forwarder:
                            cap: Capture | None, t0: float) -> web.StreamResponse:
         """A small sized body (most JSON API answers): read it whole, send headers and body in
         one write. Same bytes and failure behaviour as the chunked relay, less work per request."""
+        if cap is not None:
+            _response_started(cap, upstream)
         try:
             data = await upstream.read()
+        except asyncio.CancelledError:
+            await self._finish(cap, t0, SHUTDOWN_ERROR)
+            raise
         except Exception as exc:
-            kind, _ = classify(exc)
-            self.metrics.count_upstream_error(kind)
-            if request.transport is not None:
-                request.transport.close()  # as in the chunked relay: never a false success
-            if cap is not None:
-                cap.status = upstream.status
-                cap.reason = upstream.reason or ""
-                cap.response_headers = upstream.raw_headers
-            await self._finish(cap, t0, f"{kind}: {_describe(exc)} (after the response started)")
-            return web.Response(status=502)
+            await self._broken(request, cap, t0, exc)
+            return web.Response(status=502)  # never sent: the connection is closed
         resp = web.Response(status=upstream.status, reason=upstream.reason)
         out = resp.headers
         for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
@@ -253,19 +246,29 @@ class Forwarder:
         resp.body = data  # after the headers: keeps the upstream's own Content-Length
         self.metrics.bytes_out += len(data)
         if cap is not None:
-            cap.status = upstream.status
-            cap.reason = upstream.reason or ""
-            cap.response_headers = upstream.raw_headers
-            kept = data[: self.max_capture]
-            cap.response_body = kept
-            if len(kept) < len(data):
+            cap.response_body = data[: self.max_capture]
+            if len(data) > self.max_capture:
                 cap.problems.append(f"response body over {self.max_capture} bytes; only the "
                                     "first part was recorded")
         # the sink gets the capture once the client has the whole answer (as in `_relay`)
-        await resp.prepare(request)
-        await resp.write_eof()
+        try:
+            await resp.prepare(request)
+            await resp.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError) as exc:
+            await self._finish(cap, t0, f"client_disconnected: {exc}")
+            return resp
         await self._finish(cap, t0, None)
         return resp
+
+    async def _broken(self, request: web.Request, cap: Capture | None, t0: float,
+                      exc: Exception) -> None:
+        """The upstream failed after its response started: the status cannot change, so the
+        client connection is closed (a truncated answer must not look complete)."""
+        kind, _ = classify(exc)
+        self.metrics.count_upstream_error(kind)
+        if request.transport is not None:
+            request.transport.close()
+        await self._finish(cap, t0, f"{kind}: {_describe(exc)} (after the response started)")
 
     async def _fail(self, cap: Capture | None, t0: float, route: Route, url: str, kind: str,
                     status: int, exc: BaseException) -> web.StreamResponse:
@@ -291,6 +294,12 @@ class Forwarder:
         if error is not None:
             cap.error = error
         await self.sink.put(cap)
+
+
+def _response_started(cap: Capture, upstream: aiohttp.ClientResponse) -> None:
+    cap.status = upstream.status
+    cap.reason = upstream.reason or ""
+    cap.response_headers = upstream.raw_headers
 
 
 def _forwardable(raw: tuple[tuple[bytes, bytes], ...],

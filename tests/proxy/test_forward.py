@@ -257,3 +257,26 @@ async def test_an_upstream_base_path_is_recorded_so_tools_are_named_as_the_agent
     from recorder.protocols.http_tool import tool_path
 
     assert tool_path(ex) == "/customers/7"
+
+
+async def test_a_sized_body_cut_short_breaks_the_client_connection_and_is_recorded(tmp_path):
+    async def short(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = 1000  # a small sized body: read whole before it is relayed
+        await resp.prepare(request)
+        await resp.write(b'{"partial": ')
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return resp
+
+    async with serving(app_with(short)) as up, gateway([up], str(tmp_path)) as gw:
+        async with httpx2.AsyncClient() as c:
+            with pytest.raises(httpx2.HTTPError):  # never a 200 with a truncated body
+                await c.get(gw.url + "/v1/x")
+        metrics = gw.metrics.snapshot()
+        ex, = await gw.close()
+    assert metrics["upstream_errors"] == {"reset": 1}
+    assert ex.response is not None and ex.response.status == 200
+    assert ex.error is not None and ex.error.startswith("reset")
+    assert "after the response started" in ex.error
