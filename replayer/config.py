@@ -38,6 +38,8 @@ class ReplayConfig(BaseModel):
     concurrency: int = 16
     max_steps: int = 8
     executor: Literal["local", "ray"] = "local"
+    workers: int = 1
+    """Local executor: worker processes running shards (1 = the shard runs in this process)."""
     ray_address: str | None = None
     ray_workers: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -71,6 +73,12 @@ class ReplayConfig(BaseModel):
         if self.user_simulator and self.mode != "rollout":
             raise ReplayConfigError("--user-simulator only applies to --mode rollout; drop it "
                                     "or add --mode rollout.")
+        if self.workers < 1:
+            raise ReplayConfigError(f"--workers {self.workers} must be at least 1 (1 runs the "
+                                    "replay in this process).")
+        if self.workers > 1 and self.executor != "local":
+            raise ReplayConfigError(f"--workers applies to --executor local; with --executor "
+                                    f"{self.executor} use --ray-workers {self.workers} instead.")
         if self.ray_workers is not None and self.ray_workers < 1:
             raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
 

@@ -1,6 +1,7 @@
 """Executors: where the shard loop runs.
 
-- `local`: one shard in this process's event loop (asyncio; the default).
+- `local`: one shard in this process's event loop (the default); with `--workers N` (N > 1),
+  N shards in N worker processes on this machine (`replayer.processes`), split as for Ray.
 - `ray`: the selected sessions are split into shards balanced by pending work; each Ray task
   runs the same async loop on its shard (`recorder.aio.run(run_shard(...))`) and writes its own
   cassettes into RUN_DIR, which must be reachable from every worker (a shared path or an
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from recorder.aio import run as aio_run
@@ -20,8 +21,15 @@ from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
+from replayer.processes import WorkerPool
 from replayer.progress import ReplayProgress
-from replayer.shard import AnswererFactory, ClientFactory, ShardReport, run_shard
+from replayer.shard import (
+    AnswererFactory,
+    ClientFactory,
+    SessionTurns,
+    ShardReport,
+    run_shard,
+)
 from replayer.trajectory import Trajectory
 from stubs.api import ToolAnswerer
 
@@ -30,12 +38,28 @@ POLL_S = 0.5
 
 async def run_local(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
                     answerer: ToolAnswerer | AnswererFactory, progress: ReplayProgress,
-                    client_factory: ClientFactory | None = None) -> list[ShardReport]:
+                    client_factory: ClientFactory | None = None,
+                    sessions: Iterable[SessionTurns] | None = None) -> list[ShardReport]:
+    """One shard in this process; `sessions`: the pending sessions already read, if any."""
     def done(traj: Trajectory, acc: Accounting) -> None:
         progress.advance(errors=len(traj.errors), tokens=acc.tokens, cost=acc.cost_usd)
 
     return [await run_shard(config, shard="local", run_id=run_id, pending=pending,
-                            answerer=answerer, on_done=done, client_factory=client_factory)]
+                            answerer=answerer, on_done=done, client_factory=client_factory,
+                            sessions=sessions)]
+
+
+async def run_workers(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
+                      pool: WorkerPool, progress: ReplayProgress) -> list[ShardReport]:
+    """The pending work split over the pool's worker processes (started and ready)."""
+    shards = split(pending, pool.n)
+    if not shards:
+        return []
+
+    def update(done: int, errors: int, tokens: int, cost: float) -> None:
+        progress.update(done=done, errors=errors, tokens=tokens, cost=cost)
+
+    return await pool.run(run_id, shards, shard_config(config, len(shards)), update)
 
 
 def split(pending: set[WorkKey], shards: int) -> list[set[WorkKey]]:
@@ -47,6 +71,15 @@ def split(pending: set[WorkKey], shards: int) -> list[set[WorkKey]]:
     for sid in sorted(by_session, key=lambda s: (-len(by_session[s]), s)):
         min(bins, key=len).update(by_session[sid])
     return [b for b in bins if b]
+
+
+def shard_config(config: ReplayConfig, n: int) -> ReplayConfig:
+    """The configuration of one of `n` shards: in-flight work and client-side rate limits are
+    shares of the run's totals."""
+    return config.model_copy(update={
+        "concurrency": max(1, math.ceil(config.concurrency / n)),
+        "requests_per_minute": config.requests_per_minute and config.requests_per_minute / n,
+        "tokens_per_minute": config.tokens_per_minute and config.tokens_per_minute / n})
 
 
 def _ray() -> Any:
@@ -76,12 +109,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
     shards = split(pending, workers)
     if not shards:
         return []
-    # in-flight work and client-side rate limits are shares of the run's totals
-    n = len(shards)
-    shard_config = config.model_copy(update={
-        "concurrency": max(1, math.ceil(config.concurrency / n)),
-        "requests_per_minute": config.requests_per_minute and config.requests_per_minute / n,
-        "tokens_per_minute": config.tokens_per_minute and config.tokens_per_minute / n})
+    one_config = shard_config(config, len(shards))
 
     @ray.remote
     class Tally:
@@ -123,7 +151,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
         return report
 
     tally = Tally.remote()  # type: ignore[attr-defined]
-    refs = [shard_task.remote(shard_config, f"ray{i:02d}", keys, answerer, tally, client_factory)
+    refs = [shard_task.remote(one_config, f"ray{i:02d}", keys, answerer, tally, client_factory)
             for i, keys in enumerate(shards)]
     remaining = list(refs)
     while remaining:

@@ -15,17 +15,25 @@ from rich.console import Console
 
 from recorder.corpus import Corpus
 from recorder.run import RunManifest, write_manifest
+from recorder.turns import turns
 from recorder.version import __version__
 from replayer.clients import Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
-from replayer.executor import run_local, run_ray
+from replayer.executor import run_local, run_ray, run_workers
 from replayer.prefix import WorkKey
+from replayer.processes import WorkerPool
 from replayer.progress import ReplayProgress
 from replayer.run import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
-from replayer.shard import AnswererFactory, ClientFactory, ShardReport, sessions_of
+from replayer.shard import (
+    AnswererFactory,
+    ClientFactory,
+    SessionTurns,
+    ShardReport,
+    sessions_of,
+)
 from stubs.api import ToolAnswerer
 
 
@@ -69,10 +77,9 @@ def _checked(config: ReplayConfig) -> dict[str, str]:
     return {}
 
 
-def _describe(answerer: ToolAnswerer, config: ReplayConfig
+def _describe(info: dict[str, Any], config: ReplayConfig
               ) -> tuple[dict[str, Any], dict[str, Any]]:
-    describe = getattr(answerer, "describe", None)
-    info: dict[str, Any] = dict(describe()) if callable(describe) else {}
+    """The manifest's profile and stubs, from the answerer's `describe()`."""
     profile = info.get("profile")
     profile = profile if isinstance(profile, dict) else {"name": config.profile or "none"}
     stubs = {"fallbacks": list(config.stub_fallbacks), "miss": config.stub_miss,
@@ -81,23 +88,76 @@ def _describe(answerer: ToolAnswerer, config: ReplayConfig
     return profile, stubs
 
 
+def _description(answerer: ToolAnswerer) -> dict[str, Any]:
+    describe = getattr(answerer, "describe", None)
+    return dict(describe()) if callable(describe) else {}
+
+
+KEEP_MESSAGES = 200_000
+"""The local single-process run hands the sessions it read for the selection to its shard
+instead of reading the corpus again, as long as they hold at most this many messages in all
+(beyond that the shard streams the corpus, to bound memory)."""
+
+
+def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionTurns] | None]:
+    """Every session's facts (for the selection) and, if `keep`, the sessions with their
+    turns — or None once they exceed KEEP_MESSAGES."""
+    facts: list[SessionFacts] = []
+    kept: list[SessionTurns] | None = [] if keep else None
+    messages = 0
+    for session in sessions_of(corpus):
+        session_turns = turns(session)
+        facts.append(SessionFacts.of(session, session_turns))
+        if kept is not None:
+            kept.append((session, session_turns))
+            messages += len(session.messages)
+            if messages > KEEP_MESSAGES:
+                kept = None
+    return facts, kept
+
+
 async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = None,
                  console: Console | None = None, progress_mode: str | None = None,
                  client_factory: ClientFactory | None = None) -> dict[str, Any]:
     """Run (or resume) a replay and return its summary (also recorded in the manifest).
 
     `answerer` builds the tool answerer (default: the stub engine over the corpus);
-    `client_factory` builds the model clients (default: HTTP clients as configured).
+    `client_factory` builds the model clients (default: HTTP clients as configured). With
+    `config.workers` > 1 both are sent to the worker processes, so they must pickle
+    (module-level functions and classes do).
     """
     env = _check_environment(config) if client_factory is None else _checked(config)
     started = time.monotonic()
     factory = answerer or default_answerer
+    pool: WorkerPool | None = None
+    if config.executor == "local" and config.workers > 1:
+        # started first: their start-up overlaps the selection below
+        pool = WorkerPool(config.workers, config, factory, client_factory)
+        pool.start()
+    try:
+        return await _replay(config, factory, pool, env, started, console=console,
+                             progress_mode=progress_mode, client_factory=client_factory)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPool | None,
+                  env: dict[str, str], started: float, *, console: Console | None,
+                  progress_mode: str | None, client_factory: ClientFactory | None
+                  ) -> dict[str, Any]:
     corpus = Corpus(config.corpus)
-    facts = [SessionFacts.of(s) for s in sessions_of(corpus)]
+    in_process = config.executor == "local" and pool is None
+    facts, kept = _read(corpus, keep=in_process)
     chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
                                stratify_by=config.stratify_by, seed=config.seed)
-    local_answerer = factory(corpus, config)  # built here too: fails fast, describes the stubs
-    profile, stubs = _describe(local_answerer, config)
+    local_answerer: ToolAnswerer | None = None
+    if pool is not None:  # worker 0 built one and described it
+        info = await pool.ready()
+    else:  # built here too: fails fast, describes the stubs
+        local_answerer = factory(corpus, config)
+        info = _description(local_answerer)
+    profile, stubs = _describe(info, config)
     identity = config.identity(corpus.content_hash())
     manifest = RunManifest(
         run_id=run_id_of(identity), kind="replay", created=time.time(),
@@ -115,9 +175,14 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
     present, prior = scan(config.out)
     done = present & every
     pending = every - done
+    todo = None
+    if kept is not None:  # the pending sessions, as the shard would read them
+        ids = {key[0] for key in pending}
+        todo = [(s, ts) for s, ts in kept if s.id in ids]
+    del kept
     reports: list[ShardReport] = []
     status = "interrupted"
-    run_started = time.monotonic()
+    run_started, cpu_started = time.monotonic(), time.process_time()
     try:
         with ReplayProgress(len(pending), console or Console(stderr=True),
                             mode=progress_mode) as progress:
@@ -125,15 +190,26 @@ async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = Non
                 reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
                                         answerer=factory, progress=progress, env=env,
                                         client_factory=client_factory)
+            elif pool is not None:
+                reports = await run_workers(config, run_id=manifest.run_id, pending=pending,
+                                            pool=pool, progress=progress)
             else:
+                assert local_answerer is not None
                 reports = await run_local(config, run_id=manifest.run_id, pending=pending,
                                           answerer=local_answerer, progress=progress,
-                                          client_factory=client_factory)
+                                          client_factory=client_factory, sessions=todo)
         status = "complete"
     finally:
         summary = _finish(config, manifest, previous, prior, reports, status,
                           skipped=len(done), elapsed=time.monotonic() - started)
         summary["run_s"] = round(time.monotonic() - run_started, 3)
+        # this process's CPU during the execution phase beyond the shards it ran itself:
+        # progress and coordination (the Ray driver, the worker processes' parent)
+        own = time.process_time() - cpu_started
+        if in_process:
+            own -= sum(r.cpu_s for r in reports)
+        summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
+        summary["workers"] = config.workers if pool is not None else 1
     return summary
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.session import Session
-from recorder.turns import turns
+from recorder.turns import Turn, turns
 from replayer.errors import ReplayConfigError
 
 FIELDS = ("id", "turns", "messages", "tool_calls", "tools")
@@ -43,8 +43,10 @@ class SessionFacts:
     user_messages: int = 0
 
     @classmethod
-    def of(cls, session: Session) -> SessionFacts:
-        return cls(id=session.id, labels=dict(session.labels), turns=len(turns(session)),
+    def of(cls, session: Session, session_turns: Sequence[Turn] | None = None) -> SessionFacts:
+        """The facts of a session (`session_turns`: its turns, if already split)."""
+        n_turns = len(turns(session) if session_turns is None else session_turns)
+        return cls(id=session.id, labels=dict(session.labels), turns=n_turns,
                    messages=len(session.messages),
                    tool_calls=sum(len(m.tool_calls) for m in session.messages),
                    tools=tuple(t.name for t in session.tools),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from recorder.corpus import Corpus
 from recorder.llm import ModelClient
+from recorder.reader import CassetteReader, gc_paused
 from recorder.session import Session
 from recorder.turns import Turn, turns
 from replayer import memo
@@ -68,6 +69,37 @@ def sessions_of(corpus: Corpus) -> Iterator[Session]:
     return stored_or_derived(corpus, include_tool_only=False)
 
 
+def shard_sessions(corpus: Corpus, ids: Collection[str]) -> Iterator[Session]:
+    """`sessions_of(corpus)` restricted to the sessions whose id is in `ids`, in corpus order —
+    but only those are validated into `Session`s (a worker process needs its own share of a
+    corpus, and validation is most of the cost of reading one).
+
+    A corpus without stored sessions derives them from its exchanges, as `sessions_of` does.
+    """
+    stored = False
+
+    def matching(reader: CassetteReader) -> Iterator[object]:
+        nonlocal stored
+        for offset, obj in reader.iter_objs():
+            if obj.get("kind") != "session":
+                continue
+            stored = True
+            sid = obj.get("id")
+            if isinstance(sid, str) and sid in ids:
+                yield reader.typed(offset, obj)
+
+    for path in corpus.paths:
+        for session in gc_paused(matching(CassetteReader(path))):
+            if isinstance(session, Session) and session.source.type != "tool_only":
+                yield session
+    if not stored:
+        yield from (s for s in sessions_of(corpus) if s.id in ids)
+
+
+SessionTurns = tuple[Session, list[Turn]]
+"""A session with its turns (split once, by whoever read it)."""
+
+
 def work_keys(session: Session, config: ReplayConfig,
               session_turns: Sequence[Turn] | None = None) -> Iterator[WorkKey]:
     if config.mode == "prefix":
@@ -89,11 +121,14 @@ def build_client(config: ReplayConfig, model: str, accounting: Accounting) -> Ht
 
 async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: set[WorkKey],
                     answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None,
-                    client_factory: ClientFactory | None = None) -> ShardReport:
+                    client_factory: ClientFactory | None = None,
+                    sessions: Iterable[SessionTurns] | None = None) -> ShardReport:
     """Produce every pending trajectory of this shard; returns what it did.
 
     `client_factory` builds the model clients (default: `build_client`, an HTTP client as
     configured); any `recorder.llm.ModelClient` works, e.g. an in-process model.
+    `sessions`: the shard's sessions with their turns, when the caller has read them already
+    (in corpus order, as `shard_sessions` gives them); by default the shard reads its own.
     """
     make = client_factory or build_client
     cpu_start = time.process_time()
@@ -115,10 +150,13 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     workers = min(config.concurrency, max(1, len(pending)))
     forget = getattr(tool_answerer, "forget", None)
 
+    def read() -> Iterator[SessionTurns]:
+        for session in shard_sessions(corpus, {key[0] for key in pending}):
+            yield session, turns(session)  # once per session, shared by its trajectories
+
     async def produce() -> None:
         remaining = set(pending)
-        for session in sessions_of(corpus):
-            session_turns = turns(session)  # once per session, shared by its trajectories
+        for session, session_turns in (read() if sessions is None else sessions):
             for key in work_keys(session, config, session_turns):
                 if key in remaining:
                     remaining.discard(key)

@@ -37,6 +37,16 @@ def _params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+def _workers(raw: str) -> int:
+    from replayer.errors import ReplayConfigError
+
+    try:
+        return int(raw)
+    except ValueError:
+        raise ReplayConfigError(f"--workers {raw!r} is not a whole number; give how many "
+                                "worker processes to run, e.g. --workers 2.") from None
+
+
 def replay(
     corpus: list[str] = typer.Argument(..., help="Recorded cassettes (files, folders, globs)."),
     model: str = typer.Option(..., "--model", help="Candidate model name."),
@@ -58,6 +68,9 @@ def replay(
     concurrency: int = typer.Option(16, "--concurrency", help="Trajectories in flight."),
     max_steps: int = typer.Option(8, "--max-steps", help="Model calls per turn at most."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
+    workers: str = typer.Option("1", "--workers", metavar="N",
+                                help="Local worker processes (--executor local; 1 = in this "
+                                     "process)."),
     ray_address: str | None = typer.Option(None, "--ray-address",
                                            help="Ray cluster address (default: local Ray)."),
     ray_workers: int | None = typer.Option(None, "--ray-workers", help="Ray shards."),
@@ -90,7 +103,8 @@ def replay(
             corpus=corpus, out=out_dir, model=model, base_url=base_url, api=api,
             api_key_env=api_key_env, mode=mode, profile=profile, seed=seed, samples=samples,
             sample=sample, stratify_by=stratify_by, filter=filter_expr, concurrency=concurrency,
-            max_steps=max_steps, executor=executor, ray_address=ray_address,
+            max_steps=max_steps, executor=executor, workers=_workers(workers),
+            ray_address=ray_address,
             ray_workers=ray_workers, params=_params(param), cache=not no_cache,
             cache_dir=cache_dir, user_simulator=user_simulator, tool_simulator=tool_simulator,
             timeout=timeout, max_attempts=max_attempts, requests_per_minute=rpm,
