@@ -24,6 +24,7 @@ import threading
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from recorder.session import ContentPart, Message, ToolCall
@@ -212,7 +213,7 @@ class FakeModelServer:
                     else render_openai.responses_json(rid, model, created, msg, usage, req.body)
                     if api == "openai-responses"
                     else render_anthropic.messages_json(rid, model, msg, usage))
-            return web.json_response(data, headers=_headers())
+            return _json(data)
         if api == "openai-chat":
             include = bool((req.body.get("stream_options") or {}).get("include_usage"))
             events = render_openai.chat_stream(rid, model, created, msg, usage,
@@ -250,6 +251,15 @@ def _message(api: Api, key: str, reply: ScriptedReply) -> Message:
 
 def _headers() -> dict[str, str]:
     return {"x-deploysim-simulation": SIMULATION, "openai-organization": "deploysim-sim"}
+
+
+def _json(data: Any) -> web.Response:
+    """`web.json_response(data, headers=_headers())` with the body written by orjson: the
+    same JSON value and headers (UTF-8 text rather than `\\u` escapes, no spaces), in a
+    fraction of the server's CPU — it plays a remote endpoint, whose cost would not be on the
+    replaying machine."""
+    return web.Response(body=orjson.dumps(data), content_type="application/json",
+                        charset="utf-8", headers=_headers())
 
 
 def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -> web.Response:

@@ -44,7 +44,21 @@ _MAYBE_DIFFERENT = re.compile(rb"[^\x20-\x7e]|\d[eE]|0\.0000")
 """What orjson may write differently from `json.dumps(ensure_ascii=True)`: anything outside
 printable ASCII (json escapes it as \\uXXXX, orjson writes UTF-8 or DEL as is), and floats in
 exponent form or below 1e-4 (json writes `1e-05` where orjson writes `0.00001`). Text that
-merely looks like them (`3e`, `0.00001` in a string) only takes the slow way."""
+merely looks like them (`3e`, `0.00001` in a string) only takes the slow way. The reference
+definition: `maybe_different` finds the same thing without the regex engine."""
+
+_CLASSES = bytes(ord("0") if chr(b).isdigit() and b < 0x80 else ord("e") if b in b"eE"
+                 else ord(" ") if 0x20 <= b <= 0x7E else ord("!") for b in range(256))
+"""Each byte mapped to its class for `maybe_different`: digit `0`, `e` or `E` to `e`, other
+printable ASCII to a space, anything else `!`."""
+
+
+def maybe_different(text: bytes) -> bool:
+    """`_MAYBE_DIFFERENT.search(text) is not None`, several times faster: a regex scan tries
+    its alternation at every byte, while one `bytes.translate` into byte classes and three
+    substring searches run at C speed (a property test holds them equal)."""
+    classes = text.translate(_CLASSES)
+    return b"!" in classes or b"0e" in classes or b"0.0000" in text
 
 
 _PASSTHROUGH = (orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -62,7 +76,7 @@ def orjson_text(obj: Any, *, sort_keys: bool = False) -> str | None:
         fast = orjson.dumps(obj, option=option)
     except TypeError:
         return None
-    return None if _MAYBE_DIFFERENT.search(fast) is not None else fast.decode("ascii")
+    return None if maybe_different(fast) else fast.decode("ascii")
 
 
 def json_text(obj: Any, *, sort_keys: bool = False, finite: bool | None = True,
@@ -86,12 +100,21 @@ _LONG_NUMBER = re.compile(rb"\d{19}")
 """Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson would read as a
 float (or a long digit run inside a string: then the standard parser just takes it)."""
 
+_DIGIT_CLASS = bytes(ord("0") if 0x30 <= b <= 0x39 else ord(" ") for b in range(256))
+_DIGIT_RUN = b"0" * 19
+
+
+def long_number(raw: bytes) -> bool:
+    """`_LONG_NUMBER.search(raw) is not None` at C speed (`\\d{19}` makes the regex engine
+    count digits from every position; one translate and one substring search do not)."""
+    return _DIGIT_RUN in raw.translate(_DIGIT_CLASS)
+
 
 def loads(raw: bytes) -> Any:
     """`json.loads(raw)`, by orjson when it can: the same objects several times faster. What
     orjson refuses (NaN, Infinity, lone surrogates) or would read differently (integers beyond
     64 bits) goes to the standard parser, which decides as before (ValueError if not JSON)."""
-    if _LONG_NUMBER.search(raw) is None:
+    if not long_number(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

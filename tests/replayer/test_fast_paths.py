@@ -20,7 +20,15 @@ from replayer.memo import IdentityMemo
 from replayer.run import record_payload
 from replayer.testing.sessions import TOOLS, support_session
 from replayer.wire import openai_chat
-from replayer.wire.common import compact, json_text, loads
+from replayer.wire.common import (
+    _LONG_NUMBER,
+    _MAYBE_DIFFERENT,
+    compact,
+    json_text,
+    loads,
+    long_number,
+    maybe_different,
+)
 
 text = st.text(max_size=12)  # any unicode: the ASCII escapes must match too
 json_value = st.recursive(
@@ -168,3 +176,22 @@ def test_clear_all_forgets_every_memo():
     assert memo(box) == 1 and len(memo._entries) == 1
     memo_module.clear_all()
     assert memo._entries == {} and memo(box) == 1
+
+
+# bytes made mostly of the characters the scans look for, so matches and near misses are common
+scan_bytes = st.binary(max_size=64) | st.lists(
+    st.sampled_from([b"0", b"7", b"9", b"e", b"E", b".", b"0.0000", b"1.2345", b"a", b" ",
+                     b"\x7f", b"\x1f", b"\xc3\xa9", b'"', b"\\u00e9", b"1" * 19]),
+    max_size=30).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=scan_bytes)
+def test_maybe_different_finds_what_the_regex_finds(raw):
+    assert maybe_different(raw) == (_MAYBE_DIFFERENT.search(raw) is not None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=scan_bytes | st.integers(min_value=10**17).map(lambda n: str(n).encode()))
+def test_long_number_finds_what_the_regex_finds(raw):
+    assert long_number(raw) == (_LONG_NUMBER.search(raw) is not None)
