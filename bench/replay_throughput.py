@@ -6,20 +6,29 @@ CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
 
 - `bare aiohttp`: the same requests from a minimal aiohttp loop (no deploysim machinery) —
   the ceiling this machine and fake server allow;
-- `deploysim local`: `deploysim replay` with the local (in-process) executor;
-- `deploysim ray`: the Ray executor with 2 local workers (skipped if Ray is missing);
-- `in-process model`: the same two executors with the fake model inside the replaying process
+- `deploysim local`: `deploysim replay` with the local executor, in one process;
+- `deploysim local, N workers`: the same with `--workers N` (N worker processes);
+- `deploysim ray`: the Ray executor with N local workers (skipped if Ray is missing);
+- `in-process model`: the same executors with the fake model inside the replaying process(es)
   (a `ModelClient` that waits LATENCY and answers `ok`, no HTTP, no server process): what
   deploysim's own machinery allows when the endpoint costs nothing.
 
-Each deploysim run is preceded by a small warm-up run (imports, Ray worker start) and timed
-over its execution phase. CPU per turn is the replaying process(es)' CPU time / turns. Every
-variant, the fake server and the Ray shards run on the event loop the CLI uses
-(`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them all on
-asyncio's own loop instead, for comparison.
+Each deploysim variant is preceded by a small warm-up run (imports, Ray worker start).
+turns/s is over the execution phase (`summary["run_s"]`: from the moment the pending work is
+known and handed to the shards until the last shard reports). CPU ms/turn is the CPU time of
+every replaying process during that phase (each shard's, plus the parent's coordination) /
+turns. `whole s` is the wall time of the whole `replay()` call — corpus scan, selection, stub
+index, manifest, worker processes' start-up (fresh ones for every run, as each `deploysim
+replay` command starts its own) and the final tally — and `whole CPU s` its CPU time over
+every process it started (not measured for Ray, whose workers are the Ray cluster's).
+Neither includes the interpreter start-up and imports every `deploysim` command pays alike
+(~0.6 s CPU here). Every variant, the fake server and the Ray shards run on the event loop the
+CLI uses (`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them
+all on asyncio's own loop instead, for comparison.
 
     .venv/bin/python bench/replay_throughput.py                 # 2,000 turns, concurrency 64
     .venv/bin/python bench/replay_throughput.py --turns 200     # small
+    .venv/bin/python bench/replay_throughput.py --no-ray --workers 2
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -106,15 +116,26 @@ class InProcessFactory:
         return InProcessModel(self.latency)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: str,
                   workers: int, in_process: float | None = None) -> dict[str, Any]:
     config = ReplayConfig(corpus=[corpus], out=out, model="sim-candidate", base_url=url,
                           concurrency=concurrency, executor=executor,
+                          workers=workers if executor == "local" else 1,
                           ray_workers=workers if executor == "ray" else None)
     factory = InProcessFactory(in_process) if in_process is not None else None
+    cpu, children, t0 = time.process_time(), _children_cpu(), time.monotonic()
     summary = aio_run(replay(config, progress_mode="off", client_factory=factory))
+    whole = time.monotonic() - t0
+    whole_cpu = time.process_time() - cpu + _children_cpu() - children
     assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
-    return {"turns": summary["written"], "wall_s": summary["run_s"], "cpu_s": summary["cpu_s"]}
+    return {"turns": summary["written"], "wall_s": summary["run_s"],
+            "cpu_s": summary["cpu_s"] + summary["coordinator_cpu_s"], "whole_s": whole,
+            "whole_cpu_s": whole_cpu if executor == "local" else float("nan")}
 
 
 def main() -> None:
@@ -123,9 +144,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
-    parser.add_argument("--ray-workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the multi-process variants (local and Ray)")
+    parser.add_argument("--ray-workers", type=int, default=None,
+                        help="Ray workers (default: --workers)")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
+    ray_workers = args.ray_workers or args.workers
     ideal = args.concurrency / args.latency
     tmp = tempfile.mkdtemp(prefix="dsim-bench-")
     sessions = max(1, args.turns // TURNS_PER_SESSION)
@@ -139,29 +164,33 @@ def main() -> None:
         try:
             import ray
 
-            ray.init(num_cpus=args.ray_workers, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=ray_workers, include_dashboard=False, log_to_driver=False)
         except ImportError:
             ray_ok = False
-    executors = ["local"] + (["ray"] if ray_ok else [])
+    # (name, executor, processes)
+    setups = [("local", "local", 1), (f"local, {args.workers} workers", "local", args.workers)]
+    if ray_ok:
+        setups.append((f"ray ({ray_workers} workers)", "ray", ray_workers))
     results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": []}
-    for executor in executors:
-        results[f"deploysim {executor}"] = []
-    for executor in executors:
-        results[f"in-process model, {executor}"] = []
+    for label, _executor, _n in setups:
+        results[f"deploysim {label}"] = []
+    for label, _executor, _n in setups:
+        results[f"in-process model, {label}"] = []
     try:
         n = 0
-        for executor in executors:
-            run_deploysim(url, warm, os.path.join(tmp, f"warm-{executor}"), args.concurrency,
-                          executor, args.ray_workers)
+        for _label, executor, workers in setups:
+            run_deploysim(url, warm, os.path.join(tmp, f"warm-{n}"), args.concurrency,
+                          executor, workers)
+            n += 1
         for _ in range(args.repeat):
             results["bare aiohttp"].append(aio_run(bare(url, corpus, args.concurrency)))
-            for executor in executors:
-                for name, in_process in ((f"deploysim {executor}", None),
-                                         (f"in-process model, {executor}", args.latency)):
+            for label, executor, workers in setups:
+                for name, in_process in ((f"deploysim {label}", None),
+                                         (f"in-process model, {label}", args.latency)):
                     n += 1
                     results[name].append(run_deploysim(
                         url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, executor,
-                        args.ray_workers, in_process))
+                        workers, in_process))
     finally:
         server.terminate()
         server.wait()
@@ -173,18 +202,27 @@ def main() -> None:
     for name, runs in results.items():
         rates = [r["turns"] / r["wall_s"] for r in runs]
         cpu_ms = [1000 * r["cpu_s"] / r["turns"] for r in runs]
-        rows.append({"variant": name, "turns": runs[0]["turns"],
-                     "turns_per_s": round(statistics.median(rates), 1),
-                     "of_ideal": round(statistics.median(rates) / ideal, 3),
-                     "cpu_ms_per_turn": round(statistics.median(cpu_ms), 3),
-                     "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]})
+        row = {"variant": name, "turns": runs[0]["turns"],
+               "turns_per_s": round(statistics.median(rates), 1),
+               "of_ideal": round(statistics.median(rates) / ideal, 3),
+               "cpu_ms_per_turn": round(statistics.median(cpu_ms), 3),
+               "whole_s": None, "whole_cpu_s": None,
+               "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]}
+        if "whole_s" in runs[0]:
+            row["whole_s"] = round(statistics.median(r["whole_s"] for r in runs), 3)
+            cpus = [r["whole_cpu_s"] for r in runs if r["whole_cpu_s"] == r["whole_cpu_s"]]
+            row["whole_cpu_s"] = round(statistics.median(cpus), 3) if cpus else None
+        rows.append(row)
     print(f"ideal {ideal:.0f} turns/s (concurrency {args.concurrency} / latency "
           f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}; "
           f"event loop {loop_name()}")
-    print(f"{'variant':<26}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}")
+    print(f"{'variant':<38}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}"
+          f"{'whole s':>9}{'whole CPU s':>13}")
     for r in rows:
-        print(f"{r['variant']:<26}{r['turns']:>7}{r['turns_per_s']:>10}"
-              f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}")
+        whole = "" if r["whole_s"] is None else r["whole_s"]
+        whole_cpu = "" if r["whole_cpu_s"] is None else r["whole_cpu_s"]
+        print(f"{r['variant']:<38}{r['turns']:>7}{r['turns_per_s']:>10}"
+              f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}{whole:>9}{whole_cpu:>13}")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     doc = {"benchmark": "replay_throughput", "ideal_turns_per_s": ideal,
            "concurrency": args.concurrency, "latency_s": args.latency, "turns": args.turns,

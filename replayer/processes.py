@@ -9,21 +9,24 @@ trajectories as with one process, and `scan` and resume read it the same way.
 
 Lifecycle (`WorkerPool`):
 
-1. `start()` at the very beginning of `replay()`: the processes are created on a background
-   thread (creating them blocks), so their start-up — interpreter, imports, the tool answerer
-   (the stub engine index) — overlaps the parent's selection and manifest work. Worker 0 sends
-   back its answerer's description for the manifest, so the parent does not build one.
-2. `run()` sends each worker its shard; workers stream progress in batches (one message per
-   `PROGRESS_S`, not one per trajectory) and finally their `ShardReport`.
-3. `close()`, always: workers still running are sent SIGTERM (each cancels its loop, so its
-   cassettes and response cache are closed properly), and killed after `GRACE_S`.
+1. `start()` at the very beginning of `replay()`: worker 0 is spawned (a fresh interpreter:
+   nothing of the parent's running event loop or threads is inherited). It imports deploysim,
+   builds the tool answerer (the stub engine's index) and then forks workers 1..N-1, which
+   inherit both — so the imports and the index are paid once, not N times — while the parent
+   scans the corpus and selects sessions. Worker 0 sends back its answerer's description for
+   the manifest, so the parent builds no answerer at all.
+2. `run()` sends each worker its shard; each reads only its own sessions, streams progress in
+   batches (one message per `PROGRESS_S`, not one per trajectory) and finally its
+   `ShardReport`.
+3. `close()`, always: workers still running get SIGTERM (each cancels its loop, so its
+   cassettes and response cache are closed properly), and SIGKILL after `GRACE_S`.
 
-Processes start with forkserver (a clean server process, started once, that has preloaded
-deploysim, forks each worker: safe although the parent runs an event loop and threads, and the
-imports are paid once), or spawn where forkserver does not exist. Workers ignore SIGINT —
-Ctrl-C reaches the whole process group, and the parent decides how to stop — and they exit
-when the parent dies, even by SIGKILL: a thread watches the parent's sentinel pipe, and on
-Linux `PR_SET_PDEATHSIG` backs it up.
+Forking happens only in worker 0 while it is single-threaded (its watch thread starts after
+the forks). An answerer that uses threads or connections of its own (the tool simulator's
+client and cache) is not shared: then workers are forked first and each builds its own.
+Workers ignore SIGINT — Ctrl-C reaches the whole process group, and the parent decides how to
+stop — and exit when the parent dies, even by SIGKILL: a thread reads the parent's sentinel
+pipe until EOF, and on Linux `PR_SET_PDEATHSIG` backs it up.
 """
 
 from __future__ import annotations
@@ -39,11 +42,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext, SpawnContext
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from recorder.aio import run as aio_run
@@ -51,6 +51,7 @@ from recorder.corpus import Corpus
 from recorder.errors import DeploysimError
 from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
+from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
 from replayer.shard import AnswererFactory, ClientFactory, ShardReport, run_shard
 from replayer.trajectory import Trajectory
@@ -61,9 +62,6 @@ PROGRESS_S = 0.2
 GRACE_S = 10.0
 """How long a stopped worker may take to close its files before it is killed."""
 
-PRELOAD = ["__main__", "replayer.processes", "replayer.replay", "stubs.engine"]
-"""What the forkserver imports once for every worker it forks."""
-
 
 class WorkerFailed(DeploysimError):
     """A worker process died or failed before finishing its shard (the run is resumable)."""
@@ -71,17 +69,11 @@ class WorkerFailed(DeploysimError):
 
 @dataclass(frozen=True)
 class WorkerStart:
-    """What a worker gets when it starts (before the parent knows the pending work)."""
+    """What the workers get when they start (before the parent knows the pending work)."""
 
     config: ReplayConfig
     answerer: AnswererFactory
     client_factory: ClientFactory | None
-    describe: bool
-    """Send the answerer's description back (worker 0 does, for the manifest)."""
-    pdeathsig: bool
-    """Ask the kernel for SIGTERM when the forking thread dies: right when a forkserver (which
-    lives exactly as long as the parent) forked the worker, wrong for spawn, where the
-    forking thread is the parent's short-lived starter thread."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +89,8 @@ class ShardJob:
 @dataclass
 class _Worker:
     index: int
-    process: BaseProcess
     conn: Connection
+    pid: int | None = None
     ready: bool = False
     finished: bool = False
     """The worker sent its report (or had nothing to do)."""
@@ -109,64 +101,43 @@ class _Worker:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def context() -> ForkServerContext | SpawnContext:
-    """forkserver (preloading deploysim) where available, else spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 class WorkerPool:
     """N replay worker processes (see the module docstring).
 
-    >>> pool = WorkerPool(2, config, default_answerer, None)          # doctest: +SKIP
-    >>> pool.start(); info = await pool.ready()                       # doctest: +SKIP
-    >>> reports = await pool.run(run_id, shards, shard_config, progress)  # doctest: +SKIP
-    >>> pool.close()                                                  # doctest: +SKIP
+    >>> pool = WorkerPool(2, config, default_answerer, None)             # doctest: +SKIP
+    >>> pool.start(); info = await pool.ready()                          # doctest: +SKIP
+    >>> reports = await pool.run(run_id, shards, shard_config, update)  # doctest: +SKIP
+    >>> pool.close()                                                     # doctest: +SKIP
     """
 
     def __init__(self, n: int, config: ReplayConfig, answerer: AnswererFactory,
                  client_factory: ClientFactory | None) -> None:
+        if not hasattr(os, "fork"):
+            raise ReplayConfigError("--workers above 1 needs a system with fork (Linux, "
+                                    "macOS); use --workers 1 or --executor ray here.")
         self.n = n
-        self.config = config
-        self.answerer = answerer
-        self.client_factory = client_factory
+        self.start_info = WorkerStart(config, answerer, client_factory)
         self.workers: list[_Worker] = []
-        self._started: Future[None] = Future()
-        self._thread: threading.Thread | None = None
+        self.process: multiprocessing.process.BaseProcess | None = None
         self._inbox: asyncio.Queue[tuple[_Worker, str, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- starting ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the processes on a background thread (returns at once)."""
-        self._thread = threading.Thread(target=self._start_all, name="deploysim-replay-workers",
-                                        daemon=True)
-        self._thread.start()
-
-    def _start_all(self) -> None:
-        try:
-            ctx = context()
-            forkserver = ctx.get_start_method() == "forkserver"
-            for i in range(self.n):
-                ours, theirs = ctx.Pipe()
-                start = WorkerStart(self.config, self.answerer, self.client_factory,
-                                    describe=i == 0, pdeathsig=forkserver)
-                process = ctx.Process(target=worker_main, args=(theirs, start),
-                                      name=f"deploysim-replay-worker-{i}", daemon=True)
-                process.start()
-                theirs.close()  # the worker holds the only other end: EOF means it is gone
-                self.workers.append(_Worker(i, process, ours))
-            self._started.set_result(None)
-        except BaseException as exc:  # surfaced by ready()
-            self._started.set_exception(exc)
+        """Spawn worker 0 (it forks the others); returns at once."""
+        ctx = multiprocessing.get_context("spawn")
+        ends = [ctx.Pipe() for _ in range(self.n)]
+        self.process = ctx.Process(target=first_worker_main,
+                                   args=([theirs for _ours, theirs in ends], self.start_info),
+                                   name="deploysim-replay-worker-0", daemon=True)
+        self.process.start()
+        for i, (ours, theirs) in enumerate(ends):
+            theirs.close()  # the workers hold the only other ends: EOF means one is gone
+            self.workers.append(_Worker(i, ours))
 
     async def ready(self) -> dict[str, Any]:
-        """Wait until every worker has built its answerer; worker 0's answerer description."""
-        await asyncio.wrap_future(self._started)
+        """Wait until every worker has its answerer; worker 0's answerer description."""
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
         for w in self.workers:
@@ -190,23 +161,37 @@ class WorkerPool:
         assert self._inbox is not None
         w, kind, payload = await self._inbox.get()
         if kind == "ready":
-            w.ready, w.info = True, payload or {}
+            w.ready, w.pid, w.info = True, payload["pid"], payload["info"]
         elif kind == "error":
             w.finished = True
             raise payload if isinstance(payload, BaseException) else WorkerFailed(str(payload))
         elif kind == "eof" and not w.finished:
-            w.process.join(1.0)
-            who = f"Replay worker {w.index + 1} of {self.n} (pid {w.process.pid})"
-            how = _how(w.process.exitcode)
+            who = f"Replay worker {w.index + 1} of {self.n}" + (f" (pid {w.pid})" if w.pid
+                                                                 else "")
+            how = self._how(w)
             if starting:
                 raise WorkerFailed(f"{who} {how} while starting, before anything ran (its "
-                                   "error, if any, is above); the main module of a program "
-                                   "that calls replay() with workers must be guarded by "
-                                   "`if __name__ == '__main__':`.")
+                                   "error, if any, is above); a program that calls replay() "
+                                   "with workers must guard its main module with `if "
+                                   "__name__ == '__main__':`.")
             raise WorkerFailed(f"{who} {how} before finishing its shard; the run is marked "
                                "interrupted, and rerunning the same command finishes what is "
                                "missing.")
         return w, kind, payload
+
+    def _how(self, w: _Worker) -> str:
+        if w.index != 0 or self.process is None:  # forked by worker 0: its status is not ours
+            return "stopped"
+        self.process.join(1.0)
+        code = self.process.exitcode
+        if code is None:
+            return "stopped answering"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with code {code}"
 
     # -- running -----------------------------------------------------------------------------
 
@@ -242,55 +227,101 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop whatever still runs (SIGTERM, then SIGKILL after GRACE_S) and reap it."""
-        if self._thread is not None:
-            self._thread.join()
         for w in self.workers:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
                     self._loop.remove_reader(w.conn.fileno())
-            if w.process.is_alive() and not w.finished:
-                w.process.terminate()
-        deadline = time.monotonic() + GRACE_S
+            if not w.finished:
+                self._signal(w, signal.SIGTERM)
+        if self.process is not None:
+            # worker 0 exits after reaping the workers it forked
+            self.process.join(GRACE_S)
+            if self.process.is_alive():
+                for w in self.workers:
+                    self._signal(w, signal.SIGKILL)
+                self.process.join()
         for w in self.workers:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join()
             w.conn.close()
 
-
-def _how(code: int | None) -> str:
-    if code is None:
-        return "stopped answering"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
+    def _signal(self, w: _Worker, sig: signal.Signals) -> None:
+        # a fork's pid is None until it is ready: then stopping worker 0 stops it too
+        pid = self.process.pid if w.index == 0 and self.process is not None else w.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
 
 
 # -- the worker side -----------------------------------------------------------------------
 
 
-def worker_main(conn: Connection, start: WorkerStart) -> None:
-    """A worker process: build the answerer, report ready, run the shard it is given."""
+def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
+    """Worker 0: build what can be shared, fork workers 1..N-1, then be worker 0."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (close())
-    _die_with_parent(start.pdeathsig)
+    _set_pdeathsig()
+    config = start.config
+    shared: Any = None
+    try:
+        if not config.tool_simulator:  # the simulator's client and cache must not be shared
+            shared = start.answerer(Corpus(config.corpus), config)
+    except BaseException as exc:  # reported as worker 0's error once it runs
+        shared = exc
+    children: list[int] = []
+    if threading.active_count() == 1 and not isinstance(shared, BaseException):
+        for i in range(1, len(conns)):
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                for j, other in enumerate(conns):
+                    if j != i:
+                        other.close()
+                _set_pdeathsig()
+                code = _worker(conns[i], start, shared)
+                sys.stderr.flush()
+                os._exit(code)  # never the parent's clean-up (it belongs to worker 0)
+            children.append(pid)
+        for other in conns[1:]:
+            other.close()
+    try:
+        if isinstance(shared, BaseException):
+            raise shared
+        if threading.active_count() != 1:  # cannot fork safely: fail rather than hang
+            raise WorkerFailed("The tool answerer started threads while being built, so the "
+                               "replay workers cannot be forked from it; use --workers 1.")
+        _worker(conns[0], start, shared, describe=True)
+    except BaseException as exc:
+        _send(conns[0], ("error", _portable(exc)))
+    finally:
+        for pid in children:  # no zombies, no orphans
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _worker(conn: Connection, start: WorkerStart, shared: Any, *,
+            describe: bool = False) -> int:
+    """One worker's life after start-up (`shared`: the answerer, if built already); its exit
+    code."""
+    _watch_parent()
     try:
         config = start.config
-        answerer = start.answerer(Corpus(config.corpus), config)
-        describe = getattr(answerer, "describe", None)
-        info = dict(describe()) if start.describe and callable(describe) else {}
-        conn.send(("ready", info))
+        answerer = shared if shared is not None else start.answerer(Corpus(config.corpus),
+                                                                    config)
+        about = getattr(answerer, "describe", None)
+        info = dict(about()) if describe and callable(about) else {}
+        conn.send(("ready", {"pid": os.getpid(), "info": info}))
         job: ShardJob | None = conn.recv()
         if job is None:
-            return
+            return 0
         report = aio_run(_run_job(job, answerer, start.client_factory, conn))
         conn.send(("report", report))
+        return 0
     except BaseException as exc:  # the parent raises it (or, if it is gone, nobody needs it)
-        with contextlib.suppress(Exception):
-            conn.send(("error", _portable(exc)))
+        _send(conn, ("error", _portable(exc)))
+        return 1
+
+
+def _send(conn: Connection, message: tuple[str, Any]) -> None:
+    with contextlib.suppress(Exception):
+        conn.send(message)
 
 
 async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory | None,
@@ -332,14 +363,19 @@ def _portable(exc: BaseException) -> BaseException:
                         "traceback is above).")
 
 
-def _die_with_parent(pdeathsig: bool) -> None:
-    """Exit when the parent process dies, however it dies (no orphan keeps replaying)."""
-    if pdeathsig and sys.platform.startswith("linux"):
+def _set_pdeathsig() -> None:
+    """SIGTERM when the process that started this one exits (Linux; cleared by fork, so each
+    forked worker sets its own, tied to worker 0, which outlives them)."""
+    if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
 
             pr_set_pdeathsig = 1
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _watch_parent() -> None:
+    """Stop when the replaying parent dies, however it dies (no orphan keeps replaying)."""
     parent = multiprocessing.parent_process()
     if parent is None:
         return
