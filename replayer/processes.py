@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import pickle
@@ -53,7 +54,15 @@ from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
-from replayer.shard import AnswererFactory, ClientFactory, ShardReport, run_shard
+from replayer.shard import (
+    AnswererFactory,
+    ClientFactory,
+    SessionTurns,
+    ShardReport,
+    of_shard,
+    read_sessions,
+    run_shard,
+)
 from replayer.trajectory import Trajectory
 
 PROGRESS_S = 0.2
@@ -255,16 +264,23 @@ class WorkerPool:
 
 
 def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
-    """Worker 0: build what can be shared, fork workers 1..N-1, then be worker 0."""
+    """Worker 0: read the sessions and build what can be shared, fork workers 1..N-1, then be
+    worker 0."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (close())
     _set_pdeathsig()
     config = start.config
     shared: Any = None
+    kept: list[SessionTurns] | None = None
     try:
+        corpus = Corpus(config.corpus)
+        kept = read_sessions(corpus)
         if not config.tool_simulator:  # the simulator's client and cache must not be shared
-            shared = start.answerer(Corpus(config.corpus), config)
+            shared = start.answerer(corpus, config)
     except BaseException as exc:  # reported as worker 0's error once it runs
         shared = exc
+    # what every worker inherits is never garbage: keep the collector off it (and the pages
+    # it sits in unwritten, so they stay shared between the workers)
+    gc.freeze()
     children: list[int] = []
     if threading.active_count() == 1 and not isinstance(shared, BaseException):
         for i in range(1, len(conns)):
@@ -275,7 +291,7 @@ def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
                     if j != i:
                         other.close()
                 _set_pdeathsig()
-                code = _worker(conns[i], start, shared)
+                code = _worker(conns[i], start, shared, kept)
                 sys.stderr.flush()
                 os._exit(code)  # never the parent's clean-up (it belongs to worker 0)
             children.append(pid)
@@ -287,7 +303,7 @@ def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
         if threading.active_count() != 1:  # cannot fork safely: fail rather than hang
             raise WorkerFailed("The tool answerer started threads while being built, so the "
                                "replay workers cannot be forked from it; use --workers 1.")
-        _worker(conns[0], start, shared, describe=True)
+        _worker(conns[0], start, shared, kept, describe=True)
     except BaseException as exc:
         _send(conns[0], ("error", _portable(exc)))
     finally:
@@ -296,10 +312,10 @@ def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
                 os.waitpid(pid, 0)
 
 
-def _worker(conn: Connection, start: WorkerStart, shared: Any, *,
-            describe: bool = False) -> int:
-    """One worker's life after start-up (`shared`: the answerer, if built already); its exit
-    code."""
+def _worker(conn: Connection, start: WorkerStart, shared: Any,
+            kept: list[SessionTurns] | None, *, describe: bool = False) -> int:
+    """One worker's life after start-up (`shared`: the answerer, if built already; `kept`:
+    the corpus's sessions, if read already); its exit code."""
     _watch_parent()
     try:
         config = start.config
@@ -311,7 +327,9 @@ def _worker(conn: Connection, start: WorkerStart, shared: Any, *,
         job: ShardJob | None = conn.recv()
         if job is None:
             return 0
-        report = aio_run(_run_job(job, answerer, start.client_factory, conn))
+        sessions = of_shard(kept, job.pending) if kept is not None else None
+        del kept
+        report = aio_run(_run_job(job, answerer, start.client_factory, conn, sessions))
         conn.send(("report", report))
         return 0
     except BaseException as exc:  # the parent raises it (or, if it is gone, nobody needs it)
@@ -325,7 +343,7 @@ def _send(conn: Connection, message: tuple[str, Any]) -> None:
 
 
 async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory | None,
-                   conn: Connection) -> ShardReport:
+                   conn: Connection, sessions: list[SessionTurns] | None) -> ShardReport:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -342,7 +360,8 @@ async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory |
             send(acc)
 
     return await run_shard(job.config, shard=job.shard, run_id=job.run_id, pending=job.pending,
-                           answerer=answerer, on_done=done, client_factory=client_factory)
+                           answerer=answerer, on_done=done, client_factory=client_factory,
+                           sessions=sessions)
 
 
 def _portable(exc: BaseException) -> BaseException:

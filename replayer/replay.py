@@ -17,6 +17,7 @@ from recorder.corpus import Corpus
 from recorder.run import RunManifest, write_manifest
 from recorder.turns import turns
 from recorder.version import __version__
+from replayer import shard
 from replayer.clients import Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
@@ -93,15 +94,9 @@ def _description(answerer: ToolAnswerer) -> dict[str, Any]:
     return dict(describe()) if callable(describe) else {}
 
 
-KEEP_MESSAGES = 200_000
-"""The local single-process run hands the sessions it read for the selection to its shard
-instead of reading the corpus again, as long as they hold at most this many messages in all
-(beyond that the shard streams the corpus, to bound memory)."""
-
-
 def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionTurns] | None]:
     """Every session's facts (for the selection) and, if `keep`, the sessions with their
-    turns — or None once they exceed KEEP_MESSAGES."""
+    turns — or None once they exceed `shard.KEEP_MESSAGES` (then the shard streams them)."""
     facts: list[SessionFacts] = []
     kept: list[SessionTurns] | None = [] if keep else None
     messages = 0
@@ -111,7 +106,7 @@ def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionT
         if kept is not None:
             kept.append((session, session_turns))
             messages += len(session.messages)
-            if messages > KEEP_MESSAGES:
+            if messages > shard.KEEP_MESSAGES:
                 kept = None
     return facts, kept
 
@@ -175,10 +170,8 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
     present, prior = scan(config.out)
     done = present & every
     pending = every - done
-    todo = None
-    if kept is not None:  # the pending sessions, as the shard would read them
-        ids = {key[0] for key in pending}
-        todo = [(s, ts) for s, ts in kept if s.id in ids]
+    # the pending sessions, as the shard would read them
+    todo = shard.of_shard(kept, pending) if kept is not None else None
     del kept
     reports: list[ShardReport] = []
     status = "interrupted"

@@ -99,6 +99,30 @@ def shard_sessions(corpus: Corpus, ids: Collection[str]) -> Iterator[Session]:
 SessionTurns = tuple[Session, list[Turn]]
 """A session with its turns (split once, by whoever read it)."""
 
+KEEP_MESSAGES = 200_000
+"""Sessions read before the execution phase (by the one-process run for its selection, by
+worker 0 before it forks the others) are handed to the shards instead of being read again, as
+long as they hold at most this many messages in all; beyond that each shard streams its own
+(`shard_sessions`), to bound memory."""
+
+
+def read_sessions(corpus: Corpus) -> list[SessionTurns] | None:
+    """Every session as `sessions_of` gives them, with its turns; None past KEEP_MESSAGES."""
+    kept: list[SessionTurns] = []
+    messages = 0
+    for session in sessions_of(corpus):
+        kept.append((session, turns(session)))
+        messages += len(session.messages)
+        if messages > KEEP_MESSAGES:
+            return None
+    return kept
+
+
+def of_shard(kept: Iterable[SessionTurns], pending: Collection[WorkKey]) -> list[SessionTurns]:
+    """The sessions (read beforehand) that a shard's pending keys name, in corpus order."""
+    ids = {key[0] for key in pending}
+    return [(s, ts) for s, ts in kept if s.id in ids]
+
 
 def work_keys(session: Session, config: ReplayConfig,
               session_turns: Sequence[Turn] | None = None) -> Iterator[WorkKey]:

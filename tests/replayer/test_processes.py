@@ -23,7 +23,7 @@ from recorder.corpus import Corpus
 from recorder.llm import ModelClient
 from recorder.records import record_to_obj
 from recorder.run import read_manifest
-from replayer import replay as replay_module
+from replayer import shard as shard_module
 from replayer.clients import Accounting
 from replayer.config import ReplayConfig
 from replayer.processes import WorkerFailed
@@ -254,7 +254,7 @@ def test_the_local_run_reads_the_corpus_once_or_streams_it_with_the_same_result(
         kept = asyncio.run(replay(make_config(corpus_path, str(tmp_path / "a"),
                                               server.openai_url, samples=2, seed=3),
                                   answerer=recorded_answerer, progress_mode="off"))
-        monkeypatch.setattr(replay_module, "KEEP_MESSAGES", 10)  # too big to keep: streamed
+        monkeypatch.setattr(shard_module, "KEEP_MESSAGES", 10)  # too big to keep: streamed
         streamed = asyncio.run(replay(make_config(corpus_path, str(tmp_path / "b"),
                                                   server.openai_url, samples=2, seed=3),
                                       answerer=recorded_answerer, progress_mode="off"))
