@@ -22,13 +22,14 @@ import hashlib
 import inspect
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 from recorder.session import ContentPart, Message, ToolCall
 from replayer.testing import render_anthropic, render_openai
+from replayer.testing.http_server import HttpServer, Request, Response, StreamResponse
 from replayer.testing.policies import (
     RuleAgent,
     by_model,
@@ -51,11 +52,17 @@ from replayer.testing.script import (
 )
 from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, loads, stable_id
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 __all__ = [
     "SIMULATION", "FakeModelServer", "Policy", "RuleAgent", "ScriptedCall", "ScriptedError",
     "ScriptedReply", "ScriptedRequest", "by_model", "call_first_tool", "context_limit", "echo",
     "fail_first", "fail_when", "sample_arguments", "scripted", "serve_in_thread",
 ]
+
+MAX_BODY = 256 * 1024 * 1024
+"""Largest request body accepted."""
 
 SIM_MODELS = ("sim-deployed", "sim-candidate")
 """Model ids listed by `GET /v1/models` (any model name is accepted)."""
@@ -98,6 +105,7 @@ class FakeModelServer:
         self.requests: list[ScriptedRequest] = []
         self._count = 0
         self._lock = threading.Lock()
+        self._http: HttpServer | None = None
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -113,26 +121,63 @@ class FakeModelServer:
         return self.url + "/v1"
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024 * 1024)
+        """The same server as an aiohttp application. `start` serves it (rather than the
+        leaner `replayer.testing.http_server`) when a subclass overrides this method — to add
+        middlewares, say — so such customisations keep working."""
+        from aiohttp import web
+
+        app = web.Application(client_max_size=MAX_BODY)
         for path in _ROUTES:
-            app.router.add_post(path, self._handle)
-        app.router.add_get("/v1/models", self._models)
+            app.router.add_post(path, self._aiohttp_handle)
+        app.router.add_get("/v1/models", self._aiohttp_handle)
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        if type(self).app is not FakeModelServer.app:
+            from aiohttp import web
+
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            assert site._server is not None
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            return self.url
+        self._http = HttpServer(self._route, max_body=MAX_BODY)
+        self.port = await self._http.start(self.host, self.port)
         return self.url
 
     async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _aiohttp_handle(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        def drop() -> None:
+            if request.transport is not None:
+                request.transport.close()
+
+        answer = await self._route(Request(
+            request.method, request.path, request.query_string,
+            {k.lower(): v for k, v in request.headers.items()}, await request.read(), drop))
+        if answer is None:
+            return web.Response(status=499)  # never delivered: the connection is gone
+        if isinstance(answer, Response):
+            headers = dict(answer.headers)
+            if answer.content_type:
+                headers["Content-Type"] = answer.content_type
+            return web.Response(status=answer.status, body=answer.body, headers=headers)
+        response = web.StreamResponse(status=answer.status, headers=answer.headers)
+        await response.prepare(request)
+        for chunk in answer.chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def __aenter__(self) -> FakeModelServer:
         await self.start()
@@ -143,23 +188,29 @@ class FakeModelServer:
 
     # -- handling --------------------------------------------------------------------------
 
-    async def _models(self, request: web.Request) -> web.Response:
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": SIMULATION}
-                for m in SIM_MODELS]
-        return web.json_response({"object": "list", "data": data}, headers=_headers())
+    async def _route(self, request: Request) -> Response | StreamResponse | None:
+        api = _ROUTES.get(request.path)
+        if api is not None and request.method == "POST":
+            return await self._handle(request, api)
+        if request.path == "/v1/models" and request.method == "GET":
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": SIMULATION}
+                    for m in SIM_MODELS]
+            return _json({"object": "list", "data": data})
+        known = request.path in _ROUTES or request.path == "/v1/models"
+        return Response(405 if known else 404, b"405: Method Not Allowed" if known
+                        else b"404: Not Found", "text/plain; charset=utf-8")
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: Request) -> bool:
         if self.api_key is None:
             return True
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         return self.api_key in (bearer, request.headers.get("x-api-key", ""))
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        api = _ROUTES[request.path]
+    async def _handle(self, request: Request, api: Api) -> Response | StreamResponse | None:
         with self._lock:
             index = self._count
             self._count += 1
-        raw = await request.read()
+        raw = request.body
         try:
             body = loads(raw)
             assert isinstance(body, dict)
@@ -167,7 +218,7 @@ class FakeModelServer:
             return _error(api, ScriptedError("bad_request", message=f"unreadable request: {exc}"))
         scripted_request = ScriptedRequest(
             api=api, model=str(body.get("model", "")), stream=bool(body.get("stream")),
-            index=index, headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+            index=index, headers=request.headers, body=body)
         if self.log_requests:
             with self._lock:
                 self.requests.append(scripted_request)
@@ -185,15 +236,14 @@ class FakeModelServer:
         if delay > 0:
             await asyncio.sleep(delay)
         if reply.disconnect:
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=499)  # never delivered: the connection is gone
+            request.close_connection()
+            return None
         if reply.error is not None:
             return _error(api, reply.error, scripted_request)
         return await self._answer(request, scripted_request, reply, raw)
 
-    async def _answer(self, request: web.Request, req: ScriptedRequest,
-                      reply: ScriptedReply, raw: bytes) -> web.StreamResponse:
+    async def _answer(self, request: Request, req: ScriptedRequest,
+                      reply: ScriptedReply, raw: bytes) -> Response | StreamResponse:
         api = req.api
         key = hashlib.sha256(raw).hexdigest()  # ids follow the request's bytes: reproducible
         rid = stable_id({"openai-chat": "chatcmpl-sim", "openai-responses": "resp_sim",
@@ -207,8 +257,8 @@ class FakeModelServer:
         model = req.model or SIM_MODELS[0]
         if not req.stream:
             if reply.malformed:
-                return web.Response(body=b'{"id": "broken", "choices": [', headers=_headers(),
-                                    content_type="application/json")
+                return Response(200, b'{"id": "broken", "choices": [',
+                                "application/json; charset=utf-8", _headers())
             data = (render_openai.chat_json(rid, model, created, msg, usage) if api == "openai-chat"
                     else render_openai.responses_json(rid, model, created, msg, usage, req.body)
                     if api == "openai-responses"
@@ -223,15 +273,14 @@ class FakeModelServer:
                                                     chunk=self.chunk)
         else:
             events = render_anthropic.messages_stream(rid, model, msg, usage, chunk=self.chunk)
-        response = web.StreamResponse(headers={**_headers(), "Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        for i, event in enumerate(events):
-            if reply.malformed and i == 1:
-                event = b"data: {not json\n\n"
-            await response.write(event)
-        await response.write_eof()
-        return response
+        return StreamResponse(200, _events(events, reply.malformed),
+                              {**_headers(), "Content-Type": "text/event-stream",
+                               "Cache-Control": "no-cache"})
+
+
+def _events(events: Iterator[bytes], malformed: bool) -> Iterator[bytes]:
+    for i, event in enumerate(events):
+        yield b"data: {not json\n\n" if malformed and i == 1 else event
 
 
 def _message(api: Api, key: str, reply: ScriptedReply) -> Message:
@@ -253,16 +302,14 @@ def _headers() -> dict[str, str]:
     return {"x-deploysim-simulation": SIMULATION, "openai-organization": "deploysim-sim"}
 
 
-def _json(data: Any) -> web.Response:
-    """`web.json_response(data, headers=_headers())` with the body written by orjson: the
-    same JSON value and headers (UTF-8 text rather than `\\u` escapes, no spaces), in a
-    fraction of the server's CPU — it plays a remote endpoint, whose cost would not be on the
-    replaying machine."""
-    return web.Response(body=orjson.dumps(data), content_type="application/json",
-                        charset="utf-8", headers=_headers())
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response: the body written by orjson (the same JSON value as `json.dumps` would
+    give, in UTF-8 rather than `\\u` escapes and without spaces)."""
+    return Response(status, orjson.dumps(data), "application/json; charset=utf-8",
+                    headers if headers is not None else _headers())
 
 
-def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -> web.Response:
+def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -> Response:
     status, otype, code, atype = _ERRORS[error.kind]
     status = error.status or status
     message = error.message or (
@@ -278,7 +325,7 @@ def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -
     if error.retry_after is not None:
         headers["Retry-After"] = f"{error.retry_after:g}"
         headers["retry-after-ms"] = str(int(error.retry_after * 1000))
-    return web.json_response(body, status=status, headers=headers)
+    return _json(body, status, headers)
 
 
 from replayer.testing.serve import serve_in_thread  # noqa: E402  (re-exported here)

@@ -234,3 +234,40 @@ async def test_a_server_without_a_request_log_answers_the_same_and_keeps_nothing
             replies.append(resp.model_dump(exclude={"created"}))
         assert replies[0] == replies[1]
         assert quiet.requests == [] and len(logged.requests) == 1
+
+
+async def test_a_subclass_customising_the_aiohttp_app_is_served_by_it():
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    @web.middleware
+    async def tap(request, handler):
+        seen.append(request.path)
+        return await handler(request)
+
+    class Tapped(FakeModelServer):
+        def app(self) -> web.Application:
+            app = super().app()
+            app.middlewares.append(tap)
+            return app
+
+    async with Tapped(_weather, chunk=5) as tapped, FakeModelServer(_weather, chunk=5) as lean:
+        replies = []
+        for s in (tapped, lean):
+            client = _oai(s)
+            plain = await client.chat.completions.create(
+                model="sim-candidate", tools=CHAT_TOOLS,
+                messages=[{"role": "user", "content": "weather in Paris?"}])
+            stream = await client.chat.completions.create(
+                model="sim-candidate", tools=CHAT_TOOLS, stream=True,
+                messages=[{"role": "user", "content": "weather in Paris?"}])
+            chunks = [c.model_dump(exclude={"created"}) async for c in stream]
+            replies.append((plain.model_dump(exclude={"created"}), chunks))
+            await client.close()
+        assert replies[0] == replies[1]
+        assert seen == ["/v1/chat/completions"] * 2
+    async with Tapped(scripted([ScriptedReply(disconnect=True)])) as dropping:
+        with pytest.raises(openai.APIConnectionError):
+            await _oai(dropping).chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}])
