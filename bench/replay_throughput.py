@@ -22,7 +22,9 @@ index, manifest, worker processes' start-up (fresh ones for every run, as each `
 replay` command starts its own) and the final tally — and `whole CPU s` its CPU time over
 every process it started (not measured for Ray, whose workers are the Ray cluster's).
 Neither includes the interpreter start-up and imports every `deploysim` command pays alike
-(~0.6 s CPU here). Every variant, the fake server and the Ray shards run on the event loop the
+(~0.6 s CPU here); `command s` and `command CPU s` do: the whole `deploysim replay ...
+--workers N` command run as a subprocess, over HTTP (once per repeat, besides the runs above).
+Every variant, the fake server and the Ray shards run on the event loop the
 CLI uses (`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them
 all on asyncio's own loop instead, for comparison.
 
@@ -121,6 +123,23 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def run_cli(url: str, corpus: str, out: str, concurrency: int, workers: int) -> dict[str, Any]:
+    """The whole `deploysim replay` command as a user runs it (interpreter start-up, imports,
+    worker processes and all): its wall time and the CPU of it and its children."""
+    cli = os.path.join(os.path.dirname(sys.executable), "deploysim")
+    children, t0 = _children_cpu(), time.monotonic()
+    proc = subprocess.run([cli, "replay", corpus, "--model", "sim-candidate", "--base-url", url,
+                           "--out", out, "--concurrency", str(concurrency), "--workers",
+                           str(workers), "--progress", "off", "--json"],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "OPENAI_API_KEY": "sim"})
+    wall = time.monotonic() - t0
+    summary = json.loads(proc.stdout)
+    assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
+    return {"command_s": wall, "command_cpu_s": _children_cpu() - children,
+            "command_turns_per_s": summary["written"] / wall}
+
+
 def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: str,
                   workers: int, in_process: float | None = None) -> dict[str, Any]:
     config = ReplayConfig(corpus=[corpus], out=out, model="sim-candidate", base_url=url,
@@ -135,7 +154,7 @@ def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: s
     assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
     return {"turns": summary["written"], "wall_s": summary["run_s"],
             "cpu_s": summary["cpu_s"] + summary["coordinator_cpu_s"], "whole_s": whole,
-            "whole_cpu_s": whole_cpu if executor == "local" else float("nan")}
+            "whole_cpu_s": whole_cpu if executor == "local" else None}
 
 
 def main() -> None:
@@ -176,6 +195,7 @@ def main() -> None:
         results[f"deploysim {label}"] = []
     for label, _executor, _n in setups:
         results[f"in-process model, {label}"] = []
+    commands: dict[str, list[dict[str, Any]]] = {}
     try:
         n = 0
         for _label, executor, workers in setups:
@@ -185,6 +205,10 @@ def main() -> None:
         for _ in range(args.repeat):
             results["bare aiohttp"].append(aio_run(bare(url, corpus, args.concurrency)))
             for label, executor, workers in setups:
+                if executor == "local":
+                    n += 1
+                    commands.setdefault(f"deploysim {label}", []).append(run_cli(
+                        url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, workers))
                 for name, in_process in ((f"deploysim {label}", None),
                                          (f"in-process model, {label}", args.latency)):
                     n += 1
@@ -207,22 +231,29 @@ def main() -> None:
                "of_ideal": round(statistics.median(rates) / ideal, 3),
                "cpu_ms_per_turn": round(statistics.median(cpu_ms), 3),
                "whole_s": None, "whole_cpu_s": None,
-               "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs]}
+               "runs": [{k: None if v is None else round(v, 4) for k, v in r.items()}
+                        for r in runs]}
         if "whole_s" in runs[0]:
             row["whole_s"] = round(statistics.median(r["whole_s"] for r in runs), 3)
-            cpus = [r["whole_cpu_s"] for r in runs if r["whole_cpu_s"] == r["whole_cpu_s"]]
+            cpus = [r["whole_cpu_s"] for r in runs if r["whole_cpu_s"] is not None]
             row["whole_cpu_s"] = round(statistics.median(cpus), 3) if cpus else None
+        if name in commands:
+            for key in ("command_s", "command_cpu_s"):
+                row[key] = round(statistics.median(c[key] for c in commands[name]), 3)
+            row["command_runs"] = [{k: round(v, 4) for k, v in c.items()}
+                                   for c in commands[name]]
         rows.append(row)
     print(f"ideal {ideal:.0f} turns/s (concurrency {args.concurrency} / latency "
           f"{args.latency}s); median of {args.repeat} runs; nproc {os.cpu_count()}; "
           f"event loop {loop_name()}")
     print(f"{'variant':<38}{'turns':>7}{'turns/s':>10}{'of ideal':>10}{'CPU ms/turn':>13}"
-          f"{'whole s':>9}{'whole CPU s':>13}")
+          f"{'whole s':>9}{'whole CPU s':>13}{'command s':>11}{'command CPU s':>15}")
     for r in rows:
-        whole = "" if r["whole_s"] is None else r["whole_s"]
-        whole_cpu = "" if r["whole_cpu_s"] is None else r["whole_cpu_s"]
+        cells = ["" if r.get(k) is None else r[k]
+                 for k in ("whole_s", "whole_cpu_s", "command_s", "command_cpu_s")]
         print(f"{r['variant']:<38}{r['turns']:>7}{r['turns_per_s']:>10}"
-              f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}{whole:>9}{whole_cpu:>13}")
+              f"{100 * r['of_ideal']:>9.1f}%{r['cpu_ms_per_turn']:>13}{cells[0]:>9}"
+              f"{cells[1]:>13}{cells[2]:>11}{cells[3]:>15}")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     doc = {"benchmark": "replay_throughput", "ideal_turns_per_s": ideal,
            "concurrency": args.concurrency, "latency_s": args.latency, "turns": args.turns,

@@ -16,7 +16,7 @@ Lifecycle (`WorkerPool`):
    scans the corpus and selects sessions. Worker 0 sends back its answerer's description for
    the manifest, so the parent builds no answerer at all.
 2. `run()` sends each worker its shard; each reads only its own sessions, streams progress in
-   batches (one message per `PROGRESS_S`, not one per trajectory) and finally its
+   batches (one message per `replayer.worker.PROGRESS_S`, not one per trajectory) and its
    `ShardReport`.
 3. `close()`, always: workers still running get SIGTERM (each cancels its loop, so its
    cassettes and response cache are closed properly), and SIGKILL after `GRACE_S`.
@@ -33,40 +33,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
-import threading
-import time
-import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recorder.aio import run as aio_run
-from recorder.corpus import Corpus
 from recorder.errors import DeploysimError
-from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
-from replayer.prefix import WorkKey
-from replayer.shard import (
-    AnswererFactory,
-    ClientFactory,
-    SessionTurns,
-    ShardReport,
-    of_shard,
-    read_sessions,
-    run_shard,
-)
-from replayer.trajectory import Trajectory
 
-PROGRESS_S = 0.2
-"""How often a worker reports progress (a message per trajectory would cost more than it)."""
+if TYPE_CHECKING:  # this module stays light: the CLI starts the workers before heavy imports
+    from replayer.prefix import WorkKey
+    from replayer.shard import AnswererFactory, ClientFactory, ShardReport
 
 GRACE_S = 10.0
 """How long a stopped worker may take to close its files before it is killed."""
@@ -81,7 +65,8 @@ class WorkerStart:
     """What the workers get when they start (before the parent knows the pending work)."""
 
     config: ReplayConfig
-    answerer: AnswererFactory
+    answerer: AnswererFactory | None
+    """None: the stub engine (`replayer.replay.default_answerer`), resolved in the worker."""
     client_factory: ClientFactory | None
 
 
@@ -119,8 +104,8 @@ class WorkerPool:
     >>> pool.close()                                                     # doctest: +SKIP
     """
 
-    def __init__(self, n: int, config: ReplayConfig, answerer: AnswererFactory,
-                 client_factory: ClientFactory | None) -> None:
+    def __init__(self, n: int, config: ReplayConfig, answerer: AnswererFactory | None = None,
+                 client_factory: ClientFactory | None = None) -> None:
         if not hasattr(os, "fork"):
             raise ReplayConfigError("--workers above 1 needs a system with fork (Linux, "
                                     "macOS); use --workers 1 or --executor ray here.")
@@ -130,6 +115,7 @@ class WorkerPool:
         self.process: multiprocessing.process.BaseProcess | None = None
         self._inbox: asyncio.Queue[tuple[_Worker, str, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -137,10 +123,11 @@ class WorkerPool:
         """Spawn worker 0 (it forks the others); returns at once."""
         ctx = multiprocessing.get_context("spawn")
         ends = [ctx.Pipe() for _ in range(self.n)]
-        self.process = ctx.Process(target=first_worker_main,
+        self.process = ctx.Process(target=_first_worker,
                                    args=([theirs for _ours, theirs in ends], self.start_info),
                                    name="deploysim-replay-worker-0", daemon=True)
-        self.process.start()
+        with _main_module_unless_needed(self.start_info):
+            self.process.start()
         for i, (ours, theirs) in enumerate(ends):
             theirs.close()  # the workers hold the only other ends: EOF means one is gone
             self.workers.append(_Worker(i, ours))
@@ -175,6 +162,7 @@ class WorkerPool:
             w.finished = True
             raise payload if isinstance(payload, BaseException) else WorkerFailed(str(payload))
         elif kind == "eof" and not w.finished:
+            w = self._culprit(w)
             who = f"Replay worker {w.index + 1} of {self.n}" + (f" (pid {w.pid})" if w.pid
                                                                  else "")
             how = self._how(w)
@@ -187,6 +175,15 @@ class WorkerPool:
                                "interrupted, and rerunning the same command finishes what is "
                                "missing.")
         return w, kind, payload
+
+    def _culprit(self, w: _Worker) -> _Worker:
+        """The worker to blame for `w` going away: worker 0 if it died (its forks die with
+        it, and may well be noticed first)."""
+        if w.index != 0 and self.process is not None:
+            self.process.join(0.5)
+            if self.process.exitcode is not None and not self.workers[0].finished:
+                return self.workers[0]
+        return w
 
     def _how(self, w: _Worker) -> str:
         if w.index != 0 or self.process is None:  # forked by worker 0: its status is not ours
@@ -235,7 +232,11 @@ class WorkerPool:
     # -- stopping ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop whatever still runs (SIGTERM, then SIGKILL after GRACE_S) and reap it."""
+        """Stop whatever still runs (SIGTERM, then SIGKILL after GRACE_S) and reap it
+        (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         for w in self.workers:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
@@ -260,154 +261,25 @@ class WorkerPool:
                 os.kill(pid, sig)
 
 
-# -- the worker side -----------------------------------------------------------------------
-
-
-def first_worker_main(conns: list[Connection], start: WorkerStart) -> None:
-    """Worker 0: read the sessions and build what can be shared, fork workers 1..N-1, then be
-    worker 0."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (close())
-    _set_pdeathsig()
-    config = start.config
-    shared: Any = None
-    kept: list[SessionTurns] | None = None
-    try:
-        corpus = Corpus(config.corpus)
-        kept = read_sessions(corpus)
-        if not config.tool_simulator:  # the simulator's client and cache must not be shared
-            shared = start.answerer(corpus, config)
-    except BaseException as exc:  # reported as worker 0's error once it runs
-        shared = exc
-    # what every worker inherits is never garbage: keep the collector off it (and the pages
-    # it sits in unwritten, so they stay shared between the workers)
-    gc.freeze()
-    children: list[int] = []
-    if threading.active_count() == 1 and not isinstance(shared, BaseException):
-        for i in range(1, len(conns)):
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                for j, other in enumerate(conns):
-                    if j != i:
-                        other.close()
-                _set_pdeathsig()
-                code = _worker(conns[i], start, shared, kept)
-                sys.stderr.flush()
-                os._exit(code)  # never the parent's clean-up (it belongs to worker 0)
-            children.append(pid)
-        for other in conns[1:]:
-            other.close()
-    try:
-        if isinstance(shared, BaseException):
-            raise shared
-        if threading.active_count() != 1:  # cannot fork safely: fail rather than hang
-            raise WorkerFailed("The tool answerer started threads while being built, so the "
-                               "replay workers cannot be forked from it; use --workers 1.")
-        _worker(conns[0], start, shared, kept, describe=True)
-    except BaseException as exc:
-        _send(conns[0], ("error", _portable(exc)))
-    finally:
-        for pid in children:  # no zombies, no orphans
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-
-
-def _worker(conn: Connection, start: WorkerStart, shared: Any,
-            kept: list[SessionTurns] | None, *, describe: bool = False) -> int:
-    """One worker's life after start-up (`shared`: the answerer, if built already; `kept`:
-    the corpus's sessions, if read already); its exit code."""
-    _watch_parent()
-    try:
-        config = start.config
-        answerer = shared if shared is not None else start.answerer(Corpus(config.corpus),
-                                                                    config)
-        about = getattr(answerer, "describe", None)
-        info = dict(about()) if describe and callable(about) else {}
-        conn.send(("ready", {"pid": os.getpid(), "info": info}))
-        job: ShardJob | None = conn.recv()
-        if job is None:
-            return 0
-        sessions = of_shard(kept, job.pending) if kept is not None else None
-        del kept
-        report = aio_run(_run_job(job, answerer, start.client_factory, conn, sessions))
-        conn.send(("report", report))
-        return 0
-    except BaseException as exc:  # the parent raises it (or, if it is gone, nobody needs it)
-        _send(conn, ("error", _portable(exc)))
-        return 1
-
-
-def _send(conn: Connection, message: tuple[str, Any]) -> None:
-    with contextlib.suppress(Exception):
-        conn.send(message)
-
-
-async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory | None,
-                   conn: Connection, sessions: list[SessionTurns] | None) -> ShardReport:
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    batch = {"done": 0, "errors": 0, "sent": time.monotonic()}
-
-    def send(acc: Accounting) -> None:
-        conn.send(("progress", (batch["done"], batch["errors"], acc.tokens, acc.cost_usd)))
-        batch.update(done=0, errors=0, sent=time.monotonic())
-
-    def done(traj: Trajectory, acc: Accounting) -> None:
-        batch["done"] += 1
-        batch["errors"] += len(traj.errors)
-        if time.monotonic() - batch["sent"] >= PROGRESS_S:
-            send(acc)
-
-    return await run_shard(job.config, shard=job.shard, run_id=job.run_id, pending=job.pending,
-                           answerer=answerer, on_done=done, client_factory=client_factory,
-                           sessions=sessions)
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The error as the parent should raise it: a user-facing error as is (if it pickles),
-    anything else as WorkerFailed naming it (its traceback goes to this worker's stderr)."""
-    if isinstance(exc, DeploysimError):
-        try:
-            pickle.loads(pickle.dumps(exc))
-            return exc
-        except Exception:
-            return WorkerFailed(str(exc))
-    if isinstance(exc, asyncio.CancelledError):
-        return WorkerFailed("A replay worker was stopped before finishing its shard; the run is "
-                            "marked interrupted, and rerunning the same command finishes it.")
-    traceback.print_exception(exc, file=sys.stderr)
-    return WorkerFailed(f"A replay worker failed with {type(exc).__name__}: {exc}; the run is "
-                        "marked interrupted (rerun the same command to finish it; the worker's "
-                        "traceback is above).")
-
-
-def _set_pdeathsig() -> None:
-    """SIGTERM when the process that started this one exits (Linux; cleared by fork, so each
-    forked worker sets its own, tied to worker 0, which outlives them)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _watch_parent() -> None:
-    """Stop when the replaying parent dies, however it dies (no orphan keeps replaying)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
+@contextlib.contextmanager
+def _main_module_unless_needed(start: WorkerStart) -> Iterator[None]:
+    """Spawn imports the parent's main module in the child, in case what it is sent refers to
+    it; for `deploysim replay` that is the whole CLI (~0.25 s of CPU in worker 0, on the
+    critical path of its start-up). When nothing sent names `__main__`, the child is shown a
+    bare main module instead, for the instant of the spawn (this thread only reads it)."""
+    if b"__main__" in pickle.dumps(start):
+        yield
         return
-    sentinel = parent.sentinel
+    real = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = real
 
-    def watch() -> None:
-        # the parent holds the pipe's write end until it exits: read to EOF (the pipe may
-        # still hold start-up bytes, so "readable" alone would not mean "gone")
-        with contextlib.suppress(OSError):
-            while os.read(sentinel, 1 << 16):
-                pass
-        os.kill(os.getpid(), signal.SIGTERM)  # stop as on close(): cassettes closed properly
-        time.sleep(GRACE_S)
-        os._exit(1)
 
-    threading.Thread(target=watch, name="deploysim-parent-watch", daemon=True).start()
+def _first_worker(conns: list[Connection], start: WorkerStart) -> None:
+    """Worker 0's entry point (the worker side lives in `replayer.worker`, with its imports)."""
+    from replayer.worker import first_worker_main
+
+    first_worker_main(conns, start)

@@ -24,7 +24,7 @@ from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.executor import run_local, run_ray, run_workers
 from replayer.prefix import WorkKey
-from replayer.processes import WorkerPool
+from replayer.processes import WorkerPool, WorkerStart
 from replayer.progress import ReplayProgress
 from replayer.run import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
@@ -113,25 +113,30 @@ def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionT
 
 async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = None,
                  console: Console | None = None, progress_mode: str | None = None,
-                 client_factory: ClientFactory | None = None) -> dict[str, Any]:
+                 client_factory: ClientFactory | None = None,
+                 pool: WorkerPool | None = None) -> dict[str, Any]:
     """Run (or resume) a replay and return its summary (also recorded in the manifest).
 
     `answerer` builds the tool answerer (default: the stub engine over the corpus);
     `client_factory` builds the model clients (default: HTTP clients as configured). With
     `config.workers` > 1 both are sent to the worker processes, so they must pickle
-    (module-level functions and classes do).
+    (module-level functions and classes do). `pool`: the worker processes, already started
+    for this very configuration and factories (the CLI starts them before its heavy imports,
+    so the workers' start-up overlaps them); `replay` closes it.
     """
-    env = _check_environment(config) if client_factory is None else _checked(config)
     started = time.monotonic()
-    factory = answerer or default_answerer
-    pool: WorkerPool | None = None
-    if config.executor == "local" and config.workers > 1:
-        # started first: their start-up overlaps the selection below
-        pool = WorkerPool(config.workers, config, factory, client_factory)
-        pool.start()
     try:
-        return await _replay(config, factory, pool, env, started, console=console,
-                             progress_mode=progress_mode, client_factory=client_factory)
+        env = _check_environment(config) if client_factory is None else _checked(config)
+        if pool is not None and pool.start_info != WorkerStart(config, answerer,
+                                                               client_factory):
+            raise ValueError("replay(pool=...) was started for another configuration")
+        if pool is None and config.executor == "local" and config.workers > 1:
+            # started first: their start-up overlaps the selection below
+            pool = WorkerPool(config.workers, config, answerer, client_factory)
+            pool.start()
+        return await _replay(config, answerer or default_answerer, pool, env, started,
+                             console=console, progress_mode=progress_mode,
+                             client_factory=client_factory)
     finally:
         if pool is not None:
             pool.close()

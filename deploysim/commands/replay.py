@@ -96,7 +96,6 @@ def replay(
 
     from replayer.config import ReplayConfig
     from replayer.errors import ReplayConfigError
-    from replayer.replay import replay as run_replay
 
     try:
         config = ReplayConfig(
@@ -114,7 +113,21 @@ def replay(
         name = "--" + str(first["loc"][0]).replace("_", "-")
         raise ReplayConfigError(f"{name} has a value deploysim cannot use ({first['msg']}); "
                                 "see `deploysim replay --help`.") from exc
-    summary = aio_run(run_replay(config, console=err, progress_mode=progress))
+    config.check()
+    pool = None
+    if config.executor == "local" and config.workers > 1:
+        # the workers start now, so their start-up overlaps this process's remaining imports
+        from replayer.processes import WorkerPool
+
+        pool = WorkerPool(config.workers, config)
+        pool.start()
+    try:
+        from replayer.replay import replay as run_replay
+
+        summary = aio_run(run_replay(config, console=err, progress_mode=progress, pool=pool))
+    finally:
+        if pool is not None:
+            pool.close()
     if as_json:
         print_json(summary)
     else:
