@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from collections import deque
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 MAX_HEAD = 256 * 1024
@@ -230,14 +231,66 @@ class ConnectionPool:
                  "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive", **headers}
         self._head_tail = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(limit)
         self._open: set[_Connection] = set()
+        # a slot count and a queue instead of asyncio.Semaphore, and one timer sweeping the
+        # deadlines of the answers awaited instead of an asyncio.timeout per request: each
+        # costs several microseconds a request, at over a thousand requests a second
+        self._limit = limit
+        self._active = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._deadlines: dict[asyncio.Future[Any], float] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
 
-    async def _connect(self) -> _Connection:
+    async def _acquire(self, deadline: float | None) -> None:
+        if self._active < self._limit and not self._waiters:
+            self._active += 1
+            return
+        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(slot)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await slot
+        except BaseException:
+            if slot.done() and not slot.cancelled():
+                self._release()  # handed a slot as we gave up: pass it on
+            elif slot in self._waiters:
+                self._waiters.remove(slot)
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            slot = self._waiters.popleft()
+            if not slot.done():
+                slot.set_result(None)  # the slot goes to the next in line
+                return
+        self._active -= 1
+
+    def _watch(self, answer: asyncio.Future[Any], deadline: float, timeout: float) -> None:
+        self._deadlines[answer] = deadline
+        if self._sweeper is None:
+            # timeouts are minutes long for a model call: checking a few times within one
+            # (at most every second) keeps them within 1/8 of their length, or a second
+            self._sweeper = asyncio.get_running_loop().call_later(min(1.0, timeout / 8),
+                                                                  self._sweep, timeout)
+
+    def _sweep(self, timeout: float) -> None:
+        self._sweeper = None
+        now = asyncio.get_running_loop().time()
+        for answer, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[answer]
+                if not answer.done():
+                    answer.set_exception(TimeoutError())
+        if self._deadlines:
+            self._sweeper = asyncio.get_running_loop().call_later(min(1.0, timeout / 8),
+                                                                  self._sweep, timeout)
+
+    async def _connect(self, deadline: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(
-            _Connection, self.host, self.port, ssl=self._ssl,
-            server_hostname=self.host if self.https else None)
+        async with asyncio.timeout_at(deadline):
+            _, conn = await loop.create_connection(
+                _Connection, self.host, self.port, ssl=self._ssl,
+                server_hostname=self.host if self.https else None)
         self._open.add(conn)
         return conn
 
@@ -248,33 +301,42 @@ class ConnectionPool:
         Raises TimeoutError after `timeout` seconds, OSError (HttpProtocolError included)
         when the connection fails or the answer cannot be read.
         """
-        head = (f"POST {path} HTTP/1.1\r\n{self._head_tail}"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
-        async with self._slots, asyncio.timeout(timeout):
+        data = (f"POST {path} HTTP/1.1\r\n{self._head_tail}"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        await self._acquire(deadline)
+        try:
             while self._idle:  # the most recently used first: the least likely to be stale
                 conn = self._idle.pop()
                 if conn.closed:
                     self._open.discard(conn)
                     continue
                 try:
-                    return await self._exchange(conn, head + body)
+                    return await self._exchange(conn, data, deadline, timeout)
                 except _ClosedBeforeAnswer:
                     # the server closed this idle connection as we sent (keep-alive timeouts
                     # race like this): it never answered, so the request goes again on a
                     # fresh connection, as HTTP clients do
                     continue
-            return await self._exchange(await self._connect(), head + body)
+            conn = await self._connect(deadline)
+            return await self._exchange(conn, data, deadline, timeout)
+        finally:
+            self._release()
 
-    async def _exchange(self, conn: _Connection, data: bytes
-                        ) -> tuple[int, dict[str, str], bytes]:
+    async def _exchange(self, conn: _Connection, data: bytes, deadline: float | None,
+                        timeout: float | None) -> tuple[int, dict[str, str], bytes]:
+        answer = conn.send(data)
+        if deadline is not None and timeout is not None:
+            self._watch(answer, deadline, timeout)
         try:
-            result = await conn.send(data)
+            result = await answer
         except BaseException:
             conn.close()  # half a conversation: the connection cannot be reused
             self._open.discard(conn)
             raise
         finally:
             conn.waiter = None
+            self._deadlines.pop(answer, None)
         if conn.reusable and not conn.closed:
             self._idle.append(conn)
         else:
@@ -283,6 +345,9 @@ class ConnectionPool:
         return result
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conn in list(self._open):
             conn.close()
         self._open.clear()

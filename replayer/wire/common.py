@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -122,6 +123,39 @@ def loads(raw: bytes) -> Any:
     return json.loads(raw)
 
 
+_TEXTS: dict[str, str] = {}
+"""JSON text of the strings a body's keys and scalar values repeat (key names, model names)."""
+
+
+def _string_text(value: str) -> str:
+    text = _TEXTS.get(value)
+    if text is None:
+        text = compact(value)
+        if len(_TEXTS) < 4096:  # bounded: a parameter may be any string
+            _TEXTS[value] = text
+    return text
+
+
+def scalar_text(value: Any) -> str:
+    """`compact(value)`, without the encoder for the scalars a body holds: json writes an int
+    as `int.__repr__`, a finite float as `float.__repr__`, and a string the same each time (so
+    its text is kept). Anything else goes to `compact` (a property test holds them equal)."""
+    kind = type(value)
+    if kind is str:
+        return _string_text(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return compact(value)
+
+
 def splice_body(body: Mapping[str, Any], lists: Mapping[str, Iterable[str]]) -> bytes:
     """`compact(body)` as bytes, where each `lists[key]` gives the compact JSON text of the
     elements of `body[key]` (computed once per message or tool by the codec; what `body`
@@ -131,8 +165,8 @@ def splice_body(body: Mapping[str, Any], lists: Mapping[str, Iterable[str]]) -> 
     parts = []
     for key, value in body.items():
         items = lists.get(key)
-        text = compact(value) if items is None else f"[{','.join(items)}]"
-        parts.append(f"{compact(key)}:{text}")
+        text = scalar_text(value) if items is None else f"[{','.join(items)}]"
+        parts.append(f"{_string_text(key)}:{text}")
     return f"{{{','.join(parts)}}}".encode()
 
 

@@ -28,6 +28,8 @@ from replayer.wire.common import (
     loads,
     long_number,
     maybe_different,
+    scalar_text,
+    splice_body,
 )
 
 text = st.text(max_size=12)  # any unicode: the ASCII escapes must match too
@@ -195,3 +197,13 @@ def test_maybe_different_finds_what_the_regex_finds(raw):
 @given(raw=scan_bytes | st.integers(min_value=10**17).map(lambda n: str(n).encode()))
 def test_long_number_finds_what_the_regex_finds(raw):
     assert long_number(raw) == (_LONG_NUMBER.search(raw) is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=tricky_json | st.floats() | st.integers(min_value=2**63) | st.sampled_from(
+    [True, False, None, math.nan, -math.inf, 1e-7, 1e22, -0.0, "\u2028", "\x7f"]))
+def test_scalar_text_and_splice_body_write_what_json_writes(value):
+    assert scalar_text(value) == compact(value)
+    assert scalar_text(value) == compact(value)  # a second time: from the kept texts
+    body = {"model": value, "messages": [value], "x\u00e9": value}
+    assert splice_body(body, {"messages": [compact(value)]}) == compact(body).encode()

@@ -85,6 +85,17 @@ async def test_bodies_encodings_keep_alive_and_status(upstream):
         await pool.post("/v1/slow", b"{}", timeout=0.1)
     assert (await pool.post("/v1/plain", b"after", timeout=5))[2] == b"after"
     await pool.close()
+    # one slot: a request waiting for it times out with the rest of its budget; the slot
+    # goes on to the next in line when the first answer comes
+    single = ConnectionPool(url + "/v1", {}, limit=1)
+    slow = asyncio.ensure_future(single.post("/v1/slow", b"1", timeout=5))
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        await single.post("/v1/plain", b"2", timeout=0.1)
+    queued = asyncio.ensure_future(single.post("/v1/plain", b"3", timeout=5))
+    assert (await slow)[2] == b"1" and (await queued)[2] == b"3"
+    assert single._active == 0 and not single._waiters and not single._deadlines
+    await single.close()
 
 
 async def _raw_server(answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
