@@ -12,6 +12,13 @@ object and a list never collide; an object is flat — `(DICT, k1, .., kn, v1, .
 sorted — which allocates and dereferences less than a tuple of pairs. `thaw` turns a frozen
 form back into JSON for display, similarity and diagnostics; `text` gives the compact, sorted
 JSON text.
+
+The index keys a call by `key`: the canonical form as compact JSON bytes with sorted keys
+(orjson). That makes the lookup hot path one C call: `raw_key` dumps the arguments *as sent*
+the same way, and when those bytes are a recorded key the call is that key — the canonical
+form is idempotent (canonicalising a canonical value changes nothing), so arguments equal to a
+canonical value have that value as their canonical form. Only arguments that differ from their
+canonical form (extra whitespace, "10" for 10, a volatile field) take the canonicalising walk.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+
+import orjson
 
 from stubs.jsonpath import PathPart, PathPattern
 
@@ -33,6 +43,11 @@ _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
 # Strings already in canonical form: ASCII, no leading, trailing or repeated whitespace, no tab
 # or newline, and not starting like a number. Most argument values are; matching them with one
 # C-level regex call skips the per-string Python work on the hot path.
+_SORTED = orjson.OPT_SORT_KEYS
+# `raw_key` leaves to the canonicalising walk every type orjson would write in a form the walk
+# does not produce: dataclasses, dates and subclasses of builtins (dict, str, int) raise instead
+_RAW = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _PLAIN = re.compile(r"[A-Za-z_/.:@#$%&*+=<>?!~^|\\'\"(){}\[\],;][!-~]*(?: [!-~]+)*\Z", re.ASCII)
 
 
@@ -112,6 +127,23 @@ class Canonicalizer:
             except (NonStringKey, TypeError):
                 pass  # a Python caller's dict with int keys: take the general walk
         return self._walk_paths(obj, ())
+
+    def key(self, obj: Any) -> Hashable:
+        """The lookup key of the default matcher: the canonical form as compact JSON bytes with
+        sorted keys, which `raw_key` of equal arguments reproduces (the frozen form itself when
+        orjson cannot write it: integers beyond 64 bits, lone surrogates)."""
+        frozen = self.freeze(obj)
+        try:
+            return orjson.dumps(thaw(frozen), option=_SORTED)
+        except TypeError:
+            return frozen
+
+    @property
+    def raw_keys(self) -> bool:
+        """Whether `raw_key` may stand in for `key` on a hit: not with volatile JSON paths, which
+        can name list positions (dropping `$.items[0]` twice drops two items), so only there
+        is canonicalising not idempotent."""
+        return not self._paths
 
     def value(self, obj: Any) -> Any:
         """The canonical form as a JSON value."""
@@ -193,10 +225,49 @@ class Canonicalizer:
                 return repr(x)
             if x.is_integer() and abs(x) < 2**53:
                 return int(x)
-            return float(f"{x:.{self._digits}g}")
+            # a float that rounds to an integer keys as that integer, as the integer itself
+            # does (2.9999999999999996 as 3, not 3.0): canonicalising stays idempotent
+            y = float(f"{x:.{self._digits}g}")
+            return int(y) if y.is_integer() and abs(y) < 2**53 else y
         if isinstance(x, bytes):
             return self._string(x.decode("utf-8", "replace"))
+        if isinstance(x, Enum):  # by value, as JSON writers (orjson) write members
+            return self.freeze(x.value)
         return self._string(str(x))
+
+
+def raw_key(obj: Any) -> bytes | None:
+    """Arguments as sent, dumped the way `Canonicalizer.key` dumps a canonical form: a recorded
+    key when the arguments already are canonical. None when they cannot stand for their
+    canonical form without the walk: types orjson rejects or writes its own way, and NaN or
+    infinity, which orjson writes as null."""
+    try:
+        raw = orjson.dumps(obj, option=_RAW)
+    except TypeError:
+        return None
+    if b"null" in raw and _nonfinite(obj):
+        return None
+    return raw
+
+
+def _nonfinite(obj: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in a JSON value (only containers and floats
+    are looked into: nothing else orjson writes can hold one)."""
+    t = type(obj)
+    if t is float:
+        return not math.isfinite(obj)
+    if t is dict:
+        obj = obj.values()
+    elif t is not list and t is not tuple:
+        return False
+    for v in obj:
+        t = type(v)
+        if t is float:
+            if not math.isfinite(v):
+                return True
+        elif (t is dict or t is list or t is tuple) and _nonfinite(v):
+            return True
+    return False
 
 
 def _never(s: str) -> None:

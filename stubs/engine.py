@@ -30,7 +30,7 @@ from stubs.index import StubIndex, ToolTable, first_row, tool_label
 from stubs.layers import Layers, Outcome
 from stubs.perturb import PerturbContext, Profile, load_profile, perturb
 from stubs.render import render, render_row, reply_of
-from stubs.repeat import POLICIES
+from stubs.repeat import ONE_ROW, POLICIES
 from stubs.reply import Reply, unpack_fields
 
 log = logging.getLogger(__name__)
@@ -159,19 +159,17 @@ class StubEngine:
         table, _, entry = index.probe(q.kind, q.server, q.name, args)
         if entry is None or table is None:
             return None
-        trajectory, session = q.trajectory_id or q.session_id or "", q.session_id
-        if type(entry) is int:
-            # a key recorded once (most keys): its row holds its session, so whether it is
-            # the replayed session's own is read from the row being unpacked anyway, not from
-            # the index's session columns (cold memory on a big index)
-            row = self._pick((trajectory, entry), table, (entry,))
-            fields = unpack_fields(index.blobs[row])
-            if row == entry:  # what every built-in repeat policy picks from one row
-                own = session is not None and fields[1] == session
-                return render_row(q.kind, fields, "session" if own else "exact")
-            return render_row(q.kind, fields, index.prefer_session(entry, session)[1])
+        session = q.session_id
+        if type(entry) is int and table.config.repeat in ONE_ROW:
+            # a key recorded once (most keys): its one row answers every repeat, so there is
+            # no repeat position to keep; the row holds its session, so whether it is the
+            # replayed session's own is read from the row being unpacked anyway, not from the
+            # index's session columns (cold memory on a big index)
+            fields = unpack_fields(index.blobs[entry])
+            own = session is not None and fields[1] == session
+            return render_row(q.kind, fields, "session" if own else "exact")
         rows, provenance = index.prefer_session(entry, session)
-        row = self._pick((trajectory, first_row(entry)), table, rows)
+        row = self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
         return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:

@@ -4,7 +4,8 @@
                                                   └► Entry (several, in recorded order, and
                                                             the same split by session)
 
-A lookup is one canonicalising walk and two dict probes. Rows are packed (`stubs.reply`) and
+A lookup of arguments sent in canonical form (most are) is one orjson dump and two dict
+probes; other arguments add one canonicalising walk. Rows are packed (`stubs.reply`) and
 unpacked only when they answer. `lookup` prefers the replayed session's own recordings
 (provenance `session`) over the corpus-wide ones (`exact`).
 """
@@ -20,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from recorder.toolcall import RecordedToolCall, ToolKind
-from stubs.canonical import Canonicalizer, NonStringKey, parse_arguments
+from stubs.canonical import Canonicalizer, parse_arguments, raw_key
 from stubs.config import ResolvedToolConfig, StubConfig
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function
@@ -67,11 +68,12 @@ class ToolTable:
         self.config = config
         self.canon = canon
         keyfn: KeyFn = key_function(config.match_on)
-        # `key(arguments)`: the lookup key of a call's arguments (the default matcher is the
-        # canonical form itself: bound directly, one call less on every lookup)
+        # `key(arguments)`: the lookup key of a call's arguments. The default matcher keys by
+        # the whole canonical form as sorted JSON bytes (`Canonicalizer.key`), which arguments
+        # sent in canonical form reproduce with one orjson call (`raw`): no walk on a hit.
         default = config.match_on == ("arguments",)
-        self.key: Callable[[Any], Hashable] = canon.freeze if default else partial(keyfn, canon)
-        self.fast_key = canon.fast_freeze if default else None
+        self.key: Callable[[Any], Hashable] = canon.key if default else partial(keyfn, canon)
+        self.raw = default and canon.raw_keys
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
         """Distinct keys in first-recorded order (what `nearest` searches)."""
@@ -256,6 +258,9 @@ class StubIndex:
         table, key, entry = self.probe(kind, server, name, arguments)
         if entry is None:
             return table, key, None
+        if type(entry) is int:  # `prefer_session` of a key recorded once, inline (most keys)
+            own = session is not None and self.sessions[self.row_session[entry]] == session
+            return table, key, ((entry,), "session" if own else "exact")
         return table, key, self.prefer_session(entry, session)
 
     def probe(self, kind: str, server: str | None, name: str, arguments: Any
@@ -269,15 +274,15 @@ class StubIndex:
             table = self.find(kind, server, name)
             if table is None:
                 return None, None, None
-        fast = table.fast_key
-        key: Hashable
-        if fast is not None:
-            try:
-                key = fast(arguments)
-            except (NonStringKey, TypeError):  # odd Python-made keys: the general walk
-                key = table.key(arguments)
-        else:
-            key = table.key(arguments)
+        if table.raw:
+            # arguments as sent that are a recorded key are that key (`stubs.canonical`);
+            # any others, canonical or not, take the walk
+            raw = raw_key(arguments)
+            if raw is not None:
+                entry = table.table.get(raw)
+                if entry is not None:
+                    return table, raw, entry
+        key = table.key(arguments)
         return table, key, table.table.get(key)
 
     def row(self, number: int) -> Row:

@@ -14,6 +14,11 @@ RepeatPolicy = Callable[[Sequence[int], int], int]
 
 POLICIES: dict[str, RepeatPolicy] = {}
 
+ONE_ROW = frozenset({"sequence", "cycle", "first"})
+"""Built-in policies, which answer every repeat of a call recorded once with that one
+recording: the engine keeps no repeat position for such calls under them (a registered
+policy is always asked)."""
+
 
 def policy(name: str) -> Callable[[RepeatPolicy], RepeatPolicy]:
     def register(fn: RepeatPolicy) -> RepeatPolicy:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import random
 
+import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from stubs.canonical import VOLATILE, Canonicalizer, CanonicalRules, parse_arguments, thaw
+from stubs.canonical import (
+    VOLATILE,
+    Canonicalizer,
+    CanonicalRules,
+    parse_arguments,
+    raw_key,
+    thaw,
+)
 from stubs.errors import StubConfigError
 from stubs.jsonpath import PathPattern
 
@@ -128,3 +136,69 @@ def test_property_the_fast_walk_equals_the_general_walk(value: object) -> None:
     assert C.fast_freeze is not None
     fast, general = C.fast_freeze(value), C._walk_paths(value, ())
     assert fast == general and repr(fast) == repr(general)
+
+
+# -- keys as bytes and the raw fast path ------------------------------------------------------
+
+RULESETS = [CanonicalRules(), CanonicalRules(numeric_strings=False),
+            CanonicalRules(float_digits=4),
+            CanonicalRules(ignore_keys=("^_meta$", "^x-"),
+                           ignore_values=(r"[0-9a-f]{8}-[0-9a-f]{4}", r"\d{4}-\d\d-\d\d.*"))]
+
+odd_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
+    | st.sampled_from([float("nan"), float("inf"), -float("inf"), 2.9999999999999996])
+    | st.sampled_from(["10", " 3.0 ", "1e400", "-0", "2.9999999999999996", "nan", "inf",
+                       "<volatile>", "0123", "1234abcd-9f00 x", "2026-01-02T03:04:05Z"])
+    | st.text(st.characters(codec="utf-8") | st.sampled_from(" \t\u00a0\u2000e\u0301\u212b"),
+              max_size=10),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["a", "b", "_meta", "x-id", "é", "e\u0301"])
+                      | st.text(max_size=4), children, max_size=4),
+    max_leaves=16)
+
+
+@settings(max_examples=400, deadline=None)
+@given(odd_values, st.sampled_from(range(len(RULESETS))))
+def test_property_canonicalising_is_idempotent(value: object, rules: int) -> None:
+    # what lets arguments equal to a canonical value be looked up without the walk
+    c = Canonicalizer(RULESETS[rules])
+    assert c.key(c.value(value)) == c.key(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(odd_values, st.sampled_from(range(len(RULESETS))))
+@example({"x": float("nan")}, 0)
+def test_property_a_raw_key_that_is_a_key_is_the_key(value: object, rules: int) -> None:
+    # `raw_key(v)` names the JSON value orjson wrote; when that value's key is those very
+    # bytes (it is canonical), v's own key must be them too, or the fast path would answer
+    # a call with another call's recording
+    c = Canonicalizer(RULESETS[rules])
+    raw = raw_key(value)
+    if raw is not None and c.key(orjson.loads(raw)) == raw:
+        assert c.key(value) == raw
+
+
+def test_raw_keys_never_pass_nan_for_null_or_odd_types_for_json() -> None:
+    import datetime
+    import enum
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    assert raw_key({"x": float("nan")}) is None and raw_key([1, [float("-inf")]]) is None
+    assert raw_key({"x": None}) == b'{"x":null}'
+    assert C.key({"x": float("nan")}) != C.key({"x": None})
+    for odd in (2**70, "\udc80", {1: "a"}, datetime.date(2026, 1, 2), b"x"):
+        assert raw_key({"v": odd}) is None
+    # members key by value, as JSON writers write them
+    assert raw_key({"c": Colour.RED}) == C.key({"c": Colour.RED}) == C.key({"c": "red"})
+    assert C.key(2.9999999999999996) == C.key(3) == b"3"
+    assert isinstance(C.key({"big": 2**70}), tuple)  # orjson cannot write it: the frozen form
+
+
+def test_volatile_paths_turn_the_raw_fast_path_off() -> None:
+    # dropping `$.items[0]` is not idempotent (twice drops two items): no raw keys there
+    c = Canonicalizer(CanonicalRules(ignore_paths=("$.items[0]",)))
+    assert not c.raw_keys and C.raw_keys
+    assert c.key(c.value({"items": [1, 2, 3]})) != c.key({"items": [1, 2, 3]})
