@@ -83,11 +83,11 @@ def request_key(model: str, messages: Sequence[Message], tools: Sequence[ToolDef
                 params: Mapping[str, Any] | None = None, sample: int = 0) -> str:
     """Equal to `recorder.llm.request_key(model, messages, tools, params, sample)`."""
     blob = "".join((
-        '{"messages":[', ",".join(_fragment(m) for m in messages),
+        '{"messages":[', ",".join(_fragment.many(messages)),
         '],"model":', _model_text(model),
         ',"params":', _params_text(params or {}),
         # an int's JSON is its repr (bool, its subclass, is not: true/false)
         ',"sample":', str(sample) if type(sample) is int else _canonical(sample),
-        ',"tools":[', ",".join(_fragment(t) for t in tools), "]}",
+        ',"tools":[', ",".join(_fragment.many(tools)), "]}",
     ))
     return hashlib.sha256(blob.encode()).hexdigest()

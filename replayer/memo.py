@@ -10,12 +10,14 @@ corpus session by session, so the oldest are the ones it is done with).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 _MEMOS: list[IdentityMemo[Any, Any]] = []
+_MISSING: Any = object()
 
 
 def clear_all() -> None:
@@ -37,24 +39,45 @@ class IdentityMemo[T, R]:
     def __init__(self, fn: Callable[[T], R], size: int = 50_000) -> None:
         self.fn = fn
         self.size = size
-        self._entries: dict[int, tuple[T, R]] = {}
+        # id -> object and id -> value. An entry holds its object alive, so no other object
+        # can have that id while the entry exists: a hit by id needs no identity check, which
+        # lets `many` look a whole conversation up in C (map over dict.get)
+        self._entries: dict[int, T] = {}
+        self._values: dict[int, R] = {}
         _MEMOS.append(self)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._values.clear()
 
     def __call__(self, obj: T) -> R:
-        # a hit is the common case and runs tens of times per model call: keep it to one
-        # dict lookup (no recency bookkeeping)
-        hit = self._entries.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            return hit[1]
+        # a hit is the common case: keep it to one dict lookup (no recency bookkeeping)
+        value = self._values.get(id(obj), _MISSING)
+        if value is _MISSING:
+            return self._compute(obj)
+        return cast(R, value)
+
+    def many(self, objs: Iterable[T]) -> list[R]:
+        """`[memo(o) for o in objs]`, the lookups done in C (a replay asks for every message
+        of the prefix at every step, and nearly all are hits)."""
+        objs = objs if isinstance(objs, list | tuple) else list(objs)
+        values: list[Any] = list(map(self._values.get, map(id, objs),
+                                     repeat(_MISSING, len(objs))))
+        if _MISSING in values:
+            values = [self._compute(o) if v is _MISSING else v for o, v in zip(objs, values,
+                                                                                  strict=True)]
+        return values
+
+    def _compute(self, obj: T) -> R:
         value = self.fn(obj)
+        key = id(obj)
         entries = self._entries
-        entries[id(obj)] = (obj, value)
+        entries[key] = obj
+        self._values[key] = value
         if len(entries) > self.size:  # drop the oldest tenth at once (dicts keep insertion order)
-            for key in list(entries)[: max(1, self.size // 10)]:
-                del entries[key]
+            for old in list(entries)[: max(1, self.size // 10)]:
+                del entries[old]
+                del self._values[old]
         return value
 
 

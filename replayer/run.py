@@ -204,7 +204,7 @@ def record_payload(session: Session) -> bytes:
         if name in _SHARED:
             items: list[BaseModel] = getattr(session, name)
             parts.append(_packer.pack_array_header(len(items)))
-            parts.extend(_packed(m) for m in items)
+            parts.extend(_packed.many(items))
         else:
             parts.append(_packer.pack(obj[name]))
     return b"".join(parts)

@@ -104,8 +104,8 @@ def encode_body(model: str, messages: Sequence[Message], tools: Sequence[ToolDef
     """`encode_request` as the bytes a client sends (compact JSON), each message's and tool's
     text serialised once per object rather than once per request."""
     body = encode_request(model, (), tools, params, stream=stream)
-    return splice_body(body, {"messages": [_message_text(m) for m in messages],
-                              "tools": [_tool_text(t) for t in tools]})
+    return splice_body(body, {"messages": _message_text.many(messages),
+                              "tools": _tool_text.many(tools)})
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

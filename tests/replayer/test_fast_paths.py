@@ -207,3 +207,18 @@ def test_scalar_text_and_splice_body_write_what_json_writes(value):
     assert scalar_text(value) == compact(value)  # a second time: from the kept texts
     body = {"model": value, "messages": [value], "x\u00e9": value}
     assert splice_body(body, {"messages": [compact(value)]}) == compact(body).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(picks=st.lists(st.lists(st.integers(0, 30), max_size=25), max_size=8),
+       size=st.integers(1, 40))
+def test_identity_memo_many_equals_one_call_per_object(picks, size):
+    """Batches of objects, repeated and new, past the memo's size (so entries are dropped and
+    ids of dead objects may come back): `many` always equals calling the function."""
+    memo: IdentityMemo[list[int], int] = IdentityMemo(lambda box: box[0] * 7, size=size)
+    pool = [[i] for i in range(31)]
+    for batch in picks:
+        objs = [pool[i] for i in batch] + [[100 + i] for i in batch[:3]]  # new, short-lived
+        assert memo.many(objs) == [o[0] * 7 for o in objs]
+        assert memo.many(tuple(objs)) == memo.many(iter(objs)) == [memo(o) for o in objs]
+        assert len(memo._entries) <= max(size, 1) and memo._entries.keys() == memo._values.keys()
