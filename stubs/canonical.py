@@ -118,6 +118,8 @@ class Canonicalizer:
             else None
         """`freeze` without the safety net, for the lookup hot path: None when volatile JSON
         paths are configured; raises `NonStringKey` where `freeze` would fall back."""
+        self._fast_value: Callable[[Any], Any] | None = self._value_walker() \
+            if not self._paths else None
 
     def freeze(self, obj: Any) -> Hashable:
         """The canonical form as a hashable value (the lookup key material)."""
@@ -132,11 +134,12 @@ class Canonicalizer:
         """The lookup key of the default matcher: the canonical form as compact JSON bytes with
         sorted keys, which `raw_key` of equal arguments reproduces (the frozen form itself when
         orjson cannot write it: integers beyond 64 bits, lone surrogates)."""
-        frozen = self.freeze(obj)
         try:
-            return orjson.dumps(thaw(frozen), option=_SORTED)
+            # a copy: orjson's bytes keep its whole (4 KB) write buffer, and an index keeps
+            # a key per recorded call
+            return memoryview(orjson.dumps(self.value(obj), option=_SORTED)).tobytes()
         except TypeError:
-            return frozen
+            return self.freeze(obj)
 
     @property
     def raw_keys(self) -> bool:
@@ -146,7 +149,12 @@ class Canonicalizer:
         return not self._paths
 
     def value(self, obj: Any) -> Any:
-        """The canonical form as a JSON value."""
+        """The canonical form as a JSON value (its objects' keys in no particular order)."""
+        if self._fast_value is not None:
+            try:
+                return self._fast_value(obj)
+            except (NonStringKey, TypeError):
+                pass  # a Python caller's dict with int keys: take the general walk
         return thaw(self.freeze(obj))
 
     def text(self, obj: Any) -> str:
@@ -173,6 +181,29 @@ class Canonicalizer:
                 return string(obj)
             if t is list or t is tuple:
                 return (LIST, *map(walk, obj))
+            return scalar(obj)
+
+        return walk
+
+    def _value_walker(self) -> Callable[[Any], Any]:
+        """`_walker`'s twin that builds the canonical JSON value itself rather than its frozen
+        form (what `key` writes out; `thaw` of `freeze` without the tuples in between)."""
+        kept, keep, plain = self._kept, self._keep, self._plain
+        string, scalar = self._string, self._scalar
+
+        def walk(obj: Any) -> Any:
+            t = type(obj)
+            if t is dict:
+                keys = obj if kept.issuperset(obj) else [k for k in obj if keep(k)]
+                return {k: v if (type(v) is str and plain(v)) or type(v) is int or v is None
+                        else walk(v) for k, v in zip(keys, map(obj.__getitem__, keys),
+                                                     strict=True)}
+            if t is str:
+                return string(obj)
+            if t is list or t is tuple:
+                return [*map(walk, obj)]
+            if isinstance(obj, Enum):
+                return walk(obj.value)
             return scalar(obj)
 
         return walk

@@ -202,3 +202,18 @@ def test_volatile_paths_turn_the_raw_fast_path_off() -> None:
     c = Canonicalizer(CanonicalRules(ignore_paths=("$.items[0]",)))
     assert not c.raw_keys and C.raw_keys
     assert c.key(c.value({"items": [1, 2, 3]})) != c.key({"items": [1, 2, 3]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(odd_values, st.sampled_from(range(len(RULESETS))))
+def test_property_the_value_walk_is_thaw_of_freeze(value: object, rules: int) -> None:
+    # `value` (what keys are written from) builds the JSON value directly; it must be the
+    # frozen form thawed, written out to the same bytes
+    c = Canonicalizer(RULESETS[rules])
+    fast, ref = c.value(value), thaw(c.freeze(value))
+    assert fast == ref
+    try:
+        expected = orjson.dumps(ref, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return
+    assert orjson.dumps(fast, option=orjson.OPT_SORT_KEYS) == expected == c.key(value)
