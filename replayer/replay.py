@@ -178,6 +178,8 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
     # the pending sessions, as the shard would read them
     todo = shard.of_shard(kept, pending) if kept is not None else None
     del kept
+    if pool is not None or config.executor == "ray":
+        create_cache(config)
     reports: list[ShardReport] = []
     status = "interrupted"
     run_started, cpu_started = time.monotonic(), time.process_time()
@@ -209,6 +211,17 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
         summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
         summary["workers"] = config.workers if pool is not None else 1
     return summary
+
+
+def create_cache(config: ReplayConfig) -> None:
+    """Create the response cache, in WAL mode, before several processes open it at once:
+    switching a new database to WAL needs it to itself, and SQLite answers "database is
+    locked" at once, rather than waiting, to the loser of that race. Once the file is in WAL
+    mode (a lasting property of the file) the shards' openings do not contend."""
+    if config.cache:
+        from replayer.cache import RunCache
+
+        RunCache(config.cache_path()).close()
 
 
 def _keys(facts: SessionFacts, config: ReplayConfig) -> list[WorkKey]:

@@ -286,3 +286,20 @@ def test_workers_are_not_part_of_the_run_identity():
     a = make_config("c", "o", "http://x/v1")
     assert a.identity("h") == make_config("c", "o", "http://x/v1", workers=3).identity("h")
     assert json.dumps(a.identity("h"))  # still plain JSON
+
+
+def test_the_cache_is_created_in_wal_mode_before_the_workers_open_it(tmp_path):
+    import sqlite3
+
+    from replayer.replay import create_cache
+
+    config = make_config("c", str(tmp_path / "run"), "http://x/v1", workers=2)
+    create_cache(config)
+    db = sqlite3.connect(config.cache_path())
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert ("responses",) in db.execute("SELECT name FROM sqlite_master").fetchall()
+    finally:
+        db.close()
+    create_cache(config.model_copy(update={"cache": False, "out": str(tmp_path / "b")}))
+    assert not (tmp_path / "b").exists()
