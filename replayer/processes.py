@@ -151,6 +151,12 @@ class WorkerPool:
         except (EOFError, OSError):
             self._loop.remove_reader(w.conn.fileno())
             self._inbox.put_nowait((w, "eof", None))
+        except Exception as exc:  # a message that does not unpickle: never hang on it
+            self._loop.remove_reader(w.conn.fileno())
+            self._inbox.put_nowait((w, "error", WorkerFailed(
+                f"A message from replay worker {w.index + 1} of {self.n} could not be read "
+                f"({type(exc).__name__}: {exc}); the run is marked interrupted, and rerunning "
+                "the same command finishes what is missing.")))
 
     async def _next(self, *, starting: bool = False) -> tuple[_Worker, str, Any]:
         """The next message; raises what a worker sent, or WorkerFailed if one died early."""

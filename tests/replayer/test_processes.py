@@ -303,3 +303,20 @@ def test_the_cache_is_created_in_wal_mode_before_the_workers_open_it(tmp_path):
         db.close()
     create_cache(config.model_copy(update={"cache": False, "out": str(tmp_path / "b")}))
     assert not (tmp_path / "b").exists()
+
+
+async def test_an_unreadable_message_fails_the_run_instead_of_hanging():
+    import multiprocessing
+
+    from replayer.processes import WorkerPool, _Worker
+
+    pool = WorkerPool(2, make_config("c", "o", "http://x/v1", workers=2))
+    ours, theirs = multiprocessing.Pipe()
+    pool.workers = [_Worker(0, ours)]
+    theirs.send_bytes(b"not a pickle")
+    try:
+        with pytest.raises(WorkerFailed, match="could not be read"):
+            await asyncio.wait_for(pool.ready(), 10)
+    finally:
+        pool.close()
+        theirs.close()
