@@ -66,7 +66,7 @@ class WorkerStart:
 
     config: ReplayConfig
     answerer: AnswererFactory | None
-    """None: the stub engine (`replayer.replay.default_answerer`), resolved in the worker."""
+    """None: the stub engine (`replayer.answerer.default_answerer`), resolved in the worker."""
     client_factory: ClientFactory | None
 
 

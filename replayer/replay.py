@@ -18,10 +18,10 @@ from recorder.run import RunManifest, write_manifest
 from recorder.turns import turns
 from recorder.version import __version__
 from replayer import shard
+from replayer.answerer import default_answerer
 from replayer.clients import Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
-from replayer.errors import ReplayConfigError
 from replayer.executor import run_local, run_ray, run_workers
 from replayer.prefix import WorkKey
 from replayer.processes import WorkerPool, WorkerStart
@@ -36,30 +36,6 @@ from replayer.shard import (
     sessions_of,
 )
 from stubs.api import ToolAnswerer
-
-
-def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
-    """The stub engine over the corpus, with the run's seed and profile."""
-    try:
-        from stubs.engine import StubEngine
-    except ImportError as exc:
-        raise ReplayConfigError("The stub engine (stubs.engine) is not available in this "
-                                "install; install deploysim with its stubs package.") from exc
-    simulator = None
-    cache = None
-    if config.tool_simulator:
-        from recorder.response_cache import ResponseCache
-        from replayer.shard import build_client
-
-        simulator = build_client(config, config.tool_simulator, Accounting())
-        cache = ResponseCache(config.cache_path()) if config.cache else None
-    fallbacks = tuple(config.stub_fallbacks)
-    if simulator is not None and "simulate" not in fallbacks:
-        fallbacks += ("simulate",)
-    engine: ToolAnswerer = StubEngine.from_corpus(
-        corpus, seed=config.seed, profile=config.profile or "none", fallbacks=fallbacks,
-        miss=config.stub_miss, simulator=simulator, cache=cache)
-    return engine
 
 
 def _check_environment(config: ReplayConfig) -> dict[str, str]:

@@ -40,7 +40,7 @@ PROGRESS_S = 0.2
 def _factory(start: WorkerStart) -> AnswererFactory:
     if start.answerer is not None:
         return start.answerer
-    from replayer.replay import default_answerer
+    from replayer.answerer import default_answerer
 
     return default_answerer
 
