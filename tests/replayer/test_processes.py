@@ -74,8 +74,14 @@ def test_more_workers_than_sessions(corpus_path, tmp_path):
         summary = asyncio.run(replay(make_config(corpus_path, out, server.openai_url,
                                                  workers=4),
                                      answerer=recorded_answerer, progress_mode="off"))
+        # nothing left to do: the workers get no shard and are stopped
+        again = asyncio.run(replay(make_config(corpus_path, out, server.openai_url,
+                                               workers=2),
+                                   answerer=recorded_answerer, progress_mode="off"))
     assert summary["status"] == "complete" and summary["written"] == sum(TURNS)
     assert len(list((tmp_path / "run").glob("trajectories-*.cassette"))) == 3
+    assert again["status"] == "complete" and again["written"] == 0
+    assert again["skipped"] == sum(TURNS) and again["counts"] == summary["counts"]
     keys = Counter((t.source.source_session, t.source.source_turn) for t in trajectories(out))
     assert len(keys) == sum(TURNS) and set(keys.values()) == {1}
 
