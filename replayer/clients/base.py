@@ -1,7 +1,6 @@
-"""The HTTP model client every provider client builds on: one pool of keep-alive connections
-(`replayer.clients.http11`), retries with backoff and jitter on 429/5xx/timeouts/resets
-honouring Retry-After, client-side rate limits, and token/cost accounting. Subclasses name
-their wire codec and their auth headers.
+"""The HTTP model client every provider client builds on: one aiohttp session, retries with
+backoff and jitter on 429/5xx/timeouts/resets honouring Retry-After, client-side rate limits,
+and token/cost accounting. Subclasses name their wire codec and their auth headers.
 
 It implements `recorder.llm.ModelClient`: `complete()` returns the assistant `Message` (with
 `usage`) or raises a `replayer.errors.ModelCallError` saying why, after the retries.
@@ -15,11 +14,11 @@ import json
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+
+import aiohttp
 
 from recorder.session import Message, ToolDef
 from replayer.clients.accounting import Accounting, PriceTable
-from replayer.clients.http11 import ConnectionPool
 from replayer.clients.limits import RateLimiter, RetryPolicy, parse_retry_after
 from replayer.errors import (
     ContextLengthExceeded,
@@ -55,8 +54,7 @@ class HttpModelClient:
         self.accounting = accounting if accounting is not None else Accounting()
         self.extra_headers = dict(headers or {})
         self.max_connections = max_connections
-        self._pool: ConnectionPool | None = None
-        self._path = urlsplit(self.url).path
+        self._session: aiohttp.ClientSession | None = None
 
     @property
     def url(self) -> str:
@@ -70,13 +68,14 @@ class HttpModelClient:
         """What the manifest records about this client (never the key)."""
         return {"name": self.model, "api": self.api, "base_url": self.base_url}
 
-    def _http(self) -> ConnectionPool:
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                self.base_url, {"Content-Type": "application/json",
-                                "User-Agent": "deploysim-replay", **self.auth_headers(),
-                                **self.extra_headers}, limit=self.max_connections)
-        return self._pool
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"Content-Type": "application/json", "User-Agent": "deploysim-replay",
+                         **self.auth_headers(), **self.extra_headers})
+        return self._session
 
     async def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolDef] = (),
                        params: Mapping[str, Any] | None = None) -> Message:
@@ -124,13 +123,13 @@ class HttpModelClient:
 
     async def _post_once(self, payload: bytes) -> Any:
         try:
-            status, headers, raw = await self._http().post(self._path, payload,
-                                                           timeout=self.timeout)
-        except (TimeoutError, OSError) as exc:  # refused, reset, TLS, unreadable answer
+            async with self._http().post(self.url, data=payload) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise self._http_error(resp.status, raw, resp.headers)
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             raise ModelUnreachable(f"could not reach {self.url}: {what}") from exc
-        if status >= 400:
-            raise self._http_error(status, raw, headers)
         try:
             return loads(raw)
         except ValueError as exc:
@@ -154,6 +153,6 @@ class HttpModelClient:
         return ModelHTTPError(text, status=status, retry_after=parse_retry_after(headers))
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
