@@ -52,14 +52,12 @@ async def run_local(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
 async def run_workers(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
                       pool: WorkerPool, progress: ReplayProgress) -> list[ShardReport]:
     """The pending work split over the pool's worker processes (started and ready)."""
-    shards = split(pending, pool.n)
-    if not shards:
-        return []
+    shards = split(pending, pool.n)  # none: every worker is told to stop
 
     def update(done: int, errors: int, tokens: int, cost: float) -> None:
         progress.update(done=done, errors=errors, tokens=tokens, cost=cost)
 
-    return await pool.run(run_id, shards, shard_config(config, len(shards)), update)
+    return await pool.run(run_id, shards, shard_config(config, max(1, len(shards))), update)
 
 
 def split(pending: set[WorkKey], shards: int) -> list[set[WorkKey]]:
