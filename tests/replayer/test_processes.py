@@ -326,3 +326,13 @@ async def test_an_unreadable_message_fails_the_run_instead_of_hanging():
     finally:
         pool.close()
         theirs.close()
+
+
+def test_the_module_the_cli_starts_workers_with_stays_light():
+    # the CLI imports it to start the workers before its own heavy imports
+    code = ("import sys, replayer.processes; "
+            "print(sorted(m for m in ('aiohttp', 'replayer.shard', 'stubs.engine', "
+            "'replayer.replay', 'rich.progress') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
