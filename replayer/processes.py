@@ -38,6 +38,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ class WorkerPool:
         self.process = ctx.Process(target=_first_worker,
                                    args=([theirs for _ours, theirs in ends], self.start_info),
                                    name="deploysim-replay-worker-0", daemon=True)
-        with _main_module_unless_needed(self.start_info):
+        with _main_module_unless_needed(self.start_info), _sigint_blocked():
             self.process.start()
         for i, (ours, theirs) in enumerate(ends):
             theirs.close()  # the workers hold the only other ends: EOF means one is gone
@@ -282,6 +283,26 @@ def _main_module_unless_needed(start: WorkerStart) -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = real
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Spawn worker 0 with SIGINT ignored — a disposition that survives exec and fork — so
+    Ctrl-C at a terminal, which signals the whole process group, never interrupts a worker, not
+    even while it is still importing (the parent stops the workers itself, in close()). SIGINT
+    is blocked in this thread meanwhile, so a Ctrl-C in that instant stays pending (Linux keeps
+    blocked signals even when ignored) and reaches the restored handler. Handlers can only be
+    set from the main thread; elsewhere the worker ignores SIGINT from its first line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _first_worker(conns: list[Connection], start: WorkerStart) -> None:
