@@ -13,7 +13,10 @@ CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
   (a `ModelClient` that waits LATENCY and answers `ok`, no HTTP, no server process): what
   deploysim's own machinery allows when the endpoint costs nothing.
 
-Each deploysim variant is preceded by a small warm-up run (imports, Ray worker start).
+The local variants run first, with no Ray cluster on the machine (an idle cluster's GCS,
+raylet and workers poll, and on 2 cores that CPU comes out of every other variant); the Ray
+variants run after them, once Ray is started. Each deploysim variant is preceded by a small
+warm-up run (imports, Ray worker start).
 turns/s is over the execution phase (`summary["run_s"]`: from the moment the pending work is
 known and handed to the shards until the last shard reports). CPU ms/turn is the CPU time of
 every replaying process during that phase (each shard's, plus the parent's coordination) /
@@ -182,46 +185,52 @@ def main() -> None:
     if ray_ok:
         try:
             import ray
-
-            ray.init(num_cpus=ray_workers, include_dashboard=False, log_to_driver=False)
         except ImportError:
             ray_ok = False
     # (name, executor, processes)
-    setups = [("local", "local", 1), (f"local, {args.workers} workers", "local", args.workers)]
-    if ray_ok:
-        setups.append((f"ray ({ray_workers} workers)", "ray", ray_workers))
+    local = [("local", "local", 1), (f"local, {args.workers} workers", "local", args.workers)]
+    remote = [(f"ray ({ray_workers} workers)", "ray", ray_workers)] if ray_ok else []
     results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": []}
-    for label, _executor, _n in setups:
+    for label, _executor, _n in local + remote:
         results[f"deploysim {label}"] = []
-    for label, _executor, _n in setups:
+    for label, _executor, _n in local + remote:
         results[f"in-process model, {label}"] = []
     commands: dict[str, list[dict[str, Any]]] = {}
-    try:
-        n = 0
+    counter = iter(range(1_000_000))
+
+    def measure(setups: list[tuple[str, str, int]], bare_too: bool) -> None:
         for _label, executor, workers in setups:
-            run_deploysim(url, warm, os.path.join(tmp, f"warm-{n}"), args.concurrency,
-                          executor, workers)
-            n += 1
+            run_deploysim(url, warm, os.path.join(tmp, f"warm-{next(counter)}"),
+                          args.concurrency, executor, workers)
         for _ in range(args.repeat):
-            results["bare aiohttp"].append(aio_run(bare(url, corpus, args.concurrency)))
+            if bare_too:
+                results["bare aiohttp"].append(aio_run(bare(url, corpus, args.concurrency)))
             for label, executor, workers in setups:
                 if executor == "local":
-                    n += 1
                     commands.setdefault(f"deploysim {label}", []).append(run_cli(
-                        url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, workers))
+                        url, corpus, os.path.join(tmp, f"run-{next(counter)}"),
+                        args.concurrency, workers))
                 for name, in_process in ((f"deploysim {label}", None),
                                          (f"in-process model, {label}", args.latency)):
-                    n += 1
                     results[name].append(run_deploysim(
-                        url, corpus, os.path.join(tmp, f"run-{n}"), args.concurrency, executor,
-                        workers, in_process))
+                        url, corpus, os.path.join(tmp, f"run-{next(counter)}"),
+                        args.concurrency, executor, workers, in_process))
+
+    try:
+        # the local variants first, with no Ray on the machine: an idle Ray cluster (GCS,
+        # raylet, workers) polls and takes CPU from everything else on 2 cores
+        measure(local, bare_too=True)
+        if remote:
+            import ray
+
+            ray.init(num_cpus=ray_workers, include_dashboard=False, log_to_driver=False)
+            try:
+                measure(remote, bare_too=False)
+            finally:
+                ray.shutdown()
     finally:
         server.terminate()
         server.wait()
-        if ray_ok:
-            import ray
-
-            ray.shutdown()
     rows = []
     for name, runs in results.items():
         rates = [r["turns"] / r["wall_s"] for r in runs]

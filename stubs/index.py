@@ -255,12 +255,24 @@ class StubIndex:
                     ) -> tuple[ToolTable | None, Hashable, tuple[Sequence[int], str] | None]:
         """`find`, `key` and `lookup` in one call: (table or None, key, rows and provenance
         or None)."""
+        # `probe`'s raw shortcut and `prefer_session` of a key recorded once, inline: the
+        # path of most exact lookups, kept to as few calls and cold reads as it can be
+        table = self._by_id.get((kind, server, name))
+        if table is not None and table.raw:
+            raw = raw_key(arguments)
+            if raw is not None:
+                entry = table.table.get(raw)
+                if type(entry) is int:
+                    # session ids compared, not session strings: the query's string is hot,
+                    # the index's would be one more cold read
+                    own = session is not None and \
+                        self.row_session[entry] == self.session_ids.get(session, -1)
+                    return table, raw, ((entry,), "session" if own else "exact")
+                if entry is not None:
+                    return table, raw, self.prefer_session(entry, session)
         table, key, entry = self.probe(kind, server, name, arguments)
         if entry is None:
             return table, key, None
-        if type(entry) is int:  # `prefer_session` of a key recorded once, inline (most keys)
-            own = session is not None and self.sessions[self.row_session[entry]] == session
-            return table, key, ((entry,), "session" if own else "exact")
         return table, key, self.prefer_session(entry, session)
 
     def probe(self, kind: str, server: str | None, name: str, arguments: Any

@@ -107,3 +107,35 @@ def test_content_hash_is_stable_and_sensitive() -> None:
     other = _index(StubConfig(repeat="cycle"))
     assert other.content_hash() != _index().content_hash()
     assert len(_index()) == 6
+
+
+def test_lookup_call_is_probe_then_session_preference() -> None:
+    # `lookup_call` inlines the raw-key probe and the session check of a key recorded once;
+    # it must answer as the general `probe` + `prefer_session` does, for every kind of query
+    index = _index(StubConfig(tools=(("http:shop/*", ToolConfig(match_on=("query",))),)))
+    queries = [
+        ("function", None, "get_weather", args, session)
+        for args in ({"city": "Paris"}, {"city": " Paris"}, {"city": "Rome"},
+                     {"city": "Oslo"}, {"city": float("nan")}, '{"city": "Rome"}', "not json")
+        for session in ("s1", "s2", "s9", None)
+    ] + [
+        ("mcp", "docs", "search", {"q": "x"}, None),
+        ("mcp", "docs", "search", {"q": "x"}, "s9"),
+        ("mcp", "docs", "search", {"_meta": {"p": 2}, "q": "x"}, "s1"),
+        ("function", None, "search", {"q": "x"}, None),  # an MCP tool called as a function
+        ("http", "shop", "GET /v1/orders", {"query": {"id": "A1"}, "body": None}, "s3"),
+        ("http", "shop", "GET /v1/orders", {"query": {"id": "A1"}, "body": {"x": 1}}, "s1"),
+        ("function", None, "nope", {}, "s1"),
+    ]
+    for kind, server, name, args, session in queries:
+        table, key, entry = index.probe(kind, server, name, args)
+        expected = None if entry is None else index.prefer_session(entry, session)
+        got = index.lookup_call(kind, server, name, args, session)
+        assert got[0] is table and got[1] == key, (name, args)
+        assert (got[2] is None) == (expected is None), (name, args, session)
+        if expected is not None:
+            assert got[2] is not None
+            assert list(got[2][0]) == list(expected[0]) and got[2][1] == expected[1]
+    # a session that recorded nothing, and a call recorded without a session
+    assert index.lookup_call("function", None, "get_weather", {"city": "Rome"},
+                             "s1")[2] == ((3,), "session")
