@@ -78,8 +78,9 @@ class CanonicalRules:
 
 
 class NonStringKey(Exception):
-    """Raised by `Canonicalizer.fast_freeze` on a dict with a non-string key (only Python
-    callers make those); `freeze` then takes the general walk."""
+    """Raised by the fast walks (`Canonicalizer.fast_freeze`, the value walk behind `key`) on
+    a dict with a non-string key (only Python callers make those); they then take the general
+    walk."""
 
 
 def parse_arguments(value: Any) -> tuple[Any, bool]:
@@ -181,6 +182,10 @@ class Canonicalizer:
                 return string(obj)
             if t is list or t is tuple:
                 return (LIST, *map(walk, obj))
+            if isinstance(obj, dict):  # subclasses (OrderedDict...) as the objects they are
+                return walk(dict(obj))
+            if isinstance(obj, list | tuple):  # and named tuples as lists, as `_walk_paths`
+                return walk(list(obj))
             return scalar(obj)
 
         return walk
@@ -202,6 +207,10 @@ class Canonicalizer:
                 return string(obj)
             if t is list or t is tuple:
                 return [*map(walk, obj)]
+            if isinstance(obj, dict):
+                return walk(dict(obj))
+            if isinstance(obj, list | tuple):
+                return walk(list(obj))
             if isinstance(obj, Enum):
                 return walk(obj.value)
             return scalar(obj)
@@ -253,12 +262,15 @@ class Canonicalizer:
             return int(x)
         if isinstance(x, float):
             if math.isnan(x) or math.isinf(x):
-                return repr(x)
+                return self._string(repr(x))  # as the text "nan" would (volatile rules too)
             if x.is_integer() and abs(x) < 2**53:
                 return int(x)
             # a float that rounds to an integer keys as that integer, as the integer itself
-            # does (2.9999999999999996 as 3, not 3.0): canonicalising stays idempotent
+            # does (2.9999999999999996 as 3, not 3.0), and one that would round past the
+            # largest float keeps its value: canonicalising stays idempotent
             y = float(f"{x:.{self._digits}g}")
+            if math.isinf(y):
+                return x
             return int(y) if y.is_integer() and abs(y) < 2**53 else y
         if isinstance(x, bytes):
             return self._string(x.decode("utf-8", "replace"))
@@ -271,7 +283,9 @@ def raw_key(obj: Any) -> bytes | None:
     """Arguments as sent, dumped the way `Canonicalizer.key` dumps a canonical form: a recorded
     key when the arguments already are canonical. None when they cannot stand for their
     canonical form without the walk: types orjson rejects or writes its own way, and NaN or
-    infinity, which orjson writes as null."""
+    infinity, which orjson writes as null. (Arguments are JSON values; from Python callers,
+    enum members count as their values, and an `orjson.Fragment` — raw JSON orjson pastes in
+    unread — is outside the contract.)"""
     try:
         raw = orjson.dumps(obj, option=_RAW)
     except TypeError:
@@ -290,13 +304,13 @@ def _nonfinite(obj: Any) -> bool:
     if t is dict:
         obj = obj.values()
     elif t is not list and t is not tuple:
-        return False
+        return isinstance(obj, Enum) and _nonfinite(obj.value)  # orjson writes the value
     for v in obj:
         t = type(v)
         if t is float:
             if not math.isfinite(v):
                 return True
-        elif (t is dict or t is list or t is tuple) and _nonfinite(v):
+        elif (t is dict or t is list or t is tuple or isinstance(v, Enum)) and _nonfinite(v):
             return True
     return False
 

@@ -239,10 +239,11 @@ class StubIndex:
                        session: str | None) -> tuple[Sequence[int], str]:
         """An entry's rows for a replayed session: its own recordings (`session`) when it has
         any, else every recording (`exact`)."""
-        # session strings are compared directly (no trip through a big id table: a lookup
-        # touches as little cold memory as it can)
         if type(e) is int:
-            own = session is not None and self.sessions[self.row_session[e]] == session
+            # session ids compared, not session strings: the query's string is hot, the
+            # index's would be one more cold read
+            own = session is not None and \
+                self.row_session[e] == self.session_ids.get(session, -1)
             return (e,), ("session" if own else "exact")
         if session is not None:
             rows = e.by_session.get(session)  # type: ignore[union-attr]
@@ -255,21 +256,6 @@ class StubIndex:
                     ) -> tuple[ToolTable | None, Hashable, tuple[Sequence[int], str] | None]:
         """`find`, `key` and `lookup` in one call: (table or None, key, rows and provenance
         or None)."""
-        # `probe`'s raw shortcut and `prefer_session` of a key recorded once, inline: the
-        # path of most exact lookups, kept to as few calls and cold reads as it can be
-        table = self._by_id.get((kind, server, name))
-        if table is not None and table.raw:
-            raw = raw_key(arguments)
-            if raw is not None:
-                entry = table.table.get(raw)
-                if type(entry) is int:
-                    # session ids compared, not session strings: the query's string is hot,
-                    # the index's would be one more cold read
-                    own = session is not None and \
-                        self.row_session[entry] == self.session_ids.get(session, -1)
-                    return table, raw, ((entry,), "session" if own else "exact")
-                if entry is not None:
-                    return table, raw, self.prefer_session(entry, session)
         table, key, entry = self.probe(kind, server, name, arguments)
         if entry is None:
             return table, key, None

@@ -217,3 +217,28 @@ def test_property_the_value_walk_is_thaw_of_freeze(value: object, rules: int) ->
     except TypeError:
         return
     assert orjson.dumps(fast, option=orjson.OPT_SORT_KEYS) == expected == c.key(value)
+
+
+def test_corner_cases_the_raw_path_must_agree_on() -> None:
+    import collections
+    import enum
+
+    class Weird(enum.Enum):
+        NAN = float("nan")
+
+    # an enum member whose value is NaN is written as null by orjson: no raw key
+    assert raw_key({"x": Weird.NAN}) is None and raw_key([Weird.NAN]) is None
+    assert C.key({"x": Weird.NAN}) == C.key({"x": float("nan")}) != C.key({"x": None})
+    # a volatile rule on "nan" applies to a NaN as to the text it keys as
+    v = Canonicalizer(CanonicalRules(ignore_values=("nan",)))
+    assert v.key(float("nan")) == v.key("nan") == v.key(VOLATILE)
+    # rounding past the largest float keeps the value (4 digits of 1.7975e308 would be inf)
+    f = Canonicalizer(CanonicalRules(float_digits=4))
+    assert f.key([1.7975000000000001e308]) == f.key(f.value([1.7975000000000001e308])) \
+        == orjson.dumps([1.7975000000000001e308])
+    # subclasses of dict, list and tuple key as what they hold, on every walk
+    ordered = collections.OrderedDict([("b", 1), ("a", [2])])
+    point = collections.namedtuple("point", "x y")(1, 2)
+    assert C.key(ordered) == C.key({"a": [2], "b": 1}) == b'{"a":[2],"b":1}'
+    assert C.key({"p": point}) == C.key({"p": [1, 2]})
+    assert C.freeze(ordered) == C.freeze({"a": [2], "b": 1}) == C._walk_paths(ordered, ())

@@ -109,9 +109,19 @@ def test_content_hash_is_stable_and_sensitive() -> None:
     assert len(_index()) == 6
 
 
+def _reference(index: StubIndex, entry: object, session: str | None) -> tuple[list[int], str]:
+    """`prefer_session` spelled out on session strings (it compares session ids)."""
+    if isinstance(entry, int):
+        own = session is not None and index.sessions[index.row_session[entry]] == session
+        return [entry], "session" if own else "exact"
+    own_rows = [r for r in entry.rows  # type: ignore[attr-defined]
+                if index.sessions[index.row_session[r]] == session] if session else []
+    return (own_rows, "session") if own_rows else (list(entry.rows), "exact")  # type: ignore[attr-defined]
+
+
 def test_lookup_call_is_probe_then_session_preference() -> None:
-    # `lookup_call` inlines the raw-key probe and the session check of a key recorded once;
-    # it must answer as the general `probe` + `prefer_session` does, for every kind of query
+    # the raw-key probe and the session check by id must answer as the canonical walk and a
+    # comparison of session strings do, for every kind of query
     index = _index(StubConfig(tools=(("http:shop/*", ToolConfig(match_on=("query",))),)))
     queries = [
         ("function", None, "get_weather", args, session)
@@ -129,7 +139,9 @@ def test_lookup_call_is_probe_then_session_preference() -> None:
     ]
     for kind, server, name, args, session in queries:
         table, key, entry = index.probe(kind, server, name, args)
-        expected = None if entry is None else index.prefer_session(entry, session)
+        if table is not None and not isinstance(args, str):
+            assert key == table.key(args)  # the raw shortcut gives the walk's key
+        expected = None if entry is None else _reference(index, entry, session)
         got = index.lookup_call(kind, server, name, args, session)
         assert got[0] is table and got[1] == key, (name, args)
         assert (got[2] is None) == (expected is None), (name, args, session)
