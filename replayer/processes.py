@@ -216,7 +216,13 @@ class WorkerPool:
         for w in self.workers:
             keys = shards[w.index] if w.index < len(shards) else None
             job = ShardJob(config, f"local{w.index:02d}", run_id, keys) if keys else None
-            w.conn.send(job)
+            try:
+                w.conn.send(job)
+            except OSError:  # it died between starting and now (a broken pipe)
+                raise WorkerFailed(
+                    f"Replay worker {w.index + 1} of {self.n} stopped before it was given its "
+                    "shard; the run is marked interrupted, and rerunning the same command "
+                    "finishes what is missing.") from None
             w.finished = job is None
         reports: dict[int, ShardReport] = {}
         while len(reports) < len(shards):

@@ -176,6 +176,10 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
                                           client_factory=client_factory, sessions=todo)
         status = "complete"
     finally:
+        if status != "complete" and pool is not None:
+            # stop the workers before counting what reached the disk: the others would go
+            # on writing during and after the count (`close` can be called again later)
+            pool.close()
         summary = _finish(config, manifest, previous, prior, reports, status,
                           skipped=len(done), elapsed=time.monotonic() - started)
         summary["run_s"] = round(time.monotonic() - run_started, 3)

@@ -92,7 +92,10 @@ def _head(status: int, headers: Mapping[str, str], extra: str) -> bytes:
     return "".join(lines).encode("latin-1")
 
 
-def _chunked_body(buf: bytearray, start: int) -> tuple[bytes, int] | None:
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _chunked_body(buf: bytearray, start: int, max_body: int) -> tuple[bytes, int] | None:
     """The decoded chunked body starting at `buf[start]` and the index after it, or None when
     it has not all arrived. Trailers are read and dropped."""
     out = bytearray()
@@ -102,10 +105,13 @@ def _chunked_body(buf: bytearray, start: int) -> tuple[bytes, int] | None:
         if eol < 0:
             return None
         size_text = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _BadRequest(400, "bad chunk size") from None
+        # hex digits only: `int(x, 16)` also takes "-6", "+6" and "0x6", and a negative size
+        # would step back onto the same line for ever
+        if not size_text or not _HEX.issuperset(size_text):
+            raise _BadRequest(400, "bad chunk size")
+        size = int(size_text, 16)
+        if len(out) + size > max_body:
+            raise _BadRequest(413, "request body too large")
         pos = eol + 2
         if size == 0:
             while True:  # trailers, up to the empty line
@@ -183,16 +189,18 @@ class _Connection(asyncio.Protocol):
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         start = end + 4
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded = _chunked_body(buf, start)
+            decoded = _chunked_body(buf, start, self.server.max_body)
             if decoded is None:
                 self._continue(headers)
                 return None
             body, stop = decoded
         else:
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                raise _BadRequest(400, "bad content-length") from None
+            text = headers.get("content-length", "0")
+            # ASCII digits only: `int` also takes "-5", "+5" and "5_0", and a negative length
+            # would leave the request in the buffer to be parsed again for ever
+            if not (text.isascii() and text.isdigit()):
+                raise _BadRequest(400, "bad content-length")
+            length = int(text)
             if length > self.server.max_body:
                 raise _BadRequest(413, "request body too large")
             if len(buf) < start + length:
@@ -228,7 +236,14 @@ class _Connection(asyncio.Protocol):
         if self.closed or response is None or self.transport is None \
                 or self.transport.is_closing():
             return
-        self._write(response, keep_alive)
+        try:
+            self._write(response, keep_alive)
+        except Exception:  # a reply that cannot be written (a failing stream, bad headers):
+            # drop the connection, as a server that crashed mid-answer does, rather than
+            # leave the client and any pipelined requests waiting on it
+            log.exception("fake model reply failed on %s %s", request.method, request.path)
+            self.abort()
+            return
         if not keep_alive:
             self.closed = True
             self.transport.close()

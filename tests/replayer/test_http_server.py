@@ -119,3 +119,37 @@ def test_the_fake_model_from_a_shell_on_uvloop_serves_the_openai_sdk() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def _failing_stream(request: Request) -> Response | StreamResponse | None:
+    def chunks() -> object:
+        yield b"data: 0\n\n"
+        raise RuntimeError("render bug")
+
+    return StreamResponse(200, chunks(), {"Content-Type": "text/event-stream"})  # type: ignore[arg-type]
+
+
+async def test_bad_lengths_are_refused_not_looped_on_and_a_failed_reply_drops_the_line() -> None:
+    server = HttpServer(_echo, max_body=64)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        # lengths and chunk sizes `int` would take but HTTP does not: 400, at once
+        for head in (b"Content-Length: -100000\r\n\r\n", b"Content-Length: +5\r\n\r\nhello",
+                     b"Content-Length: 5_0\r\n\r\n",
+                     b"Transfer-Encoding: chunked\r\n\r\n-6\r\nabc\r\n0\r\n\r\n",
+                     b"Transfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"):
+            bad = await _exchange(port, b"POST /a HTTP/1.1\r\n" + head, until_close=True)
+            assert bad.startswith(b"HTTP/1.1 400 Bad Request\r\n"), head
+        # a chunked body past the limit: 413, before it has all arrived
+        big = await _exchange(port, b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"41\r\n" + b"x" * 65 + b"\r\n", until_close=True)
+        assert big.startswith(b"HTTP/1.1 413 ")
+    finally:
+        await server.stop()
+    server = HttpServer(_failing_stream)
+    port = await server.start("127.0.0.1", 0)
+    try:  # the connection is dropped, not left waiting for the rest of the stream
+        cut = await _exchange(port, b"GET /s HTTP/1.1\r\n\r\n", until_close=True)
+        assert cut.startswith(b"HTTP/1.1 200 OK") and not cut.endswith(b"0\r\n\r\n")
+    finally:
+        await server.stop()
