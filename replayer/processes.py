@@ -89,6 +89,9 @@ class _Worker:
     ready: bool = False
     finished: bool = False
     """The worker sent its report (or had nothing to do)."""
+    gone: bool = False
+    """Its end of the pipe closed: it has exited, and its pid may already be reaped (and so
+    free for another process to get): it is never signalled again."""
     done: int = 0
     errors: int = 0
     tokens: int = 0
@@ -150,6 +153,7 @@ class WorkerPool:
                 kind, payload = w.conn.recv()
                 self._inbox.put_nowait((w, kind, payload))
         except (EOFError, OSError):
+            w.gone = True
             self._loop.remove_reader(w.conn.fileno())
             self._inbox.put_nowait((w, "eof", None))
         except Exception as exc:  # a message that does not unpickle: never hang on it
@@ -267,7 +271,12 @@ class WorkerPool:
             w.conn.close()
 
     def _signal(self, w: _Worker, sig: signal.Signals) -> None:
-        # a fork's pid is None until it is ready: then stopping worker 0 stops it too
+        # a fork's pid is None until it is ready: then stopping worker 0 stops it too. A fork
+        # whose pipe closed is not signalled: worker 0 may have reaped it, and its pid may
+        # belong to another process by now (worker 0 is our own child: its pid is ours to
+        # signal until we join it)
+        if w.gone and w.index != 0:
+            return
         pid = self.process.pid if w.index == 0 and self.process is not None else w.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
