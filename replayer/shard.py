@@ -22,6 +22,7 @@ from replayer import memo
 from replayer.cache import AsyncCache, RunCache
 from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, make_client
 from replayer.clients.base import HttpModelClient
+from replayer.collector import replay_collector
 from replayer.config import ReplayConfig
 from replayer.loop import Candidate
 from replayer.prefix import WorkKey, prefix_keys, replay_turn
@@ -215,10 +216,11 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                 on_done(traj, accounting)
 
     try:
-        async with TaskGroup("replay-shard-" + shard) as group:
-            group.spawn(produce(), "produce")
-            for i in range(workers):
-                group.spawn(work(), f"work-{i}")
+        with replay_collector():
+            async with TaskGroup("replay-shard-" + shard) as group:
+                group.spawn(produce(), "produce")
+                for i in range(workers):
+                    group.spawn(work(), f"work-{i}")
     finally:
         writer.close()
         await client.close()
