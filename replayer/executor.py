@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from replayer.processes import WorkerPool
 from replayer.progress import ReplayProgress
 from replayer.shard import (
     AnswererFactory,
+    BatchedProgress,
     ClientFactory,
     SessionTurns,
     ShardReport,
@@ -131,21 +131,11 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
                    tally: Any, clients: ClientFactory | None) -> ShardReport:
         # progress goes to the tally actor in batches: a remote call per trajectory would
         # cost more than the trajectory
-        batch = {"done": 0, "errors": 0, "sent": time.monotonic()}
-
-        def send(acc: Accounting) -> None:
-            tally.add.remote(shard, batch["done"], batch["errors"], acc.tokens, acc.cost_usd)
-            batch.update(done=0, errors=0, sent=time.monotonic())
-
-        def done(traj: Trajectory, acc: Accounting) -> None:
-            batch["done"] += 1
-            batch["errors"] += len(traj.errors)
-            if time.monotonic() - batch["sent"] >= POLL_S:
-                send(acc)
-
+        done = BatchedProgress(lambda n, errors, acc: tally.add.remote(
+            shard, n, errors, acc.tokens, acc.cost_usd), POLL_S)
         report = aio_run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
-                                       answerer=factory, on_done=done, client_factory=clients))
-        send(Accounting(**{k: v for k, v in report.accounting.items()}))
+                                   answerer=factory, on_done=done, client_factory=clients))
+        done.flush(Accounting(**{k: v for k, v in report.accounting.items()}))
         return report
 
     tally = Tally.remote()  # type: ignore[attr-defined]

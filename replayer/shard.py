@@ -45,6 +45,30 @@ OnDone = Callable[[Trajectory, Accounting], None]
 MAX_MISSES = 200
 
 
+class BatchedProgress:
+    """An `OnDone` that passes a shard's progress on in batches — trajectories done and errors
+    since the last batch, with the shard's accounting — at most every `every` seconds (a
+    message to another process per trajectory would cost more than the trajectory)."""
+
+    def __init__(self, send: Callable[[int, int, Accounting], None], every: float) -> None:
+        self._send = send
+        self.every = every
+        self.done = self.errors = 0
+        self.sent = time.monotonic()
+
+    def __call__(self, traj: Trajectory, acc: Accounting) -> None:
+        self.done += 1
+        self.errors += len(traj.errors)
+        if time.monotonic() - self.sent >= self.every:
+            self.flush(acc)
+
+    def flush(self, acc: Accounting) -> None:
+        """Send what has accumulated now."""
+        self._send(self.done, self.errors, acc)
+        self.done = self.errors = 0
+        self.sent = time.monotonic()
+
+
 @dataclass
 class ShardReport:
     """What a shard did in this invocation."""

@@ -20,10 +20,10 @@ from typing import Any
 from recorder.aio import run as aio_run
 from recorder.corpus import Corpus
 from recorder.errors import DeploysimError
-from replayer.clients.accounting import Accounting
 from replayer.processes import GRACE_S, ShardJob, WorkerFailed, WorkerStart
 from replayer.shard import (
     AnswererFactory,
+    BatchedProgress,
     ClientFactory,
     SessionTurns,
     ShardReport,
@@ -31,7 +31,6 @@ from replayer.shard import (
     read_sessions,
     run_shard,
 )
-from replayer.trajectory import Trajectory
 
 PROGRESS_S = 0.2
 """How often a worker reports progress (a message per trajectory would cost more than it)."""
@@ -138,18 +137,8 @@ async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory |
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    batch = {"done": 0, "errors": 0, "sent": time.monotonic()}
-
-    def send(acc: Accounting) -> None:
-        conn.send(("progress", (batch["done"], batch["errors"], acc.tokens, acc.cost_usd)))
-        batch.update(done=0, errors=0, sent=time.monotonic())
-
-    def done(traj: Trajectory, acc: Accounting) -> None:
-        batch["done"] += 1
-        batch["errors"] += len(traj.errors)
-        if time.monotonic() - batch["sent"] >= PROGRESS_S:
-            send(acc)
-
+    done = BatchedProgress(lambda n, errors, acc: conn.send(
+        ("progress", (n, errors, acc.tokens, acc.cost_usd))), PROGRESS_S)
     return await run_shard(job.config, shard=job.shard, run_id=job.run_id, pending=job.pending,
                            answerer=answerer, on_done=done, client_factory=client_factory,
                            sessions=sessions)
