@@ -6,12 +6,19 @@ pick up another test directory's conftest.)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from recorder.corpus import Corpus
 from recorder.session import ToolResult
 from replayer.config import ReplayConfig
+from replayer.run import done_keys
 from replayer.testing.sessions import support_corpus, write_corpus
 from stubs.api import StubAnswer, ToolQuery
 
@@ -60,3 +67,30 @@ def make_config(corpus: str, out: str, base_url: str, **kw: Any) -> ReplayConfig
                             "max_attempts": 3}
     opts.update(kw)
     return ReplayConfig(**opts)
+
+
+def start_replay_script(tmp_path: Path, corpus: str, out: str, base_url: str,
+                        **config: Any) -> subprocess.Popen[bytes]:
+    """A separate Python process running `replay()` on the known corpus with the recorded
+    answerer (for tests that kill it): `config` are `make_config` keywords."""
+    script = tmp_path / "run_replay.py"
+    options = ", ".join(f"{k}={v!r}" for k, v in config.items())
+    script.write_text(textwrap.dedent(f"""
+        import asyncio, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from replay_helpers import make_config, recorded_answerer
+        from replayer.replay import replay
+        if __name__ == "__main__":
+            config = make_config({corpus!r}, {out!r}, {base_url!r}, {options})
+            asyncio.run(replay(config, answerer=recorded_answerer, progress_mode="off"))
+    """))
+    return subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+
+
+def wait_for_trajectories(proc: subprocess.Popen[Any], out: str, least: int) -> None:
+    """Until `out` holds at least `least` trajectories, `proc` exits, or a minute passes."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.isdir(out) and len(done_keys(out)) >= least:
+            return
+        time.sleep(0.02)

@@ -9,13 +9,18 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
-from replay_helpers import TURNS, make_config, recorded_answerer
+from replay_helpers import (
+    TURNS,
+    make_config,
+    recorded_answerer,
+    start_replay_script,
+    wait_for_trajectories,
+)
 
 from deploysim.cli import run
 from recorder import codec
@@ -32,7 +37,6 @@ from replayer.run import done_keys, trajectories
 from replayer.shard import build_client
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 
-HERE = os.path.dirname(__file__)
 DEPLOYSIM = os.path.join(os.path.dirname(sys.executable), "deploysim")
 UNSTABLE = {"created", "updated", "finished", "elapsed_s", "usage"}
 """Manifest fields that measure the run rather than describe its output: times, and usage
@@ -162,32 +166,14 @@ def _wait_gone(pids: set[int], seconds: float = 20.0) -> set[int]:
     return left
 
 
-def _wait_for_progress(proc: subprocess.Popen[Any], out: str, least: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.isdir(out) and len(done_keys(out)) >= least:
-            return
-        time.sleep(0.02)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkill_of_the_parent_leaves_no_worker_and_a_rerun_finishes(corpus_path, tmp_path):
     out = str(tmp_path / "run")
     with serve_in_thread(RuleAgent(), latency=0.05) as server:
-        script = tmp_path / "run_replay.py"
-        script.write_text(textwrap.dedent(f"""
-            import asyncio, sys
-            sys.path.insert(0, {HERE!r})
-            from replay_helpers import make_config, recorded_answerer
-            from replayer.replay import replay
-            if __name__ == "__main__":
-                config = make_config({corpus_path!r}, {out!r}, {server.openai_url!r},
-                                     concurrency=2, workers=2)
-                asyncio.run(replay(config, answerer=recorded_answerer, progress_mode="off"))
-        """))
-        proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+        proc = start_replay_script(tmp_path, corpus_path, out, server.openai_url,
+                                   concurrency=2, workers=2)
         try:
-            _wait_for_progress(proc, out, 4)
+            wait_for_trajectories(proc, out, 4)
             family = _descendants(proc.pid)
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -216,7 +202,7 @@ def test_ctrl_c_on_the_cli_stops_the_workers_and_the_run_resumes(corpus_path, tm
         proc = subprocess.Popen([DEPLOYSIM, *args, *url], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            _wait_for_progress(proc, out, 4)
+            wait_for_trajectories(proc, out, 4)
             family = _descendants(proc.pid)
             os.killpg(proc.pid, signal.SIGINT)
             _stdout, stderr = proc.communicate(timeout=30)

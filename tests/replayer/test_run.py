@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 from collections import Counter
 
-from replay_helpers import TURNS, make_config, recorded_answerer
+from replay_helpers import (
+    TURNS,
+    make_config,
+    recorded_answerer,
+    start_replay_script,
+    wait_for_trajectories,
+)
 
 from recorder import codec
 from recorder.records import record_to_obj
@@ -18,8 +20,6 @@ from recorder.run import read_manifest
 from replayer.replay import replay
 from replayer.run import done_keys, trajectories
 from replayer.testing.fake_model import FakeModelServer, RuleAgent, serve_in_thread
-
-HERE = os.path.dirname(__file__)
 
 
 def _payloads(out: str) -> list[bytes]:
@@ -29,23 +29,10 @@ def _payloads(out: str) -> list[bytes]:
 def test_sigkill_mid_run_then_rerun_finishes_each_turn_exactly_once(corpus_path, tmp_path):
     out = str(tmp_path / "run")
     with serve_in_thread(RuleAgent(), latency=0.05) as server:
-        script = tmp_path / "run_replay.py"
-        script.write_text(textwrap.dedent(f"""
-            import asyncio, sys
-            sys.path.insert(0, {HERE!r})
-            from replay_helpers import make_config, recorded_answerer
-            from replayer.replay import replay
-            config = make_config({corpus_path!r}, {out!r}, {server.openai_url!r},
-                                 concurrency=2)
-            asyncio.run(replay(config, answerer=recorded_answerer, progress_mode="off"))
-        """))
-        proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
-        deadline = time.monotonic() + 60
+        proc = start_replay_script(tmp_path, corpus_path, out, server.openai_url,
+                                   concurrency=2)
         try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if os.path.isdir(out) and len(done_keys(out)) >= 4:
-                    break
-                time.sleep(0.02)
+            wait_for_trajectories(proc, out, 4)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
