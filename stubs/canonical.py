@@ -46,7 +46,7 @@ _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
 _SORTED = orjson.OPT_SORT_KEYS
 # `raw_key` leaves to the canonicalising walk every type orjson would write in a form the walk
 # does not produce: dataclasses, dates and subclasses of builtins (dict, str, int) raise instead
-_RAW = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+RAW_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
         | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _PLAIN = re.compile(r"[A-Za-z_/.:@#$%&*+=<>?!~^|\\'\"(){}\[\],;][!-~]*(?: [!-~]+)*\Z", re.ASCII)
 
@@ -287,12 +287,17 @@ def raw_key(obj: Any) -> bytes | None:
     enum members count as their values, and an `orjson.Fragment` — raw JSON orjson pastes in
     unread — is outside the contract.)"""
     try:
-        raw = orjson.dumps(obj, option=_RAW)
+        raw = orjson.dumps(obj, option=RAW_OPTIONS)
     except TypeError:
         return None
-    if b"null" in raw and _nonfinite(obj):
-        return None
-    return raw
+    return None if nonfinite_as_null(raw, obj) else raw
+
+
+def nonfinite_as_null(raw: bytes, obj: Any) -> bool:
+    """Whether orjson wrote a NaN or an infinity of `obj` as null in `raw` (its dump): then
+    `raw` is not the key of `obj`, which writes them as text. (`bytes.find`, not `in`: on
+    CPython 3.12 the operator costs three times as much.)"""
+    return raw.find(b"null") >= 0 and _nonfinite(obj)
 
 
 def _nonfinite(obj: Any) -> bool:

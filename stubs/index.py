@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import orjson
+
 from recorder.toolcall import RecordedToolCall, ToolKind
-from stubs.canonical import Canonicalizer, parse_arguments, raw_key
+from stubs.canonical import RAW_OPTIONS, Canonicalizer, nonfinite_as_null, parse_arguments
 from stubs.config import ResolvedToolConfig, StubConfig
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function
@@ -74,6 +76,9 @@ class ToolTable:
         default = config.match_on == ("arguments",)
         self.key: Callable[[Any], Hashable] = canon.key if default else partial(keyfn, canon)
         self.raw = default and canon.raw_keys
+        self.nulls = False
+        """Whether some key's bytes hold `null`: only then can a dump of arguments holding a
+        NaN or an infinity (which orjson writes as null) equal a key."""
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
         """Distinct keys in first-recorded order (what `nearest` searches)."""
@@ -104,11 +109,10 @@ class StubIndex:
     def __init__(self, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
         self.blobs: list[bytes] = []
-        self.row_session = array("i")
-        """Each row's session, as a position in `sessions` (0: no session)."""
+        self.row_session: list[str | None] = []
+        """Each row's session: one shared string per session (compared on every lookup)."""
         self.row_index = array("q")
-        self.sessions: list[str | None] = [None]
-        self.session_ids: dict[str, int] = {}
+        self._session_strings: dict[str, str] = {}
         self.tables: list[ToolTable] = []
         self._by_id: dict[tuple[str, str | None, str], ToolTable] = {}
         self._by_name: dict[str, list[ToolTable]] = {}
@@ -158,24 +162,21 @@ class StubIndex:
                 arguments: Any) -> None:
         row = len(self.blobs)
         self.blobs.append(blob)
-        sid = 0
         if session is not None:
-            sid = self.session_ids.get(session, 0)
-            if sid == 0:
-                sid = self.session_ids[session] = len(self.sessions)
-                self.sessions.append(session)
-        self.row_session.append(sid)
+            session = self._session_strings.setdefault(session, session)
+        self.row_session.append(session)
         self.row_index.append(index)
         args, _ = parse_arguments(arguments)
         key = table.key(args)
+        if type(key) is bytes and key.find(b"null") >= 0:
+            table.nulls = True
         found = table.table.get(key)
         if found is None:
             table.table[key] = row
             table.keys.append(key)
         elif isinstance(found, int):
             first = found
-            by_session: dict[str | None, list[int]] = {
-                self.sessions[self.row_session[first]]: [first]}
+            by_session: dict[str | None, list[int]] = {self.row_session[first]: [first]}
             by_session.setdefault(session, []).append(row)
             table.table[key] = Entry([first, row], by_session)
         else:
@@ -240,10 +241,9 @@ class StubIndex:
         """An entry's rows for a replayed session: its own recordings (`session`) when it has
         any, else every recording (`exact`)."""
         if type(e) is int:
-            # session ids compared, not session strings: the query's string is hot, the
-            # index's would be one more cold read
-            own = session is not None and \
-                self.row_session[e] == self.session_ids.get(session, -1)
+            # the row's session string compared with the query's: two reads of cold memory
+            # on a big index (a session-id table would take four)
+            own = session is not None and self.row_session[e] == session
             return (e,), ("session" if own else "exact")
         if session is not None:
             rows = e.by_session.get(session)  # type: ignore[union-attr]
@@ -274,11 +274,15 @@ class StubIndex:
                 return None, None, None
         if table.raw:
             # arguments as sent that are a recorded key are that key (`stubs.canonical`);
-            # any others, canonical or not, take the walk
-            raw = raw_key(arguments)
-            if raw is not None:
+            # any others, canonical or not, take the walk. `raw_key` spelled out so that its
+            # NaN check runs only on a hit in a table where it can matter
+            try:
+                raw = orjson.dumps(arguments, option=RAW_OPTIONS)
+            except TypeError:
+                pass
+            else:
                 entry = table.table.get(raw)
-                if entry is not None:
+                if entry is not None and not (table.nulls and nonfinite_as_null(raw, arguments)):
                     return table, raw, entry
         key = table.key(arguments)
         return table, key, table.table.get(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from recorder.toolcall import RecordedToolCall
 from stubs.config import StubConfig, ToolConfig
 from stubs.errors import UnknownTool
 from stubs.index import StubIndex
@@ -12,7 +13,7 @@ from stubs.repeat import POLICIES
 from stubs.testing import function_call, http_call, mcp_call
 
 
-def _index(config: StubConfig | None = None) -> StubIndex:
+def _index(config: StubConfig | None = None, *more: RecordedToolCall) -> StubIndex:
     return StubIndex.build([
         function_call("get_weather", {"city": "Paris"}, {"t": 1}, session="s1", index=0),
         function_call("get_weather", {"city": "Paris"}, {"t": 2}, session="s2", index=0),
@@ -21,6 +22,7 @@ def _index(config: StubConfig | None = None) -> StubIndex:
         mcp_call("docs", "search", {"q": "x", "_meta": {"progressToken": 1}}, {"hits": []}),
         http_call("shop", "GET", "/v1/orders", query={"id": "A1"}, body=None,
                   response={"id": "A1"}, session="s3"),
+        *more,
     ], config)
 
 
@@ -110,24 +112,30 @@ def test_content_hash_is_stable_and_sensitive() -> None:
 
 
 def _reference(index: StubIndex, entry: object, session: str | None) -> tuple[list[int], str]:
-    """`prefer_session` spelled out on session strings (it compares session ids)."""
+    """`prefer_session` spelled out on the sessions the rows themselves hold (it reads the
+    index's session column)."""
     if isinstance(entry, int):
-        own = session is not None and index.sessions[index.row_session[entry]] == session
+        own = session is not None and index.row(entry).session == session
         return [entry], "session" if own else "exact"
     own_rows = [r for r in entry.rows  # type: ignore[attr-defined]
-                if index.sessions[index.row_session[r]] == session] if session else []
+                if index.row(r).session == session] if session else []
     return (own_rows, "session") if own_rows else (list(entry.rows), "exact")  # type: ignore[attr-defined]
 
 
 def test_lookup_call_is_probe_then_session_preference() -> None:
-    # the raw-key probe and the session check by id must answer as the canonical walk and a
-    # comparison of session strings do, for every kind of query
-    index = _index(StubConfig(tools=(("http:shop/*", ToolConfig(match_on=("query",))),)))
+    # the raw-key probe and the session column must answer as the canonical walk and the
+    # rows' own sessions do, for every kind of query; a recorded null must not answer a NaN
+    # (orjson writes NaN as null; the key writes it as text)
+    index = _index(StubConfig(tools=(("http:shop/*", ToolConfig(match_on=("query",))),)),
+                   function_call("get_weather", {"city": None}, {"t": 5}, session="s4"),
+                   function_call("get_rain", {"city": "Rome", "mm": [1.5, float("inf")]},
+                                 {"t": 6}, session="s4"))
     queries = [
         ("function", None, "get_weather", args, session)
         for args in ({"city": "Paris"}, {"city": " Paris"}, {"city": "Rome"},
-                     {"city": "Oslo"}, {"city": float("nan")}, '{"city": "Rome"}', "not json")
-        for session in ("s1", "s2", "s9", None)
+                     {"city": "Oslo"}, {"city": float("nan")}, {"city": None},
+                     '{"city": "Rome"}', "not json")
+        for session in ("s1", "s2", "s4", "s9", None)
     ] + [
         ("mcp", "docs", "search", {"q": "x"}, None),
         ("mcp", "docs", "search", {"q": "x"}, "s9"),
@@ -136,6 +144,8 @@ def test_lookup_call_is_probe_then_session_preference() -> None:
         ("http", "shop", "GET /v1/orders", {"query": {"id": "A1"}, "body": None}, "s3"),
         ("http", "shop", "GET /v1/orders", {"query": {"id": "A1"}, "body": {"x": 1}}, "s1"),
         ("function", None, "nope", {}, "s1"),
+        ("function", None, "get_rain", {"mm": [1.5, float("inf")], "city": "Rome"}, "s4"),
+        ("function", None, "get_rain", {"mm": [1.5, None], "city": "Rome"}, "s4"),
     ]
     for kind, server, name, args, session in queries:
         table, key, entry = index.probe(kind, server, name, args)
@@ -148,6 +158,15 @@ def test_lookup_call_is_probe_then_session_preference() -> None:
         if expected is not None:
             assert got[2] is not None
             assert list(got[2][0]) == list(expected[0]) and got[2][1] == expected[1]
+    weather = index.resolve("function", None, "get_weather")
+    assert weather.nulls and index.probe("function", None, "get_weather",
+                                         {"city": float("nan")})[2] is None
+    assert index.lookup_call("function", None, "get_weather", {"city": None}, "s4")[2] == \
+        ((6,), "session")
+    assert index.lookup_call("function", None, "get_rain", {"city": "Rome", "mm": [1.5, 1e999]},
+                             "s4")[2] == ((7,), "session")
+    assert index.probe("function", None, "get_rain", {"city": "Rome", "mm": [1.5, None]})[2] \
+        is None
     # a session that recorded nothing, and a call recorded without a session
     assert index.lookup_call("function", None, "get_weather", {"city": "Rome"},
                              "s1")[2] == ((3,), "session")
