@@ -156,29 +156,24 @@ class StubEngine:
         if type(args) is not dict:
             args, _ = parse_arguments(args)
         index = self.index
-        table, _, entry = index.probe(q.kind, q.server, q.name, args)
-        if entry is None or table is None:
-            return None
         session = q.session_id
-        if type(entry) is int and table.config.repeat in ONE_ROW:
-            # a key recorded once (most keys): its one row answers every repeat, so there is
-            # no repeat position to keep; the row holds its session, so whether it is the
-            # replayed session's own is read from the row being unpacked anyway, not from the
-            # index's session columns (cold memory on a big index)
-            fields = unpack_fields(index.blobs[entry])
-            own = session is not None and fields[1] == session
-            return render_row(q.kind, fields, "session" if own else "exact")
-        rows, provenance = index.prefer_session(entry, session)
-        row = self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
+        table, _, found = index.lookup_call(q.kind, q.server, q.name, args, session)
+        if found is None or table is None:
+            return None
+        rows, provenance, entry = found
+        # a key recorded once: its one row answers every repeat under the built-in policies,
+        # so no repeat position is kept
+        row = entry if type(entry) is int and table.config.repeat in ONE_ROW else \
+            self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
         return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:
         trajectory = q.trajectory_id or q.session_id or ""
         args, is_json = parse_arguments(q.arguments)
-        table, key, entry = self.index.probe(q.kind, q.server, q.name, args)
+        table, key, found = self.index.lookup_call(q.kind, q.server, q.name, args, q.session_id)
         outcome: Outcome | None = None
-        if entry is not None and table is not None:
-            rows, provenance = self.index.prefer_session(entry, q.session_id)
+        if found is not None and table is not None:
+            rows, provenance, entry = found
             row = self._pick((trajectory, first_row(entry)), table, rows)
             outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
         if outcome is None and not is_json:

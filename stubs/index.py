@@ -6,8 +6,8 @@
 
 A lookup of arguments sent in canonical form (most are) is one orjson dump and two dict
 probes; other arguments add one canonicalising walk. Rows are packed (`stubs.reply`) and
-unpacked only when they answer. `lookup` prefers the replayed session's own recordings
-(provenance `session`) over the corpus-wide ones (`exact`).
+unpacked only when they answer. `lookup_call` (a call as sent) and `lookup` (a key) prefer the
+replayed session's own recordings (provenance `session`) over the corpus-wide ones (`exact`).
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ class ToolTable:
 def first_row(entry: int | Entry) -> int:
     """The first row recorded for a key: an int naming the key across the whole index."""
     return entry if type(entry) is int else entry.rows[0]  # type: ignore[union-attr]
+
+
+Found = tuple[Sequence[int], str, int | Entry]
+"""A recorded call's answer rows, their provenance (`session` or `exact`) and the key's entry
+(a row number when it was recorded once, else an `Entry`; `first_row` names the key)."""
 
 
 class StubIndex:
@@ -239,10 +244,8 @@ class StubIndex:
     def prefer_session(self, e: int | Entry,
                        session: str | None) -> tuple[Sequence[int], str]:
         """An entry's rows for a replayed session: its own recordings (`session`) when it has
-        any, else every recording (`exact`)."""
+        any, else every recording (`exact`). (`lookup_call` does the same inline.)"""
         if type(e) is int:
-            # the row's session string compared with the query's: two reads of cold memory
-            # on a big index (a session-id table would take four)
             own = session is not None and self.row_session[e] == session
             return (e,), ("session" if own else "exact")
         if session is not None:
@@ -253,25 +256,22 @@ class StubIndex:
 
     def lookup_call(self, kind: str, server: str | None, name: str, arguments: Any,
                     session: str | None
-                    ) -> tuple[ToolTable | None, Hashable, tuple[Sequence[int], str] | None]:
-        """`find`, `key` and `lookup` in one call: (table or None, key, rows and provenance
-        or None)."""
-        table, key, entry = self.probe(kind, server, name, arguments)
-        if entry is None:
-            return table, key, None
-        return table, key, self.prefer_session(entry, session)
+                    ) -> tuple[ToolTable | None, Hashable, Found | None]:
+        """A call as sent, looked up: (the tool's table or None, the key, and the rows
+        answering it — the session's own (`session`) when it recorded the call, else every
+        recording (`exact`) — with their provenance and the key's entry (`Found`), or None
+        when the call was never recorded).
 
-    def probe(self, kind: str, server: str | None, name: str, arguments: Any
-              ) -> tuple[ToolTable | None, Hashable, int | Entry | None]:
-        """The hot path of every exact answer, kept free of intermediate calls: (table or
-        None, key, the key's entry or None). An entry is a row number (a key recorded once) or
-        an `Entry`; `first_row(entry)` identifies the key across the index, `prefer_session`
-        gives its rows for a session."""
+        The hot path of every exact answer, written flat: `find`, `key`, `lookup` and
+        `prefer_session` without the calls between them (on this path the calls and their
+        tuples cost as much as the work)."""
         table = self._by_id.get((kind, server, name))
         if table is None:
             table = self.find(kind, server, name)
             if table is None:
                 return None, None, None
+        e: int | Entry | None = None
+        key: Hashable = None
         if table.raw:
             # arguments as sent that are a recorded key are that key (`stubs.canonical`);
             # any others, canonical or not, take the walk. `raw_key` spelled out so that its
@@ -281,11 +281,23 @@ class StubIndex:
             except TypeError:
                 pass
             else:
-                entry = table.table.get(raw)
-                if entry is not None and not (table.nulls and nonfinite_as_null(raw, arguments)):
-                    return table, raw, entry
-        key = table.key(arguments)
-        return table, key, table.table.get(key)
+                e = table.table.get(raw)
+                if e is not None and table.nulls and nonfinite_as_null(raw, arguments):
+                    e = None
+                key = raw
+        if e is None:
+            key = table.key(arguments)
+            e = table.table.get(key)
+            if e is None:
+                return table, key, None
+        if type(e) is int:
+            own = session is not None and self.row_session[e] == session
+            return table, key, ((e,), "session" if own else "exact", e)
+        if session is not None:
+            rows = e.by_session.get(session)  # type: ignore[union-attr]
+            if rows:
+                return table, key, (rows, "session", e)
+        return table, key, (e.rows, "exact", e)  # type: ignore[union-attr]
 
     def row(self, number: int) -> Row:
         """A row, unpacked."""

@@ -122,7 +122,7 @@ def _reference(index: StubIndex, entry: object, session: str | None) -> tuple[li
     return (own_rows, "session") if own_rows else (list(entry.rows), "exact")  # type: ignore[attr-defined]
 
 
-def test_lookup_call_is_probe_then_session_preference() -> None:
+def test_lookup_call_is_the_walk_then_session_preference() -> None:
     # the raw-key probe and the session column must answer as the canonical walk and the
     # rows' own sessions do, for every kind of query; a recorded null must not answer a NaN
     # (orjson writes NaN as null; the key writes it as text)
@@ -148,25 +148,27 @@ def test_lookup_call_is_probe_then_session_preference() -> None:
         ("function", None, "get_rain", {"mm": [1.5, None], "city": "Rome"}, "s4"),
     ]
     for kind, server, name, args, session in queries:
-        table, key, entry = index.probe(kind, server, name, args)
-        if table is not None and not isinstance(args, str):
-            assert key == table.key(args)  # the raw shortcut gives the walk's key
+        table = index.find(kind, server, name)
+        key = None if table is None else table.key(args)  # the walk
+        entry = None if table is None else table.table.get(key)
         expected = None if entry is None else _reference(index, entry, session)
         got = index.lookup_call(kind, server, name, args, session)
-        assert got[0] is table and got[1] == key, (name, args)
+        assert got[0] is table and got[1] == key, (name, args)  # the raw shortcut's key too
         assert (got[2] is None) == (expected is None), (name, args, session)
         if expected is not None:
             assert got[2] is not None
             assert list(got[2][0]) == list(expected[0]) and got[2][1] == expected[1]
+            assert got[2][:2] == index.lookup(table, key, session)  # type: ignore[arg-type]
+            assert got[2][2] is entry
     weather = index.resolve("function", None, "get_weather")
-    assert weather.nulls and index.probe("function", None, "get_weather",
-                                         {"city": float("nan")})[2] is None
+    assert weather.nulls and index.lookup_call("function", None, "get_weather",
+                                               {"city": float("nan")}, None)[2] is None
     assert index.lookup_call("function", None, "get_weather", {"city": None}, "s4")[2] == \
-        ((6,), "session")
+        ((6,), "session", 6)
     assert index.lookup_call("function", None, "get_rain", {"city": "Rome", "mm": [1.5, 1e999]},
-                             "s4")[2] == ((7,), "session")
-    assert index.probe("function", None, "get_rain", {"city": "Rome", "mm": [1.5, None]})[2] \
-        is None
+                             "s4")[2] == ((7,), "session", 7)
+    assert index.lookup_call("function", None, "get_rain", {"city": "Rome", "mm": [1.5, None]},
+                             "s4")[2] is None
     # a session that recorded nothing, and a call recorded without a session
     assert index.lookup_call("function", None, "get_weather", {"city": "Rome"},
-                             "s1")[2] == ((3,), "session")
+                             "s1")[2] == ((3,), "session", 3)
