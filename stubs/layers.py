@@ -14,6 +14,7 @@ from recorder.session import Session, ToolDef
 from recorder.toolcall import RecordedToolCall
 from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
+from stubs.content_order import first_recording, keys_in_content_order
 from stubs.document import get_document, put_document, put_text
 from stubs.index import StubIndex, ToolTable, tool_label
 from stubs.matchers import explain
@@ -106,8 +107,8 @@ class Layers:
         examples: list[tuple[Any, str]] = []
         template: Reply | None = None
         if table is not None:
-            for key in table.keys[:_EXAMPLES]:
-                row = self.index.row(table.rows_of(key)[0])
+            for key in keys_in_content_order(table, _EXAMPLES):
+                row = first_recording(self.index, table, key)
                 examples.append((row.arguments, row.content))
                 if template is None and not row.is_error:
                     template = Reply.from_row(row)

@@ -14,6 +14,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from stubs.content_order import keys_in_content_order
 from stubs.index import StubIndex, ToolTable
 from stubs.similarity import diff, similarity
 
@@ -58,7 +59,7 @@ class NearestIndex:
 
     def __init__(self, index: StubIndex, table: ToolTable) -> None:
         self.table = table
-        self.keys = list(table.keys)
+        self.keys = keys_in_content_order(table)  # ranks do not follow the cassette's order
         self.arguments = [table.canon.value(index.row(table.rows_of(k)[0]).arguments)
                           for k in self.keys]
         self.postings: dict[str, list[int]] = {}
@@ -68,7 +69,7 @@ class NearestIndex:
 
     def closest(self, arguments: Any, n: int = 1) -> list[Near]:
         """The n recorded calls most similar to `arguments` (canonicalised here), best first;
-        ties go to the earlier recording."""
+        ties go to the key earlier in content order."""
         query = self.table.canon.value(arguments)
         if len(self.keys) <= _SCAN_ALL:
             candidates: list[int] = list(range(len(self.keys)))

@@ -5,7 +5,8 @@ formats, ranges, list sizes); a field named like an argument echoes the argument
 agree (`{"city": "Berlin", ...}` for `city="Berlin"`), which is what real tools usually do. Plain
 text responses take a recorded text and swap the recorded call's argument values for the
 query's. Everything is drawn from a private RNG keyed by (seed, trajectory, call, tool,
-arguments), so the same call always gets the same synthetic answer.
+arguments), and the recordings are read in content order (`stubs.content_order`), so the same
+call always gets the same synthetic answer from the same recordings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import string
 from typing import Any
 
+from stubs.content_order import rows_in_content_order
 from stubs.document import Document, get_document, put_document
 from stubs.index import StubIndex, ToolTable
 from stubs.reply import Reply
@@ -146,10 +148,10 @@ class Synthesizer:
     """One tool's synthetic answers."""
 
     def __init__(self, index: StubIndex, table: ToolTable) -> None:
-        rows = [r for r in index.iter_rows(table.rows[:_MAX_ROWS]) if not r.is_error
-                and r.mcp_error is None]
-        if not rows:
-            rows = list(index.iter_rows(table.rows[:_MAX_ROWS]))
+        # in content order, so the same recordings give the same answers however the
+        # cassette interleaved their sessions
+        sample = [row for _, row in rows_in_content_order(index, table, _MAX_ROWS)]
+        rows = [r for r in sample if not r.is_error and r.mcp_error is None] or sample
         self.shape = Shape()
         self.json_templates: list[tuple[Reply, Document]] = []
         self.text_templates: list[tuple[Reply, Document, Any]] = []

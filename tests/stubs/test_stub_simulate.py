@@ -130,3 +130,20 @@ async def test_layers_order_and_failure_falls_through(server: FakeModelServer) -
     assert a.provenance == "simulated" and a.mcp_result is not None
     assert json.loads(a.mcp_result["content"][0]["text"])["city"] == "Lima"
     await client.close()
+
+
+async def test_the_prompt_does_not_depend_on_the_cassette_order(server: FakeModelServer) -> None:
+    # the examples shown to the simulator are chosen in content order: the same recordings
+    # interleaved differently by the cassette give the same prompt (and so the same cached
+    # answer)
+    calls = [function_call("get_weather", {"city": c}, {"city": c, "temp": t}, session=s)
+             for c, t, s in (("Paris", 21, "s1"), ("Rome", 25, "s2"), ("Oslo", 3, "s1"),
+                             ("Lima", 19, "s3"), ("Kyiv", 8, "s2"), ("Rome", 26, "s3"))]
+    client = ChatClient(server.openai_url)
+    for order in (calls, calls[::-1], calls[3:] + calls[:3]):
+        e = StubEngine.from_calls(order, fallbacks=("simulate",), simulator=client, seed=1)
+        assert (await e.answer(q("Berlin"))).provenance == "simulated"
+    first, *others = [r.last_user_text for r in server.requests]
+    assert len(others) == 2 and all(text == first for text in others)
+    assert first.count("- call ") == 3  # three recorded examples, whichever came first
+    await client.close()
