@@ -47,7 +47,7 @@ _SORTED = orjson.OPT_SORT_KEYS
 # `raw_key` leaves to the canonicalising walk every type orjson would write in a form the walk
 # does not produce: dataclasses, dates and subclasses of builtins (dict, str, int) raise instead
 RAW_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
-        | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
+               | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _PLAIN = re.compile(r"[A-Za-z_/.:@#$%&*+=<>?!~^|\\'\"(){}\[\],;][!-~]*(?: [!-~]+)*\Z", re.ASCII)
 
 
@@ -285,7 +285,8 @@ def raw_key(obj: Any) -> bytes | None:
     canonical form without the walk: types orjson rejects or writes its own way, and NaN or
     infinity, which orjson writes as null. (Arguments are JSON values; from Python callers,
     enum members count as their values, and an `orjson.Fragment` — raw JSON orjson pastes in
-    unread — is outside the contract.)"""
+    unread — is outside the contract.) `StubIndex.lookup_call` spells this out inline: keep the
+    two in step."""
     try:
         raw = orjson.dumps(obj, option=RAW_OPTIONS)
     except TypeError:

@@ -161,10 +161,12 @@ class StubEngine:
         if found is None or table is None:
             return None
         rows, provenance, entry = found
-        # a key recorded once: its one row answers every repeat under the built-in policies,
-        # so no repeat position is kept
-        row = entry if type(entry) is int and table.config.repeat in ONE_ROW else \
-            self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
+        if type(entry) is int and table.config.repeat in ONE_ROW:
+            # a key recorded once: its one row answers every repeat under the built-in
+            # policies, so no repeat position is kept
+            row = entry
+        else:
+            row = self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
         return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:

@@ -115,7 +115,8 @@ class StubIndex:
         self.config = config or StubConfig()
         self.blobs: list[bytes] = []
         self.row_session: list[str | None] = []
-        """Each row's session: one shared string per session (compared on every lookup)."""
+        """Each row's session: one shared string per session (compared on every lookup; a
+        list of pointers, 8 bytes a row, where an id array took 4 and a session-id table)."""
         self.row_index = array("q")
         self._session_strings: dict[str, str] = {}
         self.tables: list[ToolTable] = []
@@ -262,9 +263,11 @@ class StubIndex:
         recording (`exact`) — with their provenance and the key's entry (`Found`), or None
         when the call was never recorded).
 
-        The hot path of every exact answer, written flat: `find`, `key`, `lookup` and
-        `prefer_session` without the calls between them (on this path the calls and their
-        tuples cost as much as the work)."""
+        The hot path of every exact answer, written flat: arguments sent in canonical form
+        (most) are dumped, probed and given their session's rows with no Python call between
+        (on this path calls and their tuples cost as much as the work); only a tool known by
+        another name (`find`) or arguments that need the canonicalising walk (`table.key`) take
+        a call. `prefer_session` and `raw_key` say the same at length: keep them in step."""
         table = self._by_id.get((kind, server, name))
         if table is None:
             table = self.find(kind, server, name)

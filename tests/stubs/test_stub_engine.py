@@ -264,3 +264,27 @@ async def test_a_failing_live_tool_is_a_miss_that_says_so() -> None:
     assert a.provenance == "miss" and "the live tool failed (connection refused)" in \
         a.result.content
     assert e.live_calls == [] and "internal_errors" not in e.stats()
+
+
+async def test_a_registered_repeat_policy_is_asked_even_for_a_call_recorded_once() -> None:
+    # the exact path keeps no repeat position for a key recorded once only under the built-in
+    # policies (they answer every repeat with the one recording); a registered one is asked
+    from stubs.repeat import POLICIES, policy
+
+    asked: list[tuple[list[int], int]] = []
+
+    @policy("spy")
+    def spy(rows: Any, n: int) -> int:
+        asked.append((list(rows), n))
+        return int(rows[0])
+
+    try:
+        engine = StubEngine.from_calls([function_call("f", {"a": 1}, {"r": 1}, session="s1")],
+                                       config=StubConfig(repeat="spy"))
+        for i in range(3):
+            a = await engine.answer(ToolQuery(kind="function", name="f", arguments={"a": 1},
+                                              session_id="s1", call_index=i, trajectory_id="t"))
+            assert a.provenance == "session" and json.loads(a.result.content) == {"r": 1}
+        assert asked == [([0], 0), ([0], 1), ([0], 2)]
+    finally:
+        POLICIES.pop("spy")

@@ -133,7 +133,8 @@ def test_lookup_call_is_the_walk_then_session_preference() -> None:
     queries = [
         ("function", None, "get_weather", args, session)
         for args in ({"city": "Paris"}, {"city": " Paris"}, {"city": "Rome"},
-                     {"city": "Oslo"}, {"city": float("nan")}, {"city": None},
+                     {"city": "Oslo"}, {"city": float("nan")}, {"city": float("inf")},
+                     {"city": float("-inf")}, {"city": None},
                      '{"city": "Rome"}', "not json")
         for session in ("s1", "s2", "s4", "s9", None)
     ] + [
@@ -161,8 +162,9 @@ def test_lookup_call_is_the_walk_then_session_preference() -> None:
             assert got[2][:2] == index.lookup(table, key, session)  # type: ignore[arg-type]
             assert got[2][2] is entry
     weather = index.resolve("function", None, "get_weather")
-    assert weather.nulls and index.lookup_call("function", None, "get_weather",
-                                               {"city": float("nan")}, None)[2] is None
+    for odd in (float("nan"), float("inf"), float("-inf")):  # orjson writes all three as null
+        assert weather.nulls and index.lookup_call("function", None, "get_weather",
+                                                   {"city": odd}, None)[2] is None
     assert index.lookup_call("function", None, "get_weather", {"city": None}, "s4")[2] == \
         ((6,), "session", 6)
     assert index.lookup_call("function", None, "get_rain", {"city": "Rome", "mm": [1.5, 1e999]},
@@ -172,3 +174,22 @@ def test_lookup_call_is_the_walk_then_session_preference() -> None:
     # a session that recorded nothing, and a call recorded without a session
     assert index.lookup_call("function", None, "get_weather", {"city": "Rome"},
                              "s1")[2] == ((3,), "session", 3)
+
+
+def test_arguments_in_canonical_form_skip_the_walk() -> None:
+    # the raw shortcut is taken: arguments already canonical are looked up without
+    # `table.key` (the canonicalising walk); others take it and still hit
+    index = _index()
+    table = index.resolve("function", None, "get_weather")
+    walked: list[object] = []
+    walk = table.key
+
+    def counting(arguments: object) -> object:
+        walked.append(arguments)
+        return walk(arguments)
+
+    table.key = counting  # type: ignore[assignment]
+    assert index.lookup_call("function", None, "get_weather", {"city": "Rome"}, "s1")[2]
+    assert walked == []
+    assert index.lookup_call("function", None, "get_weather", {"city": " Rome "}, "s1")[2]
+    assert walked == [{"city": " Rome "}]
