@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx2
 import pytest
@@ -40,6 +41,23 @@ async def _echo(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     return web.json_response({"method": request.method, "path": request.raw_path,
                               "host": request.host, "len": len(body)})
+
+
+def cut_after(first: bytes, content_type: str, content_length: int | None = None
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An upstream that starts its response, sends `first` and then drops the connection."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        if content_length is not None:
+            resp.content_length = content_length
+        await resp.prepare(request)
+        await resp.write(first)
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return resp
+
+    return handler
 
 
 async def test_request_is_forwarded_verbatim_with_the_upstreams_host(tmp_path):
@@ -157,14 +175,7 @@ async def test_upstream_status_and_failures_reach_the_client_and_are_recorded(tm
         await asyncio.sleep(1.0)
         return web.Response(text="late")
 
-    async def reset(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        await resp.write(b"data: 1\n\n")
-        await asyncio.sleep(0.05)
-        assert request.transport is not None
-        request.transport.abort()
-        return resp
+    reset = cut_after(b"data: 1\n\n", "text/event-stream")
 
     from proxy.forward import Timeouts
 
@@ -259,16 +270,10 @@ async def test_an_upstream_base_path_is_recorded_so_tools_are_named_as_the_agent
     assert tool_path(ex) == "/customers/7"
 
 
+
 async def test_a_sized_body_cut_short_breaks_the_client_connection_and_is_recorded(tmp_path):
-    async def short(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        resp.content_length = 1000  # a small sized body: read whole before it is relayed
-        await resp.prepare(request)
-        await resp.write(b'{"partial": ')
-        await asyncio.sleep(0.05)
-        assert request.transport is not None
-        request.transport.abort()
-        return resp
+    # a small sized body: the gateway reads it whole before relaying it
+    short = cut_after(b'{"partial": ', "application/json", content_length=1000)
 
     async with serving(app_with(short)) as up, gateway([up], str(tmp_path)) as gw:
         async with httpx2.AsyncClient() as c:
