@@ -81,7 +81,8 @@ class ToolTable:
         NaN or an infinity (which orjson writes as null) equal a key."""
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
-        """Distinct keys in first-recorded order (what `nearest` searches)."""
+        """Distinct keys in first-recorded order (the fallbacks read them in content order,
+        `stubs.content_order`)."""
         self.rows: list[int] = []
         """Every row of the tool in recorded order."""
 

@@ -19,7 +19,9 @@ from stubs.canonical import (
     thaw,
 )
 from stubs.errors import StubConfigError
+from stubs.index import StubIndex
 from stubs.jsonpath import PathPattern
+from stubs.testing import function_call
 
 C = Canonicalizer(CanonicalRules())
 
@@ -177,6 +179,24 @@ def test_property_a_raw_key_that_is_a_key_is_the_key(value: object, rules: int) 
     raw = raw_key(value)
     if raw is not None and c.key(orjson.loads(raw)) == raw:
         assert c.key(value) == raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(odd_values, odd_values)
+@example({"x": None}, {"x": float("nan")})
+@example({"x": float("nan")}, {"x": None})
+def test_property_lookup_call_answers_as_the_walk(recorded: object, other: object) -> None:
+    # the index's inline fast path (raw dump, null check only in tables with null in a key)
+    # must give the walk's key and hit exactly when the walk's key was recorded
+    index = StubIndex.build([function_call("t", recorded, {"r": 1}, session="s"),
+                             function_call("t", {"in": recorded}, {"r": 2})])
+    table = index.resolve("function", None, "t")
+    raw = raw_key(recorded)
+    for query in (recorded, other, {"in": other}, orjson.loads(raw) if raw else other):
+        walk = table.key(query)
+        got = index.lookup_call("function", None, "t", query, "s")
+        assert got[1] == walk
+        assert (got[2] is not None) == (walk in table.table)
 
 
 def test_raw_keys_never_pass_nan_for_null_or_odd_types_for_json() -> None:
