@@ -6,6 +6,8 @@ without importing the whole `replay()` machinery and its progress display.
 
 from __future__ import annotations
 
+from typing import Any
+
 from recorder.corpus import Corpus
 from replayer.clients import Accounting
 from replayer.config import ReplayConfig
@@ -35,3 +37,9 @@ def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
         corpus, seed=config.seed, profile=config.profile or "none", fallbacks=fallbacks,
         miss=config.stub_miss, simulator=simulator, cache=cache)
     return engine
+
+
+def description(answerer: ToolAnswerer) -> dict[str, Any]:
+    """What the answerer says about itself for the run manifest (`describe()`, if it has one)."""
+    describe = getattr(answerer, "describe", None)
+    return dict(describe()) if callable(describe) else {}

@@ -135,7 +135,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
             shard, n, errors, acc.tokens, acc.cost_usd), POLL_S)
         report = aio_run(run_shard(cfg, shard=shard, run_id=run_id, pending=keys,
                                    answerer=factory, on_done=done, client_factory=clients))
-        done.flush(Accounting(**{k: v for k, v in report.accounting.items()}))
+        done.flush(Accounting(**report.accounting))
         return report
 
     tally = Tally.remote()  # type: ignore[attr-defined]

@@ -260,6 +260,10 @@ class WorkerPool:
                     self._loop.remove_reader(w.conn.fileno())
             if not w.finished:
                 self._signal(w, signal.SIGTERM)
+        # closed before waiting: a fork not yet known to be ready (no pid to signal) is
+        # waiting for its job, and the end of its pipe is what stops it; worker 0 waits for it
+        for w in self.workers:
+            w.conn.close()
         if self.process is not None:
             # worker 0 exits after reaping the workers it forked
             self.process.join(GRACE_S)
@@ -267,8 +271,6 @@ class WorkerPool:
                 for w in self.workers:
                     self._signal(w, signal.SIGKILL)
                 self.process.join()
-        for w in self.workers:
-            w.conn.close()
 
     def _signal(self, w: _Worker, sig: signal.Signals) -> None:
         # a fork's pid is None until it is ready: then stopping worker 0 stops it too. A fork

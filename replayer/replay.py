@@ -18,7 +18,7 @@ from recorder.run import RunManifest, write_manifest
 from recorder.turns import turns
 from recorder.version import __version__
 from replayer import shard
-from replayer.answerer import default_answerer
+from replayer.answerer import default_answerer, description
 from replayer.clients import Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
@@ -63,11 +63,6 @@ def _describe(info: dict[str, Any], config: ReplayConfig
              "tool_simulator": config.tool_simulator,
              **{k: v for k, v in info.items() if k != "profile"}}
     return profile, stubs
-
-
-def _description(answerer: ToolAnswerer) -> dict[str, Any]:
-    describe = getattr(answerer, "describe", None)
-    return dict(describe()) if callable(describe) else {}
 
 
 def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionTurns] | None]:
@@ -132,7 +127,7 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
         info = await pool.ready()
     else:  # built here too: fails fast, describes the stubs
         local_answerer = factory(corpus, config)
-        info = _description(local_answerer)
+        info = description(local_answerer)
     profile, stubs = _describe(info, config)
     identity = config.identity(corpus.content_hash())
     manifest = RunManifest(

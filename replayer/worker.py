@@ -20,6 +20,8 @@ from typing import Any
 from recorder.aio import run as aio_run
 from recorder.corpus import Corpus
 from recorder.errors import DeploysimError
+from replayer.answerer import description
+from replayer.clients import Accounting
 from replayer.processes import GRACE_S, ShardJob, WorkerFailed, WorkerStart
 from replayer.shard import (
     AnswererFactory,
@@ -109,14 +111,12 @@ def _worker(conn: Connection, start: WorkerStart, shared: Any,
         config = start.config
         answerer = shared if shared is not None else _factory(start)(Corpus(config.corpus),
                                                                      config)
-        about = getattr(answerer, "describe", None)
-        info = dict(about()) if describe and callable(about) else {}
+        info = description(answerer) if describe else {}
         conn.send(("ready", {"pid": os.getpid(), "info": info}))
         job: ShardJob | None = conn.recv()
         if job is None:
             return 0
         sessions = of_shard(kept, job.pending) if kept is not None else None
-        del kept
         report = aio_run(_run_job(job, answerer, start.client_factory, conn, sessions))
         conn.send(("report", report))
         return 0
@@ -139,9 +139,11 @@ async def _run_job(job: ShardJob, answerer: Any, client_factory: ClientFactory |
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     done = BatchedProgress(lambda n, errors, acc: conn.send(
         ("progress", (n, errors, acc.tokens, acc.cost_usd))), PROGRESS_S)
-    return await run_shard(job.config, shard=job.shard, run_id=job.run_id, pending=job.pending,
-                           answerer=answerer, on_done=done, client_factory=client_factory,
-                           sessions=sessions)
+    report = await run_shard(job.config, shard=job.shard, run_id=job.run_id,
+                             pending=job.pending, answerer=answerer, on_done=done,
+                             client_factory=client_factory, sessions=sessions)
+    done.flush(Accounting(**report.accounting))  # the last batch, with the final tokens
+    return report
 
 
 def _portable(exc: BaseException) -> BaseException:

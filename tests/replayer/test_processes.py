@@ -4,6 +4,7 @@ crash and Ctrl-C leave a resumable run and no orphans; the flag's bad values."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from replay_helpers import (
     TURNS,
+    RecordedAnswerer,
     make_config,
     recorded_answerer,
     start_replay_script,
@@ -31,7 +33,7 @@ from recorder.run import read_manifest
 from replayer import shard as shard_module
 from replayer.clients import Accounting
 from replayer.config import ReplayConfig
-from replayer.processes import WorkerFailed
+from replayer.processes import GRACE_S, WorkerFailed
 from replayer.replay import replay
 from replayer.run import done_keys, trajectories
 from replayer.shard import build_client
@@ -129,6 +131,45 @@ def test_a_crashed_worker_is_one_sentence_and_the_run_resumes(corpus_path, tmp_p
     assert len(keys) == sum(TURNS) and set(keys.values()) == {1}
 
 
+class UndescribableAnswerer(RecordedAnswerer):
+    """An answerer that fails as worker 0 describes it, after the other workers are forked."""
+
+    def describe(self) -> dict[str, Any]:
+        raise RuntimeError("describe failed")
+
+
+def undescribable(corpus: Corpus, config: ReplayConfig) -> UndescribableAnswerer:
+    return UndescribableAnswerer(corpus)
+
+
+def test_a_failed_start_stops_every_worker_without_waiting_out_the_grace(corpus_path,
+                                                                         tmp_path):
+    # worker 0 fails after forking; a fork still waiting for its job (its pid not yet known to
+    # the parent) must be stopped by its pipe closing, not by worker 0 waiting GRACE_S for it
+    for attempt in range(5):  # the fork's readiness races the failure: try a few times
+        config = make_config(corpus_path, str(tmp_path / f"run{attempt}"),
+                             "http://127.0.0.1:9/v1", workers=3)
+        started = time.monotonic()
+        with pytest.raises(WorkerFailed, match="describe failed"):
+            asyncio.run(replay(config, answerer=undescribable, progress_mode="off"))
+        assert time.monotonic() - started < GRACE_S / 2
+
+
+def test_the_last_progress_line_carries_the_workers_final_tokens(corpus_path, tmp_path):
+    from rich.console import Console
+
+    shown = io.StringIO()
+    with serve_in_thread(RuleAgent()) as server:
+        summary = asyncio.run(replay(make_config(corpus_path, str(tmp_path / "run"),
+                                                 server.openai_url, workers=2),
+                                     answerer=recorded_answerer, progress_mode="log",
+                                     console=Console(file=shown, width=200)))
+    tokens = summary["usage"]["input_tokens"] + summary["usage"]["output_tokens"]
+    last = [line for line in shown.getvalue().splitlines() if line.startswith("replay:")][-1]
+    assert tokens > 0 and f"{summary['written']}/{summary['written']}" in last
+    assert f"tokens {tokens:,}" in last, last
+
+
 def _descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -180,7 +221,7 @@ def test_sigkill_of_the_parent_leaves_no_worker_and_a_rerun_finishes(corpus_path
             proc.wait()
         before = len(done_keys(out))
         assert 4 <= before < sum(TURNS), "the kill should land mid-run"
-        assert len(family) >= 2  # the workers (and the forkserver) were running
+        assert len(family) >= 2  # the workers were running
         assert _wait_gone(family) == set(), "workers outlived their parent"
         summary = asyncio.run(replay(make_config(corpus_path, out, server.openai_url,
                                                  workers=2),
@@ -242,14 +283,24 @@ def test_cli_workers_flag_errors_are_one_sentence(corpus_path, tmp_path, capsys)
 
 def test_the_local_run_reads_the_corpus_once_or_streams_it_with_the_same_result(
         corpus_path, tmp_path, monkeypatch):
+    streams: list[int] = []  # the shard reading its own sessions again
+    real = shard_module.shard_sessions
+
+    def counting(corpus: Corpus, ids: Any) -> Any:
+        streams.append(len(ids))
+        return real(corpus, ids)
+
+    monkeypatch.setattr(shard_module, "shard_sessions", counting)
     with serve_in_thread(RuleAgent()) as server:
         kept = asyncio.run(replay(make_config(corpus_path, str(tmp_path / "a"),
                                               server.openai_url, samples=2, seed=3),
                                   answerer=recorded_answerer, progress_mode="off"))
+        assert streams == []  # read once, by the run, and handed to the shard
         monkeypatch.setattr(shard_module, "KEEP_MESSAGES", 10)  # too big to keep: streamed
         streamed = asyncio.run(replay(make_config(corpus_path, str(tmp_path / "b"),
                                                   server.openai_url, samples=2, seed=3),
                                       answerer=recorded_answerer, progress_mode="off"))
+        assert streams  # streamed: the shard reads its own share
     assert kept["counts"] == streamed["counts"] and kept["counts"]["turns"] == 2 * sum(TURNS)
     assert _payloads(str(tmp_path / "a")) == _payloads(str(tmp_path / "b"))
 
