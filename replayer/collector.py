@@ -22,17 +22,30 @@ YOUNG = 10_000
 """Allocations between young collections while a shard runs (CPython's default: 700)."""
 
 
+_active = 0
+"""Blocks open now (replays overlapping in one process share one setting)."""
+_saved: tuple[int, ...] = ()
+"""The thresholds before the first open block."""
+
+
 @contextmanager
 def replay_collector(young: int = YOUNG) -> Iterator[None]:
     """Freeze what exists now and collect the young generation less often, until the block
-    ends. Leaving it unfreezes everything frozen (CPython offers no partial unfreeze): what
-    the run froze, and whatever was frozen before it, goes back to the oldest generation,
-    where it is still alive and merely looked at again by full collections."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], young), *threshold[1:])
+    ends. Blocks may overlap (two replays in one event loop): the first to open applies the
+    setting, the last to close undoes it. Undoing unfreezes everything frozen (CPython offers
+    no partial unfreeze): what the run froze, and whatever was frozen before it, goes back to
+    the oldest generation, where it is still alive and merely looked at again by full
+    collections."""
+    global _active, _saved
+    if _active == 0:
+        _saved = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(max(_saved[0], young), *_saved[1:])
+    _active += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        _active -= 1
+        if _active == 0:
+            gc.set_threshold(*_saved)
+            gc.unfreeze()

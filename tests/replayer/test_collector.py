@@ -26,10 +26,27 @@ def test_thresholds_and_freeze_hold_for_the_block_only() -> None:
 
 
 def test_cycles_made_during_the_run_are_still_collected() -> None:
+    # by the collector's own young collections, not an explicit gc.collect() (which would
+    # collect even with the collector off)
     with replay_collector():
+        assert gc.isenabled()
         a, b = _Node(), _Node()
         a.other, b.other = b, a
         ref = weakref.ref(a)
         del a, b
-        gc.collect()
+        # enough allocations for ten young collections, so the next generation is collected
+        # too, wherever the pair was when the last one ran
+        keep = [[] for _ in range(12 * YOUNG)]
         assert ref() is None
+        del keep
+
+
+def test_overlapping_blocks_share_one_setting() -> None:
+    before = gc.get_threshold()
+    first, second = replay_collector(), replay_collector()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the other run is still going: still tuned and frozen
+    assert gc.get_threshold()[0] == max(before[0], YOUNG) and gc.get_freeze_count() > 0
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
