@@ -2,9 +2,10 @@
 
 The fake model plays a remote endpoint, whose CPU would not be on the replaying machine; in a
 benchmark it shares the machine with the replayer, so what it costs per request is taken from
-what is being measured. aiohttp's server spends about 0.4 ms of CPU on a request; this one —
-request line, headers, a `Content-Length` or chunked body, keep-alive and pipelining, replies
-with a length or chunked (server-sent events) — spends a fraction of it. It serves what HTTP
+what is being measured. aiohttp's server spends about 0.45 ms of CPU on a request here; this
+one — request line, headers, a `Content-Length` or chunked body, keep-alive and pipelining,
+replies with a length or chunked (server-sent events) — about 0.3 ms (with the fake model's
+own work; docs/performance/replay.md). It serves what HTTP
 clients send (the official SDKs over httpx2, aiohttp, deploysim's gateway relaying them);
 anything it cannot read gets a 400 and the connection closed.
 

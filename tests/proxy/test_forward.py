@@ -270,7 +270,6 @@ async def test_an_upstream_base_path_is_recorded_so_tools_are_named_as_the_agent
     assert tool_path(ex) == "/customers/7"
 
 
-
 async def test_a_sized_body_cut_short_breaks_the_client_connection_and_is_recorded(tmp_path):
     # a small sized body: the gateway reads it whole before relaying it
     short = cut_after(b'{"partial": ', "application/json", content_length=1000)
