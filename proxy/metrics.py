@@ -32,12 +32,22 @@ class Metrics:
         """Upstream failures (refused, timeout, reset, ...) by kind."""
         self.in_flight = 0
         """Requests being served right now."""
+        self.forwarded = 0
+        """Exchanges handed to recording (each ends recorded, dropped or a record error)."""
         self.recorded = 0
         """Exchanges written to a cassette."""
         self.dropped = 0
-        """Exchanges not recorded because the queue was full (policy `drop`)."""
+        """Exchanges never queued for the writer (all reasons; see `drops`)."""
+        self.drops: dict[str, int] = {}
+        """Exchanges never queued, by reason: `queue_full` (policy `drop`), `closed`."""
         self.record_errors: dict[str, int] = {}
-        """Exchanges that could not be recorded, by kind of failure."""
+        """Exchanges queued but not recorded, by kind of failure."""
+        self.record_warnings: dict[str, int] = {}
+        """Recording trouble that lost no exchange (a body cut to fit, sessions not derived)."""
+        self.writer_restarts = 0
+        """Times the cassette writer (process or thread) was restarted after it failed."""
+        self.writer_progress = 0
+        """Work the writer reported that is not a record (deriving sessions): it is alive."""
         self.queue_depth: Callable[[], int] = lambda: 0
         """How many exchanges wait for the writer (set by the sink)."""
         self._lock = threading.Lock()
@@ -48,14 +58,34 @@ class Metrics:
     def count_upstream_error(self, kind: str) -> None:
         self.upstream_errors[kind] = self.upstream_errors.get(kind, 0) + 1
 
-    def count_record_error(self, kind: str, detail: str) -> None:
-        """Count a recording failure; log it only the first time this kind is seen."""
+    def count_forwarded(self) -> None:
+        """Count an exchange handed to recording (from the event loop or a proxy thread)."""
+        with self._lock:
+            self.forwarded += 1
+
+    def count_drop(self, reason: str) -> None:
+        """Count an exchange that was never queued for the writer."""
+        with self._lock:
+            self.dropped += 1
+            self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    def count_record_error(self, kind: str, detail: str, n: int = 1) -> None:
+        """Count `n` exchanges lost to a recording failure; log only the first of each kind."""
         with self._lock:
             first = kind not in self.record_errors
-            self.record_errors[kind] = self.record_errors.get(kind, 0) + 1
+            self.record_errors[kind] = self.record_errors.get(kind, 0) + n
         if first:
             log.warning("recording failed (%s): %s; traffic is unaffected, further failures of "
                         "this kind are only counted (see /_deploysim/metrics)", kind, detail)
+
+    def count_record_warning(self, kind: str, detail: str) -> None:
+        """Count recording trouble that lost no exchange; log only the first of each kind."""
+        with self._lock:
+            first = kind not in self.record_warnings
+            self.record_warnings[kind] = self.record_warnings.get(kind, 0) + 1
+        if first:
+            log.warning("recording trouble (%s): %s; nothing was lost, further cases of this "
+                        "kind are only counted (see /_deploysim/metrics)", kind, detail)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as a plain dict (for the live display and JSON)."""
@@ -66,10 +96,14 @@ class Metrics:
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "upstream_errors": dict(self.upstream_errors),
+            "forwarded": self.forwarded,
             "recorded": self.recorded,
             "record_errors": dict(self.record_errors),
+            "record_warnings": dict(self.record_warnings),
             "queue_depth": self.queue_depth(),
             "dropped": self.dropped,
+            "drops": dict(self.drops),
+            "writer_restarts": self.writer_restarts,
         }
 
     def render(self) -> str:
@@ -91,14 +125,22 @@ class Metrics:
                 (_label("direction", "out"), self.bytes_out)])
         family("upstream_errors_total", "counter", "Upstream failures, by kind.",
                [(_label("kind", k), n) for k, n in sorted(self.upstream_errors.items())])
+        family("forwarded_total", "counter", "Exchanges handed to recording.",
+               [("", self.forwarded)])
         family("recorded_total", "counter", "Exchanges written to cassettes.",
                [("", self.recorded)])
-        family("record_errors_total", "counter", "Exchanges that could not be recorded, by kind.",
+        family("record_errors_total", "counter", "Exchanges queued but not recorded, by kind.",
                [(_label("kind", k), n) for k, n in sorted(self.record_errors.items())])
+        family("record_warnings_total", "counter",
+               "Recording trouble that lost no exchange, by kind.",
+               [(_label("kind", k), n) for k, n in sorted(self.record_warnings.items())])
+        family("writer_restarts_total", "counter", "Cassette writer restarts after a failure.",
+               [("", self.writer_restarts)])
         family("queue_depth", "gauge", "Exchanges waiting for the cassette writer.",
                [("", self.queue_depth())])
-        family("dropped_total", "counter", "Exchanges dropped because the record queue was full.",
-               [("", self.dropped)])
+        family("dropped_total", "counter", "Exchanges never queued for the writer, by reason.",
+               [(_label("reason", k), n) for k, n in sorted(self.drops.items())]
+               or [("", 0)])
         return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from proxy.capture import Capture
 from recorder.errors import RecordTooLarge
 from recorder.exchange import Exchange
+from recorder.ledger import Ledger, add_counts
 from recorder.writer import CassetteWriter, Durability
 
 REOPEN_DELAY = 1.0
@@ -36,11 +38,19 @@ class Redactor(Protocol):
 class Reporter(Protocol):
     """Where the writer reports what happened (metrics in the proxy process)."""
 
-    def recorded(self) -> None: ...
+    def recorded(self) -> None:
+        """One exchange was written."""
 
-    def error(self, kind: str, detail: str) -> None: ...
+    def error(self, kind: str, detail: str) -> None:
+        """One exchange was lost (not written) to a failure of this kind."""
+
+    def warning(self, kind: str, detail: str) -> None:
+        """Something failed that lost no exchange (a body cut to fit, sessions not derived)."""
 
     def opened(self, path: str) -> None: ...
+
+    def progress(self) -> None:
+        """Work that is not a new record happened (deriving sessions): the writer is alive."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,45 @@ class WriterSettings:
     """How much lower the writer process's CPU priority is than the proxy's (0: the same)."""
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What the proxy knows at a clean close and a writer does not: how many exchanges it
+    forwarded and dropped, and what earlier writers of the run (restarted after a failure)
+    recorded and lost. The closing writer adds its own counts and writes the `Ledger`."""
+
+    forwarded: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    record_errors: dict[str, int] = field(default_factory=dict)
+    recorded: int = 0
+    files: tuple[str, ...] = ()
+
+
+class _Counting:
+    """A reporter that also keeps this writer's own counts, for the ledger."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.recorded_n = 0
+        self.errors: dict[str, int] = {}
+
+    def recorded(self) -> None:
+        self.recorded_n += 1
+        self.inner.recorded()
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.inner.error(kind, detail)
+
+    def warning(self, kind: str, detail: str) -> None:
+        self.inner.warning(kind, detail)
+
+    def opened(self, path: str) -> None:
+        self.inner.opened(path)
+
+    def progress(self) -> None:
+        self.inner.progress()
+
+
 def load_redactor(rules_file: str | None = None, key: bytes | None = None) -> Redactor:
     """The project's redactor: default rules plus `rules_file`, key from `resolve_key`."""
     from recorder.redact import Redactor as RecorderRedactor
@@ -75,7 +124,8 @@ class RecordWriter:
     def __init__(self, settings: WriterSettings, reporter: Reporter,
                  redactor: Redactor | None = None) -> None:
         self.settings = settings
-        self.reporter = reporter
+        self._counts = _Counting(reporter)
+        self.reporter: Reporter = self._counts
         if redactor is None and settings.redact:
             redactor = load_redactor(settings.redact_rules, settings.redact_key)
         self.redactor = redactor
@@ -105,19 +155,52 @@ class RecordWriter:
             self.recorded += 1
             self.reporter.recorded()
 
-    def close(self, *, derive: bool | None = None) -> None:
-        """Append derived sessions (unless told not to) and close the cassette."""
+    def close(self, *, derive: bool | None = None, carried: Carried | None = None) -> None:
+        """Append derived sessions (unless told not to), the run's ledger, close the cassette.
+
+        `carried` comes with a clean close (the proxy stopped the run); without it the writer
+        found its proxy gone and writes a ledger saying so (`clean=False`), unless it wrote
+        nothing at all."""
         try:
             if self.settings.derive_sessions if derive is None else derive:
                 self._append_sessions()
         finally:
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                self._note_paths(writer)
-                try:
-                    writer.close()
-                except Exception as exc:
-                    self.reporter.error(f"close_{type(exc).__name__}", str(exc))
+            try:
+                if self.recorded or (carried is not None and carried.forwarded):
+                    self._append_ledger(carried)
+            finally:
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    self._note_paths(writer)
+                    try:
+                        writer.close()
+                    except Exception as exc:
+                        self.reporter.warning(f"close_{type(exc).__name__}", str(exc))
+
+    def ledger(self, carried: Carried | None) -> Ledger:
+        """The run's closing record: what `carried` says plus this writer's own counts."""
+        own = self._counts
+        names = [os.path.basename(p) for p in self.paths]
+        return Ledger(
+            run_id=self.settings.run_id, closed_at=time.time(), clean=carried is not None,
+            forwarded=carried.forwarded if carried is not None else None,
+            recorded=own.recorded_n + (carried.recorded if carried is not None else 0),
+            dropped=dict(sorted(carried.dropped.items())) if carried is not None else {},
+            record_errors=add_counts(carried.record_errors if carried else {}, own.errors),
+            files=[*(carried.files if carried is not None else ()),
+                   *(n for n in names if carried is None or n not in carried.files)],
+        )
+
+    def _append_ledger(self, carried: Carried | None) -> None:
+        writer = self._current()
+        if writer is None:
+            self.reporter.warning("ledger", "no cassette could be opened for the run's ledger")
+            return
+        try:
+            writer.write(self.ledger(carried))
+            self._note_paths(writer)
+        except Exception as exc:  # the exchanges are safe; verify will say the ledger is missing
+            self.reporter.warning("ledger", repr(exc))
 
     # -- cassettes -------------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ Where the writer runs is the `isolation`:
   custom redactor object).
 
 Nothing that goes wrong on the writer side (a full disk, an unwritable directory, a redaction
-or parsing bug, a dead writer process) reaches the traffic: each failure is counted by kind in
-`Metrics` and logged once. A full queue is counted as `dropped` (policy `drop`, the default)
-or makes the request path wait for room (policy `block`).
+or parsing bug, a dead writer process or thread) reaches the traffic: each failure is counted
+by kind in `Metrics` and logged once, and a dead writer is restarted (`proxy.sink_backends`).
+A full queue is counted as `dropped` (policy `drop`, the default) or makes the request path
+wait for room (policy `block`). Every exchange handed to `put` is counted as `forwarded`, and
+ends as recorded, dropped or a record error: the run's closing ledger says which.
 
 >>> sink = RecordingSink("out/", metrics=Metrics())          # doctest: +SKIP
 >>> sink.start()
@@ -75,9 +77,24 @@ class _MetricsReporter:
     def error(self, kind: str, detail: str) -> None:
         self.metrics.count_record_error(kind, detail)
 
+    def warning(self, kind: str, detail: str) -> None:
+        self.metrics.count_record_warning(kind, detail)
+
+    def lost(self, kind: str, detail: str, n: int) -> None:
+        self.metrics.count_record_error(kind, detail, n)
+
     def opened(self, path: str) -> None:
         if path not in self.paths:
             self.paths.append(path)
+
+    def progress(self) -> None:
+        self.metrics.writer_progress += 1
+
+    def restarted(self) -> None:
+        self.metrics.writer_restarts += 1
+
+    def proxy_counts(self) -> tuple[int, dict[str, int]]:
+        return self.metrics.forwarded, dict(self.metrics.drops)
 
 
 class RecordingSink:
@@ -86,7 +103,7 @@ class RecordingSink:
     Redaction is on by default (default rules plus `redact_rules`, key from the deploysim
     config); `redactor` injects a ready redactor object and needs `isolation="thread"`.
     `derive_sessions` appends derived sessions on a clean close. `writer_niceness` lowers
-    the writer process's CPU priority (traffic first; 0 for equal footing).
+    the writer process's CPU priority (0, the default: equal footing with the traffic).
     """
 
     def __init__(
@@ -106,7 +123,7 @@ class RecordingSink:
         meta: dict[str, Any] | None = None,
         derive_sessions: bool = True,
         prefix: str = "record",
-        writer_niceness: int = 19,
+        writer_niceness: int = 0,
     ) -> None:
         if redactor is not None and isolation != "thread":
             raise UsageError("A redactor object can only be used with isolation='thread'; the "
@@ -147,7 +164,7 @@ class RecordingSink:
             key = resolve_key()
             load_redactor(self.redact_rules, key)
             settings = dataclasses.replace(settings, redact_key=key)
-        reporter = _MetricsReporter(self.metrics, self.paths)
+        reporter = _MetricsReporter(self.metrics, self.paths)  # the backends' Feedback
         if self.isolation == "thread":
             backend: ThreadBackend | ProcessBackend = ThreadBackend(
                 settings, reporter, self.redactor if self.redact else None, self.queue_size)
@@ -163,10 +180,11 @@ class RecordingSink:
         await asyncio.to_thread(self.close, stall_timeout)
 
     def close(self, stall_timeout: float = 60.0) -> None:
-        """Drain the queue, derive and append sessions, close the cassette (idempotent).
+        """Drain the queue, derive and append sessions, write the ledger, close (idempotent).
 
-        Waits as long as the writer makes progress: a backlog is written, not abandoned.
-        Gives up only after `stall_timeout` seconds without any progress."""
+        Waits as long as the writer makes progress (records written, sessions derived): a
+        backlog is written, not abandoned. Gives up only after `stall_timeout` seconds
+        without any progress."""
         if self._closed or self._backend is None:
             self._closed = True
             return
@@ -177,42 +195,52 @@ class RecordingSink:
                       "written", stall_timeout, self.metrics.queue_depth())
         self.sessions_written = backend.finish()
 
-    def _progress(self) -> tuple[int, int, int]:
+    def abandon(self) -> int:
+        """Stop at once without writing what waits (a second Ctrl-C); returns how many
+        exchanges were not written. Everything written so far stays readable."""
+        self._closed = True
+        backend = self._backend
+        if backend is None:
+            return 0
+        return backend.abandon()
+
+    def _progress(self) -> tuple[int, int, int, int]:
         m = self.metrics
-        return m.recorded, sum(m.record_errors.values()), m.queue_depth()
+        return m.recorded, sum(m.record_errors.values()), m.queue_depth(), m.writer_progress
 
     # -- request side --------------------------------------------------------------------
 
     async def put(self, capture: Capture) -> None:
         """Queue an exchange for recording; never raises. See `policy` for a full queue."""
-        if self.put_nowait(capture, count_drop=self.policy == "drop"):
+        self.metrics.count_forwarded()
+        if self._offer(capture, count_drop=self.policy == "drop"):
             return
         if self.policy == "drop":
             return
         delay = 0.0005
         while not self._closed:  # `block`: wait for room without blocking the event loop
             await asyncio.sleep(delay)
-            if self.put_nowait(capture, count_drop=False):
+            if self._offer(capture, count_drop=False):
                 return
             delay = min(delay * 2, 0.05)
-        self.metrics.dropped += 1
+        self.metrics.count_drop("closed")
 
-    def put_nowait(self, capture: Capture, *, count_drop: bool = True) -> bool:
-        """Queue an exchange from any thread without waiting; False when it was not queued."""
-        backend = self._backend
-        if backend is None or self._closed:
-            if count_drop:
-                self.metrics.dropped += 1
+    def put_nowait(self, capture: Capture) -> bool:
+        """Queue an exchange from any thread without waiting; False when it was not queued
+        (counted as dropped)."""
+        self.metrics.count_forwarded()
+        return self._offer(capture, count_drop=True)
+
+    def _offer(self, capture: Capture, *, count_drop: bool) -> bool:
+        if self._backend is None or self._closed:
+            self.metrics.count_drop("closed")
             return False
-        if not backend.alive:
-            self.metrics.count_record_error("writer_died", "the cassette writer stopped")
-            return True  # counted as an error, not as a full queue: do not make anyone wait
         try:
             self._queue.put_nowait(capture)
             return True
         except queue.Full:
             if count_drop:
-                self.metrics.dropped += 1
+                self.metrics.count_drop("queue_full")
             return False
 
 

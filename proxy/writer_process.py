@@ -2,14 +2,18 @@
 
 Framing on both pipes: 4-byte little-endian length, then a pickle. stdin carries the
 `WriterSettings` first, then a list of `Capture`s per frame (one pickle per batch costs less
-than one per capture); an empty frame asks for a clean close
-(derive sessions, close the cassette). stdout carries report tuples back: `("ready",)`,
-`("recorded", n)`, `("error", kind, detail)`, `("opened", path)`, `("done", sessions)`.
+than one per capture); `("close", Carried)` asks for a clean close (derive sessions, write
+the run's ledger, close the cassette). stdout carries report tuples back: `("ready",)`,
+`("recorded", n)`, `("error", kind, detail)` (an exchange lost), `("warning", kind, detail)`,
+`("progress",)`, `("opened", path)`, `("done", sessions)`.
+
+Each record is reported as soon as it is written, unbuffered: when this process dies, the
+proxy counts what it was sent and never heard about as lost, so the report must not lag.
 
 When stdin ends without the close frame the proxy is gone (killed): everything it had sent is
-written, the cassette is closed, and the process exits. Signals from the terminal are ignored —
-Ctrl-C reaches the whole process group, and the proxy decides when the writer stops.
-The writer also runs niced (`WriterSettings.niceness`): it never takes CPU the traffic needs.
+written, a ledger saying the run did not close cleanly is appended, and the process exits.
+Signals from the terminal are ignored — Ctrl-C reaches the whole process group, and the proxy
+decides when the writer stops.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import select
 import signal
 import struct
 import sys
 import time
 from typing import IO, Any
 
-from proxy.record_writer import RecordWriter, WriterSettings
+from proxy.record_writer import Carried, RecordWriter, WriterSettings
 
 LENGTH = struct.Struct("<I")
 
@@ -66,31 +69,36 @@ def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
     return b"".join(parts)
 
 
+_RECORDED = frame(("recorded", 1))
+PROGRESS_INTERVAL = 0.1
+"""Seconds between progress reports (deriving sessions can take minutes on a big run)."""
+
+
 class _Reporter:
-    """Sends reports to the proxy; `recorded` counts are batched."""
+    """Sends reports to the proxy at once (one small unbuffered write each)."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
-        self.pending = 0
-        self.last = time.monotonic()
+        self.last_progress = 0.0
 
     def recorded(self) -> None:
-        self.pending += 1
-        if self.pending >= 64 or time.monotonic() - self.last > 0.5:
-            self.flush()
-
-    def flush(self) -> None:
-        self.last = time.monotonic()
-        if self.pending:
-            write_frame(self.out, ("recorded", self.pending))
-            self.pending = 0
+        self.out.write(_RECORDED)
+        self.out.flush()
 
     def error(self, kind: str, detail: str) -> None:
-        self.flush()
         write_frame(self.out, ("error", kind, detail))
+
+    def warning(self, kind: str, detail: str) -> None:
+        write_frame(self.out, ("warning", kind, detail))
 
     def opened(self, path: str) -> None:
         write_frame(self.out, ("opened", path))
+
+    def progress(self) -> None:
+        now = time.monotonic()
+        if now - self.last_progress >= PROGRESS_INTERVAL:
+            self.last_progress = now
+            write_frame(self.out, ("progress",))
 
 
 def main() -> int:
@@ -100,17 +108,12 @@ def main() -> int:
     ok, settings = read_frame(inp)
     if not ok or not isinstance(settings, WriterSettings):
         return 2
-    # a lower CPU priority than the proxy: when the machine is busy the traffic gets the CPU
-    # first and the queue absorbs the burst; the writer catches up when there is room (a
-    # sustained overload shows up as `dropped`, never as slower traffic)
+    # an optional lower CPU priority than the proxy: the traffic gets the CPU first and the
+    # queue absorbs bursts. Not the default: under sustained load a starved writer only grows
+    # the backlog until it is dropped (or lost to a kill), so equal footing records more.
     if settings.niceness:
         with contextlib.suppress(OSError):
             os.nice(settings.niceness)
-    if settings.niceness >= 19 and hasattr(os, "SCHED_IDLE"):
-        # the lowest: Linux runs the writer only on CPU time no other task wants, and any
-        # waking proxy task preempts it at once (plain nice 19 still gets time slices)
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     sys.stdout = sys.stderr  # nothing but frames may reach the proxy's pipe
     reporter = _Reporter(out)
     try:
@@ -119,21 +122,21 @@ def main() -> int:
         write_frame(out, ("fatal", f"{type(exc).__name__}: {exc}"))
         return 1
     write_frame(out, ("ready",))
-    clean = False
-    fd = inp.fileno()
+    carried: Carried | None = None
     while True:
-        if reporter.pending and not select.select([fd], [], [], 0)[0]:
-            reporter.flush()  # idle: bring the proxy's counter up to date
-        ok, batch = read_frame(inp)
+        try:
+            ok, batch = read_frame(inp)
+        except Exception as exc:  # a frame that cannot be unpickled: the proxy counts it
+            reporter.warning("frame", repr(exc))
+            continue
         if not ok:
             break  # the proxy is gone: keep what it sent, skip session derivation
-        if batch is None:
-            clean = True
+        if isinstance(batch, tuple) and batch[:1] == ("close",):
+            carried = batch[1]
             break
-        for capture in batch if isinstance(batch, list) else (batch,):
+        for capture in batch if isinstance(batch, list) else ():
             writer.record(capture)
-    writer.close(derive=None if clean else False)
-    reporter.flush()
+    writer.close(derive=None if carried is not None else False, carried=carried)
     write_frame(out, ("done", writer.sessions_written))
     return 0
 

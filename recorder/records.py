@@ -9,14 +9,16 @@ from pydantic import Field, TypeAdapter
 from recorder.annotation import Annotation
 from recorder.exchange import Exchange
 from recorder.header import CassetteHeader
+from recorder.ledger import Ledger
 from recorder.session import Session
 
-Record = Annotated[CassetteHeader | Exchange | Session | Annotation, Field(discriminator="kind")]
+Record = Annotated[CassetteHeader | Exchange | Session | Annotation | Ledger,
+                   Field(discriminator="kind")]
 """Any cassette record, told apart by its `kind` field."""
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 
-KINDS = ("header", "exchange", "session", "annotation")
+KINDS = ("header", "exchange", "session", "annotation", "ledger")
 
 
 def record_to_obj(record: Any) -> dict[str, Any]:
@@ -26,7 +28,7 @@ def record_to_obj(record: Any) -> dict[str, Any]:
 
 
 _MODELS: dict[str, Any] = {"header": CassetteHeader, "exchange": Exchange, "session": Session,
-                           "annotation": Annotation}
+                           "annotation": Annotation, "ledger": Ledger}
 
 
 def record_from_obj(obj: dict[str, Any]) -> Record:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 
 import pytest
@@ -14,7 +15,9 @@ from proxy.capture import Capture
 from proxy.errors import BadOutDir
 from proxy.metrics import Metrics
 from proxy.sink import RecordingSink
+from proxy.sink_backends import ProcessBackend
 from recorder.exchange import Exchange
+from recorder.ledger import Ledger
 
 
 def capture(i: int, body: bytes = b"{}") -> Capture:
@@ -98,21 +101,119 @@ async def test_writer_process_redacts_records_and_derives(tmp_path):
     assert ex.id.startswith(sink.run_id)
 
 
-async def test_a_dead_writer_process_is_counted_not_raised(tmp_path):
+def ledgers(paths: list[str]) -> list[Ledger]:
+    return [r for r in records(paths) if isinstance(r, Ledger)]
+
+
+async def wait_for(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_killed_writer_process_is_counted_and_replaced(tmp_path):
     metrics = Metrics()
-    sink = RecordingSink(str(tmp_path), metrics=metrics, derive_sessions=False)
+    sink = RecordingSink(str(tmp_path), metrics=metrics, derive_sessions=False, redact=False)
+    sink.start()
+    for i in range(3):
+        await sink.put(capture(i))
+    await wait_for(lambda: metrics.recorded == 3)
+    backend = sink._backend
+    assert isinstance(backend, ProcessBackend)
+    first = backend._gen
+    assert first is not None
+    first.proc.kill()
+    await wait_for(lambda: metrics.writer_restarts == 1)  # counted at once, no traffic needed
+    for i in range(3, 6):
+        await sink.put(capture(i))  # queued meanwhile, written by the new writer
+    await sink.aclose()
+    assert metrics.recorded == 6 and metrics.forwarded == 6
+    assert sorted(ex.request.url for ex in exchanges(sink.paths)) == sorted(
+        f"http://up/v1/x?i={i}" for i in range(6))
+    assert len(sink.paths) == 2 and "-w1" in sink.paths[1]  # the new writer's own cassette
+    ledger, = ledgers(sink.paths)
+    assert ledger.clean and ledger.forwarded == 6 and ledger.recorded == 6
+    assert ledger.files == [os.path.basename(p) for p in sink.paths]
+
+
+async def test_a_writer_killed_holding_exchanges_counts_them_lost(tmp_path):
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path), metrics=metrics, derive_sessions=False, redact=False)
+    sink.start()
+    backend = sink._backend
+    assert isinstance(backend, ProcessBackend)
+    gen = backend._gen
+    assert gen is not None
+    gen.proc.send_signal(signal.SIGSTOP)  # it takes captures off the pipe but writes nothing
+    for i in range(5):
+        await sink.put(capture(i))
+    await wait_for(lambda: gen.shipped == 5)
+    gen.proc.kill()
+    await wait_for(lambda: metrics.record_errors.get("writer_died") == 5)
+    await sink.put(capture(5))
+    await sink.aclose()
+    assert metrics.recorded == 1
+    ledger, = ledgers(sink.paths)
+    assert (ledger.forwarded, ledger.recorded, ledger.record_errors) == (
+        6, 1, {"writer_died": 5})
+
+
+async def test_a_failing_feed_costs_its_batch_only(tmp_path, monkeypatch):
+    from proxy import sink_backends
+
+    real = sink_backends._groups
+    calls = {"n": 0}
+
+    def flaky(captures):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in batching")
+        return real(captures)
+
+    monkeypatch.setattr(sink_backends, "_groups", flaky)
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path), metrics=metrics, derive_sessions=False, redact=False)
     sink.start()
     await sink.put(capture(0))
-    backend = sink._backend
-    assert backend is not None
-    backend._proc.kill()  # type: ignore[union-attr]
-    for _ in range(100):
-        if not backend.alive:
-            break
-        await asyncio.sleep(0.02)
-    await sink.put(capture(1))  # must not raise, must not block
+    await wait_for(lambda: metrics.record_errors.get("feed_thread") == 1)
+    await sink.put(capture(1))
     await sink.aclose()
-    assert metrics.record_errors.get("writer_died", 0) >= 1
+    assert metrics.recorded == 1
+    ledger, = ledgers(sink.paths)
+    assert (ledger.forwarded, ledger.recorded, ledger.record_errors) == (
+        2, 1, {"feed_thread": 1})
+
+
+async def test_exchanges_without_bodies_are_recorded(tmp_path):
+    """A batch starting with a bodiless exchange (a DELETE, a 204, a refused upstream) once
+    made the batching raise and the feed thread die: nothing after it was recorded."""
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path), metrics=metrics, derive_sessions=False, redact=False)
+    sink.start()
+    empty = Capture(method="DELETE", url="http://up/mcp", started_at=1.0, status=204)
+    refused = Capture(method="POST", url="http://up/v1/x", started_at=2.0,
+                      error="refused: connection refused")
+    for cap in (empty, refused, capture(3), empty):
+        await sink.put(cap)
+    await sink.aclose()
+    assert metrics.recorded == 4 and not metrics.record_errors
+    assert [ex.request.method for ex in exchanges(sink.paths)] == [
+        "DELETE", "POST", "POST", "DELETE"]
+
+
+async def test_the_thread_writer_closes_with_a_ledger(tmp_path):
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path), metrics=metrics, isolation="thread", queue_size=1,
+                         redactor=SlowRedactor(0.05), derive_sessions=False)
+    sink.start()
+    for i in range(5):
+        await sink.put(capture(i))
+    await sink.aclose()
+    ledger, = ledgers(sink.paths)
+    assert ledger.clean and ledger.forwarded == 5
+    assert ledger.recorded == metrics.recorded == len(exchanges(sink.paths))
+    assert ledger.dropped == {"queue_full": 5 - metrics.recorded}
 
 
 async def test_disk_full_then_recovers(tmp_path, monkeypatch):
@@ -146,7 +247,7 @@ async def test_closing_twice_and_putting_after_close_are_harmless(tmp_path):
     await sink.aclose()
     await sink.aclose()
     await sink.put(capture(0))
-    assert metrics.dropped == 1
+    assert metrics.dropped == 1 and metrics.drops == {"closed": 1}
     assert records(sink.paths) == []
 
 
@@ -160,7 +261,10 @@ def test_captures_ship_in_size_bounded_groups_in_order():
 
     caps = [cap(10), cap(10, chunks=3), cap(SHIP_FRAME_BYTES), cap(5), cap(SHIP_FRAME_BYTES - 35),
             cap(2)]
-    groups = _groups(caps)  # type: ignore[arg-type]
+    groups = _groups(caps)
     assert [c for g in groups for c in g] == caps  # nothing lost, order kept
     assert [len(g) for g in groups] == [2, 1, 3]  # a capture at the limit travels alone
     assert _groups([]) == []
+    empty, over = cap(0), cap(SHIP_FRAME_BYTES + 1)
+    assert _groups([empty]) == [[empty]]  # a first capture without bodies opens a group too
+    assert [len(g) for g in _groups([empty, empty, over, empty])] == [2, 1, 1]
