@@ -118,16 +118,12 @@ class Forwarder:
         if record and self.sink is not None:
             cap = self._capture(request, route, url, started, labels)
 
-        body: bytes | AsyncIterator[bytes] | None = None
-        if request.body_exists:
-            length = request.content_length
-            if length is not None and length <= INLINE_BODY:
-                body = await request.read()
-                self.metrics.bytes_in += len(body)
-                if cap is not None:
-                    cap.request_body = body
-            else:
-                body = self._stream_body(request, cap)
+        try:
+            body = await self._request_body(request, cap)
+        except Exception as exc:  # the client went away while sending its body
+            await self._finish(cap, t0, f"client_disconnected: {_describe(exc)} (while sending "
+                               "the request body)")
+            raise web.HTTPBadRequest(text="incomplete request body") from None
 
         try:
             upstream = await self.client.request(
@@ -142,6 +138,21 @@ class Forwarder:
             return await self._relay(request, upstream, cap, t0, route, url)
         finally:
             upstream.release()
+
+    async def _request_body(self, request: web.Request,
+                            cap: Capture | None) -> bytes | AsyncIterator[bytes] | None:
+        """The body to send upstream, as received (still content-encoded: the gateway's
+        server does not decompress): read whole when small, else streamed through."""
+        if not request.body_exists:
+            return None
+        length = request.content_length
+        if length is not None and length <= INLINE_BODY:
+            body = await request.read()
+            self.metrics.bytes_in += len(body)
+            if cap is not None:
+                cap.request_body = body
+            return body
+        return self._stream_body(request, cap)
 
     def _capture(self, request: web.Request, route: Route, url: str, started: float,
                  labels: dict[str, str] | None) -> Capture:
@@ -221,7 +232,14 @@ class Forwarder:
             if not streamed and chunks is not None:
                 cap.response_body = b"".join(d for _, d in chunks)
                 cap.chunks = None
-        await resp.write_eof()
+        try:
+            await resp.write_eof()
+        except asyncio.CancelledError:
+            await self._finish(cap, t0, SHUTDOWN_ERROR)
+            raise
+        except Exception as exc:  # the client left as the answer ended (a reset, mostly)
+            await self._finish(cap, t0, f"client_disconnected: {_describe(exc)}")
+            return resp
         await self._finish(cap, t0, None)
         return resp
 
@@ -254,8 +272,11 @@ class Forwarder:
         try:
             await resp.prepare(request)
             await resp.write_eof()
-        except ConnectionResetError as exc:  # the client went away
-            await self._finish(cap, t0, f"client_disconnected: {exc}")
+        except asyncio.CancelledError:
+            await self._finish(cap, t0, SHUTDOWN_ERROR)
+            raise
+        except Exception as exc:  # the client went away (a reset, mostly)
+            await self._finish(cap, t0, f"client_disconnected: {_describe(exc)}")
             return resp
         await self._finish(cap, t0, None)
         return resp

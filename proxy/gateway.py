@@ -37,6 +37,10 @@ METRICS_PATH = f"/{RESERVED_PREFIX}/metrics"
 MAX_HEADER_LINE = 64 * 1024
 """Longest request line or header the gateway accepts (aiohttp's default, 8 KB, is too tight
 for some real clients; refusing what the upstream would accept would break production)."""
+MAX_HEADERS = 1024
+"""Most headers in one request or upstream response. aiohttp's default, 128, is below what
+real clients and servers send (tracing, cookies, feature flags); Go's net/http allows 1 MB of
+headers. A proxy that refuses what the upstream would accept breaks the user's traffic."""
 
 
 class RouteHandler(Protocol):
@@ -127,6 +131,8 @@ class Gateway:
                                           sock_read=self.timeouts.read),
             cookie_jar=aiohttp.DummyCookieJar(),  # a proxy must not keep or add cookies
             skip_auto_headers=("User-Agent",),
+            max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
+            max_headers=MAX_HEADERS,
         )
         self.forwarder = Forwarder(self.client, sink=self.sink, metrics=self.metrics,
                                    session_header=self.session_header,
@@ -137,6 +143,11 @@ class Gateway:
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_grace,
             max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
+            max_headers=MAX_HEADERS,
+            # request bodies pass through still content-encoded, byte for byte (aiohttp would
+            # decode them and the upstream would get the decoded bytes labelled gzip); the
+            # recorder decodes its own copy
+            auto_decompress=False,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)

@@ -21,6 +21,7 @@ from proxy.replay.binding import bind
 from proxy.replay.capture import SERVED_LABEL, RunCapture, local_capture
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.llm_index import Found, LlmIndex, RecordedResponse, request_view
+from proxy.request_body import decoded_body
 from proxy.routes import Mode, Route
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class LlmRouteHandler:
     async def _recorded(self, request: web.Request, route: Route,
                         rest: str) -> web.StreamResponse:
         started, t0 = time.time(), time.perf_counter()
-        body = await request.read()
+        body = await decoded_body(request)
         path = rest.partition("?")[0] or "/"
         headers = [(k, v) for k, v in request.headers.items()]
         call = request_view(request.method, path, headers, body)

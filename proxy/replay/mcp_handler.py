@@ -39,6 +39,7 @@ from proxy.replay.mcp_protocol import (
     is_modern,
     request_version,
 )
+from proxy.request_body import decoded_body
 from proxy.routes import Route
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class McpReplayHandler:
 
     async def _post(self, request: web.Request, route: Route, rest: str) -> web.StreamResponse:
         started, t0 = time.time(), time.perf_counter()
-        body = await request.read()
+        body = await decoded_body(request)
         headers = request.headers  # case-insensitive lookups, no copy
         try:
             doc = json.loads(body)

@@ -284,3 +284,97 @@ async def test_a_sized_body_cut_short_breaks_the_client_connection_and_is_record
     assert ex.response is not None and ex.response.status == 200
     assert ex.error is not None and ex.error.startswith("reset")
     assert "after the response started" in ex.error
+
+
+def _encoded(coding: str, data: bytes) -> bytes:
+    import zlib
+
+    import brotli
+    import zstandard
+
+    return {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+            "zstd": zstandard.ZstdCompressor().compress}[coding](data)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd", "not-really-gzip"])
+async def test_encoded_request_bodies_reach_the_upstream_byte_for_byte(tmp_path, coding):
+    """The gateway's server once decoded request bodies and sent the upstream the first
+    Content-Length bytes of the decoded body, still labelled gzip (and a 500 for bad gzip)."""
+    log: list[RawRequest] = []
+    plain = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi " * 500}]})
+    body = _encoded(coding, plain.encode()) if coding != "not-really-gzip" else b"\x1f\x8bnope"
+    label = "gzip" if coding == "not-really-gzip" else coding
+    async with serving(app_with(_echo, log), raw_bodies=True) as up, \
+            gateway([up], str(tmp_path)) as gw:
+        async with httpx2.AsyncClient() as client:
+            r = await client.post(f"{gw.url}/v1/chat/completions", content=body,
+                                  headers={"Content-Encoding": label,
+                                           "Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json()["len"] == len(body)
+        recorded = await gw.close()
+    assert log[0].body == body
+    assert dict((k.lower(), v) for k, v in log[0].headers)[b"content-encoding"] == label.encode()
+    ex, = recorded
+    assert ex.request.body == body  # stored as on the wire; readers decode their own copy
+
+
+async def test_two_hundred_request_headers_are_forwarded(tmp_path):
+    log: list[RawRequest] = []
+    extra = [(f"X-Trace-{i}", f"v{i}") for i in range(200)]
+    async with serving(app_with(_echo, log)) as up, gateway([up], str(tmp_path)) as gw:
+        async with httpx2.AsyncClient() as client:
+            r = await client.get(f"{gw.url}/v1/models", headers=extra)
+        assert r.status_code == 200
+        recorded = await gw.close()
+    got = [(k.decode(), v.decode()) for k, v in log[0].headers if k.startswith(b"X-Trace-")]
+    assert got == extra
+    assert len([h for h in recorded[0].request.headers if h[0].startswith("X-Trace-")]) == 200
+
+
+async def test_a_client_leaving_an_sse_stream_is_recorded_without_a_traceback(tmp_path, caplog):
+    async with serving(app_with(_echo)) as up, gateway([up], str(tmp_path)) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.gateway.port)
+        writer.write(b"GET /sse?n=50&gap=0.02 HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await reader.readuntil(b"data:")  # the stream is flowing
+        writer.transport.abort()  # the client closes it mid-stream (a reset)
+        for _ in range(200):
+            if gw.metrics.forwarded:
+                break
+            await asyncio.sleep(0.02)
+        async with httpx2.AsyncClient() as client:  # other traffic is unaffected
+            assert (await client.get(f"{gw.url}/v1/models")).status_code == 200
+        recorded = await gw.close()
+    cut = next(ex for ex in recorded if "/sse" in ex.request.url)
+    assert cut.error is not None and cut.error.startswith("client_disconnected")
+    assert len(recorded) == 2
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+
+
+async def test_a_client_leaving_just_before_the_stream_ends_is_recorded(tmp_path, caplog):
+    """The last bytes go out with `write_eof`; a client that left before it once escaped as a
+    traceback and the exchange was neither recorded nor counted."""
+    async def answer_then_pause(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b'event: message\ndata: {"jsonrpc": "2.0", "id": 1, "result": {}}\n\n')
+        await asyncio.sleep(0.3)  # the client has what it wanted and leaves meanwhile
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        return resp
+
+    async with serving(app_with(answer_then_pause)) as up, gateway([up], str(tmp_path)) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.gateway.port)
+        writer.write(b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await reader.readuntil(b"\n\n")
+        writer.transport.abort()
+        for _ in range(100):
+            if gw.metrics.forwarded:
+                break
+            await asyncio.sleep(0.02)
+        recorded = await gw.close()
+    ex, = recorded
+    assert ex.error is not None and ex.error.startswith("client_disconnected")
+    assert b'"result"' in ex.response.body if ex.response else False
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
