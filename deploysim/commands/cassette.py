@@ -44,30 +44,47 @@ def inspect(
         out.print(table)
     for p in summary["problems"]:
         out.print(f"[yellow]problem[/] {p['path']} at byte {p['offset']}: {p['message']}")
+    for run in summary["recording_runs"]:
+        mark = "complete" if run["ok"] else "[yellow]incomplete[/]"
+        out.print(f"recording {run['run_id']} {mark}: {run['message']}")
 
 
 def verify(
     corpus: list[str] = typer.Argument(..., help="Cassette files, folders, globs or URLs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Exit 0 when every cassette is intact, 1 with a per-file report otherwise."""
-    from recorder.corpus import Corpus
-    from recorder.reader import CassetteReader
+    """Exit 0 when every cassette is intact and every recording is complete by its ledger;
+    1 with a per-file and per-run report otherwise."""
+    from recorder.completeness import check_corpus
 
-    bad = 0
-    for path in Corpus(corpus).paths:
-        reader = CassetteReader(path)
-        n = sum(1 for _ in reader)
-        if reader.problems:
-            bad += 1
-            out.print(f"[red]DAMAGED[/] {path}: {n} intact records, "
-                      f"{len(reader.problems)} problem(s)")
-            for p in reader.problems:
+    report = check_corpus(corpus)
+    if as_json:
+        print_json(report.to_dict())
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    damaged = 0
+    for f in report.files:
+        if f.problems:
+            damaged += 1
+            out.print(f"[red]DAMAGED[/] {f.path}: {f.records} intact records, "
+                      f"{len(f.problems)} problem(s)")
+            for p in f.problems:
                 out.print(f"  at byte {p.offset}: {p.kind}: {p.message}")
         else:
-            out.print(f"[green]ok[/] {path}: {n} records")
-    if bad:
-        err.print(f"{bad} damaged cassette(s); `deploysim cassette repair IN OUT` copies every "
+            out.print(f"[green]ok[/] {f.path}: {f.records} records")
+    for run in report.runs:
+        mark = "[green]complete[/]" if run.ok else "[red]INCOMPLETE[/]"
+        out.print(f"{mark} recording {run.run_id}: {run.message}")
+    if damaged:
+        err.print(f"{damaged} damaged cassette(s); `deploysim cassette repair IN OUT` copies every "
                   "intact record into a new cassette.")
+    incomplete = sum(not r.ok for r in report.runs)
+    if incomplete:
+        err.print(f"{incomplete} incomplete recording(s): the corpus misses traffic the proxy "
+                  "saw, so rates computed from it may be biased; see docs/recording-proxy.md "
+                  "(\"Completeness\").")
+    if not report.ok:
         raise typer.Exit(1)
 
 
@@ -77,12 +94,14 @@ def repair(
     dst: str = typer.Argument(..., help="Where to write the repaired copy (must not exist)."),
 ) -> None:
     """Copy every intact record of IN into a new cassette OUT and say what was dropped."""
+    from deploysim.outputs import check_out_file
     from recorder import storage
     from recorder.errors import UsageError
     from recorder.repair import repair as do_repair
 
     if storage.exists(dst):
         raise UsageError(f"{dst} already exists; give a new path so nothing is overwritten.")
+    check_out_file(dst, option="OUT")
     copied, problems = do_repair(src, dst)
     out.print(f"copied {copied} intact record(s) from {src} to {dst}")
     for p in problems:
