@@ -2,14 +2,18 @@
 (gateway or mitmproxy) and `deploysim record-stdio`.
 
 Start the sink (checks the output directory), start the proxy, say where it listens in one
-line, wait for SIGINT/SIGTERM, then stop accepting, drain the queue, append derived sessions
-and close the cassettes. The CLI only parses options into a `RecordConfig`.
+line, wait for SIGINT/SIGTERM, then stop accepting, let in-flight exchanges finish (up to
+`shutdown_grace`), drain the queue, append derived sessions and the run's ledger, and close
+the cassettes. The writer is waited for as long as it makes progress (deriving sessions
+counts). A second SIGINT/SIGTERM gives up at once and says what was not written. The CLI only
+parses options into a `RecordConfig`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ from proxy.errors import BadListen
 from proxy.forward import Timeouts
 from proxy.live import LiveCounters
 from proxy.metrics import Metrics
-from proxy.signals import stop_on_signals
+from proxy.signals import on_signals, stop_on_signals
 from proxy.sink import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_ROTATE_BYTES,
@@ -58,8 +62,11 @@ class RecordConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     isolation: Isolation = "process"
     """Where the cassette writer runs (see `proxy.sink`)."""
-    writer_niceness: int = 19
+    writer_niceness: int = 0
     """How much lower the writer process's CPU priority is (0: the same as the proxy)."""
+    shutdown_grace: float = 3.0
+    """Seconds in-flight exchanges get to finish after SIGINT/SIGTERM (streams still open
+    then are cut and recorded as cut)."""
     live: bool | None = None
     """Show live counters: None means only when stdout is a terminal."""
 
@@ -118,7 +125,8 @@ async def record(cfg: RecordConfig, announce: Callable[[str], None]) -> dict[str
             server = Gateway([parse_upstream(u) for u in cfg.upstreams], sink, metrics=metrics,
                              session_header=cfg.session_header,
                              segment_header=cfg.segment_header, timeouts=cfg.timeouts,
-                             upstream_ca=cfg.upstream_ca, verify_upstream=not cfg.ssl_insecure)
+                             upstream_ca=cfg.upstream_ca, verify_upstream=not cfg.ssl_insecure,
+                             shutdown_grace=cfg.shutdown_grace)
             await server.start(*cfg.listen)
     except BaseException:
         await sink.aclose()
@@ -126,10 +134,25 @@ async def record(cfg: RecordConfig, announce: Callable[[str], None]) -> dict[str
     announce(server.banner(f"recording to {cfg.out}"))
     with stop_on_signals(stop), LiveCounters(metrics, "deploysim record", enabled=cfg.live):
         await stop.wait()
-    await server.stop()
-    _announce_backlog(metrics, announce)
-    await sink.aclose()
+    with on_signals(lambda: _give_up(sink, announce)):
+        await server.stop()
+        _announce_backlog(metrics, announce)
+        await sink.aclose()
     return summary(sink, metrics)
+
+
+def _give_up(sink: RecordingSink, announce: Callable[[str], None]) -> None:
+    """A second SIGINT/SIGTERM while flushing: stop the writer and exit now, saying what is
+    lost. The cassettes keep every record written so far (the run has no ledger, which
+    `deploysim verify` reports)."""
+    pending = sink.abandon()
+    announce(f"deploysim: stopped at once on a second signal; {pending} exchange(s) still queued "
+             "were not written and sessions were not derived; everything written before is "
+             "readable (check with `deploysim verify`, derive sessions with `deploysim derive`)")
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+        sys.stdout.flush()
+    os._exit(130)  # "at once": the flush runs in a worker thread that cannot be interrupted
 
 
 def _announce_backlog(metrics: Metrics, announce: Callable[[str], None]) -> None:
@@ -161,8 +184,9 @@ async def record_stdio(cfg: RecordConfig, command: list[str], *, route: str | No
         code = 143
         with contextlib.suppress(asyncio.CancelledError):
             code = await shim
-    _announce_backlog(metrics, announce)
-    await sink.aclose()
+    with on_signals(lambda: _give_up(sink, announce)):
+        _announce_backlog(metrics, announce)
+        await sink.aclose()
     return code, summary(sink, metrics)
 
 
@@ -174,7 +198,11 @@ def summary(sink: RecordingSink, metrics: Metrics) -> dict[str, Any]:
         "exchanges": snap["recorded"],
         "sessions": sink.sessions_written,
         "requests": snap["requests"],
+        "forwarded": snap["forwarded"],
         "dropped": snap["dropped"],
+        "drops": snap["drops"],
         "record_errors": snap["record_errors"],
+        "record_warnings": snap["record_warnings"],
+        "writer_restarts": snap["writer_restarts"],
         "upstream_errors": snap["upstream_errors"],
     }

@@ -148,7 +148,7 @@ def _run(run_id: str, files: list[FileCheck], ledgers: list[Ledger]) -> RunCheck
     if problems:
         return RunCheck(run_id, names, found, led, False, "; ".join(problems))
     return RunCheck(run_id, names, found, led, True,
-                    f"complete: forwarded {led.forwarded}, recorded {led.recorded}")
+                    f"forwarded {led.forwarded}, recorded {led.recorded}")
 
 
 def _reasons(led: Ledger) -> str:
