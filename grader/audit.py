@@ -4,7 +4,9 @@ A row's hash is sha256 over its id, time, decision, the previous row's hash and 
 canonical JSON of everything that went into the decision). Editing any row breaks its hash;
 deleting one breaks the next row's link (or, for the last row, the head kept in `audit_meta`).
 SQLite triggers refuse UPDATE and DELETE so honest mistakes cannot happen; `verify` catches the
-rest. Keep the head hash `verify` prints somewhere else (a CI log) to anchor the chain.
+rest. What no check inside the database can catch is a rollback (the last rows deleted and the
+head rewritten) or a chain recomputed from an edited row: keep the head's `Anchor` (`ROW:HASH`,
+from `head()`) outside the database and `check_anchor` it later.
 
 >>> with AuditLog("audit.db") as log:                     # doctest: +SKIP
 ...     row = log.append(record)
@@ -17,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +89,38 @@ class Verification:
     rows: int
     head_hash: str
     problems: list[tuple[int | None, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head kept outside the database: its hash and, when known, the row it was (the row is
+    what tells a rollback from a rewrite). Written `ROW:HASH`, or a bare `HASH`."""
+
+    hash: str
+    row: int | None = None
+
+    def __str__(self) -> str:
+        return self.hash if self.row is None else f"{self.row}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        m = re.fullmatch(r"(?:(\d+):)?([0-9a-fA-F]{64})", text.strip())
+        if m is None:
+            raise AuditError(f"The expected head {text!r} is not ROW:HASH or HASH (64 hex "
+                             "digits); give what `deploysim audit head` printed.")
+        return cls(m[2].lower(), int(m[1]) if m[1] is not None else None)
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    """The chain against an anchor: `kind` is intact, rolled_back, rewritten or missing (a bare
+    hash not in the chain, which cannot say which); `added` counts rows appended since."""
+
+    ok: bool
+    kind: str
+    message: str
+    found_at: int | None = None
+    added: int = 0
 
 
 class AuditLog:
@@ -202,6 +237,44 @@ class AuditLog:
         if not set(_TRIGGERS) <= triggers:
             problems.append((None, "the append-only guards (triggers) were removed"))
         return Verification(not problems, len(rows), prev, problems)
+
+    def head(self) -> Anchor:
+        """The anchor of the chain as it is now (row 0 and the genesis hash when empty)."""
+        rows = self.rows()
+        return Anchor(rows[-1].hash, rows[-1].id) if rows else Anchor(GENESIS, 0)
+
+    def check_anchor(self, anchor: Anchor) -> AnchorCheck:
+        """Is `anchor` still in the chain? Row ids are in every hash, so a hash can only be found
+        at its own row: found means every row up to it is as it was (and what came after was
+        appended); not found means the log was rolled back past it or rewritten at or before it.
+        """
+        rows = self.rows()
+        last = rows[-1].id if rows else 0
+        at = 0 if anchor.hash == GENESIS else next(
+            (r.id for r in rows if r.hash == anchor.hash), None)
+        short = anchor.hash[:16]
+        if at is not None and anchor.row in (None, at):
+            return AnchorCheck(True, "intact", f"the expected head {short}… is row {at}; "
+                               f"{last - at} row(s) were added since", at, last - at)
+        if at is not None:
+            return AnchorCheck(False, "mismatch", f"The expected head {short}… is row {at} of "
+                               f"{self.path}, not row {anchor.row} as the anchor says; check "
+                               "the anchor you kept.", at)
+        if anchor.row is None:
+            return AnchorCheck(False, "missing", f"The audit log {self.path} was rolled back or "
+                               f"rewritten: the expected head {short}… is not in its chain of "
+                               f"{last} row(s); restore it from a backup (an anchor ROW:HASH "
+                               "from `deploysim audit head` tells which).")
+        if last < anchor.row:
+            return AnchorCheck(False, "rolled_back", f"The audit log {self.path} was rolled "
+                               f"back: it ends at row {last} but the expected head {short}… was "
+                               f"row {anchor.row}, so rows {last + 1}..{anchor.row} were "
+                               "deleted; restore it from a backup.")
+        now = next((r.hash[:16] + "…" for r in rows if r.id == anchor.row), "nothing")
+        return AnchorCheck(False, "rewritten", f"The audit log {self.path} was rewritten: row "
+                           f"{anchor.row} now hashes to {now}, not the expected head "
+                           f"{short}…, so it or a row before it was changed; restore it from a "
+                           "backup.")
 
 
 def decision_record(result: dict[str, Any], *, policy: dict[str, Any], policy_path: str,

@@ -12,6 +12,10 @@ JSON-RPC messages into exchanges:
   way, labelled `direction=server_to_client`.
 
 stdout is the protocol channel: the shim never writes anything of its own there.
+
+A server that cannot be started (not found, not executable, not a program) ends the shim at
+once with the shell's codes, 127 or 126, and one sentence on stderr: returned, not raised, so
+whoever runs the shim closes its cassette and writer the ordinary way.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import shlex
+import sys
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -160,10 +165,13 @@ async def run_shim(
     """
     recorder = StdioRecorder(sink, metrics, url="stdio:" + shlex.join(command), route=route,
                              session_hint=session_hint, labels=dict(labels or {}))
-    proc = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
-        limit=READ_SIZE,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=None, limit=READ_SIZE,
+        )
+    except OSError as exc:
+        return _cannot_start(command, exc)
     assert proc.stdin is not None and proc.stdout is not None
     child_in, child_out = proc.stdin, proc.stdout
     read_agent, write_agent, close_stdio = await open_stdio()
@@ -212,6 +220,18 @@ async def run_shim(
         close_stdio()
         await recorder.finish("the server exited")
     return code
+
+
+NOT_FOUND, NOT_EXECUTABLE = 127, 126
+"""Exit codes of a command that could not be started, as a shell reports them."""
+
+
+def _cannot_start(command: list[str], exc: OSError) -> int:
+    sys.stderr.write(f"deploysim: error: the MCP server command {shlex.join(command[:1])} "
+                     f"cannot be started ({exc.strerror or exc}); check the command after "
+                     "--.\n")
+    sys.stderr.flush()
+    return NOT_FOUND if isinstance(exc, FileNotFoundError) else NOT_EXECUTABLE
 
 
 async def _safely(metrics: Metrics, step: Awaitable[None]) -> None:

@@ -86,6 +86,9 @@ def check_audit(path: str) -> None:
     from grader.gate_errors import AuditError
 
     if not os.path.exists(path) or os.path.getsize(path) == 0:
+        from deploysim.outputs import check_out_file
+
+        check_out_file(path, option="--audit")  # it is created after grading: fail first
         return
     with AuditLog(path, create=False) as log:
         check = log.verify()
@@ -202,6 +205,11 @@ def gate(
     pol.check_behaviors((s.id for s in specs), where=policy)
     if audit:
         check_audit(audit)
+    if report:
+        from deploysim.outputs import check_out_file
+
+        # before anything is logged: a decision in the audit log with no report is half a run
+        check_out_file(report, option="--report")
     mix_ref = mix or pol.mix_ref()
     shares = load_mix(mix_ref) if mix_ref else None
     base = GradedRun(baseline, base_m, grade_verdicts(baseline, rubric))
@@ -217,8 +225,10 @@ def gate(
             candidate={"path": candidate, "manifest": cand_m}, version=__version__)
         with AuditLog(audit) as log:
             row = log.append(record, decision=result.decision)
-        logged = f"{audit} row {row.id}"
-        doc["audit"] = {"path": audit, "row": row.id, "hash": row.hash}
+        # the new head, so a CI can keep it outside the database (`audit verify --expect-head`)
+        anchor = f"{row.id}:{row.hash}"
+        logged = f"{audit} row {row.id} (head {anchor})"
+        doc["audit"] = {"path": audit, "row": row.id, "hash": row.hash, "anchor": anchor}
     if report:
         doc["report"] = build_report(
             report, result, base, cand, policy_path=policy, policy_hash=pol.content_hash(),

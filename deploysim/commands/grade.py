@@ -136,6 +136,9 @@ def review_export(
         raise ReviewError(f"--stratify {stratify!r} is not known; use behavior or none.")
     rub = load_rubric(rubric)
     folder = out_dir or f"review-{rub.hash[:12]}"
+    from deploysim.outputs import check_out_dir
+
+    check_out_dir(folder)
     spec: str | list[str] = target[0] if len(target) == 1 else target
     result = export_review(spec, rub, folder, n=n, stratify=stratify,  # type: ignore[arg-type]
                            seed=seed)

@@ -14,8 +14,10 @@ _OUT = typer.Option(..., "--out", help="Folder for the new cassette (FILE's name
 
 
 def _run(kind: str, file: str, out_dir: str, rules: str | None) -> None:
+    from deploysim.outputs import check_out_dir
     from recorder.importers.write import import_file
 
+    check_out_dir(out_dir)
     path, result = import_file(kind, file, out_dir, rules_file=rules)
     out.print(f"imported {len(result.sessions)} session(s) from {file} to {path}")
     for p in result.problems[:20]:

@@ -11,7 +11,9 @@ See docs/recording-proxy.md.
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 from typing import TYPE_CHECKING
 
 import typer
@@ -31,7 +33,7 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
             queue_policy: str, session_header: str, segment_header: str,
             redact_rules: str | None, durability: str, rotate_mb: int, derive: bool,
             connect_timeout: float, read_timeout: float,
-            writer_nice: int = 19) -> RecordConfig:
+            writer_nice: int = 0) -> RecordConfig:
     from proxy.forward import Timeouts
     from proxy.recording import RecordConfig, parse_listen
     from recorder.errors import UsageError
@@ -45,11 +47,22 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
     if not 0 <= writer_nice <= 19:
         raise UsageError(f"--writer-nice {writer_nice} must be between 0 and 19.")
     if queue_size < 1:
-        raise UsageError(f"--queue-size {queue_size} must be at least 1.")
+        raise UsageError(f"--queue-size {queue_size} must be at least 1 (how many exchanges "
+                         "may wait for the writer).")
+    if rotate_mb < 0:
+        raise UsageError(f"--rotate-mb {rotate_mb} is negative; give the size in MB after "
+                         "which a new cassette starts, or 0 for never.")
+    for label, seconds in (("--connect-timeout", connect_timeout),
+                           ("--read-timeout", read_timeout)):
+        if not math.isfinite(seconds) or seconds < 0:
+            raise UsageError(f"{label} {seconds:g} is not a usable number of seconds; give a "
+                             "positive number, or 0 for no timeout.")
     for label, path in (("--upstream-ca", upstream_ca), ("--redact-rules", redact_rules)):
         if path is not None and not os.path.isfile(path):
             raise UsageError(f"The {label} file {path} does not exist; give the path of an "
                              "existing file.")
+    if upstream_ca is not None:
+        _check_ca(upstream_ca)
     return RecordConfig(
         out=out, listen=parse_listen(listen), upstreams=list(upstream), mitm=mitm,
         mitm_mode=mitm_mode, upstream_ca=upstream_ca, ssl_insecure=insecure_upstream,
@@ -61,6 +74,41 @@ def _config(out: str, listen: str, upstream: list[str], mitm: bool, mitm_mode: s
         timeouts=Timeouts(connect=connect_timeout or None, read=read_timeout or None),
         writer_niceness=writer_nice,
     )
+
+
+def _check_ca(path: str) -> None:
+    """Load the bundle now, as the gateway will: a bad one would otherwise fail only on the
+    first HTTPS request, after the proxy announced it was recording."""
+    import ssl
+
+    from recorder.errors import UsageError
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"The --upstream-ca file {path} holds no PEM CA certificate that "
+                         f"can be loaded ({getattr(exc, 'reason', None) or exc}); give a PEM "
+                         "bundle (-----BEGIN CERTIFICATE-----).") from exc
+
+
+def _check_command(command: list[str]) -> None:
+    """Refuse a server command that cannot be started, before the recorder starts anything
+    (a writer process, a cassette) that would then have to be torn down."""
+    from recorder.errors import UsageError
+
+    if not command:
+        raise UsageError("Give the MCP server command after --, e.g. "
+                         "`deploysim record-stdio --out DIR -- python server.py`.")
+    exe = command[0]
+    if shutil.which(exe) is None:
+        if os.sep not in exe:
+            where = "is not found on PATH"
+        elif not os.path.exists(exe):
+            where = "does not exist"
+        else:
+            where = "is a folder" if os.path.isdir(exe) else "is not executable"
+        raise UsageError(f"The MCP server command {exe} {where}; give a command that runs "
+                         "after --, e.g. `-- python server.py`.")
 
 
 def record(
@@ -98,7 +146,8 @@ def record(
     read_timeout: float = typer.Option(600.0, "--read-timeout",
                                        help="Longest upstream silence in seconds (0: none)."),
     writer_nice: int = typer.Option(
-        19, "--writer-nice", help="How much lower the cassette writer's CPU priority is (0-19)."),
+        0, "--writer-nice",
+        help="How much lower the cassette writer's CPU priority is (0-19; 0: equal footing)."),
     as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
 ) -> None:
     """Record live agent traffic while forwarding it untouched; stop with Ctrl-C or SIGTERM."""
@@ -111,6 +160,15 @@ def record(
     if mitm and upstream:
         raise UsageError("--upstream is for the gateway; with --mitm use "
                          "--mitm-mode reverse:URL or upstream:URL instead.")
+    # parsed again when the servers start; parsed here so a typo is refused before the
+    # cassette folder and the writer process exist
+    from proxy.mitm_runner import parse_mode
+    from proxy.routes import parse_upstream
+
+    if mitm:
+        parse_mode(mitm_mode)
+    for spec in upstream:
+        parse_upstream(spec)
     cfg = _config(out, listen, upstream, mitm, mitm_mode, upstream_ca, insecure_upstream,
                   queue_size, queue_policy, session_header, segment_header, redact_rules,
                   durability, rotate_mb, derive, connect_timeout, read_timeout, writer_nice)
@@ -138,11 +196,8 @@ def record_stdio(
 ) -> None:
     """Spawn an MCP stdio server and relay the agent's stdio to it, recording every message."""
     from proxy.recording import record_stdio as run_stdio
-    from recorder.errors import UsageError
 
-    if not command:
-        raise UsageError("Give the MCP server command after --, e.g. "
-                         "`deploysim record-stdio --out DIR -- python server.py`.")
+    _check_command(command)
     cfg = _config(out, "127.0.0.1:0", [], False, "regular", None, False, queue_size,
                   queue_policy, "X-Deploysim-Session", "X-Deploysim-Segment", redact_rules,
                   durability, 256, derive, 10.0, 600.0)
@@ -189,8 +244,9 @@ def _report(result: dict[str, object], as_json: bool) -> None:
         return
     errors = result.get("record_errors") or {}
     n_err = sum(errors.values()) if isinstance(errors, dict) else 0
-    err.print(f"deploysim: recorded {result['exchanges']} exchange(s) and {result['sessions']} "
-              f"session(s) into {len(result['cassettes'])} cassette(s)"  # type: ignore[arg-type]
+    err.print(f"deploysim: recorded {result['exchanges']} exchange(s) of "
+              f"{result.get('forwarded')} forwarded and {result['sessions']} session(s) into "
+              f"{len(result['cassettes'])} cassette(s)"  # type: ignore[arg-type]
               f"; dropped {result['dropped']}; record errors {n_err}", markup=False)
 
 

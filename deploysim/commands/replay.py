@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import typer
@@ -45,6 +46,20 @@ def _workers(raw: str) -> int:
     except ValueError:
         raise ReplayConfigError(f"--workers {raw!r} is not a whole number; give how many "
                                 "worker processes to run, e.g. --workers 2.") from None
+
+
+def _check_rates(timeout: float, rpm: float | None, tpm: float | None) -> None:
+    """Seconds and limits the config model would take as they are: a negative or NaN timeout
+    fails every call as `unreachable`, and a negative limit never lets a request through."""
+    from replayer.errors import ReplayConfigError
+
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ReplayConfigError(f"--timeout {timeout:g} is not a usable number of seconds; "
+                                "give a positive number, e.g. --timeout 120.")
+    for name, limit in (("--rpm", rpm), ("--tpm", tpm)):
+        if limit is not None and (not math.isfinite(limit) or limit < 0):
+            raise ReplayConfigError(f"{name} {limit:g} is not a usable limit per minute; give "
+                                    "a positive number, or 0 for no limit.")
 
 
 def replay(
@@ -97,6 +112,7 @@ def replay(
     from replayer.config import ReplayConfig
     from replayer.errors import ReplayConfigError
 
+    _check_rates(timeout, rpm, tpm)
     try:
         config = ReplayConfig(
             corpus=corpus, out=out_dir, model=model, base_url=base_url, api=api,
@@ -114,6 +130,9 @@ def replay(
         raise ReplayConfigError(f"{name} has a value deploysim cannot use ({first['msg']}); "
                                 "see `deploysim replay --help`.") from exc
     config.check()
+    from deploysim.outputs import check_out_dir
+
+    check_out_dir(config.out)
     pool = None
     if config.executor == "local" and config.workers > 1:
         # the workers start now, so their start-up overlaps this process's remaining imports

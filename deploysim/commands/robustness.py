@@ -33,6 +33,10 @@ def robustness(
 
     if not 0.5 < confidence < 1:
         raise UsageError(f"--confidence {confidence} is not between 0.5 and 1; use e.g. 0.95.")
+    if report:
+        from deploysim.outputs import check_out_file
+
+        check_out_file(report, option="--report")
     manifests = [read_run(r, "given") for r in runs]
     rub = load_rubric(rubric)
     from grader.robustness import check_same_sessions

@@ -80,8 +80,10 @@ def derive(
 ) -> None:
     """Re-derive sessions from the raw exchanges into a new cassette: the exchanges (with any
     parse problems attached), fresh sessions, and the annotations."""
+    from deploysim.outputs import check_out_dir
     from recorder.rederive import rederive
 
+    check_out_dir(out_dir)
     path, report = rederive(corpus, out_dir, rules_file=rules, redact=not no_redact)
     out.print(f"wrote {report['exchanges']} exchange(s) and {report['sessions']} session(s) "
               f"to {path}")

@@ -100,6 +100,18 @@ def test_repair_copies_intact_records_and_says_what_it_dropped(corpus, tmp_path,
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dst", ["{tmp}/file/fixed.cassette", "/proc/fixed.cassette",
+                                 "{tmp}/file/deeper/fixed.cassette"])
+def test_repair_into_an_unwritable_folder_is_one_sentence(corpus, tmp_path, capsys, dst):
+    (tmp_path / "file").write_text("a file, not a folder")
+    dst = dst.replace("{tmp}", str(tmp_path))
+    assert run(["cassette", "repair", str(corpus / "a.cassette"), dst]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"deploysim: error: OUT {dst} cannot be written")
+    assert err.count("\n") == 1 and "internal error" not in err
+    assert (tmp_path / "file").read_text() == "a file, not a folder"
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing", "does not exist"),
     (lambda d: (d / "t.cassette").write_text("plain text") and d / "t.cassette",
@@ -123,7 +135,7 @@ def test_schema_cassette_is_json_schema_of_all_record_kinds(capsys):
     assert run(["schema", "cassette"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert set(schema["discriminator"]["mapping"]) == {"header", "exchange", "session",
-                                                       "annotation"}
+                                                       "annotation", "ledger"}
     assert run(["schema", "nope"]) == 2
 
 

@@ -64,6 +64,7 @@ def test_block_with_the_minimal_policy_json_audit_and_report(worlds, capsys, tmp
                        "verdict", "reasons"}
     assert doc["behaviors"]["credential-access"]["verdict"] == "pass"
     assert doc["audit"]["row"] == 1
+    assert doc["audit"]["anchor"] == f"1:{doc['audit']['hash']}"  # the head to keep elsewhere
     assert report.exists() and report.with_suffix(".md").exists()
     html = report.read_text()
     assert "recorded (production)" in html and "rm -rf" in html  # corpus found via manifest
@@ -127,6 +128,24 @@ def test_unknown_behavior_different_corpora_and_empty_runs_exit_2(worlds, capsys
     assert run(_gate(worlds["same"], str(tmp_path / "nope.toml"))) == 2
     assert "does not exist" in _one_sentence_error(capsys)
     assert audit.read_bytes() == before  # nothing logged by any refused gate
+
+
+@pytest.mark.parametrize("where", ["{tmp}/file/gate.html", "/proc/deploysim/gate.html"])
+def test_an_unwritable_report_or_audit_is_refused_before_anything_is_logged(  # type: ignore[no-untyped-def]
+        worlds, capsys, tmp_path, where) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    audit = tmp_path / "audit.db"
+    run(_gate(worlds["same"], "example", "--audit", str(audit)))
+    capsys.readouterr()
+    before = audit.read_bytes()
+    report = where.replace("{tmp}", str(tmp_path))
+    assert run(_gate(worlds["same"], "example", "--audit", str(audit), "--report",
+                     report)) == 2
+    assert f"--report {report} cannot be written" in _one_sentence_error(capsys)
+    assert audit.read_bytes() == before  # no decision logged without its report
+    bad_audit = report.replace("gate.html", "audit.db")
+    assert run(_gate(worlds["same"], "example", "--audit", bad_audit)) == 2
+    assert f"--audit {bad_audit} cannot be written" in _one_sentence_error(capsys)
 
 
 def test_foreign_or_tampered_audit_db_exit_2_untouched(worlds, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,15 @@ def test_different_corpora_exit_2(runs: dict[str, str], capsys: pytest.CaptureFi
     assert "different corpora" in err and "Traceback" not in err
 
 
+def test_an_unwritable_report_exit_2(runs: dict[str, str], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    report = str(tmp_path / "file" / "matrix.html")
+    assert run(["robustness", runs["none"], runs["flaky"], "--report", report]) == 2
+    err = capsys.readouterr().err
+    assert f"--report {report} cannot be written" in err and "internal error" not in err
+
+
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed")
 async def test_robustness_report_in_chromium(runs: dict[str, str], tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:

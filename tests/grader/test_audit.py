@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.audit import AuditLog, decision_record
+from grader.audit import GENESIS, Anchor, AuditLog, decision_record, row_hash
 from grader.gate_errors import AuditError
 
 
@@ -124,6 +124,89 @@ def test_foreign_databases_are_refused_untouched(tmp_path: Path) -> None:
     assert other.read_bytes() == before
     with pytest.raises(AuditError, match="does not exist"):
         AuditLog(str(tmp_path / "missing.db"), create=False)
+
+
+def _roll_back(path: Path, keep: int) -> None:
+    """What a careful attacker does: delete the last rows and point the head at the new last."""
+    with AuditLog(str(path)) as log:
+        last = log.get(keep)
+    _tamper(path, "DELETE FROM decisions WHERE id > ?", keep)
+    _tamper(path, "UPDATE audit_meta SET value = ? WHERE key = 'head_id'", str(keep))
+    _tamper(path, "UPDATE audit_meta SET value = ? WHERE key = 'head_hash'", last.hash)
+
+
+def _rewrite(path: Path, row_id: int, decision: str) -> None:
+    """Edit one row and recompute every hash from it on, so the chain is consistent again."""
+    with AuditLog(str(path)) as log:
+        rows = log.rows()
+    prev = GENESIS
+    for r in rows:
+        new_decision = decision if r.id == row_id else r.decision
+        digest = row_hash(r.id, r.created, new_decision, prev, r.record_text)
+        _tamper(path, "UPDATE decisions SET decision = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                new_decision, prev, digest, r.id)
+        prev = digest
+    _tamper(path, "UPDATE audit_meta SET value = ? WHERE key = 'head_hash'", prev)
+
+
+def test_a_rollback_passes_verify_but_not_the_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    _log_with_rows(path, 5)
+    with AuditLog(str(path)) as log:
+        anchor = log.head()
+    assert anchor.row == 5
+    _roll_back(path, 3)
+    with AuditLog(str(path)) as log:
+        assert log.verify().ok  # nothing inside the database can tell
+        check = log.check_anchor(anchor)
+        assert not check.ok and check.kind == "rolled_back"
+        assert "ends at row 3" in check.message and "rows 4..5 were deleted" in check.message
+        bare = log.check_anchor(Anchor(anchor.hash))
+        assert not bare.ok and bare.kind == "missing" and "rolled back or rewritten" in bare.message
+
+
+def test_a_recomputed_chain_passes_verify_but_not_the_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    _log_with_rows(path, 4)
+    with AuditLog(str(path)) as log:
+        anchor = log.head()
+        old_row2 = log.get(2).hash
+    _rewrite(path, 2, "block")
+    with AuditLog(str(path)) as log:
+        assert log.verify().ok and log.get(2).hash != old_row2
+        check = log.check_anchor(anchor)
+        assert not check.ok and check.kind == "rewritten" and "row 4 now hashes" in check.message
+        # an anchor taken before the edited row still holds: row 1 is untouched
+        assert log.check_anchor(Anchor(log.get(1).hash, 1)).ok
+        assert log.check_anchor(Anchor(old_row2, 2)).kind == "rewritten"
+
+
+def test_rows_appended_after_the_anchor_pass(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(str(path)) as log:
+        empty = log.head()
+        assert empty == Anchor(GENESIS, 0) and log.check_anchor(empty).ok
+    _log_with_rows(path, 2)
+    with AuditLog(str(path)) as log:
+        anchor = log.head()
+        log.append({"x": 1}, decision="pass")
+        log.append({"x": 2}, decision="block")
+        check = log.check_anchor(anchor)
+        assert check.ok and check.found_at == 2 and check.added == 2
+        assert "2 row(s) were added since" in check.message
+        assert log.check_anchor(Anchor(anchor.hash)).ok
+        wrong_row = log.check_anchor(Anchor(anchor.hash, 3))
+        assert not wrong_row.ok and wrong_row.kind == "mismatch"
+
+
+def test_anchor_parsing() -> None:
+    h = "ab" * 32
+    assert Anchor.parse(f"7:{h}") == Anchor(h, 7)
+    assert Anchor.parse(f" {h.upper()}\n") == Anchor(h)
+    assert str(Anchor(h, 7)) == f"7:{h}" and str(Anchor(h)) == h
+    for bad in ("", "7:", "abc", f"x:{h}", f"{h}0", f"-1:{h}"):
+        with pytest.raises(AuditError, match="not ROW:HASH or HASH"):
+            Anchor.parse(bad)
 
 
 def test_decision_record_holds_what_the_issue_lists() -> None:

@@ -95,6 +95,12 @@ def test_review_round_trip(tmp_path, capsys):
     assert run(["review", "import", labelled]) == 0
     assert "precision" in capsys.readouterr().out
     assert run(["review", "export", target, "--stratify", "segment", "--out", out]) == 2
+    capsys.readouterr()
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    assert run(["review", "export", target, "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {taken} is a file, not a folder" in err and "internal error" not in err
 
 
 def test_grade_with_an_llm_judge_from_the_command_line(tmp_path, capsys):

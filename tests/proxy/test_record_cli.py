@@ -8,11 +8,13 @@ import json
 import os
 import signal
 import socket
+import subprocess
 
 import httpx2
 import pytest
 from aiohttp import web
 from proxy_helpers import (
+    DEPLOYSIM,
     app_with,
     banner_url,
     cassettes,
@@ -52,8 +54,31 @@ def test_ca_prints_the_certificate_and_how_to_trust_it(capsys, _deploysim_config
     (["record", "--upstream", "http://x", "--out", "{tmp}/file/o"], "cannot be written"),
     (["record-stdio", "--out", "o", "--queue-policy", "x", "--", "true"],
      "is not one of drop, block"),
+    (["record", "--upstream", "https://x", "--upstream-ca", "{tmp}/file", "--out", "o"],
+     "holds no PEM CA certificate"),
+    (["record", "--upstream", "http://x", "--read-timeout", "-1", "--out", "o"],
+     "--read-timeout -1 is not a usable number of seconds"),
+    (["record", "--upstream", "http://x", "--connect-timeout", "-1", "--out", "o"],
+     "--connect-timeout -1 is not a usable number of seconds"),
+    (["record", "--upstream", "http://x", "--read-timeout", "nan", "--out", "o"],
+     "--read-timeout nan is not a usable number of seconds"),
+    (["record", "--upstream", "http://x", "--rotate-mb", "-1", "--out", "o"],
+     "--rotate-mb -1 is negative"),
+    (["record", "--upstream", "http://x", "--queue-size", "0", "--out", "o"],
+     "--queue-size 0 must be at least 1"),
+    (["record", "--upstream", "http://x", "--writer-nice", "-1", "--out", "o"],
+     "--writer-nice -1 must be between 0 and 19"),
+    (["record-stdio", "--out", "o", "--queue-size", "-5", "--", "true"],
+     "--queue-size -5 must be at least 1"),
+    (["record-stdio", "--out", "o", "--", "/nonexistent/bin"],
+     "The MCP server command /nonexistent/bin does not exist"),
+    (["record-stdio", "--out", "o", "--", "{tmp}/file"],
+     "is not executable"),
+    (["record-stdio", "--out", "o", "--", "{tmp}"], "is a folder"),
+    (["record-stdio", "--out", "o", "--", "no-such-mcp-server-xyz"], "is not found on PATH"),
 ])
-def test_bad_input_is_one_clear_sentence(args, message, tmp_path, capsys):
+def test_bad_input_is_one_clear_sentence(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out that slipped through would land here
     (tmp_path / "file").write_text("not a directory")
     code = run([a.replace("{tmp}", str(tmp_path)) for a in args])
     err = capsys.readouterr().err
@@ -62,6 +87,50 @@ def test_bad_input_is_one_clear_sentence(args, message, tmp_path, capsys):
     assert "Traceback" not in err
     line = err.strip().splitlines()[0]
     assert line.startswith("deploysim: error: ") and line.endswith(".")
+    assert not (tmp_path / "o").exists()  # refused before anything was started or created
+
+
+def _processes_in_session(sid: int) -> list[str]:
+    """Command lines of the live processes of session `sid`: a CLI started with
+    `start_new_session` and everything it started, orphaned or not."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2:].split()[:4]
+            if int(session) == sid and state != "Z":
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    found.append(f.read().replace(b"\0", b" ").decode())
+        except (OSError, ValueError):
+            continue  # gone while we looked
+    return found
+
+
+@pytest.mark.parametrize(("server", "code", "message"), [
+    ("/nonexistent/bin", 2, "The MCP server command /nonexistent/bin does not exist"),
+    # passes the up-front check (an executable file) but is no program: the shim's own answer
+    ("{tmp}/not-a-program", 126, "cannot be started (Exec format error)"),
+])
+def test_record_stdio_with_a_server_that_cannot_start(server, code, message, tmp_path):
+    fake = tmp_path / "not-a-program"
+    fake.write_text("this is not a program\n")
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [DEPLOYSIM, "record-stdio", "--out", str(out), "--",
+         server.replace("{tmp}", str(tmp_path))],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert message in stderr and "Traceback" not in stderr and "internal error" not in stderr
+    assert stdout == ""  # the protocol channel stays clean
+    assert not [p for p in _processes_in_session(proc.pid) if "writer_process" in p]
+    if code == 2:
+        assert not out.exists()  # refused before a writer or a cassette folder existed
+    else:
+        assert "deploysim: recorded 0 exchange(s)" in stderr  # closed the ordinary way
 
 
 def test_a_busy_port_is_a_clear_error(tmp_path, capsys):

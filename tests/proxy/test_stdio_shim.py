@@ -11,7 +11,7 @@ from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
-from proxy.stdio_shim import CLIENT, SERVER, LineAssembler, StdioRecorder
+from proxy.stdio_shim import CLIENT, SERVER, LineAssembler, StdioRecorder, run_shim
 
 SERVER_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
 
@@ -136,3 +136,13 @@ def test_record_stdio_with_stdin_from_dev_null_or_a_file(tmp_path):
         done, out = _record_cat(tmp_path / "file", f)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == script.read_bytes()
+
+
+async def test_a_server_that_cannot_be_spawned_is_an_exit_code_not_an_exception(tmp_path, capsys):
+    metrics = Metrics()
+    assert await run_shim([str(tmp_path / "missing"), "--flag"], None, metrics) == 127
+    err = capsys.readouterr().err
+    assert err.startswith("deploysim: error: the MCP server command ") and "Traceback" not in err
+    assert "No such file or directory" in err and err.count("\n") == 1
+    assert await run_shim([str(tmp_path)], None, metrics) == 126  # a folder: permission denied
+    assert "cannot be started" in capsys.readouterr().err

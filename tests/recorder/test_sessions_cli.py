@@ -96,3 +96,21 @@ def test_import_cli_and_subprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "no usable conversation" in bad.stderr
+
+
+@pytest.mark.parametrize("out", ["{file}", "{file}/sub", "/proc/deploysim-out"])
+def test_derive_and_import_refuse_an_out_that_cannot_be_a_folder(
+        out: str, corpus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "file"
+    file.write_text("already here")
+    src = tmp_path / "chats.jsonl"
+    src.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    out = out.replace("{file}", str(file))
+    for cmd in (["derive", corpus, "--out", out],
+                ["import", "openai-jsonl", str(src), "--out", out],
+                ["import", "otel", str(src), "--out", out]):
+        assert run(cmd) == 2, cmd
+        err = capsys.readouterr().err
+        assert err.startswith(f"deploysim: error: --out {out} ") and err.count("\n") == 1
+        assert "internal error" not in err and "Traceback" not in err
+    assert file.read_text() == "already here"  # nothing already there is touched

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from replay_helpers import TURNS
 
 from deploysim.cli import run
@@ -73,6 +74,33 @@ def test_cli_bad_configuration_is_one_sentence_exit_2(corpus_path, tmp_path, cap
                      "--param", "nonsense")) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--timeout", "-1"], "--timeout -1 is not a usable number of seconds"),
+    (["--timeout", "0"], "--timeout 0 is not a usable number of seconds"),
+    (["--timeout", "nan"], "--timeout nan is not a usable number of seconds"),
+    (["--rpm", "-5"], "--rpm -5 is not a usable limit per minute"),
+    (["--tpm", "inf"], "--tpm inf is not a usable limit per minute"),
+    (["--concurrency", "0"], "--concurrency 0 must be at least 1"),
+    (["--samples", "0"], "--samples 0 must be at least 1"),
+    (["--max-steps", "-1"], "--max-steps -1 must be at least 1"),
+    (["--max-attempts", "0"], "--max-attempts 0 must be at least 1"),
+    (["--workers", "0"], "--workers 0 must be at least 1"),
+    (["--sample", "0"], "--sample 0 must be a positive number of sessions"),
+    (["--out", "{tmp}/file"], "is a file, not a folder"),
+    (["--out", "{tmp}/file/run"], "is a file, not a folder"),
+])
+def test_cli_bad_numbers_and_outs_are_one_sentence(corpus_path, tmp_path, capsys, extra,
+                                                   message):
+    (tmp_path / "file").write_text("a run folder's name, taken")
+    args = _args(corpus_path, str(tmp_path / "run"), "http://127.0.0.1:9/v1",
+                 *(a.replace("{tmp}", str(tmp_path)) for a in extra))
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deploysim: error: ") and message in err and err.count("\n") == 1
+    assert not os.path.exists(tmp_path / "run")
+    assert (tmp_path / "file").read_text() == "a run folder's name, taken"
 
 
 def test_cli_subprocess_end_to_end_across_providers(corpus_path, tmp_path):
