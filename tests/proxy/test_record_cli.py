@@ -4,11 +4,13 @@ bad input, and as real subprocesses for the end-to-end runs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import time
 
 import httpx2
 import pytest
@@ -176,3 +178,32 @@ async def test_record_end_to_end_then_a_clean_stop(tmp_path, mitm):
     assert ("--mitm" in banner) == mitm and "recording to" in banner
     kinds = [r.kind for r in records(cassettes(out))]
     assert kinds.count("exchange") == 3
+
+
+async def test_a_second_signal_stops_at_once_and_says_what_was_not_written(tmp_path):
+    from fault_helpers import children
+
+    out = str(tmp_path / "out")
+    async with serving(app_with(_upstream)) as up:
+        proc = start_cli(["record", "--upstream", up, "--listen", "127.0.0.1:0", "--out", out])
+        base = banner_url(await asyncio.to_thread(wait_banner, proc))
+        writer, = children(proc.pid, b"proxy.writer_process")
+        os.kill(writer, signal.SIGSTOP)  # a writer that makes no progress: the flush would wait
+        try:
+            async with httpx2.AsyncClient() as c:
+                for i in range(5):
+                    assert (await c.post(base + "/v1/x", content=f"q{i}")).status_code == 200
+            proc.send_signal(signal.SIGINT)
+            await asyncio.sleep(1.0)
+            assert proc.poll() is None  # still waiting for the stalled writer
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.to_thread(proc.communicate, timeout=10)
+            assert time.monotonic() - t0 < 3
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(writer, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "stopped at once on a second signal; 5 exchange(s) still queued were not written" \
+        in stderr, stderr
+    assert "Traceback" not in stderr
