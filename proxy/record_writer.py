@@ -1,10 +1,13 @@
 """The recording work itself, wherever it runs (the sink's writer thread or writer process):
-turn a `Capture` into an `Exchange`, redact it, append it; on a clean close, derive sessions.
+turn a `Capture` into an `Exchange`, flag malformed bodies in its `problems`
+(`recorder.wellformed`), redact it, append it; on a clean close, derive sessions.
 
 Every failure is reported by kind through a `Reporter` and costs at most that one record:
 a capture that cannot be converted, a redaction error (the record is then not written — never
 write what could not be redacted), a full disk or an unwritable directory (the cassette is set
-aside and a new one opened after `REOPEN_DELAY`), a record over the size limit.
+aside and a new one opened after `REOPEN_DELAY`), a record over the size limit. An exchange
+over the limit is not lost: it is written with its bodies cut to fit (`recorder.fit`), and
+reported as the warning `cut_to_fit`.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from proxy.capture import Capture
 from recorder.errors import RecordTooLarge
 from recorder.exchange import Exchange
+from recorder.fit import fit_exchange
 from recorder.ledger import Ledger, add_counts
+from recorder.wellformed import with_wellformedness_problems
 from recorder.writer import CassetteWriter, Durability
 
 REOPEN_DELAY = 1.0
@@ -142,6 +147,8 @@ class RecordWriter:
         self._seq += 1
         try:
             exchange = capture.to_exchange(f"{self.settings.run_id}-{self._seq:06d}")
+            # flagged now, on the bytes as captured: a written exchange is never rewritten
+            exchange = with_wellformedness_problems(exchange)
         except Exception as exc:  # a capture bug must cost one record, not the proxy
             self.reporter.error("capture", repr(exc))
             return
@@ -192,42 +199,51 @@ class RecordWriter:
         )
 
     def _append_ledger(self, carried: Carried | None) -> None:
-        writer = self._current()
-        if writer is None:
-            self.reporter.warning("ledger", "no cassette could be opened for the run's ledger")
-            return
-        try:
-            writer.write(self.ledger(carried))
-            self._note_paths(writer)
-        except Exception as exc:  # the exchanges are safe; verify will say the ledger is missing
-            self.reporter.warning("ledger", repr(exc))
+        # a failure is a warning: the exchanges are safe, and verify says the ledger is missing
+        self._write(self.ledger(carried))
 
     # -- cassettes -------------------------------------------------------------------------
 
     def _write(self, record: Any) -> bool:
-        writer = self._current()
+        writer = self._current(record)
         if writer is None:
             return False  # reported by `_current` (open failure or waiting to retry)
         try:
-            writer.write(record)
+            try:
+                writer.write(record)
+            except RecordTooLarge:
+                if not isinstance(record, Exchange):
+                    raise
+                # keep the first part of each body rather than lose the whole exchange
+                record = fit_exchange(record, writer.max_record)
+                writer.write(record)  # still too large (giant headers): counted as too_large
+                self.reporter.warning("cut_to_fit", record.problems[-1])
             self._note_paths(writer)  # rotation may have opened a new file
             return True
         except RecordTooLarge as exc:
-            self.reporter.error("too_large", str(exc))
+            self._failed(record, "too_large", str(exc))
         except OSError as exc:
-            self.reporter.error(f"write_{_errno_name(exc)}", str(exc))
+            self._failed(record, f"write_{_errno_name(exc)}", str(exc))
             # the file may now end in a torn frame: set it aside, start a fresh one later
             self._abandon()
         except Exception as exc:
-            self.reporter.error("encode", repr(exc))
+            self._failed(record, "encode", repr(exc))
         return False
 
-    def _current(self) -> CassetteWriter | None:
+    def _failed(self, record: Any, kind: str, detail: str) -> None:
+        """A record was not written: a lost exchange is an error (the ledger counts it); a
+        session or the ledger is a warning (the exchanges are safe, sessions can be redone)."""
+        if isinstance(record, Exchange):
+            self.reporter.error(kind, detail)
+        else:
+            self.reporter.warning(f"{record.kind}_{kind}", detail)
+
+    def _current(self, record: Any) -> CassetteWriter | None:
         if self._writer is not None:
             return self._writer
         if time.monotonic() < self._retry_at:
-            self.reporter.error("no_cassette", "waiting to retry opening a cassette after a "
-                                "failure")
+            self._failed(record, "no_cassette", "waiting to retry opening a cassette after a "
+                         "failure")
             return None
         s = self.settings
         suffix = "" if self._generation == 0 else f".{self._generation}"
@@ -240,7 +256,7 @@ class RecordWriter:
                 rotate_bytes=s.rotate_bytes,
             )
         except OSError as exc:
-            self.reporter.error(f"open_{_errno_name(exc)}", str(exc))
+            self._failed(record, f"open_{_errno_name(exc)}", str(exc))
             self._retry_at = time.monotonic() + REOPEN_DELAY
             return None
         self._note_paths(self._writer)
@@ -263,36 +279,45 @@ class RecordWriter:
     # -- sessions --------------------------------------------------------------------------
 
     def _append_sessions(self) -> None:
-        """Derive sessions from this run's exchanges and append them (clean close only)."""
-        derive = session_deriver()
-        if derive is None or not self.recorded:
+        """Derive sessions from this run's exchanges and append them (clean close only).
+
+        The exchanges are read back twice, streamed (`recorder.derive.SessionStream`), and each
+        session is written as soon as it is built: memory holds what threading needs, not the
+        recording. Progress is reported while deriving, since the proxy waits for a closing
+        writer only as long as it makes progress."""
+        stream = session_deriver()
+        if stream is None or not self.recorded:
             return
+        paths = list(self.paths)  # writing sessions may rotate to new files: not to be read
         try:
-            sessions = list(derive(list(_read_exchanges(self.paths))))
+            for session in stream(lambda: _read_exchanges(paths),
+                                  lambda _stage, _done: self.reporter.progress()):
+                if self.redactor is not None and hasattr(self.redactor, "redact_session"):
+                    # sessions are built from redacted exchanges; redacting again keeps any text
+                    # a parser reassembled (a secret split across stream chunks) off the disk too
+                    try:
+                        session = self.redactor.redact_session(session)
+                    except Exception as exc:
+                        self.reporter.warning("redact_session", repr(exc))
+                        continue
+                if self._write(session):
+                    self.sessions_written += 1
         except Exception as exc:  # a parser bug: the exchanges are safe, sessions can be redone
-            self.reporter.error("derive", repr(exc))
-            return
-        for session in sessions:
-            if self.redactor is not None and hasattr(self.redactor, "redact_session"):
-                # sessions are built from redacted exchanges; redacting again keeps any text a
-                # parser reassembled (a secret split across stream chunks) off the disk too
-                try:
-                    session = self.redactor.redact_session(session)
-                except Exception as exc:
-                    self.reporter.error("redact", repr(exc))
-                    continue
-            if self._write(session):
-                self.sessions_written += 1
+            self.reporter.warning("derive", repr(exc))
 
 
-def session_deriver() -> Callable[[list[Exchange]], Any] | None:
-    """`recorder.derive`'s sessions-from-exchanges function, or None where it is missing."""
+SessionDeriver = Callable[[Callable[[], Iterable[Exchange]], Callable[[str, int], None]],
+                          Iterable[Any]]
+"""(re-readable exchanges, progress callback) → the sessions, one at a time."""
+
+
+def session_deriver() -> SessionDeriver | None:
+    """`recorder.derive.SessionStream` as a `SessionDeriver`, or None where it is missing."""
     try:
-        from recorder import derive  # type: ignore[attr-defined,unused-ignore]
+        from recorder.derive import SessionStream
     except ImportError:
         return None
-    fn = getattr(derive, "derive_sessions", None)
-    return fn if callable(fn) else None
+    return lambda source, progress: SessionStream(source, progress=progress)
 
 
 def _read_exchanges(paths: list[str]) -> Iterator[Exchange]:

@@ -75,30 +75,43 @@ PROGRESS_INTERVAL = 0.1
 
 
 class _Reporter:
-    """Sends reports to the proxy at once (one small unbuffered write each)."""
+    """Sends reports to the proxy at once (one small unbuffered write each). Once the proxy is
+    gone (a broken pipe), reports are dropped: the writer still writes what it was sent."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.last_progress = 0.0
+        self.gone = False
+
+    def _send(self, data: bytes) -> None:
+        if self.gone:
+            return
+        try:
+            self.out.write(data)
+            self.out.flush()
+        except (OSError, ValueError):
+            self.gone = True
 
     def recorded(self) -> None:
-        self.out.write(_RECORDED)
-        self.out.flush()
+        self._send(_RECORDED)
 
     def error(self, kind: str, detail: str) -> None:
-        write_frame(self.out, ("error", kind, detail))
+        self._send(frame(("error", kind, detail)))
 
     def warning(self, kind: str, detail: str) -> None:
-        write_frame(self.out, ("warning", kind, detail))
+        self._send(frame(("warning", kind, detail)))
 
     def opened(self, path: str) -> None:
-        write_frame(self.out, ("opened", path))
+        self._send(frame(("opened", path)))
 
     def progress(self) -> None:
         now = time.monotonic()
         if now - self.last_progress >= PROGRESS_INTERVAL:
             self.last_progress = now
-            write_frame(self.out, ("progress",))
+            self._send(frame(("progress",)))
+
+    def done(self, sessions: int) -> None:
+        self._send(frame(("done", sessions)))
 
 
 def main() -> int:
@@ -137,7 +150,7 @@ def main() -> int:
         for capture in batch if isinstance(batch, list) else ():
             writer.record(capture)
     writer.close(derive=None if carried is not None else False, carried=carried)
-    write_frame(out, ("done", writer.sessions_written))
+    reporter.done(writer.sessions_written)
     return 0
 
 

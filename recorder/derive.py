@@ -3,6 +3,7 @@ conversations, attach tool traffic to the sessions that issued it.
 
     >>> result = derive(corpus.exchanges())           # doctest: +SKIP
     >>> result.sessions, result.problems
+    >>> for session in SessionStream(corpus.exchanges): ...   # the same, bounded memory
 
 Rules, in order of precedence (details in docs/recording.md):
 1. An explicit session header (`X-Deploysim-Session` by default; the proxy stores it as the
@@ -18,19 +19,21 @@ Rules, in order of precedence (details in docs/recording.md):
 from __future__ import annotations
 
 import gc
-import hashlib
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from recorder.derive_build import Housekeeping, build_session, session_ids, tool_only_sessions
 from recorder.derive_tools import Attacher, ToolUse, tool_uses
-from recorder.derive_tree import CallNode, Forest, SessionPath, labels_of, session_paths
+from recorder.derive_tree import CallNode, Forest, SessionPath, session_paths
+from recorder.errors import CassetteError
 from recorder.exchange import Exchange
+from recorder.message_key import key_hash
 from recorder.protocols import parse_exchange
 from recorder.protocols.bodies import header_value
-from recorder.protocols.light import LMessage
-from recorder.session import ContentPart, Message, Session, SessionSource, ToolDef, ToolResult
+from recorder.session import Session, SessionSource
 
 DEFAULT_SESSION_HEADER = "X-Deploysim-Session"
 DEFAULT_SEGMENT_HEADER = "X-Deploysim-Segment"
@@ -60,10 +63,6 @@ class Derivation:
     """Tool exchange id → id of the LLM session it was attached to."""
 
 
-def _sid(*parts: str) -> str:
-    return "s-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while deriving.
@@ -81,17 +80,140 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None) -> Derivation:
-    """Parse, thread and attach; never raises on bad traffic (problems are collected)."""
-    with _cyclic_gc_paused():
-        return _derive(exchanges, options or DeriveOptions())
+def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None, *,
+           progress: Progress | None = None) -> Derivation:
+    """Parse, thread and attach; never raises on bad traffic (problems are collected).
 
-
-def _derive(exchanges: Iterable[Exchange], opts: DeriveOptions) -> Derivation:
+    Reads `exchanges` once and keeps every parsed call until threading is done; for a corpus
+    on disk, `SessionStream` needs far less memory."""
     result = Derivation()
-    nodes: list[tuple[float, int, CallNode]] = []
+    with _cyclic_gc_paused():
+        result.sessions.extend(_derive(exchanges, None, options or DeriveOptions(), result,
+                                       progress))
+    return result
+
+
+class SessionStream:
+    """The sessions of a corpus that can be read twice, derived with bounded memory and
+    produced one at a time (the same sessions, in the same order, as `derive`).
+
+        >>> stream = SessionStream(corpus.exchanges)     # doctest: +SKIP
+        >>> for session in stream: writer.write(session)
+        >>> stream.result.problems
+
+    The first pass parses every exchange but keeps of each model call only its outputs and
+    one hash per request message (`recorder.derive_tree.CallNode.keys`); threading needs no
+    more. The second pass (`source()` again, which must give the same exchanges in the same
+    order) parses the model calls again and keeps only each call's new messages, the ones
+    sessions are made of. `on_reread` sees every exchange of the second pass, once
+    `result.problems` is complete (re-deriving copies the exchanges there). `progress` is
+    called as the work advances (see `Progress`). `result` fills as the stream runs; its
+    `sessions` stays empty."""
+
+    def __init__(self, source: Callable[[], Iterable[Exchange]],
+                 options: DeriveOptions | None = None, *, progress: Progress | None = None,
+                 on_reread: Callable[[Exchange], None] | None = None) -> None:
+        self.source = source
+        self.options = options or DeriveOptions()
+        self.progress = progress
+        self.on_reread = on_reread
+        self.result = Derivation()
+
+    @property
+    def exchanges(self) -> int:
+        """Exchanges read by the first pass (so far)."""
+        return sum(self.result.protocols.values())
+
+    def __iter__(self) -> Iterator[Session]:
+        sessions = _derive(self.source(), _Reread(self.source, self.on_reread),
+                           self.options, self.result, self.progress)
+        while True:
+            # the collector is paused only while deriving, never while the caller has the session
+            with _cyclic_gc_paused():
+                session = next(sessions, None)
+            if session is None:
+                return
+            yield session
+
+
+Progress = Callable[[str, int], None]
+"""`progress(stage, done)`, called every `PROGRESS_EVERY` items of a stage: "parse" (exchanges
+parsed), "thread" (calls threaded), "reread" (exchanges read again, `SessionStream` only),
+"sessions" (sessions built)."""
+
+PROGRESS_EVERY = 500
+
+
+def _tick(progress: Progress | None, stage: str, done: int) -> None:
+    if progress is not None and done % PROGRESS_EVERY == 0:
+        progress(stage, done)
+
+
+@dataclass(frozen=True)
+class _Reread:
+    source: Callable[[], Iterable[Exchange]]
+    on_exchange: Callable[[Exchange], None] | None
+
+
+def _derive(exchanges: Iterable[Exchange], reread: _Reread | None, opts: DeriveOptions,
+            result: Derivation, progress: Progress | None) -> Iterator[Session]:
+    """The sessions, built one at a time; `reread` makes the first pass keep hashes instead
+    of messages and read the model calls' messages in a second pass."""
+    nodes, uses, housekeeping = _first_pass(exchanges, reread is not None, opts, result,
+                                            progress)
+    nodes.sort(key=lambda n: (n.started_at, n.seq))
+    forest = _forest(nodes, result.problems, progress)
+    if reread is not None:
+        _read_messages(reread, nodes, sum(result.protocols.values()), progress)
+    del nodes
+    paths = session_paths(forest)
+    attacher = Attacher(paths)
+    per_path: dict[int, list[ToolUse]] = {}
+    by_mcp_session: dict[str, SessionPath] = {}
+    unattached: list[ToolUse] = []
+    uses.sort(key=lambda u: (u.started_at, u.exchange_id, u.position))
+    result.tool_uses = uses
+    for use in uses:
+        joined = attacher.attach(use)
+        if not joined:
+            unattached.append(use)
+            continue
+        for path in joined:
+            per_path.setdefault(id(path), []).append(use)
+        if use.mcp_session:
+            by_mcp_session.setdefault(use.mcp_session, joined[0])
+    extra: dict[int, list[Housekeeping]] = {}
+    for h in housekeeping:
+        target = (attacher.by_group.get(h.hint) if h.hint else None) or (
+            by_mcp_session.get(h.mcp_session) if h.mcp_session else None)
+        if target is not None:
+            extra.setdefault(id(target), []).append(h)
+    del attacher, housekeeping
+    ids = session_ids(paths)
+    routes = {u.exchange_id: u.server for u in uses}
+    built = 0
+    for path in paths:
+        session = build_session(path, ids[id(path)], per_path.get(id(path), []),
+                           extra.get(id(path), []), routes)
+        for use in per_path.get(id(path), []):
+            result.attached.setdefault(use.exchange_id, session.id)
+        built += 1
+        _tick(progress, "sessions", built)
+        yield session
+    for session in tool_only_sessions(unattached):
+        built += 1
+        _tick(progress, "sessions", built)
+        yield session
+
+
+def _first_pass(exchanges: Iterable[Exchange], light: bool, opts: DeriveOptions,
+                result: Derivation, progress: Progress | None,
+                ) -> tuple[list[CallNode], list[ToolUse], list[Housekeeping]]:
+    """Parse every exchange: model calls (only hashes of their request messages when
+    `light`), tool uses, MCP housekeeping; protocols and problems go to `result`."""
+    nodes: list[CallNode] = []
     uses: list[ToolUse] = []
-    housekeeping: list[tuple[Exchange, str | None, str | None]] = []
+    housekeeping: list[Housekeeping] = []
     for seq, ex in enumerate(exchanges):
         parsed = parse_exchange(ex)
         result.protocols[parsed.protocol] += 1
@@ -103,61 +225,71 @@ def _derive(exchanges: Iterable[Exchange], opts: DeriveOptions) -> Derivation:
             if segment:
                 labels["segment"] = segment
         if parsed.llm is not None:
-            if parsed.llm.model:
-                labels["model"] = parsed.llm.model
-            node = CallNode(ex.id, ex.started_at, ex.ended_at, hint, parsed.llm, labels)
-            nodes.append((ex.started_at, seq, node))
+            call = parsed.llm
+            if call.model:
+                labels["model"] = call.model
+            call.native = None  # the provider's whole response: no session uses it
+            node = CallNode(ex.id, ex.started_at, ex.ended_at, hint, call, labels, seq=seq)
+            if light:  # the second pass brings the messages back
+                node.keys = array("q", [key_hash(m) for m in call.messages])
+                call.messages, call.tools, call.params = [], [], {}
+            nodes.append(node)
         else:
             found = tool_uses(ex, parsed, hint)
             uses.extend(found)
             if not found and parsed.mcp is not None:
-                housekeeping.append((ex, hint, parsed.mcp.session_id))
+                housekeeping.append(Housekeeping(ex.id, ex.started_at, ex.ended_at, hint,
+                                                  parsed.mcp.session_id))
         if problems:
             result.problems[ex.id] = problems
-    paths = thread([n for _, _, n in sorted(nodes, key=lambda t: (t[0], t[1]))],
-                   result.problems)
-    attacher = Attacher(paths)
-    per_path: dict[int, list[ToolUse]] = {}
-    by_mcp_session: dict[str, SessionPath] = {}
-    unattached: list[ToolUse] = []
-    uses.sort(key=lambda u: (u.started_at, u.exchange_id, u.position))
-    for use in uses:
-        joined = attacher.attach(use)
-        if not joined:
-            unattached.append(use)
-            continue
-        for path in joined:
-            per_path.setdefault(id(path), []).append(use)
-        if use.mcp_session:
-            by_mcp_session.setdefault(use.mcp_session, joined[0])
-    extra: dict[int, list[Exchange]] = {}
-    for ex, hint, mcp_session in housekeeping:
-        target = (attacher.by_group.get(hint) if hint else None) or (
-            by_mcp_session.get(mcp_session) if mcp_session else None)
-        if target is not None:
-            extra.setdefault(id(target), []).append(ex)
-    ids = session_ids(paths)
-    routes = {u.exchange_id: u.server for u in uses}
-    for path in paths:
-        session = _session(path, ids[id(path)], per_path.get(id(path), []),
-                           extra.get(id(path), []), routes)
-        result.sessions.append(session)
-        for use in per_path.get(id(path), []):
-            result.attached.setdefault(use.exchange_id, session.id)
-    result.sessions.extend(tool_only_sessions(unattached))
-    result.tool_uses = uses
-    return result
+        _tick(progress, "parse", seq + 1)
+    return nodes, uses, housekeeping
 
 
-def thread(nodes: list[CallNode], problems: dict[str, list[str]]) -> list[SessionPath]:
-    """Thread calls (in time order) into linear conversations; threading problems by call."""
+def _read_messages(reread: _Reread, nodes: list[CallNode], expected: int,
+                   progress: Progress | None) -> None:
+    """The second pass: each threaded call gets back the messages it adds (`suffix`), its
+    tools and its parameters."""
+    by_seq = {n.seq: n for n in nodes}
+    seen = 0
+    for seq, ex in enumerate(reread.source()):
+        seen = seq + 1
+        node = by_seq.get(seq)
+        if node is not None:
+            call = parse_exchange(ex).llm if ex.id == node.exchange_id else None
+            if call is None:
+                raise CassetteError(f"exchange {seq + 1} of the corpus is {ex.id}, not the "
+                                    f"model call {node.exchange_id} read before: the corpus "
+                                    "changed while sessions were derived; derive again once "
+                                    "nothing writes to it.")
+            node.suffix = call.messages[node.suffix_start:]
+            node.call.messages, node.call.tools, node.call.params = (
+                node.suffix, call.tools, call.params)
+        if reread.on_exchange is not None:
+            reread.on_exchange(ex)
+        _tick(progress, "reread", seen)
+    if seen != expected:
+        raise CassetteError(f"the corpus held {expected} exchanges when sessions were threaded "
+                            f"and {seen} when they were built: it changed while sessions were "
+                            "derived; derive again once nothing writes to it.")
+
+
+def _forest(nodes: list[CallNode], problems: dict[str, list[str]],
+            progress: Progress | None = None) -> Forest:
+    """Calls (in time order) linked into a forest; threading problems by call."""
     forest = Forest()
-    for node in nodes:
+    for done, node in enumerate(nodes, 1):
         found: list[str] = []
         forest.add(node, found)
         if found:
             problems.setdefault(node.exchange_id, []).extend(found)
-    return session_paths(forest)
+        _tick(progress, "thread", done)
+    return forest
+
+
+def thread(nodes: list[CallNode], problems: dict[str, list[str]]) -> list[SessionPath]:
+    """Thread calls (in time order) into linear conversations; threading problems by call."""
+    return session_paths(_forest(nodes, problems))
 
 
 def sessions_from_calls(nodes: list[CallNode], source: SessionSource,
@@ -167,100 +299,7 @@ def sessions_from_calls(nodes: list[CallNode], source: SessionSource,
     paths = thread(sorted(nodes, key=lambda n: (n.started_at, n.exchange_id)),
                    problems if problems is not None else {})
     ids = session_ids(paths)
-    return [_session(p, ids[id(p)], [], [], {}, source) for p in paths]
-
-
-def session_ids(paths: list[SessionPath]) -> dict[int, str]:
-    """Session id per path: the explicit id (`~N` for its further chains), else a hash of the
-    first exchange (and of the fork point for forks)."""
-    ids: dict[int, str] = {}
-    per_group: Counter[str] = Counter()
-    for path in sorted(paths, key=lambda p: (p.root.started_at, p.root.exchange_id)):
-        if path.group is not None:
-            per_group[path.group] += 1
-            n = per_group[path.group]
-            ids[id(path)] = path.group if n == 1 else f"{path.group}~{n}"
-        elif path.fork_of is None:
-            ids[id(path)] = _sid(path.root.exchange_id)
-        else:
-            ids[id(path)] = _sid(path.root.exchange_id, path.fork_of.exchange_id)
-    return ids
-
-
-def _session(path: SessionPath, sid: str, uses: list[ToolUse], extra: list[Exchange],
-             routes: dict[str, str | None], source: SessionSource | None = None) -> Session:
-    _name_and_serve(path.messages, routes)
-    tools: dict[str, ToolDef] = {}
-    for n in path.calls:
-        for t in n.call.tools:
-            tools[t.name] = t
-    last = path.last or path.root
-    labels = labels_of(path.calls)
-    if last.call.model:
-        labels["model"] = last.call.model
-    times = [(n.started_at, n.ended_at, n.exchange_id) for n in path.calls]
-    times += [(u.started_at, u.ended_at, u.exchange_id) for u in uses]
-    times += [(e.started_at, e.ended_at, e.id) for e in extra]
-    times.sort()
-    src = source or SessionSource(type="recorded",
-                                  exchange_ids=list(dict.fromkeys(t[2] for t in times)))
-    # one validation of plain data for the whole session: far cheaper than model by model
-    return Session.model_validate({
-        "id": sid, "messages": [m.to_dict() for m in path.messages],
-        "tools": list(tools.values()), "params": dict(last.call.params),
-        "labels": {k: str(v) for k, v in labels.items()}, "source": src,
-        "started_at": times[0][0] if times else None,
-        "ended_at": max(t[1] for t in times) if times else None,
-    })
-
-
-def _name_and_serve(messages: list[LMessage], routes: dict[str, str | None]) -> None:
-    """Fill tool messages' tool names, and the tool calls' server from attached exchanges.
-
-    Mutates the light messages in place: what it fills depends only on the ids, so a message
-    shared by two forks gets the same answer in both."""
-    names: dict[str, str] = {}
-    servers: dict[str, str] = {}
-    for m in messages:
-        if m.role == "tool" and m.result is not None and m.result.exchange_id in routes:
-            server = routes[m.result.exchange_id]
-            if server and m.tool_call_id:
-                servers[m.tool_call_id] = server
-    for m in messages:
-        for c in m.tool_calls:
-            names[c.id] = c.name
-            if c.id in servers:
-                c.server = servers[c.id]
-        if m.role == "tool" and m.name is None and m.tool_call_id in names:
-            m.name = names[m.tool_call_id or ""]
-
-
-def tool_only_sessions(uses: list[ToolUse]) -> list[Session]:
-    """Unattached tool calls as `tool_only` sessions, one per (route, MCP session or hint)."""
-    groups: dict[tuple[str | None, str], list[ToolUse]] = {}
-    for u in uses:
-        groups.setdefault((u.server, u.mcp_session or u.hint or ""), []).append(u)
-    out = []
-    for (server, key), members in groups.items():
-        messages = [Message(
-            role="tool", name=u.name, tool_call_id=f"{u.exchange_id}#{u.position}",
-            content=[ContentPart(text=u.text), ContentPart(type="json",
-                                                           data={"arguments": u.arguments})],
-            result=ToolResult(content=u.text, structured=u.structured, is_error=u.is_error,
-                              latency_ms=u.latency_ms, exchange_id=u.exchange_id))
-            for u in members]
-        labels = {"route": server} if server else {}
-        for u in members:
-            for k, v in u.labels.items():
-                labels.setdefault(k, v)
-        out.append(Session(
-            id="tools-" + hashlib.sha256(f"{server}|{key}|{members[0].exchange_id}".encode())
-            .hexdigest()[:16],
-            messages=messages, labels=labels,
-            source=SessionSource(type="tool_only",
-                                 exchange_ids=list(dict.fromkeys(u.exchange_id for u in members))),
-            started_at=members[0].started_at, ended_at=max(u.ended_at for u in members)))
-    return out
+    return [build_session(p, ids[id(p)], [], [], {}, source) for p in paths]
 
 
 def with_problems(ex: Exchange, problems: list[str]) -> Exchange:

@@ -13,10 +13,11 @@ own session carrying the shared prefix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.message_key import SEED, chain, prefix_hashes
+from recorder.message_key import SEED, chain, key_hash, prefix_hashes_of_keys
 from recorder.protocols.light import LMessage
 from recorder.protocols.parsed import LlmCall
 
@@ -44,6 +45,13 @@ class CallNode:
     """How many messages of the full request the parent's conversation (request + answer)
     covers."""
     children: list[CallNode] = field(default_factory=list)
+    keys: Sequence[int] | None = None
+    """A streamed derivation's stand-in for the request messages until they are threaded: their
+    `key_hash`es (`call.messages` is then empty until the exchange is read again)."""
+    suffix_start: int = 0
+    """Where `suffix` starts in the request's own messages."""
+    seq: int = -1
+    """Position of the exchange in the stream it came from (-1: not from one)."""
 
     def output(self, choice: int) -> LMessage | None:
         """The answer of a choice (choice 0 when there are fewer), or None if it failed."""
@@ -85,9 +93,11 @@ class Forest:
     def add(self, node: CallNode, problems: list[str]) -> None:
         """Link `node` to its parent and register its conversation. Only the new messages are
         kept (in `suffix`; the call's `messages` is cut down to them too), so memory stays
-        linear in the corpus, not in the sum of conversation lengths."""
+        linear in the corpus, not in the sum of conversation lengths. A node with `keys` has
+        no messages yet: its `suffix_start` says which to keep when they are read again."""
         call = node.call
         msgs = call.messages
+        keys = node.keys if node.keys is not None else [key_hash(m) for m in msgs]
         start, base = SEED, 0
         chained: CallNode | None = None
         if call.previous_response_id:
@@ -99,23 +109,25 @@ class Forest:
                 out = chained.output(0)
                 start = chain(chained.request_hash, out) if out else chained.request_hash
                 base = chained.full_len + (1 if out else 0)
-        hashes = prefix_hashes(msgs, start)
-        node.full_len = base + len(msgs)
+        hashes = prefix_hashes_of_keys(keys, start)
+        node.full_len = base + len(keys)
         node.request_hash = hashes[-1]
         if chained is not None:
             node.parent, node.parent_choice, node.link_len = chained, 0, base
             chained.children.append(node)
         else:
-            for k in range(len(msgs), 0, -1):
+            for k in range(len(keys), 0, -1):
                 hit = self._conversations.get((node.group, hashes[k]))
                 # the same request as a failed call is its retry (a sibling), not its
                 # continuation
-                if hit is not None and (hit[0].call.outputs or k < len(msgs)):
+                if hit is not None and (hit[0].call.outputs or k < len(keys)):
                     node.parent, node.parent_choice, node.link_len = hit
                     hit[0].children.append(node)
                     break
-        node.suffix = msgs[node.link_len - base:]
+        node.suffix_start = node.link_len - base
+        node.suffix = msgs[node.suffix_start:]
         call.messages = node.suffix
+        node.keys = None
         self.nodes.append(node)
         outs = call.outputs
         if outs:

@@ -8,7 +8,7 @@ per prefix length, never a pairwise comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from recorder.protocols.light import LMessage
 from recorder.protocols.parsed import canonical_json
@@ -42,16 +42,27 @@ def message_key(m: LMessage | Message) -> tuple[object, ...]:
             result if result != text else None)
 
 
+def key_hash(m: LMessage | Message) -> int:
+    """`hash(message_key(m))`: all that prefix hashes need of a message, so a streamed
+    derivation keeps one integer per request message instead of the message."""
+    return hash(message_key(m))
+
+
 def chain(h: int, m: LMessage | Message) -> int:
     """The prefix hash after appending `m` to a prefix whose hash is `h`."""
-    return hash((h, message_key(m)))
+    return hash((h, hash(message_key(m))))
 
 
 def prefix_hashes(messages: Sequence[LMessage | Message], start: int = SEED) -> list[int]:
     """hashes[k] is the hash of messages[:k]; hashes[0] is `start`."""
+    return prefix_hashes_of_keys([hash(message_key(m)) for m in messages], start)
+
+
+def prefix_hashes_of_keys(keys: Iterable[int], start: int = SEED) -> list[int]:
+    """`prefix_hashes` from the messages' `key_hash`es."""
     out = [start]
     h = start
-    for m in messages:
-        h = chain(h, m)
+    for k in keys:
+        h = hash((h, k))
         out.append(h)
     return out

@@ -3,17 +3,26 @@ headers, Responses chains, n>1 choices, and tool exchanges attached to their ses
 
 from __future__ import annotations
 
+import gc
 import random
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.derive import derive, derive_sessions
+from recorder import derive as derive_module
+from recorder.corpus import Corpus
+from recorder.derive import SessionStream, derive, derive_sessions
+from recorder.errors import CassetteError
 from recorder.exchange import Exchange
+from recorder.protocols.light import LMessage
 from recorder.session import Session
 from recorder.testing import make_exchange
+from recorder.testing_corpus import varied_corpus
 from recorder.turns import counted_turns
+from recorder.writer import CassetteWriter
 
 CHAT = "https://api.openai.com/v1/chat/completions"
 
@@ -235,7 +244,7 @@ def test_tool_exchanges_attach_by_result_args_or_header() -> None:
 def _request(ex: Exchange) -> dict[str, Any]:
     import json
 
-    return json.loads(ex.request.body)  # type: ignore[no-any-return]
+    return json.loads(ex.request.body)
 
 
 @settings(max_examples=25, deadline=None)
@@ -251,3 +260,89 @@ def test_threading_ignores_file_order(order: list[int], retries: int) -> None:
     b = derive_sessions(shuffled)
     assert [s.model_dump() for s in a] == [s.model_dump() for s in b]
     assert sum(len(counted_turns(s)) for s in a) == 5
+
+
+# -- streamed derivation (SessionStream) -----------------------------------------------------
+
+
+def _write_corpus(tmp_path: Path, exchanges: list[Exchange]) -> Corpus:
+    """Two cassettes (the stream reads across files), in the corpus's own order."""
+    half = len(exchanges) // 2
+    for name, part in (("a", exchanges[:half]), ("b", exchanges[half:])):
+        with CassetteWriter(str(tmp_path / f"{name}.cassette")) as w:
+            w.write_many(part)
+    return Corpus(str(tmp_path))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_streamed_derivation_is_the_in_memory_one(tmp_path: Path, seed: int) -> None:
+    corpus = _write_corpus(tmp_path, varied_corpus(60, seed))
+    expected = derive(list(corpus.exchanges()))
+    stream = SessionStream(corpus.exchanges)
+    got = list(stream)
+    assert [s.model_dump() for s in got] == [s.model_dump() for s in expected.sessions]
+    assert {s.source.type for s in got} == {"recorded", "tool_only"}
+    r = stream.result
+    assert r.sessions == []  # produced one at a time, never collected
+    assert r.problems == expected.problems and len(r.problems) >= 1
+    assert r.protocols == expected.protocols and stream.exchanges == sum(r.protocols.values())
+    assert r.attached == expected.attached
+    assert r.tool_uses == expected.tool_uses
+
+
+def test_no_exchange_is_held_while_sessions_are_produced(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path, varied_corpus(30, 5))
+    before = _alive(Exchange)
+    alive = [_alive(Exchange) - before for _ in SessionStream(corpus.exchanges)]
+    assert alive and max(alive) == 0
+    everything = list(corpus.exchanges())  # what deriving a list holds (and the test sees)
+    assert _alive(Exchange) - before == len(everything)
+
+
+def test_threading_keeps_only_hashes_of_the_request_messages(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path, conversation("ana", 3, 100, 1.0))
+    held: list[int] = []
+
+    def progress(stage: str, done: int) -> None:
+        if stage == "thread":  # the first pass is over: what do the calls hold now?
+            held.append(_alive(LMessage) - before)
+
+    before = _alive(LMessage)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(derive_module, "PROGRESS_EVERY", 1)
+        [s] = SessionStream(corpus.exchanges, progress=progress)
+    check_linear(s, "ana", 3)
+    assert held and held[0] == 6  # the six answers; none of the 27 request messages
+
+
+def _alive(kind: type) -> int:
+    gc.collect()
+    return sum(isinstance(o, kind) for o in gc.get_objects())
+
+
+def test_progress_is_reported_for_every_stage(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derive_module, "PROGRESS_EVERY", 4)
+    exchanges = varied_corpus(20, 7)
+    corpus = _write_corpus(tmp_path, exchanges)
+    calls: list[tuple[str, int]] = []
+    sessions = list(SessionStream(corpus.exchanges, progress=lambda *a: calls.append(a)))
+    stages = list(dict.fromkeys(stage for stage, _ in calls))
+    assert stages == ["parse", "thread", "reread", "sessions"]
+    parsed = [n for stage, n in calls if stage == "parse"]
+    assert parsed == list(range(4, len(exchanges) + 1, 4))
+    assert [n for stage, n in calls if stage == "sessions"] == list(
+        range(4, len(sessions) + 1, 4))
+    in_memory: list[tuple[str, int]] = []
+    derive(exchanges, progress=lambda *a: in_memory.append(a))
+    assert [s for s, _ in in_memory if s == "parse"] and "reread" not in dict(in_memory)
+
+
+def test_a_corpus_that_changes_between_the_passes_is_refused() -> None:
+    first = conversation("ana", 2, 100, 1.0)
+    reads = [first, [first[1], first[0], *first[2:]], first[:-1]]
+    with pytest.raises(CassetteError, match="changed while sessions were derived"):
+        list(SessionStream(lambda: reads.pop(0)))
+    reads = [first, first[:-1]]
+    with pytest.raises(CassetteError, match="changed while sessions were derived"):
+        list(SessionStream(lambda: reads.pop(0)))
