@@ -161,7 +161,7 @@ class RecordingSink:
             from recorder.redact_key import resolve_key
 
             # fail now, with the config's own message, rather than in the writer later
-            key = resolve_key()
+            key = resolve_key(corpus=self.out_dir)  # the folder's own key (its marker)
             load_redactor(self.redact_rules, key)
             settings = dataclasses.replace(settings, redact_key=key)
         reporter = _MetricsReporter(self.metrics, self.paths)  # the backends' Feedback

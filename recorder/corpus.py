@@ -8,6 +8,7 @@ from typing import Any
 
 from recorder import storage
 from recorder.annotation import Annotation
+from recorder.corpus_marker import MARKER_NAME
 from recorder.errors import CorpusNotFound
 from recorder.exchange import Exchange
 from recorder.reader import CassetteReader, Problem, gc_paused
@@ -24,7 +25,8 @@ def resolve(spec: str | Iterable[str]) -> list[str]:
     paths: list[str] = []
     for s in specs:
         if _GLOB_CHARS & set(s):
-            found = [p for p in storage.glob(s) if not storage.isdir(p)]
+            found = [p for p in storage.glob(s) if not storage.isdir(p)
+                     and p.rsplit("/", 1)[-1] != MARKER_NAME]  # fsspec globs match dotfiles
             if not found:
                 raise CorpusNotFound(f"The pattern {s} matches no file; check the pattern.")
             paths.extend(found)

@@ -7,7 +7,7 @@
 A pseudonym is `[REDACTED:KIND:HASH]` where HASH is a keyed HMAC of the value, so the same value
 gets the same token across a corpus (threading and stub matching still work) while the value
 cannot be recovered without the key, which is never written. Rules: `recorder.redact_rules`;
-key: `recorder.redact_key`.
+key (one per corpus folder, kept outside it): `recorder.redact_key`.
 
 Everything of an exchange is covered: header values (whole values for auth/cookie headers),
 the URL (query strings, userinfo), bodies (decoded first when content-encoded, re-encoded
@@ -34,13 +34,15 @@ from recorder.protocols.bodies import (
 )
 from recorder.redact_json import (
     at_path,
+    escaped_key_values,
     json_documents,
     leaves,
     replace_at_path,
+    replace_keyed,
     walk_strings,
 )
 from recorder.redact_key import resolve_key
-from recorder.redact_rules import VALIDATORS, RuleSet, load_rules
+from recorder.redact_rules import VALIDATORS, RuleSet, is_credential_name, load_rules
 from recorder.redact_scan import Scanner
 from recorder.redact_spans import Span, apply, literal_spans, map_positions, merge
 from recorder.redact_streams import split_secret_spans
@@ -86,11 +88,15 @@ class Redactor:
         self._scanner = Scanner([p for _, p in rules.patterns])
         self._specific = [(n.encode(), re.compile(p)) for n, p in rules.patterns
                           if n in _SPECIFIC]
+        self._fields = any(n == "secret_field" for n, _ in rules.patterns)
+        """Values under credential-like keys are secrets (in parsed JSON too)."""
 
     @classmethod
-    def from_config(cls, rules_file: str | None = None, key: bytes | None = None) -> Redactor:
-        """Default rules (plus a TOML rules file) with the key from `resolve_key`."""
-        return cls(load_rules(rules_file), resolve_key(key))
+    def from_config(cls, rules_file: str | None = None, key: bytes | None = None, *,
+                    corpus: str | None = None) -> Redactor:
+        """Default rules (plus a TOML rules file) with the key from `resolve_key`: give the
+        corpus folder written to, so its pseudonyms come from its own key."""
+        return cls(load_rules(rules_file), resolve_key(key, corpus=corpus))
 
     # -- pseudonyms -----------------------------------------------------------------------
 
@@ -136,10 +142,21 @@ class Redactor:
                     if len(value) >= 8:
                         found[value] = self.token(name, value)
                 out.append((start, end, self.token(name, value)))
+        if self._fields and b"\\u" in data:
+            out = merge(out, self._escaped_field_spans(data, found))
         if found:
             out = merge(out, literal_spans(data, found))
         if self.rules.json_paths:
             out = merge(out, self._json_path_spans(data))
+        return out
+
+    def _escaped_field_spans(self, data: bytes, found: dict[bytes, bytes]) -> list[Span]:
+        """Values under credential-like keys spelled with `\\u` escapes (`"\\u0074oken"`), which
+        the `secret_field` pattern cannot read; like its values, they join `found`."""
+        out: list[Span] = []
+        for start, end in escaped_key_values(data, is_credential_name):
+            value = data[start:end]
+            out.append((start, end, self._secret(value, b"secret_field", found)))
         return out
 
     def _matches(self, data: bytes) -> Iterator[tuple[int, re.Match[bytes], int]]:
@@ -227,11 +244,18 @@ class Redactor:
         return merge([], out)
 
     def redact_json(self, value: Any) -> Any:
-        """A JSON value with path rules applied and every string redacted."""
+        """A JSON value with path rules applied, the strings under credential-like keys
+        (`{"token": ...}`) replaced whole, and every string redacted."""
         for path in self.rules.json_paths:
             value = replace_at_path(value, path, lambda v: self.token(
                 "json_path", (v if isinstance(v, str) else json.dumps(v)).encode()).decode())
-        return walk_strings(value, self.redact_text)
+        known: dict[bytes, bytes] = {}
+        if self._fields:
+            # the same token the `secret_field` pattern gives the value in raw JSON
+            value = replace_keyed(value, is_credential_name, lambda s: self._secret(
+                s.encode("utf-8", "surrogatepass"), b"secret_field", known).decode(
+                "utf-8", "surrogatepass"))
+        return walk_strings(value, lambda s: self.redact_text(s, known))
 
     # -- records ----------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
-"""JSON paths for redaction rules: find the values a path names in a document, replace them."""
+"""JSON for redaction: the values a path names in a document, the values held under
+secret-named keys (in parsed JSON, and in raw JSON whose keys are spelled with `\\u` escapes),
+and replacing them."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -81,3 +84,41 @@ def walk_strings(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [walk_strings(v, fn) for v in value]
     return value
+
+
+def replace_keyed(value: Any, is_key: Callable[[str], bool], fn: Callable[[str], str]) -> Any:
+    """A copy of `value` with every string held directly under a key `is_key` accepts (in an
+    object, or in a list under such a key) replaced by `fn(string)`."""
+    if isinstance(value, dict):
+        return {k: (_replace_all(v, fn) if isinstance(k, str) and is_key(k)
+                    else replace_keyed(v, is_key, fn)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_keyed(v, is_key, fn) for v in value]
+    return value
+
+
+def _replace_all(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value) if value else value
+    if isinstance(value, list):
+        return [_replace_all(v, fn) for v in value]
+    return value  # an object under a secret-named key: its own keys decide
+
+
+_ESCAPE = re.compile(rb"\\u[0-9a-fA-F]{4}")
+_NAME_PART = rb"(?:[A-Za-z0-9_.-]|\\u[0-9a-fA-F]{4})"
+# a key made of name bytes and at least one `\uXXXX` escape, then its string value
+_ESCAPED_FIELD = re.compile(rb'"(' + _NAME_PART + rb"*\\u[0-9a-fA-F]{4}" + _NAME_PART
+                            + rb'*)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def escaped_key_values(data: bytes, is_key: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """(start, end) of each string value whose key is spelled with `\\u` escapes
+    (`"\\u0074oken": "..."`) and, decoded, is a key `is_key` accepts."""
+    out: list[tuple[int, int]] = []
+    for m in _ESCAPED_FIELD.finditer(data):
+        key = _ESCAPE.sub(lambda e: chr(int(e.group()[2:], 16)).encode("utf-8", "surrogatepass"),
+                          m.group(1))
+        if m.end(2) > m.start(2) and is_key(key.decode("utf-8", "replace")):
+            out.append(m.span(2))
+    return out

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from recorder.errors import UsageError
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 """Bumped when the default rules change, so the policy id changes with them."""
 
 DEFAULT_HEADERS = (
@@ -56,11 +56,39 @@ def _card_ok(match: bytes) -> bool:
     return 13 <= len(digits) <= 19 and luhn_ok(digits)
 
 
-_SECRET_FIELDS = (
-    rb"password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token|"
-    rb"refresh[_-]?token|auth[_-]?token|id[_-]?token|private[_-]?key|session[_-]?token|"
-    rb"aws_secret_access_key"
+# A name is credential-like when it ends in one of these words, however it is prefixed
+# (`x-api-key`, `client_secret`, `githubToken`, `aws_secret_access_key`), case-insensitively.
+_CREDENTIAL_WORDS = (
+    rb"password|passwd|passphrase|secret|token|api[_-]?key|secret[_-]?key|access[_-]?key|"
+    rb"private[_-]?key|auth[_-]?key|credentials?|authorization|cookie"
 )
+CREDENTIAL_NAME = rb"(?:[A-Za-z0-9_.-]*?(?:" + _CREDENTIAL_WORDS + rb")|pwd)"
+"""A field, parameter or variable name whose value is a secret (match case-insensitively)."""
+_CREDENTIAL_NAME_RE = re.compile(CREDENTIAL_NAME.decode(), re.IGNORECASE)
+
+
+def is_credential_name(name: str) -> bool:
+    """True when a (decoded) JSON key or parameter name says its value is a secret."""
+    return _CREDENTIAL_NAME_RE.fullmatch(name) is not None
+
+
+# `.env` variables: upper-case names (lower-case `password=` in source code is an argument, not
+# a secret) ending in a credential word; `PWD`, `KEY` alone or `MONKEY` are not credentials.
+_ENV_NAME = (rb"[A-Z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|APIKEY|_KEY|"
+             rb"_PWD|_PASS)")
+# An unquoted value ends where a shell word would (whitespace, quote, `&`, `;`, `|`, ...) or
+# at a JSON escape; a quoted one at its quote. `=` may have a space on each side only before a
+# quoted value (`SECRET_KEY = "..."`), so `KEY = os.environ[...]` stays code.
+_ENV_VALUE = (rb"(?:=(?:\\?[\"'])?|[ \t]?=[ \t]?\\?[\"'])"
+              rb"((?<=[\"'])[^\"'\\\r\n]+|(?<![\"'])[^\s\"'\\&;|<>`]+)")
+# Where a JSON string value starts after `"name": ` in plain JSON, or after `\"name\": \"` in JSON
+# held in a JSON string (tool-call arguments): there an inner `\"` ends the value.
+_JSON_VALUE = (rb"((?<=\\\")(?:[^\"\\]|\\\\\\[\"\\]|\\\\[^\"\\]|\\[^\"\\])+"
+               rb"|(?<!\\\")(?:[^\"\\]|\\.)+)\\?\"")
+# A long random-looking run (letters and digits, 16+ bytes) after a credential word and `:`,
+# `=` or ` is `, in any text (YAML, logs, `curl -v` output): `token: 9fK2...`.
+_KEYED_VALUE = (rb"(?=[A-Za-z0-9+/_.~-]*[0-9])(?=[A-Za-z0-9+/_.~-]*[A-Za-z])"
+                rb"([A-Za-z0-9+/_.~-]{16,}=*)")
 
 # Where a token may start: not inside a word, and not right after a JSON escape backslash (so a
 # replacement never produces an invalid escape like `\[`), but right after an escape such as
@@ -77,9 +105,14 @@ DEFAULT_PATTERNS: tuple[tuple[str, bytes], ...] = (
     ("slack_token", _S + rb"xox[bpars]-[A-Za-z0-9-]{10,}"),
     ("bearer", rb"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{8,}=*)"),
     ("url_credentials", rb"://[^/\s:@\"']+:([^/\s@\"']+)@"),
-    ("secret_field", rb"(?i)\"(?:" + _SECRET_FIELDS + rb")\"\s*:\s*\"((?:[^\"\\]|\\.)+)\""),
-    ("secret_param", rb"(?i)(?<=[?&])(?:" + _SECRET_FIELDS + rb"|key|token|sig|signature)"
-                     rb"=([^&#\s\"]+)"),
+    ("secret_field", rb"(?i)\\?\"" + CREDENTIAL_NAME + rb"\\?\"\s*:\s*\\?\"" + _JSON_VALUE),
+    ("env_secret", _S + _ENV_NAME + _ENV_VALUE),
+    # query strings, and a form body or config line whose first field is the secret (there
+    # not `pwd`: `PWD=/home/ana` is a working directory)
+    ("secret_param", rb"(?i)(?:(?<=[?&])(?:" + CREDENTIAL_NAME + rb"|key|sig|signature)|(?m:^)"
+                     rb"[A-Za-z0-9_.-]*?(?:" + _CREDENTIAL_WORDS + rb"))=([^&#\s\"]+)"),
+    ("keyed_secret", rb"(?i:(?:" + _CREDENTIAL_WORDS + rb")\\?[\"']?[ \t]*(?:[:=]|[ \t]is[ \t])"
+                     rb"[ \t]*\\?[\"']?(?:(?:bearer|basic|token|digest)[ \t]+)?)" + _KEYED_VALUE),
     ("email", _S + rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
     ("card", _N + rb"[2-6](?:[ -]?[0-9]){12,18}(?![\w-])"),
     ("phone", _N + rb"(?:\+[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?)?"

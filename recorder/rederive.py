@@ -8,8 +8,9 @@ from typing import Any
 
 from recorder import storage
 from recorder.corpus import Corpus
-from recorder.derive import derive, with_problems
+from recorder.derive import Progress, SessionStream, with_problems
 from recorder.errors import UsageError
+from recorder.exchange import Exchange
 from recorder.redact import Redactor
 from recorder.writer import CassetteWriter
 
@@ -27,28 +28,44 @@ def output_path(out_dir: str, name: str) -> str:
 
 
 def rederive(corpus: str | list[str], out_dir: str, *, rules_file: str | None = None,
-             redact: bool = True) -> tuple[str, dict[str, Any]]:
-    """Write `out_dir/derived.cassette`; returns its path and what was written."""
+             redact: bool = True, progress: Progress | None = None) -> tuple[str, dict[str, Any]]:
+    """Write `out_dir/derived.cassette`; returns its path and what was written.
+
+    Streams: the exchanges are read twice (`SessionStream`) and copied on the second read, so
+    memory does not hold the corpus."""
     source = Corpus(corpus)
     path = output_path(out_dir, OUT_NAME)
-    redactor = Redactor.from_config(rules_file) if redact else None
-    exchanges = list(source.exchanges())
-    policy = next((r.header.redaction_policy for r in source.readers.values()
-                   if r.header is not None and r.header.redaction_policy), None)
-    result = derive(exchanges)
-    report = {"exchanges": len(exchanges), "sessions": len(result.sessions),
-              "exchanges_with_problems": 0, "annotations": 0}
-    with CassetteWriter(path, producer="deploysim derive", redaction_policy=policy,
-                        meta={"derived_from": source.paths,
-                              "sessions_redaction_policy":
-                              redactor.policy_id if redactor else None}) as w:
-        for ex in exchanges:
-            ex = with_problems(ex, result.problems.get(ex.id, []))
-            report["exchanges_with_problems"] += bool(ex.problems)
-            w.write(ex)
-        for s in result.sessions:
-            w.write(redactor.redact_session(s) if redactor else s)
+    redactor = Redactor.from_config(rules_file, corpus=out_dir) if redact else None
+    report = {"exchanges": 0, "sessions": 0, "exchanges_with_problems": 0, "annotations": 0}
+    opened: list[CassetteWriter] = []
+
+    def writer() -> CassetteWriter:
+        # opened once the first pass has read every cassette's header (the policy is there)
+        if not opened:
+            policy = next((r.header.redaction_policy for r in source.readers.values()
+                           if r.header is not None and r.header.redaction_policy), None)
+            opened.append(CassetteWriter(
+                path, producer="deploysim derive", redaction_policy=policy,
+                meta={"derived_from": source.paths,
+                      "sessions_redaction_policy": redactor.policy_id if redactor else None}))
+        return opened[0]
+
+    def copy(ex: Exchange) -> None:  # the second pass: problems are all known by then
+        ex = with_problems(ex, stream.result.problems.get(ex.id, []))
+        report["exchanges"] += 1
+        report["exchanges_with_problems"] += bool(ex.problems)
+        writer().write(ex)
+
+    stream = SessionStream(source.exchanges, progress=progress, on_reread=copy)
+    try:
+        for s in stream:
+            writer().write(redactor.redact_session(s) if redactor else s)
+            report["sessions"] += 1
+        w = writer()
         for a in source.annotations():
             w.write(a)
             report["annotations"] += 1
+    finally:
+        if opened:
+            opened[0].close()
     return path, report

@@ -113,8 +113,10 @@ class RunCapture:
                                       session_header=self.session_header)
         if self.redact:
             from proxy.record_writer import load_redactor
+            from recorder.redact_key import resolve_key
 
-            redactor = load_redactor(self.redact_rules)
+            # the run folder's own key, as its exchanges got: one pseudonym per value
+            redactor = load_redactor(self.redact_rules, resolve_key(corpus=self.out_dir))
             redact_session = getattr(redactor, "redact_session", None)
             if callable(redact_session):
                 sessions = [redact_session(s) for s in sessions]

@@ -25,7 +25,7 @@ def import_file(kind: str, file: str, out_dir: str, *,
                          "check the file's format (see docs/recording.md).")
     stem = os.path.splitext(os.path.basename(file))[0] or "import"
     path = output_path(out_dir, f"{stem}.cassette")
-    redactor = Redactor.from_config(rules_file)
+    redactor = Redactor.from_config(rules_file, corpus=out_dir)
     with CassetteWriter(path, producer=f"deploysim import {kind}",
                         redaction_policy=redactor.policy_id,
                         meta={"importer": kind, "source": os.path.basename(file)}) as w:

@@ -20,7 +20,6 @@ from recorder.exchange import Exchange
 from recorder.protocols import parse_exchange
 from recorder.protocols.bodies import decode_body, encode_body
 from recorder.redact import Redactor
-from recorder.redact_key import resolve_key
 from recorder.redact_rules import RuleSet, load_rules
 from recorder.session import ContentPart, Message, Session, ToolCall, ToolResult
 from recorder.testing import make_exchange, split_every, sse_events
@@ -217,28 +216,6 @@ def test_bad_rules_file_says_what_to_fix(tmp_path: Path, content: str, needle: s
         load_rules(path + ".missing")
 
 
-def test_key_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY", raising=False)
-    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY_FILE", raising=False)
-    monkeypatch.setenv("DEPLOYSIM_CONFIG_DIR", str(tmp_path))
-    first = resolve_key()
-    path = os.path.join(str(tmp_path), "redaction.key")
-    assert os.stat(path).st_mode & 0o777 == 0o600
-    assert resolve_key() == first  # created once, reused
-    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY", "from-env")
-    assert resolve_key() == b"from-env"
-    assert resolve_key(b"explicit") == b"explicit"
-    monkeypatch.delenv("DEPLOYSIM_REDACTION_KEY")
-    keyfile = os.path.join(str(tmp_path), "other.key")
-    with open(keyfile, "w") as f:
-        f.write("0123456789abcdef0123\n")
-    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY_FILE", keyfile)
-    assert resolve_key() == b"0123456789abcdef0123"
-    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY_FILE", keyfile + ".missing")
-    with pytest.raises(UsageError, match="cannot be read"):
-        resolve_key()
-
-
 def test_redact_session_covers_messages_tool_calls_and_results() -> None:
     r = redactor()
     s = Session(id="s1", messages=[
@@ -291,7 +268,7 @@ def test_secret_streamed_token_by_token_is_redacted(kind: str) -> None:
     ex = make_exchange(url, request_json=req, chunks=split_every(data, 37))
     red = redactor().redact_exchange(ex)
     assert red.response is not None and red.response.chunks is not None
-    assert len(red.response.chunks) == len(ex.response.chunks)  # type: ignore[union-attr]
+    assert len(red.response.chunks) == len(ex.response.chunks)  # type: ignore[union-attr,arg-type]
     parsed = parse_exchange(red)
     assert parsed.problems == [] and parsed.llm is not None
     text = parsed.llm.outputs[0].text
@@ -302,3 +279,110 @@ def test_secret_streamed_token_by_token_is_redacted(kind: str) -> None:
     raw = red.response.body
     assert secret[4:9].encode() not in raw and secret[9:].encode() not in raw
     assert redactor().redact_exchange(red) == red  # idempotent
+
+
+# -- credentials found by their context (issue 16, item 9) -----------------------------------
+
+def _redacted_request(body: bytes, content_type: str) -> bytes:
+    ex = make_exchange("https://auth.example.com/oauth/token", request_body=body,
+                       request_headers=[("Content-Type", content_type)])
+    return redactor().redact_exchange(ex).request.body
+
+
+@pytest.mark.parametrize("body, secret", [
+    (b"client_secret=cs-0123456789abcdef&grant_type=client_credentials", b"cs-0123456789abcdef"),
+    (b"token=revoke-me-0123456&token_type_hint=refresh_token", b"revoke-me-0123456"),
+    (b"password=hunter2&username=ana", b"hunter2"),
+])
+def test_a_form_body_starting_with_the_secret(body: bytes, secret: bytes) -> None:
+    red = _redacted_request(body, "application/x-www-form-urlencoded")
+    assert secret not in red and b"[REDACTED:" in red
+    assert red.split(b"&", 1)[1] == body.split(b"&", 1)[1]  # the other fields stay
+
+
+@pytest.mark.parametrize("name", ["token", "secret_key", "x-api-key", "X_API_KEY", "Secret-Key",
+                                  "accessToken", "githubToken", "client-secret", "DB_PASSWORD",
+                                  "credentials", "Authorization", "id_token"])
+def test_json_fields_with_credential_names(name: str) -> None:
+    value = "v4lue-of-" + name
+    body = json.dumps({name: value, "max_tokens": 512, "token_type": "bearer",
+                       "usage": {"prompt_tokens": 12}, "keyboard": "qwerty"}).encode()
+    red = _redacted_request(body, "application/json")
+    assert value.encode() not in red
+    doc = json.loads(red)
+    assert doc[name].startswith("[REDACTED:secret_field:")
+    assert doc["token_type"] == "bearer" and doc["keyboard"] == "qwerty"  # not credentials
+    # JSON inside a JSON string (tool-call arguments) too
+    nested = json.dumps({"arguments": json.dumps({name: value, "q": "weather"})}).encode()
+    red = _redacted_request(nested, "application/json")
+    assert value.encode() not in red
+    assert json.loads(json.loads(red)["arguments"])["q"] == "weather"
+
+
+@pytest.mark.parametrize("key", [rb"\u0074oken", rb"api\u005fkey", rb"\u0053ECRET",
+                                 rb"x-api-\u006b\u0065\u0079", rb"pass\u0077ord"])
+def test_json_keys_spelled_with_unicode_escapes(key: bytes) -> None:
+    body = b'{"model": "m", "caf\\u00e9": "cr\\u00e8me", "' + key + b'": "esc4ped-s3cret"}'
+    assert json.loads(body)  # valid JSON whose key, decoded, is a credential name
+    red = _redacted_request(body, "application/json")
+    assert b"esc4ped-s3cret" not in red
+    doc = json.loads(red)
+    assert doc["model"] == "m" and doc["caf\u00e9"] == "cr\u00e8me"
+
+
+_DOTENV = ('API_KEY=a1b2c3d4e5f6g7h8\nDATABASE_PASSWORD=hunter2\n'
+           'export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n'
+           'JWT_SECRET="two words here"\nSTRIPE_TOKEN=\'tok_quoted_value\'\n'
+           'DEBUG=true\nPWD=/home/ana\nMAX_TOKENS=100\nPATH=/usr/bin\n')
+_DOTENV_SECRETS = ["a1b2c3d4e5f6g7h8", "hunter2", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                   "two words here", "tok_quoted_value"]
+_DOTENV_KEPT = ["DEBUG=true", "PWD=/home/ana", "MAX_TOKENS=100", "PATH=/usr/bin"]
+
+
+def test_dotenv_lines_in_a_tool_result_and_in_messages() -> None:
+    r = redactor()
+    mcp = {"jsonrpc": "2.0", "id": 3, "result": {"content": [
+        {"type": "text", "text": "$ cat .env\n" + _DOTENV}], "isError": False}}
+    chat = {"model": "m", "messages": [{"role": "user", "content": "my .env is:\n" + _DOTENV}]}
+    ex = make_exchange("https://api.openai.com/v1/chat/completions", request_json=chat,
+                       response_json=mcp)
+    red = r.redact_exchange(ex)
+    assert red.response is not None
+    for raw in (red.request.body, red.response.body):
+        for secret in _DOTENV_SECRETS:
+            assert secret.encode() not in raw, secret
+        text = json.dumps(json.loads(raw))
+        for kept in _DOTENV_KEPT:
+            assert kept in text, kept
+    # the same text in a session (an import): real newlines, real quotes
+    s = r.redact_session(Session(id="s", messages=[
+        Message(role="user", content=[ContentPart(text=_DOTENV)]),
+        Message(role="tool", tool_call_id="c", result=ToolResult(content=_DOTENV))]))
+    dumped = s.model_dump_json()
+    for secret in _DOTENV_SECRETS:
+        assert secret not in dumped, secret
+    assert all(kept in s.messages[0].text for kept in _DOTENV_KEPT)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("curl -v ...\n> Authorization: Basic dXNlcjpwYXNzd29yZDEyMw==\n", "dXNlcjpwYXNzd29yZDEyMw=="),
+    ("config.yaml:\n  token: 9fK2xQ7bLm3Np8Rt5Vw\n", "9fK2xQ7bLm3Np8Rt5Vw"),
+    ("< x-api-key: 4f9a8b7c6d5e4f3a2b1c0d9e\n", "4f9a8b7c6d5e4f3a2b1c0d9e"),
+    ("the secret is Zx81Kq02LmN7pQ4rT9 keep it safe", "Zx81Kq02LmN7pQ4rT9"),
+    ("{'api_key': 'c2VjcmV0LWtleS0xMjM0NTY3OA'}", "c2VjcmV0LWtleS0xMjM0NTY3OA"),
+])
+def test_random_strings_in_credential_contexts(text: str, secret: str) -> None:
+    red = redactor().redact_text(text)
+    assert secret not in red and "[REDACTED:" in red
+
+
+@pytest.mark.parametrize("text", [
+    "commit 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b\nAuthor: Ana <ana>\n",
+    "GET /v1/files/550e8400-e29b-41d4-a716-446655440000/content",
+    "the token count was 4096; max_tokens: 8192; secret: sauce; password: please",
+    "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "def connect(host, password=None, api_key=api_key): return Client(token=token)",
+    "SORT_ORDER = 'asc'\nkey=value\nmonkey=banana",
+])
+def test_no_false_positives_in_ordinary_text(text: str) -> None:
+    assert redactor().redact_text(text) == text

@@ -57,6 +57,8 @@ class JoinedReference:
                     if len(value) >= 8:
                         found[value] = self.r.token(name, value)
                 out.append((start, end, self.r.token(name, value)))
+        if self.r._fields and b"\\u" in data:  # not a pattern: the same in both
+            out = merge(out, self.r._escaped_field_spans(data, found))
         if found:
             out = merge(out, literal_spans(data, found))
         if self.r.rules.json_paths:
@@ -71,6 +73,12 @@ _WORDS = st.sampled_from([
     "xoxb-1234567890-abc", "Bearer abc.def-ghi_jkl", "bearer\tZZZZZZZZ==", "BEARER  tok12345",
     "https://user:pa55word@host.example/x", '"password": "hunter2"', '"API_KEY" : "x\\"y"',
     "?token=abc123&x=1", "&signature=zz%20top", "ana@example.com", "first.last+tag@mail.co.uk",
+    # credentials by context: form fields, credential-like JSON keys (plain, nested, escaped),
+    # `.env` lines, random strings after `token:` and the like
+    "client_secret=cs1", "\n", "\r\n", "token=", "PWD=", "API_KEY=", "export DB_PASSWORD=",
+    "SECRET_KEY = ", "'q w'", '"quoted"', "x_api_key", '"x-api-key": "v"', '\\"token\\": \\"',
+    '"\\u0074oken": "s"', '"api\\u005fkey"', "Authorization: Basic ", "token: ", "secret is ",
+    "9fK2xQ7bLm3Np8Rt5Vw", "dXNlcjpwYXNz==", "MAX_TOKENS=1", "password=pw", "Token", "KEY",
     "4111 1111 1111 1111", "4111-1111-1111-1112", "5500000000000004", "+1 (555) 123-4567",
     "2223000048400011", "2223 0000 4840 0011", "378282246310005", "6011111111111117",
     "+33 6 12 34 56 78", "2", "4222222222222", "+1 23 45",
