@@ -268,3 +268,30 @@ def test_captures_ship_in_size_bounded_groups_in_order():
     empty, over = cap(0), cap(SHIP_FRAME_BYTES + 1)
     assert _groups([empty]) == [[empty]]  # a first capture without bodies opens a group too
     assert [len(g) for g in _groups([empty, empty, over, empty])] == [2, 1, 1]
+
+
+async def test_a_failing_writer_thread_is_replaced(tmp_path, monkeypatch):
+    from proxy.record_writer import RecordWriter
+
+    real = RecordWriter.record
+    calls = {"n": 0}
+
+    def flaky(self, capture):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("a bug in the writer")
+        return real(self, capture)
+
+    monkeypatch.setattr(RecordWriter, "record", flaky)
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path), metrics=metrics, isolation="thread", redact=False,
+                         derive_sessions=False)
+    sink.start()
+    for i in range(4):
+        await sink.put(capture(i))
+    await sink.aclose()
+    assert metrics.writer_restarts == 1 and metrics.record_errors == {"writer_thread": 1}
+    assert metrics.recorded == 3
+    ledger, = ledgers(sink.paths)
+    assert (ledger.forwarded, ledger.recorded, ledger.record_errors) == (
+        4, 3, {"writer_thread": 1})
