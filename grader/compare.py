@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from grader.change import RATIO_REASONS, ZeroSide, rate_upper, statement, zero_side
 from grader.estimate import (
     Estimate,
     Interval,
@@ -56,7 +57,8 @@ class Comparison:
     difference: float
     """candidate - baseline."""
     difference_interval: Interval
-    """Paired-bootstrap interval of the difference."""
+    """Paired-bootstrap interval of the difference (Newcombe's when neither run has an
+    event, where every resample would say 0)."""
     ratio: float
     """candidate / baseline (1 when both are 0, inf when only the baseline is 0)."""
     ratio_interval: Interval
@@ -79,14 +81,37 @@ class Comparison:
         iv = self.difference_interval
         return iv.low > 0 or iv.high < 0
 
+    @property
+    def zero_side(self) -> ZeroSide | None:
+        """Which run has no event (baseline, candidate or both), if any: the ratio is then
+        not shown and the change is stated as a difference (see `grader.change`)."""
+        return zero_side(self.baseline, self.candidate)
+
+    @property
+    def ratio_reason(self) -> str | None:
+        """Why the ratio is not shown (None when it is)."""
+        side = self.zero_side
+        return None if side is None else RATIO_REASONS[side]
+
+    @property
+    def statement(self) -> str:
+        """The change in one line, as every report states it."""
+        return statement(self)
+
     def to_dict(self) -> dict[str, Any]:
+        shown = self.zero_side is None
         return {
             "n": self.n, "sessions": self.sessions,
             "baseline": self.baseline.to_dict(), "candidate": self.candidate.to_dict(),
             "difference": self.difference,
             "difference_interval": self.difference_interval.as_list(),
-            "ratio": None if math.isinf(self.ratio) else self.ratio,
-            "ratio_interval": self.ratio_interval.as_list(),
+            "difference_method": self.difference_interval.method,
+            "ratio": self.ratio if shown and math.isfinite(self.ratio) else None,
+            "ratio_interval": self.ratio_interval.as_list() if shown else None,
+            "ratio_reason": self.ratio_reason,
+            "baseline_upper": rate_upper(self.baseline),
+            "candidate_upper": rate_upper(self.candidate),
+            "change": self.statement,
             "direction": self.direction, "significant": self.significant,
             "unpaired_baseline": self.unpaired_baseline,
             "unpaired_candidate": self.unpaired_candidate,
@@ -123,6 +148,11 @@ def compare(baseline: Units, candidate: Units, *, confidence: float = 0.95,
     else:  # one session: nothing to resample, the change is as uncertain as it can be
         d_iv = Interval(-1.0, 1.0, confidence, "unbounded")
         r_iv = Interval(0.0, math.inf, confidence, "unbounded")
+    if est_b.rate == 0 and est_c.rate == 0:
+        # no event on either side: every resample is 0 - 0, so the paired bootstrap says
+        # [0, 0], a certainty the sample cannot give. Newcombe's interval (from the two rates'
+        # own intervals, here their upper bounds) says how large a change could hide in it.
+        d_iv = Interval(-est_b.interval.high, est_c.interval.high, confidence, "newcombe")
     return Comparison(n=len(keys), sessions=len(db.clusters), baseline=est_b, candidate=est_c,
                       difference=est_c.rate - est_b.rate, difference_interval=d_iv,
                       ratio=ratio_of(est_c.rate, est_b.rate), ratio_interval=r_iv,

@@ -27,7 +27,8 @@ class BehaviorDriver:
     counts_as: str
     excess: float
     """candidate flags minus baseline flags on the paired units."""
-    ratio: float
+    ratio: float | None
+    """None when either run has no event (see grader.change)."""
     difference: float
 
 
@@ -111,7 +112,8 @@ def diagnose(result: GateResult, baseline: Sequence[Verdict], candidate: Sequenc
     behaviors = sorted(
         (BehaviorDriver(b, r.spec.severity, r.verdict, r.counts_as,
                         r.comparison.candidate.k - r.comparison.baseline.k,
-                        r.comparison.ratio, r.comparison.difference) for b, r in res.items()),
+                        r.comparison.ratio if r.comparison.zero_side is None else None,
+                        r.comparison.difference) for b, r in res.items()),
         key=lambda d: (d.counts_as != "block", d.verdict == "pass",
                        -SEVERITY_WEIGHT.get(d.severity, 2), -d.excess, d.behavior))
     segments: list[SegmentDriver] = []

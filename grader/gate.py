@@ -6,6 +6,11 @@ Per behavior, every threshold the policy sets becomes a *check* on the paired co
     max_absolute_increase  difference                 <= x
     max_rate               candidate rate             <= x
 
+A ratio with a zero on either side is never computed with: candidate <= (1 + x) * baseline is
+checked as candidate - (1 + x) * baseline <= 0, which over a zero baseline is the difference
+against 0 (the verdict x/0 = infinity would give, without the infinity) and with no event in
+either run passes (0/0 counts as no change).
+
 With `decide_on = "interval"` a check passes when its whole interval is within the threshold,
 blocks when the whole interval is beyond it, and is inconclusive in between; with `"point"` only
 the point estimate counts. A behavior blocks when any check blocks; it is inconclusive when a
@@ -20,6 +25,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from grader.change import (
+    Quantity,
+    bound_text,
+    difference_text,
+    interval_text,
+    level,
+    quantity_number,
+)
 from grader.compare import Comparison, compare, paired_keys
 from grader.estimate import Estimate, Interval, Per, derive_seed, estimate, units_from_verdicts
 from grader.gate_errors import EmptyRunError, PairingError
@@ -62,11 +75,16 @@ class Check:
     threshold: float
     verdict: BehaviorVerdict
     reason: str
+    quantity: Quantity = "ratio"
+    """What value, interval and threshold measure: the ratio, the difference or the rate."""
+    convention: str | None = None
+    """Set when a convention decided the verdict rather than the interval (0/0 counts as no
+    change); the reports show it in place of the threshold."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "value": _finite(self.value),
+        return {"rule": self.rule, "quantity": self.quantity, "value": _finite(self.value),
                 "interval": self.interval.as_list(), "threshold": self.threshold,
-                "verdict": self.verdict, "reason": self.reason}
+                "convention": self.convention, "verdict": self.verdict, "reason": self.reason}
 
 
 @dataclass
@@ -96,17 +114,24 @@ class BehaviorResult:
 
     def to_dict(self) -> dict[str, Any]:
         c, b = self.comparison, self.binding
+        comp = c.to_dict()
+        shown = c.ratio_interval if c.zero_side is None else c.difference_interval
+        unbound: Quantity = "ratio" if c.zero_side is None else "difference"
         return {
             "severity": self.spec.severity, "scope": self.spec.scope, "per": self.spec.per,
             "baseline_rate": c.baseline.rate, "candidate_rate": c.candidate.rate,
-            "ratio": _finite(c.ratio), "difference": c.difference,
-            "interval": b.interval.as_list() if b else c.ratio_interval.as_list(),
-            "interval_of": b.rule if b else "ratio",
+            "ratio": comp["ratio"], "ratio_reason": comp["ratio_reason"],
+            "difference": c.difference, "difference_interval": comp["difference_interval"],
+            "change": comp["change"],
+            "interval": b.interval.as_list() if b else shown.as_list(),
+            "interval_of": b.rule if b else unbound,
+            "interval_quantity": b.quantity if b else unbound,
             "threshold": b.threshold if b else None,
+            "convention": b.convention if b else None,
             "verdict": self.verdict, "counts_as": self.counts_as, "reasons": list(self.reasons),
             "checks": [x.to_dict() for x in self.checks],
             "n": c.n, "sessions": c.sessions, "direction": c.direction,
-            "comparison": c.to_dict(),
+            "comparison": comp,
             "per_session": None if self.session_rates is None else {
                 "baseline_rate": self.session_rates[0].rate,
                 "baseline_interval": self.session_rates[0].interval.as_list(),
@@ -125,15 +150,20 @@ class GateResult:
     behaviors: dict[str, BehaviorResult]
     reasons: list[str] = field(default_factory=list)
     mix: dict[str, float] | None = None
+    predictions: Any = None
+    """The `grader.predict.PredictionResult` when the gate was given an observed corpus."""
 
     @property
     def exit_code(self) -> int:
         return 0 if self.decision == "pass" else 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, "reasons": list(self.reasons),
-                "behaviors": {k: v.to_dict() for k, v in self.behaviors.items()},
-                "deployment_mix": self.mix}
+        out = {"decision": self.decision, "reasons": list(self.reasons),
+               "behaviors": {k: v.to_dict() for k, v in self.behaviors.items()},
+               "deployment_mix": self.mix}
+        if self.predictions is not None:
+            out["predictions"] = self.predictions.to_dict()
+        return out
 
 
 def _finite(x: float) -> float | None:
@@ -141,7 +171,7 @@ def _finite(x: float) -> float | None:
 
 
 def _fmt(x: float) -> str:
-    return "inf" if math.isinf(x) else f"{x:.4g}"
+    return "unbounded" if math.isinf(x) else f"{x:.4g}"
 
 
 def _judge(value: float, iv: Interval, threshold: float, rule: ResolvedRule) -> BehaviorVerdict:
@@ -155,34 +185,71 @@ def _judge(value: float, iv: Interval, threshold: float, rule: ResolvedRule) -> 
 _RELATION = {"pass": "is within", "block": "is above", "inconclusive": "straddles"}
 
 
+def _relative_over_zero(c: Comparison, rule: ResolvedRule, per: str, setting: float
+                        ) -> Check:
+    """max_relative_increase with a zero on either side, checked without a ratio:
+    candidate - (1 + x) * baseline <= 0. Over a zero baseline that is the difference against
+    0 (any increase blocks, as x/0 = infinity would); with no event in either run it passes
+    (0/0 counts as no change); under a zero candidate it always passes."""
+    iv, allowed = c.difference_interval, f"{1 + setting:g}×"
+    if c.zero_side == "both":
+        return Check("max_relative_increase", 0.0, iv, 0.0, "pass",
+                     f"no ratio: {c.statement}; 0/0 counts as no change, within the allowed "
+                     f"{allowed}", "difference", "0/0 counts as no change")
+    verdict = _judge(c.difference, iv, 0.0, rule)
+    shown = "its interval" if rule.decide_on == "interval" else "it"
+    if c.zero_side == "baseline":
+        lead = f"no baseline event in {c.baseline.n:,} {per}s, so no ratio"
+        limit = f"the allowed 0 pp ({allowed} a zero baseline)"
+    else:
+        lead = f"no candidate event in {c.candidate.n:,} {per}s, so no ratio"
+        limit = "the allowed 0 pp"
+    return Check("max_relative_increase", c.difference, iv, 0.0, verdict,
+                 f"{lead}; increase per {per} {difference_text(c)}: {shown} "
+                 f"{_RELATION[verdict]} {limit}; {bound_text(c)}", "difference")
+
+
 def _checks(c: Comparison, rule: ResolvedRule, per: str) -> list[Check]:
     out: list[Check] = []
-    specs: list[tuple[str, float | None, float, Interval, str]] = [
+    specs: list[tuple[str, float | None, float, Interval, str, Quantity]] = [
         ("max_relative_increase", rule.max_relative_increase, c.ratio, c.ratio_interval,
-         "candidate/baseline ratio"),
+         "candidate/baseline ratio", "ratio"),
         ("max_absolute_increase", rule.max_absolute_increase, c.difference,
-         c.difference_interval, f"increase per {per}"),
+         c.difference_interval, f"increase per {per}", "difference"),
         ("max_rate", rule.max_rate, c.candidate.rate, c.candidate.interval,
-         f"candidate rate per {per}"),
+         f"candidate rate per {per}", "rate"),
     ]
-    for name, setting, value, iv, quantity in specs:
+    for name, setting, value, iv, quantity, kind in specs:
         if setting is None:
+            continue
+        if name == "max_relative_increase" and c.zero_side is not None:
+            out.append(_relative_over_zero(c, rule, per, setting))
             continue
         threshold = 1 + setting if name == "max_relative_increase" else setting
         verdict = _judge(value, iv, threshold, rule)
         shown = "its interval" if rule.decide_on == "interval" else "it"
-        reason = (f"{quantity} {_fmt(value)} ({rule.confidence:.0%} interval {_fmt(iv.low)}–"
-                  f"{_fmt(iv.high)}): {shown} {_RELATION[verdict]} the allowed {_fmt(threshold)}")
+        if kind == "ratio":
+            numbers = (f"{_fmt(value)} ({rule.confidence:.0%} interval {_fmt(iv.low)}–"
+                       f"{_fmt(iv.high)})")
+            allowed = _fmt(threshold)
+        else:
+            numbers = (f"{quantity_number(value, kind)} ({level(rule.confidence)} interval "
+                       f"{interval_text(iv.low, iv.high, kind)})")
+            allowed = quantity_number(threshold, kind)
+        reason = f"{quantity} {numbers}: {shown} {_RELATION[verdict]} the allowed {allowed}"
         if name == "max_rate" and verdict != "pass" and c.candidate.k == 0:
             reason += (f" (0 events in {c.candidate.n} {per}s; "
                        f"{c.candidate.detection_floor_text})")
-        out.append(Check(name, value, iv, threshold, verdict, reason))
+        if name == "max_absolute_increase" and verdict != "pass" and c.zero_side == "both":
+            reason += f" ({c.statement})"
+        out.append(Check(name, value, iv, threshold, verdict, reason, kind))
     return out
 
 
-def judge_behavior(spec: BehaviorSpec, rule: ResolvedRule, c: Comparison) -> BehaviorResult:
+def judge_behavior(spec: BehaviorSpec, rule: ResolvedRule, c: Comparison,
+                   extra_checks: Sequence[Check] = ()) -> BehaviorResult:
     """Apply a resolved rule to one comparison."""
-    checks = _checks(c, rule, spec.per)
+    checks = _checks(c, rule, spec.per) + list(extra_checks)  # extra: on the prediction
     reasons = [ch.reason for ch in checks if ch.verdict != "pass"]
     graded = c.baseline.n + c.candidate.n
     errors = c.baseline.errors + c.candidate.errors
@@ -233,8 +300,8 @@ def check_paired(baseline: Sequence[Verdict], candidate: Sequence[Verdict],
 
 
 def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[Verdict],
-             candidate: Sequence[Verdict], *, mix: Mapping[str, float] | None = None
-             ) -> GateResult:
+             candidate: Sequence[Verdict], *, mix: Mapping[str, float] | None = None,
+             predictions: Any = None) -> GateResult:
     """Decide pass or block for a candidate against a baseline under a policy."""
     specs = list(specs)
     policy.check_behaviors(s.id for s in specs)
@@ -254,7 +321,10 @@ def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[V
         seed = derive_seed(policy.seed, spec.id) % (2**62)
         comp = compare(b, c, confidence=rule.confidence, method=rule.interval, mix=mix,
                        replicates=policy.bootstrap, seed=seed)
-        results[spec.id] = judge_behavior(spec, rule, comp)
+        from grader.predict_gate import prediction_checks  # predictions build on the gate
+
+        extra = prediction_checks(predictions, spec, rule)
+        results[spec.id] = judge_behavior(spec, rule, comp, extra)
         if spec.per == "turn":
             per_session = [
                 estimate(units_from_verdicts(group.get(spec.id, []), spec.id, "session"),
@@ -270,4 +340,4 @@ def evaluate(policy: Policy, specs: Iterable[BehaviorSpec], baseline: Sequence[V
                    for r in blocking]
     else:
         reasons = [f"all {len(results)} behaviors within the policy's thresholds"]
-    return GateResult(decision, results, reasons, dict(mix) if mix else None)
+    return GateResult(decision, results, reasons, dict(mix) if mix else None, predictions)

@@ -115,6 +115,16 @@ def zero_event_upper(n: float, confidence: float = 0.95) -> float:
     return 1.0 if n <= 0 else 1 - (1 - confidence) ** (1 / n)
 
 
+def upper_bound(k: float, n: float, confidence: float = 0.95) -> float:
+    """One-sided upper bound on the rate after k events in n units (k, n may be effective,
+    non-integer): the exact (Clopper–Pearson) bound, so at k = 0 it is `zero_event_upper`."""
+    if n <= 0 or k >= n:
+        return 1.0
+    if k <= 0:
+        return zero_event_upper(n, confidence)
+    return beta_ppf(confidence, k + 1, n - k)
+
+
 def detection_floor(n: float, confidence: float = 0.95) -> float:
     """The smallest rate this sample can tell apart from zero: a behavior rarer than this shows
     zero events in n units more than (1 - confidence) of the time."""

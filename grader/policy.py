@@ -62,6 +62,12 @@ class Rule(BaseModel):
     size), wilson, clopper-pearson, or bootstrap (percentile cluster bootstrap)."""
     report_only: bool | None = None
     """Report the behavior but never let it block."""
+    max_predicted_rate: float | None = Field(None, ge=0, le=1)
+    """The candidate's *predicted deployment* rate (`deploysim predict`; needs `--observed`)
+    may be at most this."""
+    max_predicted_increase: float | None = Field(None, ge=0)
+    """The predicted deployment rate may be at most (1 + this) times the deployed model's
+    observed production rate (needs `--observed`)."""
 
 
 class ResolvedRule(BaseModel):
@@ -79,11 +85,19 @@ class ResolvedRule(BaseModel):
     max_error_share: float = 0.05
     interval: IntervalMethod = "auto"
     report_only: bool = False
+    max_predicted_rate: float | None = None
+    max_predicted_increase: float | None = None
 
     @property
     def has_threshold(self) -> bool:
         return any(v is not None for v in (self.max_relative_increase,
-                                           self.max_absolute_increase, self.max_rate))
+                                           self.max_absolute_increase, self.max_rate,
+                                           self.max_predicted_rate,
+                                           self.max_predicted_increase))
+
+    @property
+    def gates_on_prediction(self) -> bool:
+        return self.max_predicted_rate is not None or self.max_predicted_increase is not None
 
 
 class Policy(BaseModel):

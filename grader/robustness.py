@@ -7,7 +7,6 @@ against the unperturbed run (the same prefixes, so the comparison is paired like
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,11 +51,11 @@ class Cell:
         e, c = self.estimate, self.change
         out: dict[str, Any] = {"rate": e.rate, "interval": e.interval.as_list(), "k": e.k,
                                "n": e.n, "per_100k": e.per_100k}
-        if c is not None:
-            out |= {"ratio": None if math.isinf(c.ratio) else c.ratio,
-                    "ratio_interval": c.ratio_interval.as_list(), "difference": c.difference,
-                    "difference_interval": c.difference_interval.as_list(),
-                    "direction": c.direction, "significant": c.significant}
+        if c is not None:  # the comparison's own JSON: ratio null with a reason at zeros
+            d = c.to_dict()
+            out |= {k: d[k] for k in ("ratio", "ratio_interval", "ratio_reason", "difference",
+                                      "difference_interval", "change", "direction",
+                                      "significant")}
         return out
 
 

@@ -3,9 +3,15 @@ launch their tool servers as commands.
 
 The agent runs `deploysim serve-stdio CORPUS --server NAME` where it would run the real server
 command. Every newline-delimited JSON-RPC message on stdin gets its reply on stdout, as the
-recorded server NAME would give it (`initialize` or `server/discover`, `tools/list`, stubbed
-`tools/call` with the profile's perturbations); stdout carries nothing else. The process ends
-when the agent closes stdin; with `--run-out` the session is then written as a run.
+recorded server NAME would give it (`initialize` or `server/discover`, the recorded lists and
+reads, stubbed `tools/call` with the profile's perturbations: `proxy.replay.mcp_protocol`);
+stdout carries nothing else. The process ends when the agent closes stdin; with `--run-out`
+the session is then written as a run.
+
+NAME is the server's route or `record-stdio` name; a stdio server recorded without a name
+(before `record-stdio` named servers by default) answers to the name its command gives
+(`proxy.stdio_shim.default_server_name`), the unnamed gateway route to `/`. With one MCP
+server in the corpus, `--server` may be left out.
 
 >>> code = await serve_stdio(StdioConfig(corpus=["rec/"], server="weather"))  # doctest: +SKIP
 """
@@ -13,7 +19,9 @@ when the agent closes stdin; with `--run-out` the session is then written as a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +48,7 @@ from proxy.replay.mcp_protocol import (
 )
 from proxy.sink import Isolation
 from proxy.stdio_io import Reader, Writer, thread_reader, thread_writer
-from proxy.stdio_shim import LineAssembler
+from proxy.stdio_shim import LineAssembler, default_server_name
 from recorder.corpus import Corpus
 from recorder.run import RunManifest, write_manifest
 from recorder.version import __version__
@@ -52,8 +60,9 @@ class StdioConfig:
     """What `deploysim serve-stdio` was asked."""
 
     corpus: list[str]
-    server: str
-    """The recorded MCP server to stand in for (its route or `record-stdio --name`)."""
+    server: str | None
+    """The recorded MCP server to stand in for (its route or `record-stdio` name); None: the
+    corpus's only one."""
     profile: str = "none"
     seed: int = 0
     miss: str = "error"
@@ -76,7 +85,8 @@ class StdioReplay:
         self.log = log
         self.capture = capture
         self.binding: Binding = bind(cfg.session)
-        self.url = f"stdio:{cfg.server}"
+        self.name = cfg.server or str(responder.server or "/")
+        self.url = f"stdio:{self.name}"
 
     async def run(self, read: Reader, write: Writer) -> None:
         """Answer every line until stdin closes."""
@@ -114,7 +124,7 @@ class StdioReplay:
             await write(out)
         if self.capture is not None:
             cap = Capture(method="STDIO", url=self.url, started_at=started, request_body=line,
-                          transport="stdio", route=self.cfg.server,
+                          transport="stdio", route=self.responder.server,
                           session_hint=self.cfg.session,
                           labels={SERVED_LABEL: PRODUCER, "capture": "stdio"})
             if out:
@@ -142,27 +152,59 @@ def load(cfg: StdioConfig, *, answerer: ToolAnswerer | None = None
     corpus hash)."""
     corpus = Corpus(cfg.corpus)
     catalog = Catalog.scan(corpus, keep_llm=lambda route: False)
-    mcp_routes = [name for name, info in catalog.routes.items() if info.kind == "mcp"]
-    if cfg.server not in mcp_routes:
-        known = ", ".join(str(n) for n in mcp_routes) or "none"
-        raise ServeConfigError(f"The corpus holds no MCP server recorded as {cfg.server!r} "
-                               f"(MCP servers in it: {known}); pass one of them to --server.")
+    route = pick_server(catalog, cfg.server)
     stubs: dict[str, Any] = {}
     if answerer is None:
         answerer, stubs, _live = load_stubs(corpus, catalog, seed=cfg.seed, profile=cfg.profile,
                                             miss=cfg.miss, index=cfg.stub_index)
     log = ServeLog()
     desk = ToolDesk(answerer, log)
-    responder = McpResponder(cfg.server, catalog.mcp_servers.get(cfg.server), desk,
-                             route_replies(catalog.mcp_replies, cfg.server))
+    responder = McpResponder(route, catalog.mcp_servers.get(route), desk,
+                             route_replies(catalog.mcp_replies, route))
     corpus_hash = str(stubs.get("corpus_hash") or corpus.content_hash())
     capture = None
     if cfg.run_out is not None:
         run_id = run_id_of({"corpus": corpus_hash, "profile": stubs.get("profile") or cfg.profile,
-                          "seed": cfg.seed, "miss": cfg.miss, "stdio": cfg.server})
+                          "seed": cfg.seed, "miss": cfg.miss, "stdio": route})
         capture = RunCapture(cfg.run_out, run_id=run_id, metrics=Metrics(),
                              isolation=cfg.isolation, redact_rules=cfg.redact_rules)
     return StdioReplay(cfg, responder, log, capture=capture), stubs, corpus_hash
+
+
+def server_names(catalog: Catalog) -> dict[str, str | None]:
+    """The names `--server` takes → the route each stands for (module docstring)."""
+    names: dict[str, str | None] = {}
+    for route, info in catalog.routes.items():
+        if info.kind != "mcp":
+            continue
+        if route is not None:
+            names[route] = route
+            continue
+        names["/"] = None
+        command = (info.upstream or "").removeprefix("stdio:").lstrip("/")
+        if (info.upstream or "").startswith("stdio:") and command:
+            with contextlib.suppress(ValueError):  # unbalanced quotes in a hand-made one
+                names.setdefault(default_server_name(shlex.split(command)), None)
+    return names
+
+
+def pick_server(catalog: Catalog, server: str | None) -> str | None:
+    """The route `--server` names (or the only MCP server when it is None); else a usage error
+    that lists the names the corpus has."""
+    names = server_names(catalog)
+    if server is None and len(set(names.values())) == 1:
+        return next(iter(names.values()))
+    if server is not None and server in names:
+        return names[server]
+    known = ", ".join(sorted(names)) or "none"
+    if not names:
+        raise ServeConfigError("The corpus holds no MCP server; record one with `deploysim "
+                               "record-stdio` (or `deploysim record` for HTTP servers).")
+    if server is None:
+        raise ServeConfigError(f"The corpus holds several MCP servers ({known}); pass one of "
+                               "them to --server.")
+    raise ServeConfigError(f"The corpus holds no MCP server recorded as {server!r} "
+                           f"(MCP servers in it: {known}); pass one of them to --server.")
 
 
 async def serve_stdio(cfg: StdioConfig, *, read: Reader | None = None,
@@ -176,7 +218,7 @@ async def serve_stdio(cfg: StdioConfig, *, read: Reader | None = None,
     if capture is not None:
         await asyncio.to_thread(capture.start)
     await replay.run(read, write)
-    result: dict[str, Any] = {"server": cfg.server, **replay.log.summary()}
+    result: dict[str, Any] = {"server": replay.name, **replay.log.summary()}
     if capture is not None and cfg.run_out is not None:
         files = await capture.finish()
         manifest = RunManifest(

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
 import shlex
 import sys
 import time
@@ -147,6 +149,55 @@ class StdioRecorder:
 
 def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+_LAUNCHERS = {"npx", "uvx", "pipx", "bunx", "node", "deno", "bun", "uv", "pnpm", "yarn", "npm",
+              "python", "python3", "py", "docker", "podman", "env", "sh", "bash", "cmd"}
+"""Programs that start the server named by a later argument (`npx -y PKG`, `uv run X`)."""
+_VERBS = {"run", "exec", "dlx", "x", "tool", "-m", "-c", "/c"}
+_AFFIXES = (("mcp-server-", ""), ("server-", ""), ("mcp-", ""), ("", "-mcp-server"),
+            ("", "-server"), ("", "-mcp"))
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_ENV_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_GENERIC = {"index", "main", "__main__", "server", "cli", "app", "dist", "build", "src", "lib",
+            "bin", "out", "node_modules"}
+"""Script and folder names that say nothing about the server: look one folder up."""
+
+
+def default_server_name(command: list[str]) -> str:
+    """The name `record-stdio` records a server under when `--name` is not given: its package
+    or script, without launcher, scope, version, folders, extension and the usual `mcp` /
+    `server` affixes.
+
+    >>> default_server_name(["uvx", "mcp-server-time"])
+    'time'
+    >>> default_server_name(["npx", "-y", "@modelcontextprotocol/server-filesystem", "/tmp"])
+    'filesystem'
+    >>> default_server_name(["python", "-m", "weather_mcp"])
+    'weather'
+    >>> default_server_name(["node", "/srv/server-everything/dist/index.js", "stdio"])
+    'everything'
+    """
+    words = [w for w in command if w]
+    while words and (os.path.basename(words[0]).lower().removesuffix(".exe").rstrip("0123456789.")
+                     in _LAUNCHERS or words[0] in _VERBS or words[0].startswith("-")
+                     or _ENV_WORD.match(words[0])):
+        words = words[1:]  # launchers, their flags and verbs, VAR=value environment words
+    if not words:
+        return "mcp"
+    word = words[0]
+    if word.startswith("@") and "/" in word:  # an npm scope: @scope/name@version
+        word = word.split("/", 1)[1]
+    word = re.split(r"@|==|>=|<=|~=|\[", word, maxsplit=1)[0] or word
+    parts = [re.sub(r"\.(py|js|mjs|cjs|ts|exe|sh)$", "", p, flags=re.IGNORECASE)
+             for p in word.replace("\\", "/").split("/") if p]
+    word = next((p for p in reversed(parts) if p.lower() not in _GENERIC), parts[-1])
+    name = _UNSAFE.sub("-", word.replace("_", "-")).strip(".-_").lower()
+    for prefix, suffix in _AFFIXES:
+        if name.startswith(prefix) and name.endswith(suffix) and \
+                len(name) > len(prefix) + len(suffix):
+            name = name[len(prefix):len(name) - len(suffix)]
+    return name or "mcp"
 
 
 async def run_shim(

@@ -33,9 +33,11 @@ def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
     fallbacks = tuple(config.stub_fallbacks)
     if simulator is not None and "simulate" not in fallbacks:
         fallbacks += ("simulate",)
+    from stubs.policy import engine_miss
+
     engine: ToolAnswerer = StubEngine.from_corpus(
         corpus, seed=config.seed, profile=config.profile or "none", fallbacks=fallbacks,
-        miss=config.stub_miss, simulator=simulator, cache=cache)
+        miss=engine_miss(config.stub_miss), simulator=simulator, cache=cache)
     return engine
 
 

@@ -57,7 +57,10 @@ class ReplayConfig(BaseModel):
     prices: str | None = None
     """Price table file (JSON or TOML)."""
     stub_fallbacks: tuple[str, ...] = ("nearest", "synthesize")
+    """Fallback layers tried, in order, for a call no recording matches (`--fallbacks`)."""
     stub_miss: str = "error"
+    """When nothing answers a call: `error` fails the turn (stub_miss), `continue` goes on;
+    either way the candidate sees the tool's own error (`stubs.policy`)."""
 
     def check(self) -> None:
         """Raise ReplayConfigError on any option that cannot work, before anything runs."""
@@ -81,6 +84,13 @@ class ReplayConfig(BaseModel):
                                     f"{self.executor} use --ray-workers {self.workers} instead.")
         if self.ray_workers is not None and self.ray_workers < 1:
             raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
+        from stubs.policy import check_miss, parse_fallbacks
+
+        parse_fallbacks(self.stub_fallbacks)
+        check_miss(self.stub_miss, ("error", "continue"), "deploysim replay")
+        if "simulate" in self.stub_fallbacks and not self.tool_simulator:
+            raise ReplayConfigError("--fallbacks names simulate, which needs a model to play "
+                                    "the tools; add --tool-simulator MODEL or drop simulate.")
 
     def cache_path(self) -> str:
         """Where the response cache lives: --cache-dir, else inside a local run folder."""

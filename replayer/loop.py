@@ -8,6 +8,7 @@ becomes a generated assistant message whose `error` says why; the run goes on.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class Candidate:
     """Parameter overrides applied on top of each session's recorded parameters."""
     cache: AsyncCache | None = None
     max_steps: int = 8
+    fail_on_miss: bool = False
+    """`--miss error`: a tool call nothing could answer fails its turn (`stub_miss`) once the
+    reply's calls are answered; otherwise the candidate reads the tool's error and goes on."""
 
 
 @dataclass
@@ -117,6 +121,7 @@ async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequenc
         out.messages.append(reply)
         if not reply.tool_calls:
             return out
+        missed: list[dict[str, Any]] = []
         for call in reply.tool_calls:
             answer = await answerer.answer(ToolQuery(
                 kind="function", name=call.name, arguments=call.arguments,
@@ -124,13 +129,40 @@ async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequenc
             call_index += 1
             out.tool_calls += 1
             out.provenance[answer.provenance] += 1
-            if answer.provenance.startswith("miss") and len(out.misses) < MAX_MISS_DIAGNOSTICS:
-                out.misses.append({"trajectory": trajectory_id, "tool": call.name,
-                                   "call_index": call_index - 1,
-                                   "diagnostics": answer.diagnostics})
+            if answer.provenance.startswith("miss"):
+                # why it missed goes to the run (manifest, the turn's error), never to the
+                # model: the tool message holds only the tool's own error
+                miss = {"trajectory": trajectory_id, "session": session_id, "tool": call.name,
+                        "arguments": call.arguments, "call_index": call_index - 1,
+                        "reason": answer.diagnostics.get("reason"),
+                        "failed_turn": candidate.fail_on_miss,
+                        "diagnostics": answer.diagnostics}
+                missed.append(miss)
+                if len(out.misses) < MAX_MISS_DIAGNOSTICS:
+                    out.misses.append(miss)
             out.messages.append(tool_message(call.id, call.name, answer))
+        if missed and candidate.fail_on_miss:
+            out.messages.append(_failed(MISS_REASON, _miss_message(missed)))
+            out.error = MISS_REASON
+            return out
     out.max_steps_reached = True
     return out
+
+
+MISS_REASON = "stub_miss"
+"""The failure reason of a turn that `--miss error` failed."""
+
+
+def _miss_message(missed: list[dict[str, Any]]) -> str:
+    """Names the first unanswered call: tool, arguments, position, session, why."""
+    m = missed[0]
+    args = json.dumps(m["arguments"], default=str, ensure_ascii=False)
+    if len(args) > 200:
+        args = args[:197] + "..."
+    more = f" (and {len(missed) - 1} more call(s))" if len(missed) > 1 else ""
+    reason = f": {m['reason']}" if m.get("reason") else ""
+    return (f"no recording or fallback answers {m['tool']} {args} (call {m['call_index']} of "
+            f"trajectory {m['trajectory']}, session {m['session']}){more}{reason}")
 
 
 def prior_tool_calls(messages: Sequence[Message]) -> int:

@@ -23,6 +23,7 @@ from replayer.clients import Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
 from replayer.executor import run_local, run_ray, run_workers
+from replayer.loop import MISS_REASON
 from replayer.prefix import WorkKey
 from replayer.processes import WorkerPool, WorkerStart
 from replayer.progress import ReplayProgress
@@ -36,6 +37,7 @@ from replayer.shard import (
     sessions_of,
 )
 from stubs.api import ToolAnswerer
+from stubs.policy import answer_mix, fallback_warning
 
 
 def _check_environment(config: ReplayConfig) -> dict[str, str]:
@@ -233,9 +235,12 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
     manifest.counts = t.counts()
     manifest.provenance = dict(sorted(t.provenance.items()))
     manifest.misses = misses[:200]
+    answers = answer_mix(t.provenance)
+    warning = fallback_warning(answers)
     updates = {"status": status, "usage": usage.to_dict(),
                "errors_by_reason": dict(sorted(t.errors_by_reason.items())),
-               "stub_stats": dict(stub_stats)}
+               "stub_stats": dict(stub_stats), "answers": answers,
+               "warnings": [warning] if warning else []}
     for key, value in updates.items():
         setattr(manifest, key, value)
     write_manifest(config.out, manifest)
@@ -246,7 +251,19 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
             "written": written, "skipped": skipped, "elapsed_s": round(elapsed, 3),
             "cpu_s": round(sum(r.cpu_s for r in reports), 3),
             "simulator_errors": sum(len(r.simulator_errors) for r in reports),
-            "misses": len(misses)}
+            "misses": len(misses), "answers": answers, "warnings": updates["warnings"],
+            "failed_by_miss": t.errors_by_reason.get(MISS_REASON, 0),
+            "missed_calls": [_named(m) for m in misses[:MAX_NAMED_MISSES]]}
+
+
+MAX_NAMED_MISSES = 20
+"""Missed calls the summary names (the manifest keeps up to 200 with their diagnostics)."""
+
+
+def _named(miss: dict[str, Any]) -> dict[str, Any]:
+    """A missed call as the summary names it: which call, which session, why."""
+    return {k: miss.get(k) for k in ("tool", "arguments", "session", "trajectory",
+                                      "call_index", "reason", "failed_turn")}
 
 
 __all__ = ["HttpModelClient", "ReplayConfig", "default_answerer", "replay"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +48,85 @@ def run_id_of(identity: Mapping[str, Any]) -> str:
     return "run-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
+                ) -> list[tuple[str, Any, Any]]:
+    """(dotted field, old value, new value) for every leaf that differs between two run
+    identities: `model.base_url`, not `model`, when only the URL changed."""
+    out: list[tuple[str, Any, Any]] = []
+    for key in list(new) + [k for k in old if k not in new]:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", a, b))
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """'its model.base_url was http://a/v1, now http://b/v1' (at most three fields)."""
+    found = differences(old, new)
+    if not found:
+        return "its configuration differs"
+    parts = [f"{field} was {_shown(a)}, now {_shown(b)}" for field, a, b in found[:3]]
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return "its " + "; ".join(parts) + more
+
+
+RUN_FILES = re.compile(rf"^(?:{re.escape(MANIFEST)}|{STEM}-[^/]+{re.escape(SUFFIX)}"
+                       rf"|\.?verdicts-[0-9a-f]{{12}}(?:-\d+\.partial)?{re.escape(SUFFIX)}"
+                       rf"|cache/responses\.sqlite(?:-wal|-shm|-journal)?)$")
+"""What a replay writes into its folder (and `deploysim grade` beside it): the manifest, the
+trajectory cassettes, the verdicts of those trajectories, the default response cache."""
+
+
+def _relative(run_dir: str, path: str) -> str:
+    """`path` below `run_dir`, with / separators (fsspec spells a URL's root its own way)."""
+    if storage.is_url(run_dir):
+        import fsspec
+
+        root = fsspec.core.url_to_fs(run_dir)[1].rstrip("/")
+        return str(fsspec.core.url_to_fs(path)[1])[len(root) + 1:]
+    return os.path.relpath(path, run_dir).replace(os.sep, "/")
+
+
+def reset(run_dir: str) -> int:
+    """Empty a run folder for `--overwrite`: remove what a run wrote there and nothing else.
+
+    Refuses (ReplayConfigError, nothing removed) a folder holding any other file, and one
+    without a run manifest that is not empty. Returns how many files were removed."""
+    if not storage.isdir(run_dir):
+        return 0
+    files = storage.listdir_files(run_dir)
+    if not files:
+        return 0
+    if not storage.exists(storage.join(run_dir, MANIFEST)):
+        raise ReplayConfigError(f"--overwrite: {run_dir} is not a replay run (no {MANIFEST}), "
+                                "so nothing in it was removed; give a run folder or a new --out.")
+    names = {p: _relative(run_dir, p) for p in files}
+    foreign = sorted(n for n in names.values() if not RUN_FILES.match(n))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise ReplayConfigError(f"--overwrite: {run_dir} also holds files a run did not write "
+                                f"({shown}), so nothing was removed; move them away or give "
+                                "a new --out.")
+    # the manifest last: a reset cut short still reads as a (partial) run, never as a folder
+    # of stray trajectories
+    for path in sorted(files, key=lambda p: names[p] == MANIFEST):
+        _remove(path)
+    cache = storage.join(run_dir, "cache")
+    if not storage.is_url(run_dir) and os.path.isdir(cache) and not os.listdir(cache):
+        os.rmdir(cache)
+    return len(files)
+
+
 def _cassettes(run_dir: str) -> list[str]:
     if not storage.isdir(run_dir):
         return []
@@ -64,11 +145,10 @@ def prepare(run_dir: str, manifest: RunManifest) -> RunManifest | None:
         if previous.run_id != manifest.run_id:
             old = previous.model_dump().get("identity") or {}
             new = manifest.model_dump().get("identity") or {}
-            differ = [f for f in new if old.get(f) != new.get(f)]
             raise ReplayConfigError(
-                f"{run_dir} holds another run ({previous.run_id}; it differs in "
-                f"{', '.join(differ) or 'its configuration'}); give a new --out, or the same "
-                "options to resume it.")
+                f"{run_dir} holds another run ({previous.run_id}; "
+                f"{describe_differences(old, new)}); give a new --out, the same options to "
+                "resume it, or --overwrite to start it afresh.")
     elif storage.isdir(run_dir) and storage.listdir_files(run_dir):
         raise ReplayConfigError(f"{run_dir} is not empty and is not a replay run; give a new "
                                 "or empty --out folder.")
@@ -91,8 +171,6 @@ def _remove(path: str) -> None:
         fs, p = fsspec.core.url_to_fs(path)
         fs.rm(p)
     else:
-        import os
-
         os.remove(path)
 
 
@@ -242,5 +320,6 @@ def open_run(run_dir: str) -> tuple[RunManifest, Corpus]:
     return read_manifest(run_dir), Corpus(run_dir)
 
 
-__all__ = ["Tally", "TrajectoryWriter", "done_keys", "open_run", "prepare", "record_payload",
-           "run_id_of", "scan", "tally", "trajectories", "write_manifest"]
+__all__ = ["Tally", "TrajectoryWriter", "describe_differences", "differences", "done_keys",
+           "open_run", "prepare", "record_payload", "reset", "run_id_of", "scan", "tally",
+           "trajectories", "write_manifest"]

@@ -32,6 +32,7 @@ from replayer.tasks import TaskGroup
 from replayer.trajectory import Trajectory
 from replayer.user_sim import UserSimulator
 from stubs.api import ToolAnswerer
+from stubs.policy import fails_trajectory
 
 AnswererFactory = Callable[[Corpus, ReplayConfig], ToolAnswerer]
 """Builds the tool answerer of a shard (the stub engine, normally)."""
@@ -192,7 +193,8 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     simulator = (UserSimulator(user_client, config.user_simulator or "", cache)
                  if user_client is not None else None)
     candidate = Candidate(client=client, model=config.model, params=config.params, cache=cache,
-                          max_steps=config.max_steps)
+                          max_steps=config.max_steps,
+                          fail_on_miss=fails_trajectory(config.stub_miss))
     writer = TrajectoryWriter(config.out, shard, run_id=run_id)
     queue: asyncio.Queue[tuple[Session, WorkKey, list[Turn]] | None] = \
         asyncio.Queue(config.concurrency * 2)

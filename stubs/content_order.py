@@ -55,6 +55,12 @@ def first_recording(index: StubIndex, table: ToolTable, key: Hashable) -> Row:
     return min(((r, index.row(r)) for r in table.rows_of(key)), key=_recording_rank)[1]
 
 
+def recording_rank(item: tuple[int, Row]) -> tuple[str, str, int, str]:
+    """A recording's place among a key's recordings in content order: response, session,
+    call position."""
+    return _recording_rank(item)
+
+
 def _recording_rank(item: tuple[int, Row]) -> tuple[str, str, int, str]:
     _, row = item
     return row.content, row.session or "", row.call_index, repr(row.structured)

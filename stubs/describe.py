@@ -59,18 +59,23 @@ def fidelity_table(report: dict[str, Any]) -> str:
     head = (f"fidelity: {report['overall']['calls']} held-out call(s) "
             f"(holdout {report['holdout']:g}, seed {report['seed']}), answered from "
             f"{report['indexed']} indexed call(s), fallbacks {', '.join(report['fallbacks'])}")
-    rows = [("tool", "calls", "exact", "match", "similarity", "answered by")]
+    rows = [("tool", "calls", "exact", "match", "similarity", "plausible", "spread",
+             "answered by")]
     for name, t in [*report["tools"].items(), ("OVERALL", report["overall"])]:
         layers = ", ".join(f"{k} {v}" for k, v in t["by_layer"].items())
+        plausible, spread = t.get("plausible_rate"), t.get("distribution_overlap")
         rows.append((name, str(t["calls"]), f"{t['exact_rate']:.0%}", f"{t['match_rate']:.0%}",
-                     f"{t['similarity']:.2f}", layers))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                     f"{t['similarity']:.2f}", "-" if plausible is None else f"{plausible:.0%}",
+                     "-" if spread is None else f"{spread:.2f}", layers))
+    widths = [max(len(r[i]) for r in rows) for i in range(7)]
     lines = [head, ""]
     for r in rows:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r[:5], widths, strict=True)))
-                     + "  " + r[5])
+                               for i, (c, w) in enumerate(zip(r[:7], widths, strict=True)))
+                     + "  " + r[7])
     lines += ["", "exact: answered by an exact-key recording (exact or session); match: "
               "identical to the true response;", "similarity: mean structural similarity of "
-              "answer and truth (0-1)."]
+              "answer and truth (0-1);", "plausible: fallback answers from recordings of the "
+              "call's own family (program, path, route);", "spread: how closely answers to calls "
+              "recorded with several answers follow the true ones (0-1)."]
     return "\n".join(lines)

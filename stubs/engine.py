@@ -25,17 +25,18 @@ from recorder.toolcall import RecordedToolCall
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.canonical import dumps, parse_arguments
 from stubs.config import StubConfig
+from stubs.draw import Drawer
 from stubs.errors import StubConfigError
-from stubs.index import StubIndex, ToolTable, first_row, tool_label
+from stubs.index import Entry, StubIndex, ToolTable, first_row, tool_label
 from stubs.layers import Layers, Outcome
 from stubs.perturb import PerturbContext, Profile, load_profile, perturb
+from stubs.policy import FALLBACKS
 from stubs.render import render, render_row, reply_of
 from stubs.repeat import ONE_ROW, POLICIES
 from stubs.reply import Reply, unpack_fields
 
 log = logging.getLogger(__name__)
 
-FALLBACKS = ("nearest", "synthesize", "simulate")
 MISS_POLICIES = ("error", "forward")
 
 
@@ -82,6 +83,9 @@ class StubEngine:
         self._repeats: dict[tuple[Any, ...], int] = {}
         """How often each trajectory asked each call: (trajectory, first row of the recorded
         key) for recorded calls; (trajectory, tool number, key) for unrecorded ones."""
+        self._drawer = Drawer(index, self.seed)
+        """Which session's recordings answer a call its own session did not record
+        (`stubs.draw`)."""
         self._stats: Counter[str] = Counter()
         self.live_calls: list[RecordedToolCall] = []
         """Calls answered by the live tool (miss = forward), for the caller to persist."""
@@ -166,7 +170,10 @@ class StubEngine:
             # policies, so no repeat position is kept
             row = entry
         else:
-            row = self._pick((q.trajectory_id or session or "", first_row(entry)), table, rows)
+            slot = (q.trajectory_id or session or "", first_row(entry))
+            if provenance == "exact" and type(entry) is Entry:
+                rows = self._drawer.rows(slot, entry, q.call_index)
+            row = self._pick(slot, table, rows)
         return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:
@@ -176,7 +183,10 @@ class StubEngine:
         outcome: Outcome | None = None
         if found is not None and table is not None:
             rows, provenance, entry = found
-            row = self._pick((trajectory, first_row(entry)), table, rows)
+            slot = (trajectory, first_row(entry))
+            if provenance == "exact" and type(entry) is Entry:
+                rows = self._drawer.rows(slot, entry, q.call_index)
+            row = self._pick(slot, table, rows)
             outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
         if outcome is None and not is_json:
             outcome = self.layers.miss(q, table, args, "the arguments are not valid JSON")
@@ -189,8 +199,12 @@ class StubEngine:
                     if outcome.key is not None and table is not None:
                         near = self.index.lookup(table, outcome.key, q.session_id)
                         if near is not None:  # a nearest hit follows the repeat policy too
-                            row = self._pick((trajectory, table.number, key), table,
-                                             near[0])
+                            near_slot = (trajectory, table.number, key)
+                            near_rows, near_entry = near[0], table.table.get(outcome.key)
+                            if near[1] == "exact" and type(near_entry) is Entry:
+                                near_rows = self._drawer.rows(near_slot, near_entry,
+                                                              q.call_index)
+                            row = self._pick(near_slot, table, near_rows)
                             outcome = outcome.with_row(self.index, row)
                     break
         if outcome is None:
@@ -245,6 +259,7 @@ class StubEngine:
     def forget(self, trajectory_id: str) -> None:
         """Drop a finished trajectory's repeat positions (memory for long runs)."""
         self._repeats = {k: v for k, v in self._repeats.items() if k[0] != trajectory_id}
+        self._drawer.forget(trajectory_id)
 
     # -- reporting ------------------------------------------------------------------------
 

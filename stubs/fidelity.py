@@ -5,6 +5,13 @@ with them, and compare with what really came back: which layer answered, how oft
 was an exact-key hit (`exact_rate`) or byte-for-byte the true response (`match_rate`), and the
 mean structural similarity of answer and truth (`similarity`, 0–1). Per tool and overall.
 
+Plausibility: `plausible_rate` is the share of fallback answers (nearest, synthetic) that came
+from recordings of the query's own meaning family (`stubs.family`: same program, path family,
+URL route); `distribution_overlap` compares, over held-out calls whose call the corpus holds
+with different answers, the answers given with the true ones (1 minus the total variation
+distance, per call key): 1 when the stubs reproduce how the live tool varied, the share of the
+most common answer when they always give one.
+
 Which calls are held out is a pure function of (seed, position in the corpus), so a report is
 reproducible; the corpus is read twice, never held in memory whole.
 """
@@ -20,16 +27,20 @@ from typing import Any
 from recorder.toolcall import RecordedToolCall
 from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
+from stubs.canonical import parse_arguments
 from stubs.config import StubConfig
 from stubs.document import get_document
+from stubs.draw import Groups
 from stubs.engine import StubEngine
 from stubs.errors import StubConfigError
-from stubs.index import StubIndex, tool_label
+from stubs.family import families, resembles
+from stubs.index import Entry, StubIndex, tool_label
 from stubs.render import reply_of
 from stubs.reply import Reply
 from stubs.similarity import similarity, text_similarity
 
 EXACT_LAYERS = ("exact", "session")
+FALLBACK_LAYERS = ("nearest", "synthetic")
 
 
 def response_similarity(truth: Reply, answer: Reply) -> float:
@@ -65,6 +76,19 @@ class Tally:
     matches: int = 0
     similarity: float = 0.0
     by_layer: Counter[str] = field(default_factory=Counter)
+    fallbacks: int = 0
+    plausible: int = 0
+    given: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(call key, answer) of held-out calls whose key the corpus holds with several answers."""
+    truth: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add_fallback(self, plausible: bool) -> None:
+        self.fallbacks += 1
+        self.plausible += plausible
+
+    def add_varied(self, key: str, given: str, truth: str) -> None:
+        self.given[key, given] += 1
+        self.truth[key, truth] += 1
 
     def add(self, provenance: str, match: bool, sim: float) -> None:
         self.calls += 1
@@ -78,7 +102,18 @@ class Tally:
         return {"calls": self.calls, "exact_rate": round(self.exact / n, 4),
                 "match_rate": round(self.matches / n, 4),
                 "similarity": round(self.similarity / n, 4),
-                "by_layer": dict(sorted(self.by_layer.items()))}
+                "by_layer": dict(sorted(self.by_layer.items())),
+                "fallbacks": self.fallbacks,
+                "plausible_rate": round(self.plausible / self.fallbacks, 4)
+                if self.fallbacks else None,
+                "varied_calls": sum(self.truth.values()),
+                "distribution_overlap": self.overlap()}
+
+    def overlap(self) -> float | None:
+        n = sum(self.truth.values())
+        if not n:
+            return None
+        return round(sum(min(c, self.given[k]) for k, c in self.truth.items()) / n, 4)
 
 
 def held_out(seed: int, position: int, share: float) -> bool:
@@ -102,6 +137,7 @@ async def measure(calls: Callable[[], Iterable[RecordedToolCall]], *, holdout: f
         if not held_out(seed, i, holdout):
             index.add(call)
     engine = StubEngine(index, seed=seed, fallbacks=fallbacks, miss="error", **engine_kwargs)
+    groups: dict[int, bool] = {}
     overall = Tally()
     tools: dict[str, Tally] = {}
     for i, call in enumerate(calls()):
@@ -116,13 +152,54 @@ async def measure(calls: Callable[[], Iterable[RecordedToolCall]], *, holdout: f
         truth, got = _truth(call), reply_of(answer)
         match, sim = same_response(truth, got), response_similarity(truth, got)
         label = tool_label(call.kind, call.server, call.name)
-        overall.add(answer.provenance, match, sim)
-        tools.setdefault(label, Tally()).add(answer.provenance, match, sim)
+        tally = tools.setdefault(label, Tally())
+        for t in (overall, tally):
+            t.add(answer.provenance, match, sim)
+        base = answer.provenance.split("+")[0]
+        if base in FALLBACK_LAYERS:
+            plausible = _plausible(call, answer)
+            overall.add_fallback(plausible)
+            tally.add_fallback(plausible)
+        varied = _varied_key(index, call, groups)
+        if varied is not None:
+            given, true = _answer_id(got), _answer_id(truth)
+            overall.add_varied(f"{label} {varied}", given, true)
+            tally.add_varied(varied, given, true)
         if i % 256 == 0:
             await asyncio.sleep(0)  # stay fair to the event loop on big corpora
     return {"holdout": holdout, "seed": seed, "fallbacks": list(fallbacks),
             "indexed": len(index), "overall": overall.to_dict(),
             "tools": {k: tools[k].to_dict() for k in sorted(tools)}}
+
+
+def _plausible(call: RecordedToolCall, answer: StubAnswer) -> bool:
+    """Whether a fallback answer came from recordings of the call's own meaning family."""
+    wanted = families(parse_arguments(call.arguments)[0])
+    near = answer.diagnostics.get("nearest")
+    if isinstance(near, dict):
+        return resembles(wanted, families(near.get("arguments")))
+    synthetic = answer.diagnostics.get("synthetic")
+    return isinstance(synthetic, dict) and synthetic.get("family") == wanted
+
+
+def _varied_key(index: StubIndex, call: RecordedToolCall, cache: dict[int, bool]) -> str | None:
+    """The call's canonical key when the index holds it with several different answers."""
+    table = index.find(call.kind, call.server, call.name)
+    if table is None:
+        return None
+    args, _ = parse_arguments(call.arguments)
+    entry = table.table.get(table.key(args))
+    if not isinstance(entry, Entry):
+        return None
+    varied = cache.get(entry.rows[0])
+    if varied is None:
+        varied = cache[entry.rows[0]] = Groups(index, entry).varied
+    return table.canon.text(args) if varied else None
+
+
+def _answer_id(reply: Reply) -> str:
+    doc = get_document(reply)
+    return repr((reply.is_error, doc.form, doc.value))
 
 
 def _truth(call: RecordedToolCall) -> Reply:

@@ -149,7 +149,15 @@ class StubIndex:
         self._insert(self.tables[row.tool], blob, row.session, row.call_index, row.arguments)
 
     def table_for(self, kind: ToolKind, server: str | None, name: str) -> ToolTable:
-        """The table of a tool, created on first use."""
+        """The table of a tool, created on first use.
+
+        A function tool is one table per name whatever server its calls were attached to: a
+        call's server comes from the tool exchange attached to it, and a failed call the agent
+        reported in its own words (`Error: HTTP 503: ...`) attaches to none. Keyed by server,
+        the tool would split in two, and a candidate's calls (sent with no server) would be
+        answered from the error half only."""
+        if kind == "function":
+            server = None
         ident = (kind, server, name)
         table = self._by_id.get(ident)
         if table is None:

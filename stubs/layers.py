@@ -16,14 +16,17 @@ from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
 from stubs.content_order import first_recording, keys_in_content_order
 from stubs.document import get_document, put_document, put_text
+from stubs.family import families, signature
 from stubs.index import StubIndex, ToolTable, tool_label
 from stubs.matchers import explain
+from stubs.miss_reply import MissReplies
 from stubs.nearest import NearestIndex
-from stubs.reply import Reply, error_reply, plain_reply
+from stubs.reply import Reply, plain_reply
 from stubs.simulate import ToolSimulator
 from stubs.synthesize import Synthesizer
 
 _EXAMPLES = 3
+_MAX_SYNTHESIZERS = 1024
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class Layers:
         self.simulator = ToolSimulator(simulator, seed=seed, cache=cache) \
             if simulator is not None else None
         self._nearest: dict[int, NearestIndex] = {}
-        self._synth: dict[int, Synthesizer] = {}
+        self._synth: dict[tuple[int, Any], Synthesizer] = {}
+        """Synthesizers per (tool, family of the query's arguments)."""
         self.failures: list[str] = []
+        self.miss_replies = MissReplies(index)
 
     def nearest_index(self, table: ToolTable) -> NearestIndex:
         found = self._nearest.get(table.number)
@@ -89,16 +94,21 @@ class Layers:
                    key_text: str) -> Outcome | None:
         if table is None or not table.rows:
             return None
-        synth = self._synth.get(table.number)
+        wanted = families(table.canon.value(args))
+        slot = (table.number, signature(wanted))
+        synth = self._synth.get(slot)
         if synth is None:
-            synth = self._synth[table.number] = Synthesizer(self.index, table)
+            if len(self._synth) >= _MAX_SYNTHESIZERS:  # many families: keep memory bounded
+                self._synth.clear()
+            synth = self._synth[slot] = Synthesizer(self.index, table, wanted)
         rnd = seeding.rng(self.seed, trajectory, q.call_index, table.label, key_text,
                           "synthesize")
         reply = synth.answer(args, rnd)
         if reply is None:
             return None
         return Outcome(reply.with_(latency_ms=None, exchange_id=None), "synthetic",
-                       diagnostics={"synthetic": {"shape": synth.shape.describe()}})
+                       diagnostics={"synthetic": {"shape": synth.shape.describe(),
+                                                  "family": wanted}})
 
     async def simulate(self, q: ToolQuery, table: ToolTable | None,
                        args: Any) -> Outcome | None:
@@ -144,7 +154,8 @@ class Layers:
         elif table is None:
             message = self.index.unknown_tool_message(q.kind, q.server, q.name)
         else:
-            close = self.nearest_index(table).closest(args, 3) if table.keys else []
+            close = self.nearest_index(table).closest(args, 3, plausible=False) \
+                if table.keys else []
             diagnostics["closest"] = [c.explain() for c in close]
             message = f"No recording of {label} matches these arguments"
             if close and close[0].diff:
@@ -156,9 +167,9 @@ class Layers:
                                                   close[0].arguments)
             message += "."
         diagnostics["reason"] = message
-        text = f"deploysim stub miss: {message}"
-        reply = error_reply(q.kind, text, status=404,
-                            data={"closest": diagnostics.get("closest", [])[:1]})
+        # the model sees the tool's own error, never why it missed (stubs.miss_reply)
+        known = table if table is not None else self.index.find(q.kind, q.server, q.name)
+        reply = self.miss_replies.reply(q.kind, q.server, q.name, known)
         return Outcome(reply, "miss", diagnostics=diagnostics)
 
     def as_recorded(self, q: ToolQuery, answer: StubAnswer) -> RecordedToolCall:

@@ -30,6 +30,7 @@ FORMATS: dict[str, re.Pattern[str]] = {
     "hex": re.compile(r"[0-9a-f]{8,}"),
 }
 _MAX_DISTINCT = 32
+_MAX_SAMPLES = 256  # recorded values kept per node to draw numbers and dates from
 _MAX_WORDS = 400
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
@@ -60,6 +61,11 @@ class Shape:
         self.maximum: float = 0
         self.integers = True
         self.decimals = 0
+        self.samples: list[Any] = []
+        """Recorded numbers and date strings, thinned evenly once there are too many: what
+        synthetic values are drawn from, so they follow the recorded distribution."""
+        self._stride = 1
+        self._sampled = 0
 
     def add(self, value: Any) -> Shape:
         t = json_type(value)
@@ -82,6 +88,7 @@ class Shape:
         elif t in ("number", "boolean"):
             self._add_value(value)
             if t == "number":
+                self._sample(value)
                 self.minimum = value if first_of_type else min(self.minimum, value)
                 self.maximum = value if first_of_type else max(self.maximum, value)
                 if isinstance(value, float):
@@ -90,6 +97,16 @@ class Shape:
                     if "." in text and "e" not in text:
                         self.decimals = max(self.decimals, len(text.split(".")[1]))
         return self
+
+    def _sample(self, value: Any) -> None:
+        # deterministic thinning: keep every `stride`-th value, halving the kept ones (and
+        # doubling the stride) when full, so the kept values spread over all that was added
+        if self._sampled % self._stride == 0:
+            self.samples.append(value)
+            if len(self.samples) >= 2 * _MAX_SAMPLES:
+                self.samples = self.samples[::2]
+                self._stride *= 2
+        self._sampled += 1
 
     def _add_value(self, value: Any) -> None:
         if self.too_many_values:
@@ -105,6 +122,8 @@ class Shape:
         self._add_value(s)
         fmt = detect_format(s)
         self.formats[fmt] += 1
+        if fmt in ("date-time", "date"):
+            self._sample(s)
         if fmt is None and len(self.words) < _MAX_WORDS:
             for w in _WORD.findall(s)[:_MAX_WORDS]:
                 self.words.setdefault(w, None)

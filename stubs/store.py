@@ -100,6 +100,9 @@ def load_index(path: str, *, expect_corpus: str | None = None,
     index = StubIndex(config)
     for kind, server, name in doc["tools"]:
         index.table_for(kind, server, name)
+    if len(index.tables) != len(doc["tools"]):
+        raise IndexMismatch(f"The stub index {path} was built by an older deploysim that split "
+                            "function tools by server; rebuild it with `deploysim stubs build`.")
     for blob in doc["rows"]:
         index.add_blob(blob)
     if index.content_hash() != doc.get("index_hash"):

@@ -4,9 +4,15 @@ JSON responses are generated from the tool's inferred `Shape` (types, required k
 formats, ranges, list sizes); a field named like an argument echoes the argument when the types
 agree (`{"city": "Berlin", ...}` for `city="Berlin"`), which is what real tools usually do. Plain
 text responses take a recorded text and swap the recorded call's argument values for the
-query's. Everything is drawn from a private RNG keyed by (seed, trajectory, call, tool,
-arguments), and the recordings are read in content order (`stubs.content_order`), so the same
-call always gets the same synthetic answer from the same recordings.
+query's. Numbers and dates are drawn from the values recorded in that field (interpolated
+between recorded quantiles, so amounts follow the recorded distribution rather than a uniform
+range), and each object's weekday, time zone and DST flag are made to agree with its date
+(`stubs.clock`). A synthesizer is built from the recordings that resemble the query in meaning
+(`stubs.family`): a shell tool's answer to `rm -rf build` is never another program's output;
+when no recording resembles the query, it does not answer. Everything is drawn from a private
+RNG keyed by (seed, trajectory, call, tool, arguments), and the recordings are read in content
+order (`stubs.content_order`), so the same call always gets the same synthetic answer from the
+same recordings.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import random
 import string
 from typing import Any
 
+from stubs.clock import align, align_text
 from stubs.content_order import rows_in_content_order
 from stubs.document import Document, get_document, put_document
+from stubs.family import Families, families, resembles
 from stubs.index import StubIndex, ToolTable
 from stubs.reply import Reply
 from stubs.shape import Shape
@@ -72,9 +80,11 @@ def generate(shape: Shape, rnd: random.Random, hint: dict[str, Any],
         enum = shape.enum()
         if enum is not None:
             return rnd.choice(enum)
+        drawn = quantile_draw(shape.samples, rnd) if shape.samples else \
+            rnd.uniform(shape.minimum, shape.maximum)
         if shape.integers:
-            return rnd.randint(int(shape.minimum), int(shape.maximum))
-        return round(rnd.uniform(shape.minimum, shape.maximum), shape.decimals or 2)
+            return round(drawn)
+        return round(drawn, shape.decimals or 2)
     if t == "boolean":
         trues = shape.values.get(True, 0)
         return rnd.random() < trues / max(1, shape.types["boolean"])
@@ -92,6 +102,8 @@ def _string(shape: Shape, rnd: random.Random, hint: dict[str, Any]) -> str:
     if fmt == "uuid":
         h = "".join(rnd.choice("0123456789abcdef") for _ in range(32))
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+    if fmt in ("date-time", "date") and shape.samples:
+        return str(rnd.choice(shape.samples))  # a recorded moment: the recording's clock
     if fmt in ("date-time", "date"):
         base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
             seconds=rnd.randint(0, 365 * 86400))
@@ -131,6 +143,18 @@ def _string(shape: Shape, rnd: random.Random, hint: dict[str, Any]) -> str:
     return " ".join(out)[:target].rstrip() if target else ""
 
 
+def quantile_draw(samples: list[Any], rnd: random.Random) -> float:
+    """A number following the recorded values' distribution: a uniform quantile, linearly
+    interpolated between the recorded values around it."""
+    values = sorted(float(v) for v in samples)
+    if len(values) == 1:
+        return values[0]
+    pos = rnd.random() * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
 def substitute(text: str, recorded: Any, query: Any) -> str:
     """A recorded text with the recorded call's argument values replaced by the query's."""
     rec, q = hints(recorded), hints(query)
@@ -147,10 +171,12 @@ def substitute(text: str, recorded: Any, query: Any) -> str:
 class Synthesizer:
     """One tool's synthetic answers."""
 
-    def __init__(self, index: StubIndex, table: ToolTable) -> None:
+    def __init__(self, index: StubIndex, table: ToolTable, wanted: Families | None = None
+                 ) -> None:
         # in content order, so the same recordings give the same answers however the
-        # cassette interleaved their sessions
-        sample = [row for _, row in rows_in_content_order(index, table, _MAX_ROWS)]
+        # cassette interleaved their sessions; only those of the query's family (`wanted`)
+        sample = [row for _, row in rows_in_content_order(index, table, _MAX_ROWS)
+                  if not wanted or resembles(wanted, families(row.arguments))]
         rows = [r for r in sample if not r.is_error and r.mcp_error is None] or sample
         self.shape = Shape()
         self.json_templates: list[tuple[Reply, Document]] = []
@@ -168,9 +194,11 @@ class Synthesizer:
         """A synthetic reply, or None when the tool has no recorded responses to go by."""
         if len(self.json_templates) >= len(self.text_templates) and self.json_templates:
             reply, doc = rnd.choice(self.json_templates)
-            value = generate(self.shape, rnd, hints(arguments))
+            hint = hints(arguments)
+            value = align(generate(self.shape, rnd, hint), hint)
             return put_document(reply, value, doc)
         if self.text_templates:
             reply, doc, recorded_args = rnd.choice(self.text_templates)
-            return put_document(reply, substitute(doc.value, recorded_args, arguments), doc)
+            text = align_text(substitute(doc.value, recorded_args, arguments))
+            return put_document(reply, text, doc)
         return None

@@ -14,6 +14,10 @@ def calibrate(
                                         "predicted for the same model: a replay run folder."),
     rubric: str = typer.Option("default", "--rubric", help="Rubric file or shipped name."),
     confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
+    history: str | None = typer.Option(None, "--history", help="Append what was measured to "
+                                       "this calibration history (JSON; created on first "
+                                       "use), which `deploysim predict --history` widens "
+                                       "its intervals by."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Per behavior: observed rate, simulated rate and the multiplicative error max(s/o, o/s),
@@ -47,8 +51,14 @@ def calibrate(
                                     "with recorded sessions.")
         pairs.append((str(model), o, s))
     result = run_calibration(pairs, specs, confidence=confidence)
+    from grader.calibration_history import append_history
+
+    kept = append_history(history, result) if history else None
     if as_json:
-        print_json(result.to_dict())
+        doc = result.to_dict()
+        if kept is not None:
+            doc["history"] = {"path": history, "entries": len(kept.entries)}
+        print_json(doc)
         return
     from rich.table import Table
 
@@ -59,10 +69,12 @@ def calibrate(
         table = Table("behavior", "observed", "simulated", "multiplicative error",
                       title=f"{pair.label}")
         for bid, b in pair.behaviors.items():
-            note = "" if b.informative else " (both zero)"
-            note += " (corrected)" if b.corrected else ""
-            table.add_row(bid, fmt_rate(b.observed.rate), fmt_rate(b.simulated.rate),
-                          f"{fmt_num(b.error)}×{note}" if b.error else "–")
+            if not b.informative:  # 0 vs 0: an error of 1× would claim an accuracy not shown
+                shown = (f"– (0 of {b.observed.n:,} observed, 0 of {b.simulated.n:,} simulated:"
+                         " nothing to compare)") if b.error else "–"
+            else:
+                shown = f"{fmt_num(b.error)}×" + (" (corrected)" if b.corrected else "")
+            table.add_row(bid, fmt_rate(b.observed.rate), fmt_rate(b.simulated.rate), shown)
         print_wide(table)
     med = result.median_error
     out.print(f"median multiplicative error: {fmt_num(med) + '×' if med else '–'}", markup=False)

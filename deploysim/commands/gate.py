@@ -80,6 +80,64 @@ def check_same_corpus(base: dict[str, Any], cand: dict[str, Any]) -> None:
                            "both from the same corpus.")
 
 
+def _same_folder(a: str, b: str) -> bool:
+    from recorder import storage
+
+    if storage.is_url(a) or storage.is_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _trajectory_files(path: str) -> list[str]:
+    """A run's trajectory cassettes: what it produced (verdict files, written into it by
+    `deploysim grade`, are left out)."""
+    from grader.verdict_store import is_verdicts_file
+    from recorder.corpus import resolve
+
+    return [p for p in resolve(path) if not is_verdicts_file(p)]
+
+
+def trajectories_hash(files: list[str]) -> str:
+    """sha256 over the bytes of a run's trajectory cassettes, in order."""
+    import hashlib
+
+    from recorder import storage
+
+    h = hashlib.sha256()
+    for p in files:
+        with storage.open_binary(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def check_distinct(baseline: str, candidate: str, base: dict[str, Any], cand: dict[str, Any]
+                   ) -> None:
+    """Refuse a candidate that is the baseline itself: the same folder, the same run (id), or
+    a copy of its trajectories. Such a gate compares a run with itself and always passes."""
+    from grader.gate_errors import PairingError
+    from recorder import storage
+
+    what = None
+    if _same_folder(baseline, candidate):
+        what = "are the same run folder"
+    elif base.get("run_id") and base.get("run_id") == cand.get("run_id"):
+        what = f"are the same run ({base['run_id']}: same model, corpus and settings)"
+    else:
+        files = _trajectory_files(baseline), _trajectory_files(candidate)
+        # hash only when the sizes allow a copy: the gate reads both runs anyway
+        sizes = [sorted(storage.size(p) for p in fs) for fs in files]
+        if sizes[0] == sizes[1] and trajectories_hash(files[0]) == trajectories_hash(files[1]):
+            what = "hold identical trajectories (one is a copy of the other)"
+    if what:
+        raise PairingError(f"--baseline {baseline} and --candidate {candidate} {what}, so the "
+                           "gate would compare a run with itself and always pass; give the "
+                           "candidate model's own run.")
+
+
 def check_audit(path: str) -> None:
     """Refuse (exit 2, untouched) an audit log that is not ours or whose chain is broken."""
     from grader.audit import AuditLog
@@ -137,11 +195,12 @@ def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun
     return write_gate_report(path, rep)
 
 
-def print_wide(table: Any) -> None:
-    """Print a rich table unwrapped: a CI log is wider than the 80 columns rich assumes when
-    stdout is not a terminal."""
+def print_wide(table: Any, wrap: Iterable[str] = ()) -> None:
+    """Print a rich table unwrapped (but for the `wrap` columns, which hold sentences): a CI
+    log is wider than the 80 columns rich assumes when stdout is not a terminal."""
+    wrapped = set(wrap)
     for column in table.columns:
-        column.no_wrap = True
+        column.no_wrap = column.header not in wrapped
     narrow = out.width
     if not out.is_terminal:
         out.width = max(narrow, 160)
@@ -152,24 +211,22 @@ def print_wide(table: Any) -> None:
 
 
 def _table(result: GateResult) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    from grader.report.svg import fmt_num, fmt_rate
+    from grader.report.markdown import change_text, checked_interval, threshold_text
+    from grader.report.svg import fmt_rate
 
     colors = {"pass": "green", "block": "red", "inconclusive": "yellow"}
-    table = Table("behavior", "baseline", "candidate", "ratio", "interval", "threshold",
+    table = Table("behavior", "baseline", "candidate", "change", "interval", "threshold",
                   "verdict")
+    table.columns[3].max_width = 44  # a statement when a side has no event: wraps
     for bid, r in result.behaviors.items():
-        d = r.to_dict()
-        is_rate = d["interval_of"] in ("max_rate", "max_absolute_increase")
-        f = fmt_rate if is_rate else fmt_num
-        lo, hi = d["interval"]
-        thr = d["threshold"]
-        thr_s = "–" if thr is None else (fmt_rate(thr) if is_rate else f"{thr:g}×")
-        table.add_row(bid, fmt_rate(d["baseline_rate"]), fmt_rate(d["candidate_rate"]),
-                      f"{fmt_num(d['ratio'])}×", f"[{f(lo)}, {f(hi)}]", thr_s,
-                      f"[{colors[r.verdict]}]{r.verdict}[/]")
-    print_wide(table)
+        d = r.to_dict()  # the same words and numbers as the JSON and the report
+        table.add_row(escape(bid), fmt_rate(d["baseline_rate"]), fmt_rate(d["candidate_rate"]),
+                      escape(change_text(d)), escape(checked_interval(d)),
+                      escape(threshold_text(d)), f"[{colors[r.verdict]}]{r.verdict}[/]")
+    print_wide(table, wrap=["change"])
     color = "green" if result.decision == "pass" else "red"
     out.print(f"[bold {color}]{result.decision.upper()}[/]")
     for reason in result.reasons:
@@ -186,6 +243,16 @@ def gate(
                                      "audit log (SQLite; created on first use)."),
     mix: str | None = typer.Option(None, "--mix", help="Deployment mix (TOML or production "
                                    "corpus); overrides the policy's deployment_mix."),
+    observed: str | None = typer.Option(None, "--observed", help="Production corpus of the "
+                                        "deployed model: predict deployment rates (`deploysim "
+                                        "predict`) and apply the policy's max_predicted_* "
+                                        "rules."),
+    review: str | None = typer.Option(None, "--review", help="With --observed: labelled "
+                                      "review correcting the grader's error."),
+    review_key: str | None = typer.Option(None, "--review-key", help="The review's key file "
+                                          "(default: beside the labels)."),
+    history: str | None = typer.Option(None, "--history", help="With --observed: calibration "
+                                       "history widening the predictions' intervals."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Pass or block a candidate against a baseline on the same prefixes (exit 0 pass, 1
@@ -199,6 +266,7 @@ def gate(
 
     pol = load_policy(policy)
     base_m, cand_m = read_run(baseline, "baseline"), read_run(candidate, "candidate")
+    check_distinct(baseline, candidate, base_m, cand_m)
     check_same_corpus(base_m, cand_m)
     rubric = load_rubric(pol.rubric_ref())
     specs = behavior_specs(rubric)
@@ -214,7 +282,12 @@ def gate(
     shares = load_mix(mix_ref) if mix_ref else None
     base = GradedRun(baseline, base_m, grade_verdicts(baseline, rubric))
     cand = GradedRun(candidate, cand_m, grade_verdicts(candidate, rubric))
-    result = evaluate(pol, specs, base.verdicts, cand.verdicts, mix=shares)
+    from deploysim.commands.predict import gate_predictions
+
+    preds = gate_predictions(pol, specs, rubric, base.verdicts, cand.verdicts, observed=observed,
+                             mix=shares, mix_source=mix_ref if isinstance(mix_ref, str) else None,
+                             review=review, review_key=review_key, history=history)
+    result = evaluate(pol, specs, base.verdicts, cand.verdicts, mix=shares, predictions=preds)
     doc = result.to_dict()
     logged = None
     if audit:

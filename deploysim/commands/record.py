@@ -180,8 +180,9 @@ def record_stdio(
     command: list[str] = typer.Argument(..., help="The MCP server command and its arguments "
                                         "(after --)."),
     out: str = typer.Option(..., "--out", "-o", help="Folder (or fsspec URL) for cassettes."),
-    name: str | None = typer.Option(None, "--name",
-                                    help="Route name to record the exchanges under."),
+    name: str | None = typer.Option(
+        None, "--name", help="The server's name in the recording, what `serve-stdio --server` "
+        "takes (default: from the command, e.g. `uvx mcp-server-time` → time)."),
     session: str | None = typer.Option(None, "--session", help="Session id to record."),
     segment: str | None = typer.Option(None, "--segment", help="Traffic segment label."),
     queue_size: int = typer.Option(10_000, "--queue-size",
@@ -196,11 +197,16 @@ def record_stdio(
 ) -> None:
     """Spawn an MCP stdio server and relay the agent's stdio to it, recording every message."""
     from proxy.recording import record_stdio as run_stdio
+    from proxy.stdio_shim import default_server_name
 
     _check_command(command)
     cfg = _config(out, "127.0.0.1:0", [], False, "regular", None, False, queue_size,
                   queue_policy, "X-Deploysim-Session", "X-Deploysim-Segment", redact_rules,
                   durability, 256, derive, 10.0, 600.0)
+    if name is None:  # named from the command, so `serve-stdio --server` has a name to take
+        name = default_server_name(list(command))
+        _announce(f"deploysim record-stdio: recording the server as {name!r} (serve it with "
+                  f"`deploysim serve-stdio {out} --server {name}`; --name sets another)")
     code, result = aio_run(run_stdio(cfg, list(command), route=name, session=session,
                                          segment=segment, announce=_announce),
                            standard=True)

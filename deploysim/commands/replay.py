@@ -19,6 +19,7 @@ _HINTS = {
     "invalid_tool_arguments": "the model produced tool arguments that are not JSON objects",
     "rate_limited": "lower --concurrency or set --rpm/--tpm",
     "http_404": "check --base-url (OpenAI URLs end in /v1, Anthropic's do not)",
+    "stub_miss": "a tool call had no recording and no fallback answered it (named above)",
 }
 
 
@@ -101,9 +102,21 @@ def replay(
     rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
     tpm: float | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
     prices: str | None = typer.Option(None, "--prices", help="Price table (JSON or TOML)."),
-    miss: str = typer.Option("error", "--miss", help="Stub miss policy."),
+    fallbacks: str = typer.Option(
+        "nearest,synthesize", "--fallbacks", metavar="LIST",
+        help="Fallbacks tried, in order, for a call no recording matches: any of nearest, "
+             "synthesize, simulate (needs --tool-simulator), or none."),
+    miss: str = typer.Option(
+        "error", "--miss",
+        help="When neither a recording nor a fallback answers a call: error (the candidate "
+             "sees the tool's own error and the turn fails as stub_miss; exit status 3) or "
+             "continue (the turn goes on; the miss is counted)."),
     progress: str | None = typer.Option(None, "--progress", help="bar | log | off."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Start the --out run folder afresh: remove the run "
+                                        "there first (only what a run wrote; refused if it "
+                                        "holds other files)."),
 ) -> None:
     """Replay recorded sessions through a candidate model with tools answered by stubs."""
 
@@ -111,6 +124,7 @@ def replay(
 
     from replayer.config import ReplayConfig
     from replayer.errors import ReplayConfigError
+    from stubs.policy import parse_fallbacks
 
     _check_rates(timeout, rpm, tpm)
     try:
@@ -123,7 +137,8 @@ def replay(
             ray_workers=ray_workers, params=_params(param), cache=not no_cache,
             cache_dir=cache_dir, user_simulator=user_simulator, tool_simulator=tool_simulator,
             timeout=timeout, max_attempts=max_attempts, requests_per_minute=rpm,
-            tokens_per_minute=tpm, prices=prices, stub_miss=miss)
+            tokens_per_minute=tpm, prices=prices, stub_fallbacks=parse_fallbacks(fallbacks),
+            stub_miss=miss)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "--" + str(first["loc"][0]).replace("_", "-")
@@ -133,6 +148,18 @@ def replay(
     from deploysim.outputs import check_out_dir
 
     check_out_dir(config.out)
+    if overwrite:  # before the workers start: they open the run folder's cache
+        from recorder.corpus import resolve
+        from replayer.clients import resolve_api_key
+        from replayer.run import reset
+
+        # what would stop the new run at once is checked before the old one is removed
+        resolve(config.corpus)
+        resolve_api_key(config.api, config.base_url, config.api_key_env)
+        removed = reset(config.out)
+        if removed:
+            err.print(f"--overwrite: removed the earlier run in {config.out} ({removed} "
+                      "files)", markup=False, highlight=False)
     pool = None
     if config.executor == "local" and config.workers > 1:
         # the workers start now, so their start-up overlaps this process's remaining imports
@@ -152,8 +179,15 @@ def replay(
     else:
         _print(summary)
     counts = summary["counts"]
+    if summary.get("failed_by_miss"):  # before 1: it names what to fix, even if all failed
+        raise typer.Exit(EXIT_STUB_MISS)
     if counts["turns"] and counts["errors"] == counts["turns"]:
         raise typer.Exit(1)
+
+
+EXIT_STUB_MISS = 3
+"""`--miss error` failed at least one turn: a tool call neither a recording nor a fallback
+could answer (the summary names the calls; docs/replayer.md)."""
 
 
 def _print(summary: dict[str, Any]) -> None:
@@ -163,8 +197,22 @@ def _print(summary: dict[str, Any]) -> None:
               f"{c['errors']} errors ({summary['written']} written now, {summary['skipped']} "
               f"already present) in {summary['elapsed_s']:.1f}s", markup=False)
     if summary["provenance"]:
+        from stubs.policy import format_mix
+
         mix = ", ".join(f"{k} {v}" for k, v in summary["provenance"].items())
-        out.print(f"tool answers: {mix}", markup=False)
+        out.print(f"tool answers: {format_mix(summary['answers'])} ({mix})", markup=False)
+    for miss in summary.get("missed_calls") or []:
+        args = json.dumps(miss.get("arguments"), default=str, ensure_ascii=False)
+        what = "failed the turn" if miss.get("failed_turn") else "answered with the tool's error"
+        out.print(f"missed: {miss.get('tool')} {args[:160]} in {miss.get('trajectory')} "
+                  f"(session {miss.get('session')}, call {miss.get('call_index')}): {what}",
+                  markup=False)
+    if summary.get("failed_by_miss"):
+        err.print(f"deploysim replay: {summary['failed_by_miss']} turn(s) failed with "
+                  "stub_miss: neither a recording nor a fallback answered a tool call (--miss "
+                  f"error); exit status {EXIT_STUB_MISS}", markup=False, highlight=False)
+    for warning in summary.get("warnings") or []:
+        err.print(f"deploysim replay: warning: {warning}", markup=False, highlight=False)
     for reason, n in summary["errors_by_reason"].items():
         hint = _HINTS.get(reason, "see the trajectories' error field")
         out.print(f"errors: {n} turn(s) failed with {reason}: {hint}", markup=False)

@@ -59,6 +59,7 @@ def robustness(
     from rich.table import Table
 
     from deploysim.commands.gate import print_wide
+    from grader.change import pp
     from grader.report.svg import fmt_num, fmt_rate
 
     table = Table("behavior", *[r.label for r in result.runs])  # behaviors down, profiles across
@@ -69,7 +70,11 @@ def robustness(
             text = fmt_rate(c.estimate.rate)
             if c.change is not None:
                 mark = "*" if c.change.significant else ""
-                text += f" ({fmt_num(c.change.ratio)}×{mark})"
+                # with a zero on either side there is no ratio: the difference says it
+                side = c.change.zero_side
+                shown = f"{fmt_num(c.change.ratio)}×" if side is None else \
+                    "no event in either" if side == "both" else pp(c.change.difference)
+                text += f" ({shown}{mark})"
             cells.append(text)
         table.add_row(b.id, *cells)
     print_wide(table)

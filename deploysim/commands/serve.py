@@ -17,10 +17,15 @@ from deploysim.console import err, print_json
 from recorder.aio import run as aio_run
 
 _CORPUS_HELP = "Recorded cassettes (files, folders, globs or fsspec URLs)."
-_MISS_HELP = ("What a call no recording matches gets: error (a tool error with the closest "
-              "recorded calls), synthesize (nearest recording, else a synthetic answer), "
-              "simulate (nearest, else a model plays the tool; needs --simulator) or forward "
-              "(the real tool).")
+_MISS_HELP = ("When neither a recording nor a fallback answers a call: error (the agent gets the "
+              "tool's own error; the miss is counted as a failure, named in the summary, and "
+              "serve exits 3), continue (the same error, not a failure) or forward (the real "
+              "tool). synthesize and simulate are older spellings of --fallbacks.")
+_FALLBACKS_HELP = ("Fallbacks tried, in order, for a call no recording matches: any of nearest, "
+                   "synthesize, simulate (needs --simulator), or none. Default "
+                   "nearest,synthesize.")
+EXIT_STUB_MISS = 3
+"""Calls went unanswered under `--miss error` (the same status `deploysim replay` uses)."""
 
 
 def _simulator(spec: str | None, api: str) -> Any:
@@ -44,6 +49,8 @@ def serve(
                                 help="Perturbation profile: a built-in name or a TOML file."),
     seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
     miss: str = typer.Option("error", "--miss", help=_MISS_HELP),
+    fallbacks: str | None = typer.Option(None, "--fallbacks", metavar="LIST",
+                                         help=_FALLBACKS_HELP),
     candidate: list[str] = typer.Option(
         [], "--candidate", help="[NAME=]URL: forward the LLM route NAME (default /) to this "
         "candidate model endpoint. Repeatable."),
@@ -71,25 +78,32 @@ def serve(
     from proxy.recording import parse_listen
     from proxy.replay.config import ServeConfig
     from proxy.replay.server import serve as run_serve
+    from stubs.policy import parse_fallbacks
 
     cfg = ServeConfig(corpus=list(corpus), listen=parse_listen(listen), profile=profile,
-                      seed=seed, miss=miss, candidates=list(candidate), routes=list(route),
+                      seed=seed, miss=miss,
+                      fallbacks=parse_fallbacks(fallbacks) if fallbacks is not None else None,
+                      candidates=list(candidate), routes=list(route),
                       upstreams=list(upstream), run_out=run_out, session_header=session_header,
                       redact_rules=_existing(redact_rules, "--redact-rules"),
                       stub_index=stub_index)
     result = aio_run(run_serve(cfg, _announce,
                                    simulator=_simulator(simulator, simulator_api)))
     _report(result, as_json)
+    if result.get("miss_policy") == "error" and (result.get("answers") or {}).get("missed"):
+        raise typer.Exit(EXIT_STUB_MISS)
 
 
 def serve_stdio(
     corpus: list[str] = typer.Argument(..., help=_CORPUS_HELP),
-    server: str = typer.Option(..., "--server",
-                               help="The recorded MCP server to stand in for (its route)."),
+    server: str | None = typer.Option(
+        None, "--server", help="The recorded MCP server to stand in for: its route or "
+        "record-stdio name (may be left out when the corpus has only one)."),
     profile: str = typer.Option("none", "--profile",
                                 help="Perturbation profile: a built-in name or a TOML file."),
     seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
-    miss: str = typer.Option("error", "--miss", help="error or synthesize (see serve)."),
+    miss: str = typer.Option("error", "--miss",
+                             help="error, continue or synthesize (see serve)."),
     session: str | None = typer.Option(None, "--session",
                                        help="The recorded session whose answers to prefer."),
     run_out: str | None = typer.Option(None, "--run-out",
@@ -102,9 +116,9 @@ def serve_stdio(
     from proxy.serve_stdio import StdioConfig
     from proxy.serve_stdio import serve_stdio as run_stdio
 
-    if miss not in ("error", "synthesize"):
-        raise ServeConfigError(f"serve-stdio takes --miss error or synthesize, not {miss!r}; "
-                               "use `deploysim serve` to forward or simulate misses.")
+    if miss not in ("error", "continue", "synthesize"):
+        raise ServeConfigError(f"serve-stdio takes --miss error, continue or synthesize, not "
+                               f"{miss!r}; use `deploysim serve` to forward or simulate misses.")
     cfg = StdioConfig(corpus=list(corpus), server=server, profile=profile, seed=seed,
                       miss=miss, session=session, run_out=run_out, stub_index=stub_index)
     result = aio_run(run_stdio(cfg), standard=True)

@@ -205,9 +205,14 @@ async def _record(res: DemoResult, world: World, n: int, seed: int,
 
 def _replay_cmd(res: DemoResult, out: Path, model: str, profile: str, base_url: str,
                 seed: int) -> list[str]:
+    # `--miss continue`: a model that follows an injected instruction calls what production
+    # never called (`curl ... --data-binary @.env`); no recording can answer it, and no
+    # fallback may invent an answer. The model sees the tool's own error and the turn goes
+    # on, so the call it made is graded; the misses are counted in each replay's summary.
     return [*_deploysim(), "replay", str(res.production), "--model", model, "--base-url",
             base_url, "--api", "openai-chat", "--mode", "prefix", "--profile", profile,
-            "--seed", str(seed), "--concurrency", "32", "--out", str(out)]
+            "--seed", str(seed), "--concurrency", "32", "--miss", "continue",
+            "--out", str(out)]
 
 
 async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str], None]) -> None:

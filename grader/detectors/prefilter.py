@@ -78,6 +78,22 @@ def required_literals(pattern: str, flags: int = 0) -> list[str] | None:
     return sorted({lit.casefold() for lit in lits}, key=len, reverse=True)
 
 
+def literal_prefix(pattern: str, flags: int = 0) -> str:
+    """The literal every match of the pattern starts with ("" when none is known)."""
+    if _sre is None:
+        return ""
+    try:
+        tree = _sre.parse(pattern, flags)
+    except Exception:
+        return ""
+    out = []
+    for op, av in tree:
+        if str(op) != "LITERAL":
+            break
+        out.append(chr(av))
+    return "".join(out)
+
+
 def any_in(literals: list[str], text: str) -> bool:
     """True when some literal occurs in `text` (a plain loop: faster than any() over a
     generator for the dozen-odd literals of a rubric regex)."""

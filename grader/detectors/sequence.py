@@ -39,6 +39,9 @@ class SequenceStep(StepPattern):
 
     not_preceded_by: list[StepPattern] = Field(default_factory=list)
     """If any of these matches an event between the previous step and this one, no match."""
+    no_calls: bool = False
+    """Assistant steps: only a message that makes no tool call — a reply to the user, not the
+    narration that comes before a call ("I checked the config: the port is wrong, fixing")."""
 
 
 class SequenceConfig(DetectorConfig):
@@ -67,6 +70,13 @@ def _any(matchers: list[Matcher]) -> Matcher | None:
     return match
 
 
+def _makes_calls(ev: Event, events: list[Event]) -> bool:
+    """An assistant message's text event is followed by its own tool calls (same message)."""
+    i = ev.index + 1
+    return i < len(events) and events[i].kind == "tool_call" and \
+        events[i].message_index == ev.message_index
+
+
 @register
 class SequenceDetector(Detector):
     """Flags each event that completes the ordered pattern."""
@@ -78,6 +88,7 @@ class SequenceDetector(Detector):
     def setup(self) -> None:
         cfg: SequenceConfig = self.config
         self._steps = [compile_step(s) for s in cfg.steps]
+        self._no_calls = [s.no_calls for s in cfg.steps]
         self._kinds = [s.on or s.kind() for s in cfg.steps]  # None: any kind
         forbid = [_any([compile_step(p) for p in s.not_preceded_by]) for s in cfg.steps]
         first = _any([compile_step(p) for p in cfg.not_preceded_by])
@@ -140,6 +151,7 @@ class SequenceDetector(Detector):
         blocked = [False] * n  # a forbidden event seen in step k's window
         per_turn = self._per_turn
         steps_for, forbid_for = self._steps_for, self._forbid_for
+        no_calls, all_events = self._no_calls, traj.events
         for ev in events:
             kind = ev.kind
             if per_turn and kind == "user":
@@ -150,6 +162,8 @@ class SequenceDetector(Detector):
             for k in ks if ks is not None else self._steps_taking(kind):
                 prev = chain[k - 1] if k else ()
                 if prev is None or blocked[k]:
+                    continue
+                if no_calls[k] and _makes_calls(ev, all_events):
                     continue
                 hit = steps[k](ev)
                 if hit is None:

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from html import escape
 from importlib.resources import files
 
-from grader.diagnosis import SessionDriver
+from grader.change import ratio_number
+from grader.compare import Comparison
+from grader.diagnosis import BehaviorDriver, SessionDriver
 from grader.gate import BehaviorResult
 from grader.report.conversation import conversation_html
 from grader.report.model import GateReport, RunInfo, SideBySide
@@ -80,6 +82,18 @@ def banner(rep: GateReport) -> str:
             + "</div></div></section>")
 
 
+def change_cell(c: Comparison) -> str:
+    """The change column: the ratio with its interval, or, with a zero on either side, the
+    statement in words (difference in pp and a one-sided bound; never ∞ or [1, 1])."""
+    if c.zero_side is not None:
+        return (f'<td class="num change" title="{escape(c.ratio_reason or "")}">'
+                f"{escape(c.statement)}</td>")
+    r_lo, r_hi = c.ratio_interval.as_list()
+    bounds = f"[{ratio_number(r_lo)}, {ratio_number(r_hi)}]"  # an open end says "unbounded"
+    return (f'<td class="num">{fmt_num(c.ratio)}×<br><span class="sub">{escape(bounds)}'
+            "</span></td>")
+
+
 def behaviors_table(rep: GateReport) -> str:
     rows = []
     for bid, r in rep.result.behaviors.items():
@@ -97,13 +111,12 @@ def behaviors_table(rep: GateReport) -> str:
         if c.candidate.k == 0 and c.candidate.n:
             floor = (f'<div class="sub">no candidate event in {c.candidate.n:,} '
                      f"{r.spec.per}s: {escape(c.candidate.detection_floor_text)}</div>")
-        r_lo, r_hi = c.ratio_interval.as_list()
         rows.append(
             f"<tr><td class=\"bname\"><strong>{escape(bid)}</strong><br><span class=\"sev\">"
             f"{escape(r.spec.severity)} · per {r.spec.per}</span>{extra}</td>"
             f'<td class="num">{fmt_rate(c.baseline.rate)}<br>{_iv(b_iv.low, b_iv.high)}</td>'
             f'<td class="num">{fmt_rate(c.candidate.rate)}<br>{_iv(c_iv.low, c_iv.high)}</td>'
-            f'<td class="num">{fmt_num(c.ratio)}×<br>{_iv(r_lo, r_hi, rate=False)}</td>'
+            f"{change_cell(c)}"
             f'<td class="num">{_threshold_text(r)}</td><td>{chart}{floor}</td>'
             f"<td>{pill(r.verdict)}<ul class=\"reasons\">{reasons}</ul></td></tr>")
     legend = (f'<div class="legend"><span><span class="swatch" style="background:{BASE_COLOR}">'
@@ -112,7 +125,7 @@ def behaviors_table(rep: GateReport) -> str:
               f'<span class="swatch" style="background:#fff;border:1px dashed #c0392b"></span>'
               f"max_rate</span><span>bars: {rep_confidence(rep)} intervals</span></div>")
     return ("<h2>Behaviors</h2>" + legend + '<table><thead><tr><th>behavior</th>'
-            '<th class="num">baseline</th><th class="num">candidate</th><th class="num">ratio'
+            '<th class="num">baseline</th><th class="num">candidate</th><th class="num">change'
             '</th><th class="num">threshold</th><th>rates and intervals</th><th>verdict</th>'
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
@@ -197,8 +210,13 @@ def diagnosis(rep: GateReport, top: int = 10) -> str:
         f"<td>{escape(s.segment)}</td><td>{escape(', '.join(s.behaviors))}</td>"
         f'<td class="num">{len(s.candidate_flags)}</td><td class="num">{len(s.baseline_flags)}'
         f'</td><td class="num">{s.score:+g}</td></tr>' for s in d.sessions[:top])
+    def change(b: BehaviorDriver) -> str:
+        if b.ratio is None:
+            return escape(rep.result.behaviors[b.behavior].comparison.statement)
+        return f"ratio {fmt_num(b.ratio)}×"
+
     beh = "".join(f"<li><strong>{escape(b.behavior)}</strong> {pill(b.verdict)} excess "
-                  f"{b.excess:+g} flags, ratio {fmt_num(b.ratio)}×</li>"
+                  f"{b.excess:+g} flags, {change(b)}</li>"
                   for b in d.behaviors if b.behavior in d.focus)
     return (f"<h2>{title}</h2><div class=\"card\"><h3>Behaviors</h3><ol>{beh}</ol>"
             "<h3>Segments (ranked by excess flags)</h3><table><thead><tr><th>behavior</th>"
@@ -263,6 +281,9 @@ def render_gate_html(rep: GateReport) -> str:
               f" · rubric {escape(rep.rubric_hash[:16])} · policy {escape(rep.policy_hash[:16])}"
               f"{' · logged in ' + escape(rep.audit) if rep.audit else ''} · this page is "
               "self-contained and fetches nothing.</footer>")
-    body = (head + banner(rep) + behaviors_table(rep) + diagnosis(rep) + heatmap(rep)
+    from grader.report.prediction import predictions_html
+
+    body = (head + banner(rep) + behaviors_table(rep) + predictions_html(rep) + diagnosis(rep)
+            + heatmap(rep)
             + environment(rep) + side_by_side(rep.trajectories) + footer)
     return page(f"deploysim gate: {rep.result.decision}", body)

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from grader.change import interval_text, quantity_number
 from grader.report.model import GateReport
 from grader.report.svg import fmt_num, fmt_rate
 
 ICON = {"pass": "✅", "block": "⛔", "inconclusive": "⚠️"}
+
+
+def change_text(d: dict[str, Any]) -> str:
+    """A behavior's change as its JSON states it: the ratio, or (with a zero on either side,
+    where the ratio is null) the statement with the difference and a one-sided bound."""
+    return str(d["change"]) if d["ratio"] is None else f"{fmt_num(d['ratio'])}×"
+
+
+def checked_interval(d: dict[str, Any]) -> str:
+    """The interval the verdict rests on, in its quantity's unit."""
+    lo, hi = d["interval"]
+    return interval_text(lo, hi, d["interval_quantity"])
+
+
+def threshold_text(d: dict[str, Any]) -> str:
+    """The threshold of the check the verdict rests on, or the convention that decided it."""
+    if d.get("convention"):
+        return str(d["convention"])
+    thr = d["threshold"]
+    return "–" if thr is None else quantity_number(thr, d["interval_quantity"])
 
 
 def render_gate_markdown(rep: GateReport, top: int = 5) -> str:
@@ -15,18 +38,17 @@ def render_gate_markdown(rep: GateReport, top: int = 5) -> str:
              f"{rep.candidate.model} (candidate) vs {rep.baseline.model} (baseline), "
              f"policy `{rep.policy_path}`", ""]
     lines += [f"- {r}" for r in res.reasons] + [""]
-    lines += ["| behavior | severity | baseline | candidate | ratio | interval | threshold "
-              "| verdict |", "|---|---|---:|---:|---:|---|---:|---|"]
+    lines += ["| behavior | severity | baseline | candidate | change | interval | threshold "
+              "| verdict |", "|---|---|---:|---:|---|---|---:|---|"]
     for bid, r in res.behaviors.items():
         d = r.to_dict()
-        lo, hi = d["interval"]
-        is_rate = d["interval_of"] in ("max_rate", "max_absolute_increase")
-        f = fmt_rate if is_rate else fmt_num
-        thr = d["threshold"]
-        thr_s = "–" if thr is None else (fmt_rate(thr) if is_rate else f"{thr:g}×")
         lines.append(f"| {bid} | {r.spec.severity} | {fmt_rate(d['baseline_rate'])} | "
-                     f"{fmt_rate(d['candidate_rate'])} | {fmt_num(d['ratio'])}× | "
-                     f"[{f(lo)}, {f(hi)}] | {thr_s} | {ICON[r.verdict]} {r.verdict} |")
+                     f"{fmt_rate(d['candidate_rate'])} | {change_text(d)} | "
+                     f"{checked_interval(d)} | {threshold_text(d)} | {ICON[r.verdict]} "
+                     f"{r.verdict} |")
+    from grader.report.prediction import predictions_markdown
+
+    lines += predictions_markdown(rep)
     if rep.diagnosis.sessions and res.decision == "block":
         lines += ["", "Sessions driving the block:", ""]
         for s in rep.diagnosis.sessions[:top]:

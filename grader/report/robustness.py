@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 
+from grader.change import ratio_number
 from grader.report.html import page
 from grader.report.svg import change_color, fmt_num, fmt_rate, palette, stacked_bar
 from grader.robustness import Robustness
@@ -18,11 +19,15 @@ def _cell(rob: Robustness, profile: str, behavior: str) -> str:
             f"n={e.n:,}</small>")
     if c is None:
         return f'<td title="reference">{text}<small>reference</small></td>'
-    r_lo, r_hi = c.ratio_interval.as_list()
     mark = " ●" if c.significant else ""
+    if c.zero_side is not None:  # no ratio to show: the difference and a bound instead
+        change = escape(c.statement)
+    else:
+        r_lo, r_hi = c.ratio_interval.as_list()
+        change = f"{fmt_num(c.ratio)}× [{ratio_number(r_lo)}, {ratio_number(r_hi)}]"
     return (f'<td style="background:{change_color(c.baseline.rate, c.candidate.rate)}" '
-            f'title="{escape(profile)} × {escape(behavior)}">{text}<small>{fmt_num(c.ratio)}× '
-            f"[{fmt_num(r_lo)}, {fmt_num(r_hi)}]{mark}</small></td>")
+            f'title="{escape(profile)} × {escape(behavior)}">{text}<small>{change}{mark}'
+            "</small></td>")
 
 
 def render_robustness_html(rob: Robustness, title: str = "deploysim robustness report") -> str:
@@ -52,8 +57,9 @@ def render_robustness_html(rob: Robustness, title: str = "deploysim robustness r
             + (f"<ul>{notes}</ul>" if notes else "")
             + "<h2>Rates by environment state</h2><p class=\"sub\">Each cell: the rate, its "
             "interval and sample size; below, the ratio to the reference with its paired "
-            "interval (● = the change is significant). Red: worse than the reference; green: "
-            "better.</p><table class=\"heat\"><thead><tr><th>profile</th>" + head
+            "interval, or, when either has no event, the difference in percentage points and "
+            "a one-sided bound (● = the change is significant). Red: worse than the "
+            "reference; green: better.</p><table class=\"heat\"><thead><tr><th>profile</th>" + head
             + f"</tr></thead><tbody>{rows}</tbody></table><h2>Profiles</h2>"
             + '<div class="grid2">' + "".join(cards) + "</div>"
             + "<footer>Self-contained; this page fetches nothing.</footer>")

@@ -21,7 +21,7 @@ def fmt_rate(x: float | None) -> str:
     if x == 0:
         return "0%"
     pct = x * 100
-    return f"{pct:.3g}%" if pct >= 0.01 else f"{pct:.1e}%"
+    return f"{pct:.3g}%" if abs(pct) >= 0.01 else f"{pct:.1e}%"
 
 
 def fmt_num(x: float | None, digits: int = 3) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from proxy.replay.mcp_protocol import params_key
+from proxy.replay.mcp_recorded import McpRecorded
 from recorder.corpus import Corpus
 from recorder.exchange import Exchange
 from recorder.protocols import detect_protocol, parse_exchange
@@ -44,8 +44,8 @@ class Catalog:
 
     routes: dict[str | None, RouteInfo] = field(default_factory=dict)
     mcp_servers: dict[str | None, McpServerRecord] = field(default_factory=dict)
-    mcp_replies: dict[tuple[str | None, str], dict[str, Any]] = field(default_factory=dict)
-    """(route, `params_key(method, params)`) → recorded `{"result": ...}` or `{"error": ...}`."""
+    mcp_replies: dict[str | None, McpRecorded] = field(default_factory=dict)
+    """Route → what its MCP server answered to everything but tool calls, and its tool errors."""
     http_names: dict[str | None, set[str]] = field(default_factory=dict)
     llm_exchanges: list[Exchange] = field(default_factory=list)
 
@@ -89,12 +89,20 @@ class Catalog:
             return
         for call in parsed.mcp.calls:
             method = call.request.method or ""
-            if method in ("tools/call", "initialize", "server/discover", "tools/list") or \
-                    call.reply is None:
-                continue
             reply = call.reply
+            if method in ("initialize", "server/discover") or reply is None:
+                continue
             value = {"result": reply.result} if reply.kind == "result" else {"error": reply.error}
-            self.mcp_replies[(ex.route, params_key(method, call.request.params))] = value
+            recorded = self.mcp_replies.setdefault(ex.route, McpRecorded())
+            if method != "tools/call":
+                recorded.add(method, call.request.params, value)
+                continue
+            params = call.request.params
+            name = params.get("name") if isinstance(params, dict) else None
+            failed = reply.kind != "result" or (isinstance(reply.result, dict)
+                                                and reply.result.get("isError") is True)
+            if isinstance(name, str) and failed:
+                recorded.add_tool_error(name, value)
 
     def describe(self) -> list[dict[str, Any]]:
         """The routes for the banner, health and manifest."""

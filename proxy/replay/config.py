@@ -16,13 +16,14 @@ from recorder.corpus import Corpus
 from recorder.llm import ModelClient
 from stubs.api import ToolAnswerer
 
-MISS_POLICIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "error": ((), "error"),
-    "synthesize": (("nearest", "synthesize"), "error"),
-    "simulate": (("nearest", "simulate"), "error"),
-    "forward": ((), "forward"),
+LEGACY_MISS: dict[str, tuple[str, ...]] = {
+    "synthesize": ("nearest", "synthesize"),
+    "simulate": ("nearest", "simulate"),
 }
-"""`--miss` → (stub fallbacks tried after an exact miss, then the engine's miss policy)."""
+"""Older `--miss` spellings that named fallbacks: `--miss synthesize` is `--fallbacks
+nearest,synthesize --miss error`."""
+MISS_POLICIES = ("error", "continue", "forward", *LEGACY_MISS)
+"""Every `--miss` value serve takes (`stubs.policy` says what each means)."""
 ROUTE_MODES = {"replay": Mode.REPLAY, "record": Mode.RECORD, "forward": Mode.PASSTHROUGH}
 """`--route NAME=MODE` → the gateway mode of the route."""
 
@@ -30,8 +31,23 @@ ROUTE_MODES = {"replay": Mode.REPLAY, "record": Mode.RECORD, "forward": Mode.PAS
 def check_miss(miss: str) -> None:
     """Refuse an unknown `--miss` policy."""
     if miss not in MISS_POLICIES:
-        raise ServeConfigError(f"--miss {miss!r} is not one of {', '.join(MISS_POLICIES)}; use "
-                               "error to answer misses with a tool error.")
+        raise ServeConfigError(f"--miss {miss!r} is not one of {', '.join(MISS_POLICIES[:3])}; "
+                               "error answers with the tool's own error and counts the miss "
+                               "as a failure, continue does not, forward calls the real tool.")
+
+
+def miss_policy(miss: str, fallbacks: tuple[str, ...] | None) -> tuple[tuple[str, ...], str]:
+    """`--miss` and `--fallbacks` → (the fallbacks, the policy: error | continue | forward);
+    one meaning with `deploysim replay` (`stubs.policy`)."""
+    from stubs.policy import default_fallbacks, parse_fallbacks
+
+    check_miss(miss)
+    if miss in LEGACY_MISS:
+        if fallbacks is not None:
+            raise ServeConfigError(f"--miss {miss} is the older spelling of --fallbacks "
+                                   f"{','.join(LEGACY_MISS[miss])}; give --fallbacks alone.")
+        return LEGACY_MISS[miss], "error"
+    return (default_fallbacks(miss) if fallbacks is None else parse_fallbacks(fallbacks)), miss
 
 
 @dataclass
@@ -43,6 +59,10 @@ class ServeConfig:
     profile: str = "none"
     seed: int = 0
     miss: str = "error"
+    """error | continue | forward (`stubs.policy`), or an older spelling (`LEGACY_MISS`)."""
+    fallbacks: tuple[str, ...] | None = None
+    """Fallback layers, in order, before the miss policy (None: `stubs.policy`'s default, or
+    what an older `--miss` spelling names)."""
     candidates: list[str] = field(default_factory=list)
     """`[NAME=]URL`: LLM routes forwarded to a live candidate model."""
     routes: list[str] = field(default_factory=list)
@@ -70,6 +90,28 @@ def split_named(spec: str, option: str) -> tuple[str | None, str]:
     return None, spec
 
 
+_ENDPOINTS = ("/chat/completions", "/completions", "/responses", "/messages", "/embeddings")
+
+
+def check_candidate(spec: str) -> tuple[str | None, str]:
+    """`[NAME=]URL` of a `--candidate` → (route name, URL). The base URL may be given with or
+    without the API's version path (`http://host:8000` or `http://host:8000/v1`: the request
+    paths are joined without repeating it, `llm_handler.candidate_path`); an endpoint URL or
+    anything that is not http(s) is refused at start."""
+    from urllib.parse import urlsplit
+
+    name, url = split_named(spec, "--candidate")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServeConfigError(f"--candidate {spec!r} is not an http(s) URL; give the model "
+                               "server's base URL, e.g. --candidate http://127.0.0.1:8000/v1.")
+    if parts.query or parts.fragment or parts.path.rstrip("/").endswith(_ENDPOINTS):
+        raise ServeConfigError(f"--candidate {spec!r} names an endpoint, not a base URL; give "
+                               "the base URL the agent's SDK would take, e.g. "
+                               f"{parts.scheme}://{parts.netloc}/v1.")
+    return name, url
+
+
 def run_id_of(identity: dict[str, Any]) -> str:
     """A stable run id: the hash of what makes the run (never its time or ports)."""
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
@@ -78,22 +120,29 @@ def run_id_of(identity: dict[str, Any]) -> str:
 
 def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, miss: str,
                simulator: ModelClient | None = None, index: str | None = None,
-               upstreams: dict[str | None, str] | None = None
+               upstreams: dict[str | None, str] | None = None,
+               fallbacks: tuple[str, ...] | None = None
                ) -> tuple[ToolAnswerer, dict[str, Any], Any]:
-    """The stub engine for a `--miss` policy: (answerer, its description, the live tools it
-    forwards misses to, or None)."""
+    """The stub engine for `--miss` and `--fallbacks`: (answerer, its description, the live
+    tools it forwards misses to, or None)."""
     from stubs.engine import StubEngine
+    from stubs.policy import engine_miss
 
-    check_miss(miss)
-    fallbacks, policy = MISS_POLICIES[miss]
+    layers, policy = miss_policy(miss, fallbacks)
+    if "simulate" in layers and simulator is None:
+        raise ServeConfigError("The simulate fallback needs a model to play the tools; give "
+                               "--simulator MODEL@URL, or leave simulate out of --fallbacks.")
     live = None
-    if miss == "forward":
+    if policy == "forward":
         from proxy.replay.live import LiveTools
 
         live = LiveTools(upstreams or {}, catalog.mcp_servers)
-    engine = StubEngine.from_corpus(corpus, seed=seed, profile=profile, fallbacks=fallbacks,
-                                    miss=policy, simulator=simulator, live=live, index=index)
-    return engine, engine.describe(), live
+    engine = StubEngine.from_corpus(corpus, seed=seed, profile=profile, fallbacks=layers,
+                                    miss=engine_miss(policy), simulator=simulator, live=live,
+                                    index=index)
+    # the manifest says what the user asked (`continue` is the engine's `error` plus no
+    # failure), so a run's stubs name the policy in force
+    return engine, {**engine.describe(), "miss": policy}, live
 
 
 def upstream_map(cfg: ServeConfig, catalog: Catalog) -> dict[str | None, str]:

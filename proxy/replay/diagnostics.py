@@ -59,7 +59,9 @@ class ServeLog:
         self.miss_count = 0
         self.miss_tools: Counter[str] = Counter()
         self.llm: Counter[str] = Counter()
-        """LLM calls by how they were answered: candidate, recorded, miss."""
+        """LLM calls by how they were answered: candidate, candidate_failed, recorded, miss."""
+        self.llm_failures: Counter[str] = Counter()
+        """Candidate model calls that failed, by HTTP status (`"404"` → count)."""
 
     def tool(self, call: ServedCall) -> None:
         """Count an answered tool call; log and keep a miss with its diagnostics."""
@@ -82,9 +84,17 @@ class ServeLog:
                                 "call_index": q.call_index, "diagnostics": _plain(diag)})
 
     def llm_call(self, how: str, *, route: str | None = None, reason: str | None = None,
-                 diagnostics: dict[str, Any] | None = None) -> None:
-        """Count an LLM call (`candidate`, `recorded`, `miss`); a miss is logged and kept."""
+                 diagnostics: dict[str, Any] | None = None, status: int | None = None) -> None:
+        """Count an LLM call (`candidate`, `candidate_failed`, `recorded`, `miss`); a miss is
+        logged and kept, a failed candidate call counted by status."""
         self.llm[how] += 1
+        if how == "candidate_failed":
+            if not self.llm_failures:
+                log.warning("deploysim serve: the candidate model answered HTTP %s on route "
+                            "%s; check --candidate (its base URL, with or without /v1)",
+                            status, "/" if route is None else route)
+            self.llm_failures[str(status)] += 1
+            return
         if how != "miss":
             return
         self.miss_count += 1
@@ -100,6 +110,28 @@ class ServeLog:
         """Full provenance → count, sorted by name (what the run manifest records)."""
         return dict(sorted(self.provenance.items()))
 
+    def answers(self) -> dict[str, Any]:
+        """Exact, fallback (by layer) and missed answers (`stubs.policy.answer_mix`)."""
+        from stubs.policy import answer_mix
+
+        return answer_mix(self.provenance)
+
+    def warnings(self) -> list[str]:
+        """What the stop summary must warn about: fallbacks over the threshold, failing
+        candidate model calls."""
+        from stubs.policy import fallback_warning
+
+        out = [w for w in [fallback_warning(self.answers())] if w]
+        failed = self.llm.get("candidate_failed", 0)
+        if failed:
+            total = failed + self.llm.get("candidate", 0)
+            statuses = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(self.llm_failures.items()))
+            out.append(f"{failed} of {total} model call(s) to the candidate failed ({statuses}); "
+                       "check --candidate: give the model server's base URL, e.g. "
+                       "http://127.0.0.1:8000/v1, and that it serves the model the agent asks "
+                       "for.")
+        return out
+
     def summary(self) -> dict[str, Any]:
         """Hits by provenance and misses: the stop summary (`--json` prints this object)."""
         base: Counter[str] = Counter()
@@ -112,14 +144,23 @@ class ServeLog:
         return {"tool_calls": self.calls, "by_provenance": dict(sorted(base.items())),
                 "perturbed": dict(sorted(perturbed.items())), "misses": self.miss_count,
                 "misses_by_tool": dict(self.miss_tools.most_common()),
-                "llm_calls": dict(sorted(self.llm.items()))}
+                "missed_calls": [{k: m.get(k) for k in ("tool", "arguments", "session",
+                                                        "trajectory", "call_index")}
+                                 for m in self.misses[:20] if m.get("kind") != "llm"],
+                "llm_calls": dict(sorted(self.llm.items())),
+                "llm_failures": dict(sorted(self.llm_failures.items())),
+                "answers": self.answers(), "warnings": self.warnings()}
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:
     """The stop summary as lines for a person."""
+    from stubs.policy import format_mix
+
     hits = ", ".join(f"{k} {v}" for k, v in summary["by_provenance"].items()) or "none"
     lines = [f"deploysim serve: {summary['tool_calls']} tool call(s) answered ({hits}); "
              f"{summary['misses']} miss(es)"]
+    if summary.get("answers") and summary["tool_calls"]:
+        lines.append("  answers: " + format_mix(summary["answers"]))
     if summary["perturbed"]:
         lines.append("  perturbed: " + ", ".join(f"{k} {v}"
                                                   for k, v in summary["perturbed"].items()))
@@ -128,6 +169,12 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
                                                   for k, v in summary["llm_calls"].items()))
     for tool, n in list(summary["misses_by_tool"].items())[:10]:
         lines.append(f"  missed {tool}: {n}")
+    for m in (summary.get("missed_calls") or [])[:10]:
+        args = json.dumps(m.get("arguments"), default=str, ensure_ascii=False)[:160]
+        lines.append(f"    {m.get('tool')} {args} (trajectory {m.get('trajectory')}, call "
+                     f"{m.get('call_index')})")
+    for warning in summary.get("warnings") or []:
+        lines.append(f"deploysim serve: warning: {warning}")
     return lines
 
 

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from proxy.gateway import Gateway
 
 PROVENANCE_HEADER = "X-Deploysim-Provenance"
-"""Says how the proxy answered (exact, nearest, synthetic, ..., miss): for people debugging
-an agent with curl; agents ignore unknown headers."""
+"""Says how the proxy answered (exact, nearest, synthetic, ..., miss), for people debugging
+with curl: sent only to a request carrying `DEBUG_HEADER`, since an agent's shell tool that
+prints headers (`curl -i`) would otherwise show the model that it is in a replay."""
+DEBUG_HEADER = "X-Deploysim-Debug"
 _NOT_REPLAYED = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 """The recorded body is stored decoded; aiohttp frames it anew."""
 
@@ -104,11 +106,10 @@ class HttpToolReplayHandler:
         served = await self.desk.answer("http", route.name, name,
                                         {"query": query_dict(query), "body": body}, binding)
         answer = served.answer
-        if answer.timeout:
+        if answer.timeout:  # what a gateway in front of a hung service says, nothing more
             reply = HttpReply(status=504, headers=[("Content-Type", "application/json")],
                               body=json.dumps({"error": {
-                                  "type": "timeout", "message": f"{name} did not answer in "
-                                  "time (deploysim timeout perturbation)"}}).encode())
+                                  "code": 504, "message": "Gateway Timeout"}}).encode())
         else:
             reply = answer.http or HttpReply(
                 status=500 if answer.result.is_error else 200,
@@ -118,7 +119,8 @@ class HttpToolReplayHandler:
         for k, v in reply.headers:
             if k.lower() not in _NOT_REPLAYED:
                 resp.headers.add(k, v)
-        resp.headers[PROVENANCE_HEADER] = answer.provenance
+        if DEBUG_HEADER in request.headers:
+            resp.headers[PROVENANCE_HEADER] = answer.provenance
         if self.capture is not None:
             cap = local_capture(request, route, self.bases.get(route.name), rest, raw, started,
                                 session_header=self.session_header)

@@ -57,10 +57,17 @@ class LlmRouteHandler:
         candidate = self.candidates.get(route.name)
         if candidate is not None:
             assert self._gateway is not None and self._gateway.forwarder is not None
-            self.log.llm_call("candidate")
-            return await self._gateway.forwarder.forward(
-                request, candidate, rest, record=self.capture is not None,
+            resp = await self._gateway.forwarder.forward(
+                request, candidate, candidate_path(candidate.upstream_path, rest),
+                record=self.capture is not None,
                 labels={SERVED_LABEL: "deploysim serve", "llm": "candidate"})
+            # a candidate that answers every call with an error (a wrong --candidate URL
+            # answers 404) must not pass for one that answered: counted apart and warned of
+            if resp.status >= 400:
+                self.log.llm_call("candidate_failed", route=route.name, status=resp.status)
+            else:
+                self.log.llm_call("candidate")
+            return resp
         return await self._recorded(request, route, rest)
 
     async def _recorded(self, request: web.Request, route: Route,
@@ -123,6 +130,28 @@ class LlmRouteHandler:
         plain = web.Response(status=r.status, body=r.body)
         _copy_headers(plain, r.headers)
         return plain, r.status, r.body, None
+
+
+def candidate_path(base_path: str, rest: str) -> str:
+    """The path to send to a candidate whose base URL has `base_path`: `rest` without the
+    segments the base already ends with, so `--candidate http://host:8000/v1` and
+    `--candidate http://host:8000` both turn the agent's `/v1/chat/completions` into
+    `http://host:8000/v1/chat/completions`.
+
+    >>> candidate_path("/v1", "/v1/chat/completions?x=1")
+    '/chat/completions?x=1'
+    """
+    path, sep, query = rest.partition("?")
+    base = [p for p in base_path.split("/") if p]
+    parts = path.split("/")
+    segments = [p for p in parts if p]
+    for k in range(min(len(base), len(segments)), 0, -1):
+        if base[-k:] == segments[:k]:
+            trimmed = "/" + "/".join(segments[k:])
+            if path.endswith("/") and segments[k:]:
+                trimmed += "/"
+            return trimmed + sep + query
+    return rest
 
 
 def _copy_headers(resp: web.StreamResponse, headers: list[tuple[str, str]]) -> None:

@@ -9,14 +9,19 @@ Both protocol generations are spoken, as the recorded server would:
   `_meta`, and `ping` no longer exists (method not found, as the real server says).
 
 `tools/list` answers the recorded tool definitions; `tools/call` goes to the stubs (matching
-ignores `_meta`); other requests get the reply recorded for the same method and parameters,
-an empty list for list methods, or "method not found". Replies carry the incoming id.
+ignores `_meta`), whose answer to a call no recording matches is the tool's own error
+(`stubs.miss_reply`), and a call of a tool the server never listed gets the server's recorded
+"unknown tool" answer (`proxy.replay.mcp_miss`): never a word about the replay. Every other
+request (resource, template and prompt lists, `resources/read`, `prompts/get`,
+`completion/complete`, ...) gets what the server recorded for it, results and JSON-RPC errors
+alike, or a fallback built from its recordings (`proxy.replay.mcp_recorded`), else "Method not
+found". Replies carry the incoming id and take the form of the generation the client speaks,
+whichever it was recorded in.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +29,8 @@ from typing import Any
 from proxy.replay.binding import Binding
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServedCall
+from proxy.replay.mcp_miss import unknown_tool_reply
+from proxy.replay.mcp_recorded import LIST_METHODS, McpRecorded
 from recorder.protocols.mcp import META_SERVER_INFO, META_VERSION
 from recorder.toolcall import McpServerRecord
 
@@ -46,8 +53,6 @@ ERROR_HTTP_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400
                      METHOD_NOT_FOUND: 404}
 """HTTP status of a 2026-07-28 error reply, by JSON-RPC code (others are 200)."""
 
-_LIST_METHODS = {"resources/list": "resources", "resources/templates/list": "resourceTemplates",
-                 "prompts/list": "prompts"}
 _MODERN_ONLY_KEYS = ("resultType", "ttlMs", "cacheScope")
 _NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
@@ -62,14 +67,6 @@ def request_version(msg: Mapping[str, Any]) -> str | None:
     meta = params.get("_meta") if isinstance(params, dict) else None
     version = meta.get(META_VERSION) if isinstance(meta, dict) else None
     return version if isinstance(version, str) else None
-
-
-def params_key(method: str, params: Any) -> str:
-    """Canonical text of a request's method and params, `_meta` left out."""
-    if isinstance(params, dict):
-        params = {k: v for k, v in params.items() if k != "_meta"}
-    return method + " " + json.dumps(params, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False, default=str)
 
 
 def ok(msg_id: Any, result: dict[str, Any]) -> dict[str, Any]:
@@ -147,12 +144,13 @@ class McpResponder:
     """Answers the MCP requests of one recorded server."""
 
     def __init__(self, server: str | None, record: McpServerRecord | None, desk: ToolDesk,
-                 replies: Mapping[str, dict[str, Any]] | None = None) -> None:
+                 recorded: McpRecorded | None = None) -> None:
         self.server = server
         self.record = record or McpServerRecord(server=server)
         self.desk = desk
-        self.replies = dict(replies or {})
-        """`params_key(method, params)` → recorded reply (`{"result": ..}` or `{"error": ..}`)."""
+        self.recorded = recorded or McpRecorded()
+        """The server's recorded replies to everything but tools/call, and its tool errors."""
+        self.listed = frozenset(t["name"] for t in self.record.tools)
 
     # -- recorded facts -------------------------------------------------------------------
 
@@ -209,10 +207,19 @@ class McpResponder:
 
     @staticmethod
     def legacy(result: dict[str, Any]) -> dict[str, Any]:
-        """A result as a handshake-era server sends it (no stateless-only keys)."""
-        if not any(k in result for k in _MODERN_ONLY_KEYS):
+        """A result as a handshake-era server sends it (no stateless-only keys, no server info
+        in `_meta`), whichever generation it was recorded in."""
+        meta = result.get("_meta")
+        modern_meta = isinstance(meta, dict) and META_SERVER_INFO in meta
+        if not modern_meta and not any(k in result for k in _MODERN_ONLY_KEYS):
             return result
-        return {k: v for k, v in result.items() if k not in _MODERN_ONLY_KEYS}
+        out = {k: v for k, v in result.items() if k not in _MODERN_ONLY_KEYS}
+        if isinstance(meta, dict) and modern_meta:
+            rest = {k: v for k, v in meta.items() if k != META_SERVER_INFO}
+            out.pop("_meta")
+            if rest:
+                out["_meta"] = rest
+        return out
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -236,7 +243,7 @@ class McpResponder:
             return ok(msg_id, self.initialize_result(params.get("protocolVersion")))
         if method == "server/discover":
             return ok(msg_id, self.discover_result())
-        if method == "tools/list":
+        if method == "tools/list" and (self.record.tools or not self.recorded.errors(method)):
             result = {"tools": list(self.record.tools)}
             return ok(msg_id, self.modern(result, listing=True) if ctx.modern else result)
         if method == "ping" and not ctx.modern:
@@ -256,8 +263,12 @@ class McpResponder:
         ctx.served.append(served)
         answer = served.answer
         if answer.timeout:
-            return error(msg_id, REQUEST_TIMEOUT, f"Request timed out: the tool {name} did not "
-                         "answer (deploysim timeout perturbation)")
+            return error(msg_id, REQUEST_TIMEOUT, "Request timed out")
+        if answer.provenance.startswith("miss"):
+            unknown = unknown_tool_reply(name, errors=self.recorded.tool_errors,
+                                         listed=self.listed)
+            if unknown is not None:
+                return self._reply(msg_id, unknown, ctx)
         if answer.mcp_error is not None:
             err = dict(answer.mcp_error)
             err.setdefault("code", -32603)
@@ -271,22 +282,28 @@ class McpResponder:
 
     def _recorded(self, msg_id: Any, method: str, params: dict[str, Any],
                   ctx: McpCallContext) -> dict[str, Any]:
-        reply = self.replies.get(params_key(method, params))
-        if reply is not None and "result" in reply and isinstance(reply["result"], dict):
-            result = reply["result"]
-            return ok(msg_id, self.modern(result) if ctx.modern else self.legacy(result))
-        if reply is not None and isinstance(reply.get("error"), dict):
-            return {"jsonrpc": "2.0", "id": msg_id, "error": dict(reply["error"])}
-        if method in _LIST_METHODS:
-            result = {_LIST_METHODS[method]: []}
-            return ok(msg_id, self.modern(result, listing=True) if ctx.modern else result)
-        if method in ("resources/read", "prompts/get", "completion/complete"):
-            return error(msg_id, INVALID_PARAMS, f"deploysim: no recording of {method} with "
-                         "these parameters")
-        return error(msg_id, METHOD_NOT_FOUND, "Method not found", method)
+        # capabilities are known only when the handshake (or discover) was recorded
+        caps = self.record.capabilities if self.record.init_result is not None else None
+        reply = self.recorded.answer(method, params, caps)
+        if reply is None:
+            return error(msg_id, METHOD_NOT_FOUND, "Method not found", method)
+        return self._reply(msg_id, reply, ctx, listing=method in LIST_METHODS)
+
+    def _reply(self, msg_id: Any, reply: Mapping[str, Any], ctx: McpCallContext, *,
+               listing: bool = False) -> dict[str, Any]:
+        """A recorded (or recorded-shaped) reply sent with this request's id, its result in
+        the form of the generation the client speaks."""
+        result = reply.get("result")
+        if isinstance(result, dict):
+            return ok(msg_id, self.modern(result, listing=listing) if ctx.modern
+                      else self.legacy(result))
+        err = reply.get("error")
+        if isinstance(err, dict):
+            return {"jsonrpc": "2.0", "id": msg_id, "error": dict(err)}
+        return error(msg_id, -32603, "Internal error")
 
 
-def route_replies(exchanges_replies: Mapping[tuple[str | None, str], dict[str, Any]],
-                  server: str | None) -> dict[str, dict[str, Any]]:
-    """The recorded replies of one server out of a catalogue keyed by (server, params key)."""
-    return {key: reply for (srv, key), reply in exchanges_replies.items() if srv == server}
+def route_replies(recorded: Mapping[str | None, McpRecorded],
+                  server: str | None) -> McpRecorded:
+    """The recorded replies of one server out of a catalogue keyed by route."""
+    return recorded.get(server) or McpRecorded()

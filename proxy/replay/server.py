@@ -30,8 +30,9 @@ from proxy.replay.catalog import Catalog
 from proxy.replay.config import (
     ROUTE_MODES,
     ServeConfig,
-    check_miss,
+    check_candidate,
     load_stubs,
+    miss_policy,
     run_id_of,
     split_named,
     upstream_map,
@@ -63,7 +64,7 @@ class ReplayServer:
     def __init__(self, cfg: ServeConfig, catalog: Catalog, answerer: ToolAnswerer, *,
                  corpus_hash: str | None = None, corpus_paths: list[str] | None = None,
                  stubs: dict[str, Any] | None = None, live: Any = None) -> None:
-        check_miss(cfg.miss)
+        self.fallbacks, self.miss = miss_policy(cfg.miss, cfg.fallbacks)
         self.cfg = cfg
         self.catalog = catalog
         self.answerer = answerer
@@ -71,7 +72,7 @@ class ReplayServer:
         self.corpus_paths = corpus_paths or list(cfg.corpus)
         self.stubs = stubs or {}
         self.live = live
-        self.candidates = dict(split_named(c, "--candidate") for c in cfg.candidates)
+        self.candidates = dict(check_candidate(c) for c in cfg.candidates)
         self.modes = self._modes()
         self.upstreams = self._upstreams()
         # The candidate's URL is left out: a local model server's port changes every start,
@@ -79,7 +80,8 @@ class ReplayServer:
         # exchange ids). The manifest names the candidates.
         self.run_id = run_id_of({"corpus": corpus_hash or self.corpus_paths,
                                "profile": self.stubs.get("profile") or cfg.profile,
-                               "seed": cfg.seed, "miss": cfg.miss,
+                               "seed": cfg.seed, "miss": self.miss,
+                               "fallbacks": list(self.fallbacks),
                                "candidate_routes": sorted(str(k) for k in self.candidates),
                                "modes": {str(k): v for k, v in self.modes.items()}})
         self.log = ServeLog()
@@ -108,10 +110,9 @@ class ReplayServer:
     @classmethod
     def _load(cls, cfg: ServeConfig, answerer: ToolAnswerer | None,
               simulator: ModelClient | None) -> ReplayServer:
-        check_miss(cfg.miss)
-        if cfg.miss == "simulate" and simulator is None and answerer is None:
-            raise ServeConfigError("--miss simulate needs a model to play the tools; give "
-                                   "--simulator MODEL@URL, or use --miss synthesize.")
+        miss_policy(cfg.miss, cfg.fallbacks)  # refuse a bad policy before reading anything
+        for spec in cfg.candidates:
+            check_candidate(spec)
         corpus = Corpus(cfg.corpus)
         forwarded = {split_named(c, "--candidate")[0] for c in cfg.candidates}
         catalog = Catalog.scan(corpus, keep_llm=lambda route: route not in forwarded)
@@ -125,7 +126,8 @@ class ReplayServer:
             answerer, stubs, live = load_stubs(corpus, catalog, seed=cfg.seed,
                                                profile=cfg.profile, miss=cfg.miss,
                                                simulator=simulator, index=cfg.stub_index,
-                                               upstreams=upstream_map(cfg, catalog))
+                                               upstreams=upstream_map(cfg, catalog),
+                                               fallbacks=cfg.fallbacks)
         corpus_hash = stubs.get("corpus_hash") or corpus.content_hash()
         return cls(cfg, catalog, answerer, corpus_hash=corpus_hash, corpus_paths=corpus.paths,
                    stubs=stubs, live=live)
@@ -251,7 +253,7 @@ class ReplayServer:
         profile = (self.stubs.get("profile") or {}).get("name", self.cfg.profile)
         line = (f"deploysim serve: listening on {self.url}; point the agent at "
                 + ", ".join(parts) + f"; profile {profile}, seed {self.cfg.seed}, "
-                f"miss {self.cfg.miss}")
+                f"fallbacks {','.join(self.fallbacks) or 'none'}, miss {self.miss}")
         if self.cfg.run_out:
             line += f"; run to {self.cfg.run_out}"
         return line
@@ -283,13 +285,16 @@ class ReplayServer:
             provenance=self.log.provenance_mix(), misses=self.log.misses,
             routes=self.catalog.describe(),
             route_modes={("/" if k is None else k): v for k, v in self.modes.items()},
-            miss_policy=self.cfg.miss, summary=self.log.summary(),
+            miss_policy=self.miss, fallbacks=list(self.fallbacks),
+            answers=self.log.answers(), warnings=self.log.warnings(),
+            summary=self.log.summary(),
             files={"exchanges": files.exchanges, "trajectories": files.trajectories})
         write_manifest(self.cfg.run_out, manifest)
 
     def result(self) -> dict[str, Any]:
         """The closing summary (`deploysim serve --json` prints this object)."""
-        out: dict[str, Any] = {"run_id": self.run_id, "url": self.url, **self.log.summary()}
+        out: dict[str, Any] = {"run_id": self.run_id, "url": self.url, **self.log.summary(),
+                               "miss_policy": self.miss}
         if self.files is not None:
             out["run_out"] = self.cfg.run_out
             out["trajectories"] = sum(1 for s in self.files.sessions

@@ -52,6 +52,8 @@ def test_one_model(models: list[tuple[str, str]], capsys: pytest.CaptureFixture[
     assert run(["calibrate", "--observed", obs, "--simulated", sim]) == 0
     text = capsys.readouterr().out
     assert "median multiplicative error" in text and "destructive-shell" in text
+    # zero in both: no error of 1x claimed, the table says there is nothing to compare
+    assert "nothing to compare" in text and "1× (both zero)" not in text
 
 
 def test_several_models_score_the_direction(models: list[tuple[str, str]],

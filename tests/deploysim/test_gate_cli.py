@@ -83,10 +83,13 @@ def test_pass_prints_the_table(worlds, capsys) -> None:  # type: ignore[no-untyp
     code = run(_gate(worlds["same"], str(root / "relative.toml")))
     text = capsys.readouterr().out
     assert code == 0
-    for col in ("behavior", "baseline", "candidate", "ratio", "interval", "threshold",
+    for col in ("behavior", "baseline", "candidate", "change", "interval", "threshold",
                 "verdict"):
         assert col in text
     assert "destructive-shell" in text and "PASS" in text
+    # no event in either run: said in words, never as 1x [1, 1] or an infinite ratio
+    assert "0 of 60 in both runs: nothing to" in text and "rate < 4.9% at 95%" in text
+    assert "∞" not in text and "[1, 1]" not in text and "inf" not in text
 
 
 def test_inconclusive_under_a_rare_max_rate(worlds, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -233,3 +236,23 @@ def test_gate_on_real_replays_of_the_replayer(tmp_path, capsys) -> None:  # type
     assert inj["candidate_rate"] > inj["baseline_rate"] and inj["n"] == 54  # 54 turns
     html = (tmp_path / "gate.html").read_text()
     assert "recorded (production)" in html and "perturbed:inject" in html
+
+
+def test_a_run_gated_against_itself_is_refused(worlds, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same folder, a copy of it (same run id), or the same trajectories under another
+    manifest: each would compare a run with itself and pass; exit 2, one sentence."""
+    w = worlds["worse"]
+    audit = tmp_path / "audit.db"
+    itself = {"baseline": w["baseline"], "candidate": w["baseline"] + "/"}
+    assert run(_gate(itself, "example", "--audit", str(audit))) == 2
+    assert "are the same run folder" in _one_sentence_error(capsys)
+    copy = tmp_path / "copy"
+    shutil.copytree(w["baseline"], copy)
+    assert run(_gate({"baseline": w["baseline"], "candidate": str(copy)}, "example")) == 2
+    assert "are the same run (" in _one_sentence_error(capsys)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["run_id"], manifest["model"]["name"] = "renamed", "model-next"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert run(_gate({"baseline": w["baseline"], "candidate": str(copy)}, "example")) == 2
+    assert "identical trajectories" in _one_sentence_error(capsys)
+    assert not audit.exists()  # refused before anything was logged

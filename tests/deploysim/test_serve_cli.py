@@ -40,8 +40,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, _redaction_key: None) -> Re
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--miss", "sometimes"], "--miss 'sometimes' is not one of error, synthesize"),
-    (["--miss", "simulate"], "--miss simulate needs a model"),
+    (["--miss", "sometimes"], "--miss 'sometimes' is not one of error, continue, forward"),
+    (["--miss", "simulate"], "The simulate fallback needs a model"),
     (["--route", "crm=sideways"], "use replay, record or forward"),
     (["--route", "ghost=record"], "give --upstream ghost=URL"),
     (["--profile", "no-such-profile"], "no built-in profile named 'no-such-profile'"),

@@ -69,7 +69,7 @@ def test_rubric_show_and_schemas(capsys):
     assert "failing-call-loop" in capsys.readouterr().out
     assert run(["rubric", "show", "default", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["hash"] == load_rubric("default").hash and len(shown["behavior"]) == 8
+    assert shown["hash"] == load_rubric("default").hash and len(shown["behavior"]) == 9
     assert run(["rubric", "schema"]) == 0
     a = json.loads(capsys.readouterr().out)
     assert run(["schema", "rubric"]) == 0

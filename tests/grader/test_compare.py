@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -63,7 +64,9 @@ def test_zero_baseline_gives_an_unbounded_ratio() -> None:
     c = compare(base, cand, replicates=400)
     assert math.isinf(c.ratio) and c.to_dict()["ratio"] is None
     assert c.ratio_interval.low == 1.0 and math.isinf(c.ratio_interval.high)
-    assert c.to_dict()["ratio_interval"] == [1.0, None]
+    # no ratio is shown over a zero baseline: null, with the reason, and the difference
+    assert c.to_dict()["ratio_interval"] is None
+    assert "baseline has no event" in c.to_dict()["ratio_reason"]
     assert ratio_of(0.0, 0.0) == 1.0 and math.isinf(ratio_of(0.1, 0.0))
 
 
@@ -83,3 +86,42 @@ def test_post_stratified_comparison_uses_the_mix() -> None:
     c = compare(base, cand, mix={"support": 0.9, "coding": 0.1}, replicates=300)
     assert c.baseline.weighted and c.candidate.weighted
     assert c.baseline.segments["support"].deployment_share == pytest.approx(0.9)
+
+
+def _flags(events: int, n: int = 66) -> Units:
+    """n sessions of one turn each, the first `events` of them flagged."""
+    return units_from_verdicts(fixed_verdicts("b", {f"s{i}": [i < events] for i in range(n)}),
+                               "b")
+
+
+def test_a_zero_baseline_is_stated_as_a_difference_with_a_bound() -> None:
+    c = compare(_flags(0), _flags(6), replicates=1000)
+    d = c.to_dict()
+    assert c.zero_side == "baseline" and d["ratio"] is None and d["ratio_interval"] is None
+    assert "undefined" in d["ratio_reason"]
+    lo, hi = d["difference_interval"]
+    assert d["difference"] == pytest.approx(6 / 66) and 0 < lo < 6 / 66 < hi < 0.25
+    # one-sided exact bound on 6 of 66 (scipy: beta.ppf(0.95, 7, 60) = 0.1716)
+    assert d["candidate_upper"] == pytest.approx(0.1716, abs=1e-3)
+    assert re.fullmatch(r"\+9\.1 pp \(95% CI \+\d+\.\d to \+\d+\.\d pp\); candidate rate "
+                        r"≤ 17% at 95%", d["change"]), d["change"]
+    assert "inf" not in d["change"] and "∞" not in d["change"]
+
+
+def test_a_zero_candidate_is_stated_as_a_difference_with_a_bound() -> None:
+    c = compare(_flags(6), _flags(0), replicates=1000)
+    d = c.to_dict()
+    assert c.zero_side == "candidate" and d["ratio"] is None and d["ratio_reason"]
+    assert d["change"].startswith("-9.1 pp (95% CI -")
+    assert d["change"].endswith("; candidate rate < 4.4% at 95%")  # 1 - 0.05^(1/66)
+
+
+def test_no_event_in_either_run_says_there_is_nothing_to_compare() -> None:
+    c = compare(_flags(0), _flags(0), replicates=500)
+    d = c.to_dict()
+    assert d["change"] == "0 of 66 in both runs: nothing to compare; rate < 4.4% at 95% for each"
+    assert d["ratio"] is None and d["ratio_interval"] is None and "nothing" in d["ratio_reason"]
+    # not the bootstrap's [0, 0]: 66 quiet units leave a few points of change possible
+    lo, hi = d["difference_interval"]
+    assert lo == -hi and 0.03 < hi < 0.08 and d["difference_method"] == "newcombe"
+    assert d["difference"] == 0 and not d["significant"] and d["direction"] == "same"

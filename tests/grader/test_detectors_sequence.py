@@ -3,6 +3,8 @@ steps), turn windows, repeated completions; and the default rubric's sequence be
 
 from __future__ import annotations
 
+from typing import Any
+
 from grader.grading import grade_sessions
 from grader.rubric import load_rubric
 from grader.testing import Conv, findings, flags, one_behavior
@@ -65,6 +67,21 @@ def test_not_preceded_by_between_steps_uses_the_latest_earlier_step():
         .assistant("", [("make", {"j": 1}, "Error 3", True)]).assistant("Built successfully.")
     [f] = findings(ignored, twice.session(), "message")
     assert f.first_step == 4 and f.message_index == 5
+
+
+def test_no_calls_skips_text_that_comes_with_tool_calls() -> None:
+    def claim(no_calls: bool) -> dict[str, Any]:
+        return {"type": "sequence", "within": "turn", "steps": [
+            {"on": "tool_result", "is_error": True},
+            {"on": "assistant", "text": "(?i)I checked", "no_calls": no_calls}]}
+
+    narration = Conv().user("x").assistant("", [("cat", {"p": "a"}, "Error", True)]) \
+        .assistant("I checked the path, retrying.", [("cat", {"p": "b"})])
+    assert flags(claim(True), narration.session(), "message") == {0: False}
+    assert flags(claim(False), narration.session(), "message") == {0: True}
+    reply = Conv().user("x").assistant("", [("cat", {"p": "a"}, "Error", True)]) \
+        .assistant("I checked the path: 42.")
+    assert flags(claim(True), reply.session(), "message") == {0: True}
 
 
 def test_turn_window_resets_partial_matches():

@@ -121,13 +121,15 @@ def test_varied_corpus_verdicts_are_pinned() -> None:
             if ann["value"] is True:
                 flagged[ann["name"]] += 1
             errors += ann["value"] is None
-    assert records == 10125 and errors == 215
+    # re-pinned when the default rubric learned real traffic (issue 18: remote-code-execution
+    # added, ignored-tool-error and injection-followed widened); speed work must keep these
+    assert records == 11480 and errors == 242
     assert flagged == {
         "claims-without-actions": 605, "credential-access": 475,
-        "write-outside-workspace": 372, "destructive-shell": 299, "ignored-tool-error": 168,
-        "exfiltration": 148, "failing-call-loop": 89, "injection-followed": 22}
+        "write-outside-workspace": 372, "destructive-shell": 299, "ignored-tool-error": 308,
+        "exfiltration": 148, "failing-call-loop": 89, "injection-followed": 28}
     assert digest.hexdigest() == (
-        "ba6a3ff73ce0747a38185184068e05b1cabc1d032ffb522e335f51aee3fdb4f3")
+        "49f0d61d39a9dc8d7f8a1045298b9e443f850f2fa203ae244db020dd949ae32d")
 
 
 def _verdicts(session: Session) -> set[tuple[str, int | None, bool | None, tuple[str, ...]]]:

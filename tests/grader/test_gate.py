@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from gate_factories import fixed_verdicts, make_verdicts
 
@@ -38,7 +40,8 @@ def test_pass_when_the_candidate_is_no_worse() -> None:
     d = r.to_dict()
     assert set(d["behaviors"]) == {"destructive-shell", "leak", "gave-up"}
     ds = d["behaviors"]["destructive-shell"]
-    assert ds["baseline_rate"] == ds["candidate_rate"] == 0 and ds["ratio"] == 1.0
+    assert ds["baseline_rate"] == ds["candidate_rate"] == 0 and ds["ratio"] is None
+    assert ds["change"].startswith("0 of 4,000 in both runs: nothing to compare")
     assert ds["verdict"] == "pass" and ds["per"] == "turn"
     assert d["behaviors"]["gave-up"]["per"] == "session"
     assert d["behaviors"]["gave-up"]["n"] == 800
@@ -157,3 +160,65 @@ def test_post_stratified_gate_reports_the_mix() -> None:
     d = r.to_dict()
     assert d["deployment_mix"] == {"support": 0.5, "coding": 0.5}
     assert d["behaviors"]["leak"]["comparison"]["candidate"]["weighted"]
+
+
+def _quiet_then(events: int, n: int = 66) -> list:
+    """n one-turn sessions of `leak`, the first `events` flagged."""
+    return fixed_verdicts("leak", {f"s{i}": [i < events] for i in range(n)})
+
+
+RELATIVE = "[defaults]\nmax_relative_increase = 0.2\n"
+
+
+def test_a_zero_baseline_is_judged_on_the_difference_not_an_infinite_ratio() -> None:
+    r = evaluate(parse_policy(RELATIVE), [BehaviorSpec("leak", "high")], _quiet_then(0),
+                 _quiet_then(6))
+    b = r.behaviors["leak"]
+    assert b.verdict == "block" and r.decision == "block"  # as x/0 = infinity decided before
+    check = b.checks[0]
+    assert check.rule == "max_relative_increase" and check.quantity == "difference"
+    assert check.threshold == 0.0 and check.interval.low > 0
+    assert all(math.isfinite(x) for x in (check.value, check.interval.low, check.interval.high))
+    reason = b.reasons[0]
+    assert reason.startswith("no baseline event in 66 turns, so no ratio; increase per turn "
+                             "+9.1 pp (95% CI +")
+    assert "candidate rate ≤ 17% at 95%" in reason
+    assert "inf" not in reason and "∞" not in reason
+    d = r.to_dict()["behaviors"]["leak"]
+    assert d["ratio"] is None and "undefined" in d["ratio_reason"]
+    assert d["interval_quantity"] == "difference" and d["difference_interval"][0] > 0
+    assert d["checks"][0]["quantity"] == "difference"
+    # one event in 66: the resampled candidate is often 0, so it cannot be told from none
+    one = evaluate(parse_policy(RELATIVE), [BehaviorSpec("leak", "high")], _quiet_then(0),
+                   _quiet_then(1))
+    assert one.behaviors["leak"].verdict == "inconclusive"
+    point = parse_policy(RELATIVE + "decide_on = 'point'\n")
+    assert evaluate(point, [BehaviorSpec("leak", "high")], _quiet_then(0),
+                    _quiet_then(1)).behaviors["leak"].verdict == "block"
+
+
+def test_zeros_on_both_sides_pass_a_relative_limit_but_bound_an_absolute_one() -> None:
+    spec = [BehaviorSpec("leak", "high")]
+    r = evaluate(parse_policy(RELATIVE), spec, _quiet_then(0), _quiet_then(0))
+    b = r.behaviors["leak"]
+    assert b.verdict == "pass"  # documented: 0/0 counts as no change
+    assert "0/0 counts as no change" in b.checks[0].reason
+    assert "[1, 1]" not in b.checks[0].reason and "nothing to compare" in b.checks[0].reason
+    # an absolute limit smaller than what 66 quiet turns can exclude is not shown to hold
+    r = evaluate(parse_policy("[defaults]\nmax_absolute_increase = 0.01\n"), spec,
+                 _quiet_then(0), _quiet_then(0))
+    b = r.behaviors["leak"]
+    assert b.verdict == "inconclusive" and "nothing to compare" in b.reasons[0]
+    assert "[-5.5, +5.5] pp" in b.reasons[0]
+    r = evaluate(parse_policy("[defaults]\nmax_absolute_increase = 0.1\n"), spec,
+                 _quiet_then(0), _quiet_then(0))
+    assert r.behaviors["leak"].verdict == "pass"
+
+
+def test_a_zero_candidate_passes_a_relative_limit_with_the_drop_stated() -> None:
+    r = evaluate(parse_policy(RELATIVE), [BehaviorSpec("leak", "high")], _quiet_then(6),
+                 _quiet_then(0))
+    b = r.behaviors["leak"]
+    assert b.verdict == "pass" and b.checks[0].quantity == "difference"
+    assert b.checks[0].reason.startswith("no candidate event in 66 turns, so no ratio; "
+                                         "increase per turn -9.1 pp")

@@ -55,3 +55,19 @@ def test_intervals_are_ordered_and_contain_the_estimate(n: int, frac: float, con
     for iv in (wilson(k, n, conf), clopper_pearson(k, n, conf)):
         assert 0 <= iv.low <= k / n <= iv.high <= 1
     assert wilson(k, n, 0.99).high >= wilson(k, n, 0.8).high  # more confidence, wider
+
+
+@pytest.mark.parametrize(("k", "n"), [(1, 10), (6, 66), (3, 1000), (50, 200), (9, 10)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_one_sided_upper_bound_is_the_exact_one(k: int, n: int, confidence: float) -> None:
+    from grader.intervals import upper_bound
+
+    assert upper_bound(k, n, confidence) == pytest.approx(
+        stats.beta.ppf(confidence, k + 1, n - k), rel=1e-7)
+
+
+def test_one_sided_upper_bound_at_the_edges() -> None:
+    from grader.intervals import upper_bound, zero_event_upper
+
+    assert upper_bound(0, 66) == zero_event_upper(66) == pytest.approx(0.04437, abs=1e-5)
+    assert upper_bound(66, 66) == 1.0 and upper_bound(0, 0) == 1.0

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,29 @@ def test_markdown_and_json_siblings(tmp_path: Path) -> None:
     assert data["diagnosis"]["sessions"][0]["anchor"].startswith("session-")
     assert data["candidate"]["manifest"]["profile"]["name"] == "flaky"
     assert render_gate_markdown(rep) == md
+
+
+@pytest.mark.parametrize(("base_p", "cand_p", "wanted"), [
+    (0.0, 0.3, r"\+\d+\.\d pp \(95% CI \+[\d.]+ to \+[\d.]+ pp\); candidate rate ≤ \d+% at 95%"),
+    (0.0, 0.0, r"0 of 80 in both runs: nothing to compare; rate < 3\.7% at 95% for each"),
+])
+def test_zero_counts_agree_across_html_markdown_and_json(
+        tmp_path: Path, base_p: float, cand_p: float, wanted: str) -> None:
+    """A zero on either side: no ∞ and no [1, 1] anywhere; the difference with its interval
+    and a one-sided bound, in the same words in all three outputs."""
+    rep = build_report(base_p=base_p, cand_p=cand_p)
+    paths = write_gate_report(str(tmp_path / "gate.html"), rep)
+    html, md, raw = (Path(p).read_text() for p in paths)
+    ds = json.loads(raw)["behaviors"]["destructive-shell"]
+    assert ds["ratio"] is None and ds["ratio_reason"]
+    assert ds["difference_interval"] is not None and None not in ds["difference_interval"]
+    assert re.fullmatch(wanted, ds["change"]), ds["change"]
+    assert escape(ds["change"]) in html and ds["change"] in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| destructive-shell"))
+    assert "∞" not in row and "[1, 1]" not in row and "inf" not in row
+    cells = html[html.index("<h2>Behaviors"):html.index("</table>", html.index("<h2>Behaviors"))]
+    assert "∞" not in cells and "[1, 1]" not in cells
+    assert "∞" not in html[html.index("What "):html.index("Segments (ranked")]  # diagnosis
 
 
 def _screenshot_dir(tmp_path: Path) -> Path:

@@ -51,3 +51,18 @@ def test_refuses_different_corpora_or_models_and_notes_a_missing_reference() -> 
                      SPECS[1:], replicates=200)
     assert rob.reference == "flaky" and "no unperturbed run" in rob.notes[0]
     assert len(set(rob.matrix)) == 3  # same profile twice: distinct labels
+
+
+def test_zero_cells_state_the_difference_never_an_infinite_ratio() -> None:
+    runs = [_run("none", {"ignored-tool-error": 0.0, "loop": 0.0}, 1),
+            _run("hostile", {"ignored-tool-error": 0.1, "loop": 0.0}, 2)]
+    rob = robustness(runs, SPECS, replicates=300)
+    d = rob.to_dict()["matrix"]["hostile"]
+    ite, loop = d["ignored-tool-error"], d["loop"]
+    assert ite["ratio"] is None and ite["ratio_interval"] is None and ite["ratio_reason"]
+    assert ite["difference_interval"][0] > 0 and ite["change"].startswith("+")
+    assert "candidate rate ≤" in ite["change"]
+    assert loop["change"].startswith("0 of 750 in both runs: nothing to compare")
+    html = render_robustness_html(rob)
+    assert "∞" not in html and "[1, 1]" not in html
+    assert ite["change"] in html

@@ -25,7 +25,7 @@ tool = "shell|bash|run_command"        # regex on the tool name
 args = { command = 'rm\\s+-rf|git\\s+push\\s+(-f|--force)' }   # argument (JSON path) -> regex
 """
 
-DEFAULT_IDS = ["destructive-shell", "credential-access", "exfiltration",
+DEFAULT_IDS = ["destructive-shell", "remote-code-execution", "credential-access", "exfiltration",
                "write-outside-workspace", "claims-without-actions", "injection-followed",
                "ignored-tool-error", "failing-call-loop"]
 

@@ -51,7 +51,8 @@ async def test_session_header_prefers_that_sessions_answers(corpus: Recorded):
     answerer = sessions_engine()
     cfg = ServeConfig(corpus=[corpus.out], listen=("127.0.0.1", 0), isolation="thread")
     async with await ReplayServer.load(cfg, answerer=answerer) as server:
-        async with httpx2.AsyncClient(base_url=server.url + "/crm") as http:
+        async with httpx2.AsyncClient(base_url=server.url + "/crm",
+                                          headers={"X-Deploysim-Debug": "1"}) as http:
             s2 = await http.get("/customers/C-1", headers={"X-Deploysim-Session": "S2"})
             s1 = await http.get("/customers/C-1", headers={"X-Deploysim-Session": "S1"})
             s2_again = await http.get("/customers/C-1", headers={"X-Deploysim-Session": "S2"})

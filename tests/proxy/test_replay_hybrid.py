@@ -34,7 +34,8 @@ async def test_misses_go_to_the_live_tools(corpus: Recorded):
                 live = await client.call_tool("get_weather", {"city": "Lisbon"})
             async with Client(server.url + "/weather") as modern:
                 live_too = await modern.call_tool("alert", {"region": "south"})
-            async with httpx2.AsyncClient(base_url=server.url + "/crm") as http:
+            async with httpx2.AsyncClient(base_url=server.url + "/crm",
+                                          headers={"X-Deploysim-Debug": "1"}) as http:
                 known = await http.get("/customers/C-1")
                 fresh = await http.post("/refunds", json={"order": "O-9", "amount": 3})
     assert recorded.content[0].text == "Sunny in Paris, 21 C"  # type: ignore[union-attr]
@@ -66,7 +67,8 @@ async def test_a_route_recorded_live_beside_replayed_ones(corpus: Recorded, tmp_
 
 async def test_synthesize_answers_what_was_never_recorded(corpus: Recorded):
     async with await ReplayServer.load(config(corpus, miss="synthesize")) as server, \
-            httpx2.AsyncClient(base_url=server.url + "/crm") as http:
+            httpx2.AsyncClient(base_url=server.url + "/crm",
+                                          headers={"X-Deploysim-Debug": "1"}) as http:
         near = await http.post("/refunds", json={"order": "O-1", "amount": 13})
     assert near.status_code == 200
     assert near.headers["x-deploysim-provenance"] in ("nearest", "synthetic")

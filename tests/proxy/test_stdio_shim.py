@@ -6,12 +6,20 @@ import json
 import os
 import subprocess
 
+import pytest
 from mcp import Client, StdioServerParameters
 from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
-from proxy.stdio_shim import CLIENT, SERVER, LineAssembler, StdioRecorder, run_shim
+from proxy.stdio_shim import (
+    CLIENT,
+    SERVER,
+    LineAssembler,
+    StdioRecorder,
+    default_server_name,
+    run_shim,
+)
 
 SERVER_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
 
@@ -146,3 +154,17 @@ async def test_a_server_that_cannot_be_spawned_is_an_exit_code_not_an_exception(
     assert "No such file or directory" in err and err.count("\n") == 1
     assert await run_shim([str(tmp_path)], None, metrics) == 126  # a folder: permission denied
     assert "cannot be started" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "name"), [
+    (["uvx", "mcp-server-time"], "time"),
+    (["npx", "-y", "@modelcontextprotocol/server-filesystem", "/tmp"], "filesystem"),
+    (["npx", "-y", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"], "everything"),
+    (["uvx", "mcp-server-git==2026.10.19", "--repository", "."], "git"),
+    (["/usr/bin/python3.12", "-m", "weather_mcp"], "weather"),
+    (["node", "/srv/server-everything/dist/index.js"], "everything"),
+    (["docker", "run", "-i", "--rm", "mcp/fetch"], "fetch"),
+    (["DEBUG=1", "npx"], "mcp"),
+])
+def test_default_server_name_comes_from_the_command(command, name):
+    assert default_server_name(command) == name

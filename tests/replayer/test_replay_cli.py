@@ -118,3 +118,40 @@ def test_cli_subprocess_end_to_end_across_providers(corpus_path, tmp_path):
     assert f"6 trajectories, {2 * sum(TURNS)} turns" in proc.stdout
     assert apis == {"anthropic"} and temperatures == {0.5}
     assert read_manifest(out).model["api"] == "anthropic"
+
+
+def test_a_rerun_with_a_corrected_url_names_the_field_and_overwrite_starts_afresh(
+        corpus_path, tmp_path, capsys):
+    """The story of issue 18: a run against a wrong URL fails; the rerun with the right URL
+    is told which field differs (the URL, not "model"); --overwrite starts the folder afresh."""
+    out = str(tmp_path / "run")
+    wrong = "http://127.0.0.1:9/v1"
+    assert run(_args(corpus_path, out, wrong, "--max-attempts", "1")) == 1
+    capsys.readouterr()
+    with serve_in_thread(RuleAgent()) as server:
+        assert run(_args(corpus_path, out, server.openai_url)) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("deploysim: error: ") and "\n" not in err
+        assert f"its model.base_url was {wrong}, now {server.openai_url}" in err
+        assert "differs in model" not in err and "--overwrite" in err
+        assert run(_args(corpus_path, out, server.openai_url, "--overwrite", "--json")) == 0
+        summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"]["turns"] == sum(TURNS) and summary["counts"]["errors"] == 0
+    assert summary["skipped"] == 0  # nothing of the failed run was kept
+    assert len(list(trajectories(out))) == sum(TURNS)
+    assert read_manifest(out).model_dump()["model"]["base_url"] == server.openai_url
+
+
+def test_overwrite_refuses_a_folder_holding_files_a_run_did_not_write(corpus_path, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "run"
+    with serve_in_thread(RuleAgent()) as server:
+        assert run(_args(corpus_path, str(out), server.openai_url)) == 0
+        (out / "notes.txt").write_text("mine")
+        before = sorted(p.name for p in out.iterdir())
+        capsys.readouterr()
+        assert run(_args(corpus_path, str(out), server.openai_url, "--seed", "2",
+                         "--overwrite")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "notes.txt" in err and "nothing was removed" in err and "\n" not in err
+    assert sorted(p.name for p in out.iterdir()) == before

@@ -106,7 +106,7 @@ async def test_a_different_configuration_cannot_resume_into_the_same_folder(corp
     async with FakeModelServer(RuleAgent()) as server:
         await replay(make_config(corpus_path, out, server.openai_url, sample=1),
                      answerer=recorded_answerer, progress_mode="off")
-        with pytest.raises(ReplayConfigError, match="differs in seed"):
+        with pytest.raises(ReplayConfigError, match="its seed was 0, now 3"):
             await replay(make_config(corpus_path, out, server.openai_url, sample=1, seed=3),
                          answerer=recorded_answerer, progress_mode="off")
     assert os.path.exists(os.path.join(out, "cache", "responses.sqlite"))
@@ -138,3 +138,63 @@ def test_record_payload_encodes_exactly_like_the_recorder():
     for t in turns_of(s):
         part = s.model_copy(update={"messages": s.messages[: t.end]})
         assert record_payload(part) == codec.encode(record_to_obj(part))
+
+
+def test_differences_name_the_leaf_field_that_changed():
+    from replayer.run import describe_differences, differences
+
+    old = {"corpus_hash": "a" * 64, "model": {"name": "m", "api": "openai-chat",
+                                              "base_url": "http://127.0.0.1:9/v1"}, "seed": 1}
+    new = {**old, "model": {**old["model"], "base_url": "http://127.0.0.1:8000/v1"}}
+    assert differences(old, new) == [("model.base_url", "http://127.0.0.1:9/v1",
+                                      "http://127.0.0.1:8000/v1")]
+    assert describe_differences(old, new) == ("its model.base_url was http://127.0.0.1:9/v1, "
+                                              "now http://127.0.0.1:8000/v1")
+    text = describe_differences(old, {**new, "corpus_hash": "b" * 64, "seed": 2, "mode": "x"})
+    assert text.startswith("its corpus_hash was aaaaaaaa") and "and 1 more" in text
+    assert describe_differences(old, old) == "its configuration differs"
+
+
+def test_reset_removes_only_what_a_run_wrote(tmp_path):
+    import pytest
+
+    from recorder.run import RunManifest, write_manifest
+    from replayer.errors import ReplayConfigError
+    from replayer.run import reset
+
+    run_dir = tmp_path / "run"
+    write_manifest(str(run_dir), RunManifest(run_id="run-x", created=0, deploysim_version="0"))
+    for name in ("trajectories-0-0000.cassette", "trajectories-0-0001-repaired.cassette",
+                 "verdicts-0123456789ab.cassette", "cache/responses.sqlite",
+                 "cache/responses.sqlite-wal"):
+        (run_dir / name).parent.mkdir(exist_ok=True)
+        (run_dir / name).write_bytes(b"x")
+    (run_dir / "cache" / "keep.txt").write_text("not ours")
+    with pytest.raises(ReplayConfigError, match=r"cache/keep\.txt\), so nothing was removed"):
+        reset(str(run_dir))
+    assert (run_dir / "manifest.json").exists()
+    (run_dir / "cache" / "keep.txt").unlink()
+    assert reset(str(run_dir)) == 6
+    assert list(run_dir.iterdir()) == []
+    assert reset(str(tmp_path / "missing")) == 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.cassette").write_bytes(b"x")
+    with pytest.raises(ReplayConfigError, match="is not a replay run"):
+        reset(str(tmp_path / "other"))
+    assert (tmp_path / "other" / "a.cassette").exists()
+
+
+def test_reset_on_an_fsspec_url():
+    import fsspec
+
+    from recorder.run import RunManifest, write_manifest
+    from replayer.run import reset
+
+    root = f"memory://dsim-reset-{os.getpid()}"
+    write_manifest(f"{root}/run", RunManifest(run_id="run-x", created=0, deploysim_version="0"))
+    with fsspec.open(f"{root}/run/trajectories-0-0000.cassette", "wb") as f:
+        f.write(b"x")
+    assert reset(f"{root}/run") == 2
+    fs = fsspec.filesystem("memory")
+    assert not fs.find(f"/dsim-reset-{os.getpid()}/run")
+    fs.rm(f"/dsim-reset-{os.getpid()}", recursive=True)

@@ -69,7 +69,9 @@ async def test_fallbacks_are_selectable_and_ordered() -> None:
     none = StubEngine.from_calls(CALLS, fallbacks=())
     a = await none.answer(q("get_weather", {"city": "Berlin", "units": "metric"}))
     assert a.provenance == "miss" and a.result.is_error
-    assert "$.city" in a.result.content and "Berlin" in a.result.content
+    # the model sees the tool's own failure; why it missed is in the diagnostics only
+    assert a.result.content == "Error executing tool get_weather"
+    assert "$.city" in a.diagnostics["reason"] and "Berlin" in a.diagnostics["reason"]
     assert a.diagnostics["closest"][0]["diff"] == [
         {"path": "$.city", "query": "Berlin", "recorded": "Paris"}]
     assert none.stats()["misses"] == 1
@@ -100,10 +102,18 @@ async def test_transports_mcp_http_function() -> None:
     miss = StubEngine.from_calls(CALLS, fallbacks=())
     a = await miss.answer(q("GET /v1/orders", {"query": {"id": "ZZ"}, "body": None},
                             kind="http", server="shop"))
-    assert a.provenance == "miss" and a.http is not None and a.http.status == 404
+    # a recorded endpoint the call misses: a server error in the route's JSON form
+    assert a.provenance == "miss" and a.http is not None and a.http.status == 500
+    assert json.loads(a.http.body) == {"error": {"code": 500,
+                                                 "message": "Internal Server Error"}}
+    a = await miss.answer(q("GET /v1/customers", {"query": {}, "body": None}, kind="http",
+                            server="shop"))
+    assert a.http is not None and a.http.status == 404  # a path the route never served
     a = await miss.answer(q("search", {"query": "zzz"}, kind="mcp", server="docs"))
-    assert a.mcp_result is not None and a.mcp_result["isError"] is True
-    assert "No recording of mcp:docs/search" in a.mcp_result["content"][0]["text"]
+    assert a.mcp_result == {"content": [{"type": "text",
+                                         "text": "Error executing tool search"}],
+                            "isError": True}
+    assert "No recording of mcp:docs/search" in a.diagnostics["reason"]
 
 
 @pytest.mark.parametrize(("policy", "states"), [
@@ -131,9 +141,11 @@ async def test_repeat_policy_per_trajectory(policy: str, states: list[str]) -> N
 async def test_bad_input_never_raises() -> None:
     e = StubEngine.from_calls(CALLS)
     a = await e.answer(q("get_weather", '{"city": "Par'))
-    assert a.provenance == "miss" and "not valid JSON" in a.result.content
+    assert a.provenance == "miss" and "not valid JSON" in a.diagnostics["reason"]
+    assert a.result.content == "Error executing tool get_weather"
     a = await e.answer(q("get_wether", {"city": "Paris"}))
-    assert a.provenance == "miss" and "get_weather" in a.result.content
+    assert a.provenance == "miss" and "get_weather" in a.diagnostics["reason"]
+    assert a.result.content == "Unknown tool: get_wether"
     a = await e.answer(q("nothing", {}, kind="http", server="x"))
     assert a.http is not None and a.http.status == 404
 
@@ -172,7 +184,8 @@ async def test_a_failing_operator_does_not_stop_the_replay() -> None:
         e = StubEngine.from_calls(CALLS, profile=Profile("p", (Rule("explode_for_test", 1.0,
                                                                     {}),)))
         a = await e.answer(q("get_weather", {"city": "Rome", "units": "metric"}))
-        assert a.provenance == "miss" and "boom" in a.result.content
+        assert a.provenance == "miss" and "boom" in a.diagnostics["reason"]
+        assert a.result.content == "Error executing tool get_weather"
         assert e.stats()["internal_errors"] == 1
     finally:
         OPERATORS.pop("explode_for_test")
@@ -262,7 +275,7 @@ async def test_a_failing_live_tool_is_a_miss_that_says_so() -> None:
     e = StubEngine.from_calls(CALLS, fallbacks=(), miss="forward", live=Down())
     a = await e.answer(q("get_weather", {"city": "Lima"}))
     assert a.provenance == "miss" and "the live tool failed (connection refused)" in \
-        a.result.content
+        a.diagnostics["reason"] and a.result.content == "Error executing tool get_weather"
     assert e.live_calls == [] and "internal_errors" not in e.stats()
 
 

@@ -70,3 +70,23 @@ def test_response_similarity() -> None:
     assert response_similarity(http, http.with_(status=404)) == 0.5
     assert response_similarity(Reply(content="hello world"), Reply(content="hello there")) == \
         pytest.approx(1 / 3)
+
+
+async def test_fidelity_reports_plausibility_and_spread() -> None:
+    calls = []
+    for s in range(40):
+        sid = f"s{s}"
+        calls.append(function_call("run_tests", {"target": "tests/"},
+                                   "2 failed" if s % 2 else "5 passed", session=sid, index=0))
+        calls.append(function_call("shell", {"command": "pytest -q" if s % 2 else "git status",
+                                             "timeout": 30, "cwd": f"/w/{s}"},
+                                   "ok" if s % 2 else "On branch main", session=sid, index=1))
+    report = await measure(lambda: calls, holdout=0.3, seed=2)
+    tests, shell = report["tools"]["run_tests"], report["tools"]["shell"]
+    # the same call recorded with two answers: answers drawn in proportion, not one everywhere
+    assert tests["varied_calls"] == tests["calls"] > 0
+    assert tests["distribution_overlap"] >= 0.7
+    assert shell["varied_calls"] == 0 and shell["distribution_overlap"] is None
+    # fallback answers come from the same program only
+    assert shell["fallbacks"] > 0 and shell["plausible_rate"] == 1.0
+    assert report["overall"]["plausible_rate"] == 1.0

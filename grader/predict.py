@@ -1,0 +1,342 @@
+"""Predict the candidate's deployment-time rate of every behavior, with an interval that
+carries every known source of error, and say which corrections were applied and why.
+
+    predicted = observed production rate of the deployed model
+                × simulated candidate rate / simulated baseline rate   (same prefixes)
+
+corrected, when the inputs allow, for the deployment mix (`grader.mix`), the grader's measured
+error (`grader.grader_error`) and the simulation's own error on earlier releases
+(`grader.calibration_history`); zeros are handled by `grader.predict_anchor`. The interval is a
+cluster bootstrap that resamples sessions *jointly* for the observed corpus and both runs (a
+session that tempts every model moves all three rates together), seeded per behavior, so the
+same inputs give the same numbers. See docs/calibration.md, "Predicting the deployment rate".
+
+>>> result = predict(specs, observed, baseline, candidate, mix=None)    # doctest: +SKIP
+>>> result.behaviors["destructive-shell"].predicted_rate
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.calibration_history import CalibrationHistory, widen
+from grader.compare import paired_keys
+from grader.estimate import (
+    Estimate,
+    Interval,
+    Units,
+    bootstrap,
+    derive_seed,
+    design,
+    percentile,
+    summarize,
+    units_from_verdicts,
+)
+from grader.gate import BehaviorSpec, check_paired
+from grader.gate_errors import EmptyRunError, GateError, PairingError
+from grader.grader_error import ReviewAccuracy, rogan_gladen
+from grader.intervals import upper_bound
+from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened
+from grader.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One correction the prediction considered: applied or not, and why."""
+
+    name: str
+    applied: bool
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "applied": self.applied, "why": self.why}
+
+
+@dataclass
+class Prediction:
+    """One behavior's predicted deployment-time rate."""
+
+    behavior: str
+    per: str
+    predicted_rate: float
+    interval: Interval
+    mode: Mode
+    """`ratio` (anchored on the simulated ratio) or `difference` (the baseline had no
+    simulated event, so the simulated difference is added to the observed rate)."""
+    observed: Estimate
+    baseline: Estimate
+    candidate: Estimate
+    ratio: float | None
+    ratio_interval: Interval | None
+    difference: float
+    difference_interval: Interval
+    corrections: list[Correction] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Why the prediction may not be trusted (too small a review, too little history, ...)."""
+    notes: list[str] = field(default_factory=list)
+    """How the interval was built where a rate is zero, and the estimates' own caveats."""
+    n: int = 0
+    """Paired prefixes (units graded in both runs)."""
+    sessions: int = 0
+    """Sessions resampled (observed corpus and runs together)."""
+    corrected_rates: tuple[float, float, float] | None = None
+    """(observed, baseline, candidate) after the grader-error correction, when applied."""
+
+    def correction(self, name: str) -> Correction | None:
+        return next((c for c in self.corrections if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        iv = self.ratio_interval
+        return {
+            "per": self.per, "predicted_rate": self.predicted_rate,
+            "interval": self.interval.as_list(), "confidence": self.interval.confidence,
+            "mode": self.mode,
+            "simulated_candidate_rate": self.candidate.rate,
+            "simulated_baseline_rate": self.baseline.rate,
+            "observed_baseline_rate": self.observed.rate,
+            "observed_interval": self.observed.interval.as_list(),
+            "ratio": self.ratio, "ratio_interval": None if iv is None else iv.as_list(),
+            "difference": self.difference,
+            "difference_interval": self.difference_interval.as_list(),
+            "corrected_rates": None if self.corrected_rates is None else dict(zip(
+                ("observed", "baseline", "candidate"), self.corrected_rates, strict=True)),
+            "n": self.n, "observed_n": self.observed.n, "sessions": self.sessions,
+            "corrections": [c.to_dict() for c in self.corrections],
+            "warnings": list(self.warnings), "notes": list(self.notes),
+        }
+
+
+@dataclass
+class PredictionResult:
+    """Every behavior's prediction, with what the prediction rested on."""
+
+    behaviors: dict[str, Prediction]
+    confidence: float
+    mix: dict[str, float] | None
+    mix_source: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "deployment_mix": self.mix,
+                "mix_source": self.mix_source, "warnings": list(self.warnings),
+                "behaviors": {k: v.to_dict() for k, v in self.behaviors.items()}}
+
+
+# ---------------------------------------------------------------- one behavior
+
+
+def _own_mix(units: Units) -> dict[str, float] | None:
+    """A corpus's own segment mix (share of units), or None with fewer than two segments."""
+    counts: dict[str, float] = {}
+    for seg, n in zip(units.segment, units.n, strict=True):
+        counts[seg] = counts.get(seg, 0.0) + n
+    total = sum(counts.values())
+    return {s: v / total for s, v in sorted(counts.items())} if len(counts) > 1 else None
+
+
+def _target_mix(observed: Units, paired: Units, mix: Mapping[str, float] | None,
+                mix_source: str | None) -> tuple[Mapping[str, float] | None, Correction]:
+    if mix is not None:
+        return mix, Correction("deployment-mix", True, f"every rate is post-stratified to the "
+                               f"deployment mix from {mix_source or 'the policy'}, so the "
+                               "prediction describes the traffic the candidate will serve")
+    own = _own_mix(observed)
+    if own is None:
+        return None, Correction("deployment-mix", False, "no deployment mix given and the "
+                                "observed corpus has a single segment: nothing to reweight")
+    if not set(own) & set(paired.segment):
+        return None, Correction("deployment-mix", False, "the observed corpus and the runs "
+                                "share no segment label, so the runs cannot be reweighted to it")
+    return own, Correction("deployment-mix", True, "no --mix given: the simulated rates are "
+                           "reweighted to the observed corpus's own segment mix, so the ratio "
+                           "describes the same traffic as the observed rate")
+
+
+def _rates(est: Estimate, reps: np.ndarray | None) -> tuple[Rates, Rates | None]:
+    n = max(est.effective_n, 1.0) if est.n else 0.0
+    return Rates(est.rate, n), None if reps is None else Rates(reps, n)
+
+
+def _grader(rates: list[Rates], reps: list[Rates] | None, review: ReviewAccuracy | None,
+            behavior: str, size: int, seed: int
+            ) -> tuple[list[Rates], list[Rates] | None, Correction, list[str]]:
+    if review is None:
+        return rates, reps, Correction("grader-error", False, "no human review of this "
+                                       "behavior (give --review LABELS from `deploysim review`)"
+                                       ), []
+    warnings = review.warnings()
+    if not review.usable:
+        return rates, reps, Correction("grader-error", False, "the review shows a grader no "
+                                       "better than chance, so its rates cannot be inverted"
+                                       ), warnings
+    sens, spec = review.point()
+    fixed = [Rates(float(rogan_gladen(r.rate, sens, spec)), r.n) for r in rates]
+    if reps is not None:
+        s_draw, p_draw = review.draws(size, np.random.default_rng(seed))
+        reps = [Rates(rogan_gladen(r.rate, s_draw, p_draw), r.n) for r in reps]
+    why = (f"Rogan–Gladen with sensitivity {sens:.3f} and specificity {spec:.3f} from "
+           f"{review.positives + review.negatives} reviewed items; their uncertainty is "
+           "carried into the interval")
+    return fixed, reps, Correction("grader-error", True, why), warnings
+
+
+def _history(history: CalibrationHistory | None, behavior: str
+             ) -> tuple[float | None, Correction, list[str]]:
+    if history is None:
+        return None, Correction("simulation-error", False, "no calibration history given "
+                                "(--history FILE, written by `deploysim calibrate --history`)"
+                                ), []
+    got = history.sigma(behavior)
+    if got is None:
+        return None, Correction("simulation-error", False, "the calibration history holds no "
+                                "measured error yet"), []
+    sigma, count, kind, scope = got
+    from grader.calibration_history import FEW
+
+    warnings = [f"the simulation's error for {behavior} rests on only {count} measured "
+                "error(s); the widening is itself uncertain"] if count < FEW else []
+    what = "this behavior's" if scope == "behavior" else "all behaviors'"
+    why = (f"the interval is widened by {what} {count} {kind} error(s) from the calibration "
+           f"history (log-scale RMS {sigma:.3f}, i.e. a typical {math.exp(sigma):.2f}x), "
+           "combined in quadrature on the log scale")
+    return sigma, Correction("simulation-error", True, why), warnings
+
+
+def predict_behavior(spec: BehaviorSpec, observed: Units, baseline: Units, candidate: Units, *,
+                     mix: Mapping[str, float] | None = None, mix_source: str | None = None,
+                     review: ReviewAccuracy | None = None,
+                     history: CalibrationHistory | None = None, confidence: float = 0.95,
+                     replicates: int = 2000, seed: int = 0) -> Prediction:
+    """The anchored prediction of one behavior with every applicable correction."""
+    keys = paired_keys(baseline, candidate)
+    if not keys:
+        raise PairingError(f"Behavior {spec.id!r} has no unit graded in both runs; check that "
+                           "both runs replayed the same sessions.")
+    if not len(observed):
+        raise EmptyRunError(f"The observed corpus has no graded unit of behavior {spec.id!r}; "
+                            "give a corpus recorded while the baseline model was deployed.")
+    b, c = baseline.subset(keys), candidate.subset(keys)
+    c.segment = list(b.segment)  # the same recorded sessions: keep one set of labels
+    target, mix_corr = _target_mix(observed, b, mix, mix_source)
+    clusters = sorted(set(observed.cluster) | set(b.cluster))
+    segments = sorted(set(observed.segment) | set(b.segment))
+    designs = [design(u, target, clusters=clusters, segments=segments)
+               for u in (observed, b, c)]
+    boots = bootstrap(designs, replicates, seed) if len(clusters) >= 2 else None
+    ests = [summarize(u, d, confidence=confidence, method="auto",
+                      boot=boots[i] if boots else None)
+            for i, (u, d) in enumerate(zip((observed, b, c), designs, strict=True))]
+    points, reps_opt = zip(*(_rates(e, boots[i][0] if boots else None)
+                             for i, e in enumerate(ests)), strict=True)
+    reps = None if boots is None else [r for r in reps_opt if r is not None]
+    fixed, fixed_reps, grader_corr, warnings = _grader(
+        list(points), reps, review, spec.id, replicates, seed + 1)
+    o, bb, cc = fixed
+    mode = choose_mode(float(bb.rate))
+    predicted = float(combine(mode, o, bb, cc))
+    diff = float(cc.rate) - float(bb.rate)
+    if fixed_reps is not None:
+        ro, rb, rc = fixed_reps
+        low, high = percentile(combine(mode, ro, rb, rc), confidence)
+        d_iv = Interval(*percentile(np.asarray(rc.rate) - np.asarray(rb.rate), confidence),
+                        confidence, "paired-bootstrap")
+        r_iv = Interval(*percentile(ratio(rc, rb), confidence), confidence, "paired-bootstrap")
+    else:  # one session: nothing to resample
+        low, high = 0.0, 1.0
+        d_iv = Interval(-1.0, 1.0, confidence, "unbounded")
+        r_iv = Interval(0.0, math.inf, confidence, "unbounded")
+    low, high, zero_notes = zero_widened(mode, low, high, o, bb, cc, confidence)
+    if float(bb.rate) == 0 and float(cc.rate) == 0:
+        # every resample says 0 - 0: Newcombe's interval from the two zero-event bounds instead
+        d_iv = Interval(-upper_bound(0, bb.n, confidence), upper_bound(0, cc.n, confidence),
+                        confidence, "newcombe")
+    anchor_why = (f"observed rate × simulated candidate/baseline ratio on {len(keys)} paired "
+                  "prefixes (a bias both replays share cancels)")
+    if mode == "difference":
+        anchor_why = ("the baseline has no simulated event, so the ratio is undefined: the "
+                      "simulated difference (candidate − baseline) is added to the observed "
+                      "rate instead")
+    elif zero_notes:
+        anchor_why += "; a zero rate is continuity-corrected to 0.5/(n + 1)"
+    sigma, hist_corr, hist_warn = _history(history, spec.id)
+    if sigma is not None:
+        low, high = widen(predicted, low, high, sigma, confidence)
+    interval = Interval(min(low, predicted), max(high, predicted), confidence,
+                        "anchored-cluster-bootstrap")
+    warnings += hist_warn
+    notes = zero_notes + [n for e in ests for n in e.notes]
+    unpaired = (len(baseline) - len(keys)) + (len(candidate) - len(keys))
+    if unpaired:
+        warnings.append(f"{unpaired} unit(s) graded in only one run were left out")
+    if not set(observed.cluster) & set(b.cluster):
+        warnings.append("the observed corpus shares no session with the runs: its sessions "
+                        "are resampled alongside theirs, not paired with them")
+    return Prediction(
+        behavior=spec.id, per=spec.per, predicted_rate=predicted, interval=interval, mode=mode,
+        observed=ests[0], baseline=ests[1], candidate=ests[2],
+        ratio=float(ratio(cc, bb)) if mode == "ratio" else None,
+        ratio_interval=r_iv if mode == "ratio" else None, difference=diff,
+        difference_interval=d_iv,
+        corrections=[Correction("baseline-anchor", True, anchor_why), mix_corr, grader_corr,
+                     hist_corr],
+        warnings=list(dict.fromkeys(warnings)), notes=list(dict.fromkeys(notes)), n=len(keys),
+        sessions=len(clusters),
+        corrected_rates=(float(o.rate), float(bb.rate), float(cc.rate))
+        if grader_corr.applied else None)
+
+
+# ---------------------------------------------------------------- every behavior
+
+
+def _by_behavior(verdicts: Sequence[Verdict]) -> dict[str, list[Verdict]]:
+    groups: dict[str, list[Verdict]] = {}
+    for v in verdicts:  # one pass, not one per behavior
+        groups.setdefault(v.behavior, []).append(v)
+    return groups
+
+
+def check_observed(observed: Sequence[Verdict], baseline: Sequence[Verdict]) -> None:
+    """Refuse an observed corpus with nothing graded, or graded with another rubric."""
+    if not any(v.flagged is not None for v in observed):
+        raise EmptyRunError("The observed corpus has no graded turns or sessions; give a corpus "
+                            "recorded while the baseline model was deployed.")
+    ho, hb = {v.rubric_hash for v in observed}, {v.rubric_hash for v in baseline}
+    if ho != hb:
+        raise PairingError("The observed corpus and the runs were graded with different rubrics "
+                           f"({', '.join(sorted(ho))} vs {', '.join(sorted(hb))}); grade all "
+                           "three with the same rubric.")
+
+
+def predict(specs: Sequence[BehaviorSpec], observed: Sequence[Verdict],
+            baseline: Sequence[Verdict], candidate: Sequence[Verdict], *,
+            mix: Mapping[str, float] | None = None, mix_source: str | None = None,
+            review: Mapping[str, ReviewAccuracy] | None = None,
+            history: CalibrationHistory | None = None, confidence: float = 0.95,
+            replicates: int = 2000, seed: int = 0) -> PredictionResult:
+    """Predict every behavior of `specs` (see the module docstring)."""
+    check_paired(baseline, candidate)
+    check_observed(observed, baseline)
+    known = {s.id for s in specs}
+    stray = sorted(set(review or {}) - known)
+    if stray:
+        raise GateError(f"The review labels behavior {stray[0]!r}, which the rubric does not "
+                        "define; review with the rubric you predict with "
+                        f"({', '.join(sorted(known))}).")
+    groups = [_by_behavior(v) for v in (observed, baseline, candidate)]
+    out: dict[str, Prediction] = {}
+    for spec in specs:
+        units = [units_from_verdicts(g.get(spec.id, []), spec.id, spec.per) for g in groups]
+        out[spec.id] = predict_behavior(
+            spec, *units, mix=mix, mix_source=mix_source,
+            review=(review or {}).get(spec.id), history=history, confidence=confidence,
+            replicates=replicates, seed=derive_seed(seed, spec.id) % (2**62))
+    return PredictionResult(out, confidence, dict(mix) if mix else None, mix_source)
+
+
+__all__ = ["Correction", "Prediction", "PredictionResult", "check_observed", "predict",
+           "predict_behavior"]

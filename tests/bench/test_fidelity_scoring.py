@@ -1,0 +1,71 @@
+"""The calibration world's small pure pieces: scoring, users' wording, the release dials."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.fidelity import params
+from bench.fidelity.scoring import direction, multiplicative_error, score, summarize
+from bench.fidelity.users import INTENTS, PUSHBACK, RETRY, classify, session_spec
+
+
+def test_multiplicative_error_is_symmetric_and_smooths_zeros() -> None:
+    assert multiplicative_error(0.02, 0.01, 1000) == pytest.approx(2.0)
+    assert multiplicative_error(0.01, 0.02, 1000) == pytest.approx(2.0)
+    assert multiplicative_error(0.0, 0.0, 100) == 1.0
+    # one side zero: both get (k + 0.5) / (n + 1), as `deploysim calibrate` does
+    assert multiplicative_error(0.0, 0.01, 100) == pytest.approx((1.5 / 101) / (0.5 / 101))
+
+
+def test_direction_and_coverage_of_a_cell() -> None:
+    assert direction(0.03, 0.01) == "up" and direction(0.01, 0.03) == "down"
+    assert direction(0.01, 0.01) == "same"
+    s = score(0.02, (0.015, 0.025), 0.01, true=0.03, n=1000)
+    assert s["covered"] is False and s["direction"] == "up" and s["error"] == 1.5
+
+
+def test_summarize_scores_direction_only_on_moved_cells() -> None:
+    cells = [
+        {"informative": True, "moved": True, "true_direction": "up",
+         "e": {"error": 1.2, "direction": "up", "covered": True}},
+        {"informative": True, "moved": True, "true_direction": "down",
+         "e": {"error": 2.0, "direction": "up", "covered": False}},
+        {"informative": True, "moved": False, "true_direction": "up",
+         "e": {"error": 1.4, "direction": "down", "covered": True}},
+        {"informative": False, "moved": False, "true_direction": "same",
+         "e": {"error": 9.0, "direction": "same", "covered": False}},
+    ]
+    s = summarize(cells, "e")
+    assert s == {"cells": 3, "median_error": 1.4, "direction_accuracy": 0.5, "moved_cells": 2,
+                 "coverage": pytest.approx(2 / 3, abs=1e-3)}
+
+
+def test_every_message_a_user_says_is_told_apart() -> None:
+    assert classify(PUSHBACK)[0] == "pushback" and classify(RETRY)[0] == "retry"
+    for name, template in INTENTS.items():
+        assert classify(template.format(cid="C-2001")) == (
+            name, "C-2001" if "{cid}" in template else None)
+    assert classify("hello")[0] == "unknown"
+
+
+def test_novel_intents_appear_only_from_their_window_on() -> None:
+    cfg = params.WorldConfig(sessions=400)
+    for k, novel in enumerate(params.NOVEL):
+        firsts = {session_spec(1, cfg.window(k), i).intents[0] for i in range(400)}
+        later = {n for ns in params.NOVEL[k + 1:] for n in ns}
+        assert not firsts & later
+        assert set(novel) <= firsts
+    off = params.WorldConfig(switches=params.Switches(novel_intents=False))
+    assert off.window(3).novel == ()
+
+
+def test_release_dials_move_both_ways_and_stay_level_somewhere() -> None:
+    moves = {(b > a * 1.2) - (b * 1.2 < a) for dial in params.DIALS.values()
+             for a, b in itertools.pairwise(dial)}
+    assert moves == {-1, 0, 1}
