@@ -59,11 +59,9 @@ REPLY = ("Sunny with a light breeze in the morning, clouds building after noon a
 
 
 async def serve_upstream(spec: dict[str, Any]) -> None:
-    import uvicorn
     from aiohttp import web
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.transport_security import TransportSecuritySettings
 
+    from proxy.replay.testing import McpHttpServer, sunny_server
     from replayer.testing.fake_model import FakeModelServer, ScriptedReply
     from replayer.testing.http_server import Request, Response
 
@@ -110,31 +108,17 @@ async def serve_upstream(spec: dict[str, Any]) -> None:
                   log_requests=False)
     await model.start()
 
-    server: MCPServer = MCPServer("weather")
+    def counted(app: Any) -> Any:
+        async def tap(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                counts["mcp"] += 1
+            await app(scope, receive, send)
 
-    @server.tool()
-    def get_weather(city: str) -> str:
-        """Weather for a city."""
-        return f"sunny in {city}"
+        return tap
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
-    mcp_app = server.streamable_http_app(transport_security=TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=[host],
-        allowed_origins=[f"http://{host}"]))
-
-    async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            counts["mcp"] += 1
-        await mcp_app(scope, receive, send)
-
-    uv = uvicorn.Server(uvicorn.Config(counted, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:
-        await asyncio.sleep(0.01)
-    print(json.dumps({"model": model.url, "mcp": f"http://{host}/mcp"}), flush=True)
-    await task
+    async with McpHttpServer(sunny_server(), own_host_only=True, wrap=counted) as mcp:
+        print(json.dumps({"model": model.url, "mcp": mcp.url}), flush=True)
+        await asyncio.Event().wait()  # until the bench kills this process
 
 
 # -- load process: official clients through the gateway --------------------------------------

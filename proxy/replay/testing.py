@@ -2,7 +2,9 @@
 corpus made by recording real traffic through the recording gateway.
 
     weather_server()          an `mcp` SDK `MCPServer` (get_weather, forecast, alert)
-    McpHttpServer             it, over streamable HTTP (uvicorn on 127.0.0.1:0)
+    sunny_server()            the smallest one (get_weather only)
+    McpHttpServer             one, over streamable HTTP (uvicorn on 127.0.0.1:0), optionally
+                              refusing a foreign Host and wrapped in an ASGI tap
     crm_app()                 an aiohttp REST tool (customers, refunds)
     record_corpus(out, ...)   both generations of the official `mcp` client, an HTTP client
                               and (optionally) an agent loop on a model, through
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +67,18 @@ def _free_socket() -> socket.socket:
 
 
 class McpHttpServer:
-    """An `MCPServer` over streamable HTTP, run by uvicorn on this event loop."""
+    """An `MCPServer` over streamable HTTP, run by uvicorn on this event loop.
 
-    def __init__(self, server: Any = None) -> None:
+    `own_host_only`: the server refuses any Host but its own, as the `mcp` SDK does by default
+    for a server that names its address (what a proxy must cope with: it forwards the
+    upstream's Host, never its own). `wrap`: an ASGI middleware around the app (a tap that
+    counts or logs requests)."""
+
+    def __init__(self, server: Any = None, *, own_host_only: bool = False,
+                 wrap: Callable[[Any], Any] | None = None) -> None:
         self.server = server if server is not None else weather_server()
+        self.own_host_only = own_host_only
+        self.wrap = wrap
         self._uv: Any = None
         self._task: asyncio.Task[Any] | None = None
         self._sock: socket.socket | None = None
@@ -82,7 +93,17 @@ class McpHttpServer:
 
         self._sock = _free_socket()
         self.port = self._sock.getsockname()[1]
-        app = self.server.streamable_http_app()
+        if self.own_host_only:
+            from mcp.server.transport_security import TransportSecuritySettings
+
+            host = f"127.0.0.1:{self.port}"
+            app = self.server.streamable_http_app(transport_security=TransportSecuritySettings(
+                enable_dns_rebinding_protection=True, allowed_hosts=[host],
+                allowed_origins=[f"http://{host}"]))
+        else:
+            app = self.server.streamable_http_app()
+        if self.wrap is not None:
+            app = self.wrap(app)
         self._uv = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on"))
         self._task = spawn(self._uv.serve(sockets=[self._sock]), name="test-mcp-server")
         while not self._uv.started:
@@ -98,6 +119,20 @@ class McpHttpServer:
                 await asyncio.wait_for(self._task, 10)
         if self._sock is not None:
             self._sock.close()
+
+
+def sunny_server() -> Any:
+    """The smallest real MCP server: one tool, `get_weather(city)` → `sunny in CITY`."""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("weather")
+
+    @server.tool()
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return f"sunny in {city}"
+
+    return server
 
 
 CUSTOMERS = {"C-1": {"id": "C-1", "name": "Ada", "tier": "gold"},

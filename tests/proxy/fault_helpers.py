@@ -12,7 +12,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ import httpx2
 from aiohttp import web
 from proxy_helpers import DEPLOYSIM, RawRequest, banner_url, start_cli, wait_banner
 
+from proxy.replay.testing import McpHttpServer, sunny_server
 from recorder.corpus import Corpus
 from recorder.exchange import Exchange
 
@@ -243,35 +243,9 @@ def asgi_tap(app: Any, log: list[RawRequest]) -> Any:
 async def mcp_server(log: list[RawRequest]) -> AsyncIterator[str]:
     """A real `MCPServer` (tool `get_weather`) over streamable HTTP on uvicorn, tapped;
     yields its MCP URL. It accepts only its own Host, as by default."""
-    import uvicorn
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    from proxy.tasks import spawn
-
-    server: MCPServer = MCPServer("weather")
-
-    @server.tool()
-    def get_weather(city: str) -> str:
-        """Weather for a city."""
-        return f"sunny in {city}"
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host = f"127.0.0.1:{sock.getsockname()[1]}"
-    app = server.streamable_http_app(transport_security=TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=[host],
-        allowed_origins=[f"http://{host}"]))
-    uv = uvicorn.Server(uvicorn.Config(asgi_tap(app, log), log_level="warning", lifespan="on"))
-    task = spawn(uv.serve(sockets=[sock]), name="mcp-server")
-    while not uv.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://{host}/mcp"
-    finally:
-        uv.should_exit = True
-        await task
-        sock.close()
+    async with McpHttpServer(sunny_server(), own_host_only=True,
+                             wrap=lambda app: asgi_tap(app, log)) as server:
+        yield server.url
 
 
 # -- the official clients -------------------------------------------------------------------

@@ -6,49 +6,22 @@ gateway forwards the upstream's Host rather than its own.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
-from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
 from proxy_helpers import gateway
 
-from proxy.tasks import spawn
+from proxy.replay.testing import McpHttpServer, sunny_server
 
 
 @asynccontextmanager
 async def mcp_server() -> AsyncIterator[str]:
-    server: MCPServer = MCPServer("weather")
-
-    @server.tool()
-    def get_weather(city: str) -> str:
-        """Weather for a city."""
-        return f"sunny in {city}"
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    host = f"127.0.0.1:{port}"
-    app = server.streamable_http_app(transport_security=TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=[host],
-        allowed_origins=[f"http://{host}"]))
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = spawn(uv.serve(sockets=[sock]), name="mcp-server")
-    while not uv.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://{host}/mcp"
-    finally:
-        uv.should_exit = True
-        await task
-        sock.close()
+    async with McpHttpServer(sunny_server(), own_host_only=True) as server:
+        yield server.url
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
