@@ -22,7 +22,16 @@ from typing import Any
 
 import httpx2
 from aiohttp import web
-from proxy_helpers import DEPLOYSIM, RawRequest, banner_url, start_cli, wait_banner
+from proxy_helpers import (
+    DEPLOYSIM,
+    TOOLS_ANTHROPIC,
+    TOOLS_CHAT,
+    TOOLS_RESPONSES,
+    RawRequest,
+    banner_url,
+    start_cli,
+    wait_banner,
+)
 
 from proxy.replay.testing import McpHttpServer, sunny_server
 from recorder.corpus import Corpus
@@ -249,16 +258,6 @@ async def mcp_server(log: list[RawRequest]) -> AsyncIterator[str]:
 
 
 # -- the official clients -------------------------------------------------------------------
-
-TOOLS_CHAT: Any = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}]
-TOOLS_RESPONSES: Any = [{"type": "function", "name": "get_weather",
-                         "description": "Weather for a city",
-                         "parameters": TOOLS_CHAT[0]["function"]["parameters"]}]
-TOOLS_ANTHROPIC: Any = [{"name": "get_weather", "description": "Weather for a city",
-                         "input_schema": TOOLS_CHAT[0]["function"]["parameters"]}]
 
 HttpFactory = Callable[[], httpx2.AsyncClient]
 """Makes the HTTP client an SDK uses (plain, or one that honours HTTPS_PROXY)."""

@@ -31,6 +31,17 @@ DEPLOYSIM = os.path.join(ROOT, ".venv", "bin", "deploysim")
 PYTHON = sys.executable
 
 
+WEATHER_PARAMETERS: Any = {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}
+"""The JSON schema of the `get_weather(city)` tool the SDK tests offer the model."""
+TOOLS_CHAT: Any = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city", "parameters": WEATHER_PARAMETERS}}]
+TOOLS_RESPONSES: Any = [{"type": "function", "name": "get_weather",
+                         "description": "Weather for a city", "parameters": WEATHER_PARAMETERS}]
+TOOLS_ANTHROPIC: Any = [{"name": "get_weather", "description": "Weather for a city",
+                         "input_schema": WEATHER_PARAMETERS}]
+
+
 @dataclass
 class RawRequest:
     """A request exactly as an upstream received it."""

@@ -7,13 +7,11 @@ from typing import Any
 
 import anthropic
 import pytest
-from proxy_helpers import RawRequest, gateway, records, tapped_model_server
+from proxy_helpers import TOOLS_ANTHROPIC, RawRequest, gateway, records, tapped_model_server
 
 from replayer.testing.fake_model import call_first_tool
 
-TOOLS: Any = [{"name": "get_weather", "description": "Weather for a city",
-               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
-                                "required": ["city"]}}]
+TOOLS = TOOLS_ANTHROPIC
 
 
 async def _messages(client: anthropic.AsyncAnthropic, stream: bool) -> Any:

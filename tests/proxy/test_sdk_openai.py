@@ -8,18 +8,18 @@ from typing import Any
 
 import openai
 import pytest
-from proxy_helpers import RawRequest, gateway, records, tapped_model_server
+from proxy_helpers import (
+    TOOLS_CHAT,
+    TOOLS_RESPONSES,
+    RawRequest,
+    gateway,
+    records,
+    tapped_model_server,
+)
 
 from recorder.exchange import Exchange
 from replayer.testing.fake_model import call_first_tool
 
-TOOLS_CHAT: Any = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}]
-TOOLS_RESPONSES: Any = [{"type": "function", "name": "get_weather",
-                         "description": "Weather for a city",
-                         "parameters": TOOLS_CHAT[0]["function"]["parameters"]}]
 HEADERS = {"X-Deploysim-Session": "sess-openai", "X-Deploysim-Segment": "enterprise"}
 
 
