@@ -89,6 +89,11 @@ class StubEngine:
         self._stats: Counter[str] = Counter()
         self.live_calls: list[RecordedToolCall] = []
         """Calls answered by the live tool (miss = forward), for the caller to persist."""
+        if self.layers.history is not None and "simulate" in self.fallbacks:
+            # the simulator is shown each trajectory's earlier answers (`stubs.history`);
+            # only an engine that simulates pays for keeping them: the others keep `answer`,
+            # the exact path bench/stubs.py measures, as it is
+            self.answer = self._answer_and_remember  # type: ignore[method-assign]
 
     # -- construction ---------------------------------------------------------------------
 
@@ -150,6 +155,13 @@ class StubEngine:
             stats["misses"] += 1
         for part in parts:
             stats[part] += 1
+        return answer
+
+    async def _answer_and_remember(self, query: ToolQuery) -> StubAnswer:
+        """`answer`, keeping what the trajectory was told for the simulator."""
+        answer = await StubEngine.answer(self, query)
+        if self.layers.history is not None:
+            self.layers.history.add(query, answer)
         return answer
 
     def _exact(self, q: ToolQuery) -> StubAnswer | None:
@@ -260,6 +272,8 @@ class StubEngine:
         """Drop a finished trajectory's repeat positions (memory for long runs)."""
         self._repeats = {k: v for k, v in self._repeats.items() if k[0] != trajectory_id}
         self._drawer.forget(trajectory_id)
+        if self.layers.history is not None:
+            self.layers.history.forget(trajectory_id)
 
     # -- reporting ------------------------------------------------------------------------
 

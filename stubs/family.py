@@ -87,9 +87,25 @@ def url_family(url: str) -> str:
     """Scheme, host and path template: segments holding digits or ids become `{}`."""
     scheme, _, rest = url.partition("://")
     host, _, path = rest.partition("/")
+    template, _ = path_template(path)
+    return f"{scheme.lower()}://{host.split('@')[-1].lower()}{template}"
+
+
+def path_template(path: str) -> tuple[str, list[str]]:
+    """A URL path's route template and the values of its variable segments:
+    `/v1/orders/A1001/items` → (`/v1/orders/{}/items`, ["A1001"]). A segment is variable when
+    it holds a digit (not a version like `v1`), is a long hex string or a long token."""
     path = path.split("?", 1)[0].split("#", 1)[0]
-    segments = ["{}" if _VARIABLE_SEGMENT.fullmatch(s) else s for s in path.split("/") if s]
-    return f"{scheme.lower()}://{host.split('@')[-1].lower()}/" + "/".join(segments)
+    segments, values = [], []
+    for s in path.split("/"):
+        if not s:
+            continue
+        if _VARIABLE_SEGMENT.fullmatch(s):
+            segments.append("{}")
+            values.append(s)
+        else:
+            segments.append(s)
+    return "/" + "/".join(segments), values
 
 
 def path_family(path: str) -> str:

@@ -16,12 +16,14 @@ from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
 from stubs.content_order import first_recording, keys_in_content_order
 from stubs.document import get_document, put_document, put_text
-from stubs.family import families, signature
+from stubs.family import families, resembles, signature
+from stubs.history import ToolHistory
 from stubs.index import StubIndex, ToolTable, tool_label
 from stubs.matchers import explain
 from stubs.miss_reply import MissReplies
-from stubs.nearest import NearestIndex
-from stubs.reply import Reply, plain_reply
+from stubs.nearest import Near, NearestIndex
+from stubs.reply import Reply, Row, plain_reply
+from stubs.route import RouteSiblings, Sibling, put_ids
 from stubs.simulate import ToolSimulator
 from stubs.synthesize import Synthesizer
 
@@ -57,11 +59,15 @@ class Layers:
         self.tools = tools
         self.simulator = ToolSimulator(simulator, seed=seed, cache=cache) \
             if simulator is not None else None
+        self.history: ToolHistory | None = ToolHistory() if simulator is not None else None
+        """Each trajectory's answered calls, shown to the simulator (`stubs.history`)."""
+        self._examples: dict[tuple[int, Any, int], tuple[list[Row], list[Row]]] = {}
         self._nearest: dict[int, NearestIndex] = {}
         self._synth: dict[tuple[int, Any], Synthesizer] = {}
         """Synthesizers per (tool, family of the query's arguments)."""
         self.failures: list[str] = []
         self.miss_replies = MissReplies(index)
+        self.routes = RouteSiblings(index)
 
     def nearest_index(self, table: ToolTable) -> NearestIndex:
         found = self._nearest.get(table.number)
@@ -78,6 +84,8 @@ class Layers:
         return await self.simulate(q, table, args)
 
     def nearest(self, q: ToolQuery, table: ToolTable | None, args: Any) -> Outcome | None:
+        if table is None and q.kind == "http":
+            return self.route_sibling(q, args)
         if table is None or not table.keys:
             return None
         near = self.nearest_index(table).closest(args, 1)
@@ -89,6 +97,23 @@ class Layers:
             table.config.match_on, table.canon, args, best.arguments)}}
         return Outcome(Reply.from_row(self.index.row(row)), "nearest", row=row, key=best.key,
                        diagnostics=why)
+
+    def route_sibling(self, q: ToolQuery, args: Any) -> Outcome | None:
+        """An HTTP path never recorded, answered from a recorded path of its route with the
+        ids put right (`stubs.route`)."""
+        best: tuple[Sibling, Near] | None = None
+        for sib in self.routes.siblings(q.server, q.name):  # in content order: ties go first
+            found = self.nearest_index(sib.table).closest(args, 1)
+            if found and found[0].similarity >= self.index.config.nearest_min_similarity and (
+                    best is None or found[0].similarity > best[1].similarity):
+                best = (sib, found[0])
+        if best is None:
+            return None
+        sib, near = best
+        row = first_recording(self.index, sib.table, near.key)
+        why = {"nearest": {**near.explain(), "route": {
+            "recorded": sib.table.label, "ids": sib.ids}}}
+        return Outcome(put_ids(Reply.from_row(row), sib.ids), "nearest", diagnostics=why)
 
     def synthesize(self, q: ToolQuery, table: ToolTable | None, args: Any, trajectory: str,
                    key_text: str) -> Outcome | None:
@@ -115,16 +140,20 @@ class Layers:
         if self.simulator is None:
             return None
         examples: list[tuple[Any, str]] = []
+        others: list[tuple[Any, str]] = []
         template: Reply | None = None
         if table is not None:
-            for key in keys_in_content_order(table, _EXAMPLES):
-                row = first_recording(self.index, table, key)
-                examples.append((row.arguments, row.content))
-                if template is None and not row.is_error:
-                    template = Reply.from_row(row)
+            alike, unlike = self.examples(table, args)
+            for rows, shown in ((alike, examples), (unlike, others)):
+                for row in rows:
+                    shown.append((row.arguments, row.content))
+                    if template is None and not row.is_error:
+                        template = Reply.from_row(row)
         messages = self.simulator.prompt(
             name=q.name, arguments=args, tool=self.tools.get(q.name),
-            session=self.sessions.get(q.session_id or ""), examples=examples)
+            session=self.sessions.get(q.session_id or ""), examples=examples,
+            history=self.history.before(q) if self.history is not None else (),
+            others=others)
         try:
             text = await self.simulator.output(messages)
         except Exception as exc:  # the model is down or says nothing: try the next layer
@@ -142,6 +171,30 @@ class Layers:
         return Outcome(reply.with_(latency_ms=None, exchange_id=None), "simulated",
                        diagnostics={"simulated": {"model": self.simulator.model,
                                                   "prompt_key": self.simulator.key(messages)}})
+
+    def examples(self, table: ToolTable, args: Any) -> tuple[list[Row], list[Row]]:
+        """Recorded calls to show the simulator, in content order: up to `_EXAMPLES` that
+        resemble the query in meaning (`stubs.family`), and, when fewer do, others to fill up
+        (shown for the format only). Cached per tool and family."""
+        wanted = families(table.canon.value(args))
+        slot = (table.number, signature(wanted), len(table.rows))
+        found = self._examples.get(slot)
+        if found is None:
+            if len(self._examples) >= _MAX_SYNTHESIZERS:
+                self._examples.clear()
+            alike: list[Row] = []
+            unlike: list[Row] = []
+            keys = keys_in_content_order(table, None if wanted else _EXAMPLES)
+            for key in keys:
+                row = first_recording(self.index, table, key)
+                if resembles(wanted, families(table.canon.value(row.arguments))):
+                    alike.append(row)
+                    if len(alike) >= _EXAMPLES:
+                        break
+                elif len(unlike) < _EXAMPLES:
+                    unlike.append(row)
+            found = self._examples[slot] = (alike, unlike[: _EXAMPLES - len(alike)])
+        return found
 
     def miss(self, q: ToolQuery, table: ToolTable | None, args: Any,
              reason: str | None) -> Outcome:

@@ -1,9 +1,12 @@
 """The `simulate` fallback: a model plays the tool.
 
 A `recorder.llm.ModelClient` (the CLI passes one from `replayer.clients`; stubs never import
-the replayer) is told which tool it plays (description and input schema), shown recorded calls of
-the tool with their outputs, the recorded trajectory the call comes from, and the call; it
-answers with the tool's output only. Answers are cached by prompt hash and seed in a
+the replayer) is told which tool it plays (description and input schema), shown the recorded
+trajectory the call comes from, the calls this trajectory already made with what they returned
+(`stubs.history`: the simulator keeps state, so a file written earlier reads back as written),
+recorded calls of the tool that resemble this one in meaning (`stubs.family`: the same program,
+path family or URL route) with their outputs, and the call; it answers with the tool's output
+only. Answers are cached by prompt hash and seed in a
 `recorder.response_cache.ResponseCache` (or in memory), so a rerun is identical and free;
 concurrent identical prompts share one model call.
 """
@@ -18,13 +21,16 @@ from typing import Any
 from recorder.llm import ModelClient, request_key
 from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message, Session, ToolDef
+from stubs.history import HistoryItem
 
 PURPOSE = "deploysim-tool-simulator"
 SYSTEM = (
     "You are simulating the tool `{name}` so that a recorded agent session can be replayed. "
     "Reply with exactly the output the real tool would return for the call: no commentary, no "
     "explanation, no code fences. Match the format, style and level of detail of the recorded "
-    "outputs. If the real tool would fail, reply with its error output.\n\n"
+    "outputs. Stay consistent with what earlier calls in this trajectory returned or changed "
+    "(files written, records created, time that has passed). If the real tool would fail, "
+    "reply with its error output.\n\n"
     "Tool description: {description}\nInput schema: {schema}"
 )
 
@@ -41,6 +47,27 @@ def _render_session(session: Session, budget: int) -> str:
         lines.append(f"{m.role}: {text.strip()}")
     out = "\n".join(lines)
     return out if len(out) <= budget else "…" + out[-budget:]  # the end matters most
+
+
+def _render_examples(examples: Sequence[tuple[Any, str]]) -> str:
+    return "\n".join(f"- call {json.dumps(a, sort_keys=True, default=str)}\n  output: "
+                     f"{out[:1500]}" for a, out in examples)
+
+
+def _render_history(items: Sequence[HistoryItem], budget: int) -> str:
+    """The calls, oldest first; when they do not fit, the oldest are left out (the latest
+    state matters most)."""
+    lines: list[str] = []
+    used = 0
+    for item in reversed(items):
+        tool = item.name if item.kind == "function" else f"{item.server or ''}/{item.name}"
+        line = (f"- `{tool}` {json.dumps(item.arguments, sort_keys=True, default=str)}\n"
+                f"  {'error' if item.is_error else 'output'}: {item.output}")
+        if lines and used + len(line) > budget:
+            break
+        lines.append(line)
+        used += len(line)
+    return "\n".join(reversed(lines))
 
 
 def _strip_fences(text: str) -> str:
@@ -66,9 +93,12 @@ class ToolSimulator:
         self.calls = 0
 
     def prompt(self, *, name: str, arguments: Any, tool: ToolDef | None,
-               session: Session | None,
-               examples: Sequence[tuple[Any, str]]) -> list[Message]:
-        """The conversation sent to the model (a pure function of its inputs)."""
+               session: Session | None, examples: Sequence[tuple[Any, str]],
+               history: Sequence[HistoryItem] = (),
+               others: Sequence[tuple[Any, str]] = ()) -> list[Message]:
+        """The conversation sent to the model (a pure function of its inputs): `examples` are
+        recorded calls like this one, `others` recorded calls of the tool that are not (shown
+        for the format only), `history` this trajectory's earlier calls, oldest first."""
         system = SYSTEM.format(
             name=name, description=(tool.description if tool else "") or "(none recorded)",
             schema=json.dumps(tool.input_schema, sort_keys=True) if tool and tool.input_schema
@@ -77,10 +107,15 @@ class ToolSimulator:
         if session is not None:
             parts.append("The recorded trajectory the call belongs to:\n"
                          + _render_session(session, self.context_chars))
+        if history:
+            parts.append("Calls this trajectory already made, oldest first, and what they "
+                         "returned:\n" + _render_history(history, self.context_chars // 2))
         if examples:
-            shown = "\n".join(f"- call {json.dumps(a, sort_keys=True, default=str)}\n  output: "
-                              f"{out[:1500]}" for a, out in examples)
-            parts.append(f"Recorded calls of `{name}` and what it returned:\n{shown}")
+            parts.append(f"Recorded calls of `{name}` like this one and what it returned:\n"
+                         + _render_examples(examples))
+        if others:
+            parts.append(f"Other recorded calls of `{name}` (they do something else; shown for "
+                         "the output format only):\n" + _render_examples(others))
         parts.append(f"Now return the output of this call of `{name}`:\n"
                      f"{json.dumps(arguments, sort_keys=True, default=str)}")
         return [Message(role="system", content=[ContentPart(text=system)]),

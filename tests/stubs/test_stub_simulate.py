@@ -147,3 +147,109 @@ async def test_the_prompt_does_not_depend_on_the_cassette_order(server: FakeMode
     assert len(others) == 2 and all(text == first for text in others)
     assert first.count("- call ") == 3  # three recorded examples, whichever came first
     await client.close()
+
+
+HISTORY = "Calls this trajectory already made, oldest first, and what they returned:\n"
+ALIKE = "Recorded calls of `{name}` like this one and what it returned:\n"
+
+
+def _section(text: str, header: str) -> str:
+    """One part of the prompt's user message (parts are separated by blank lines)."""
+    if header not in text:
+        return ""
+    return text.split(header, 1)[1].split("\n\n", 1)[0]
+
+
+def stateful_files(request: ScriptedRequest) -> ScriptedReply:
+    """Plays read_file with state: returns what this trajectory wrote to the path earlier (as
+    the prompt's history shows it), else a not-found error."""
+    text = request.last_user_text
+    args = json.loads(text.split(MARK, 1)[1].split(":\n", 1)[1])
+    for line in _section(text, HISTORY).splitlines():
+        if line.startswith("- `write_file` "):
+            written = json.loads(line.removeprefix("- `write_file` "))
+            if written["path"] == args["path"]:
+                return ScriptedReply(text=written["content"])
+    return ScriptedReply(text=f"Error: ENOENT: no such file or directory, open '{args['path']}'")
+
+
+FILES = [
+    function_call("write_file", {"path": "/w/notes/plan.md", "content": "ship on Friday"},
+                  "Successfully wrote to /w/notes/plan.md", session="rec1"),
+    function_call("read_file", {"path": "/w/notes/todo.md"}, "- rotate keys", session="rec1"),
+    function_call("list_directory", {"path": "/w/notes"}, "[FILE] todo.md", session="rec1"),
+]
+
+
+def file_query(name: str, args: dict[str, Any], i: int, trajectory: str) -> ToolQuery:
+    return ToolQuery(kind="function", name=name, arguments=args, call_index=i,
+                     trajectory_id=trajectory)
+
+
+async def test_the_simulator_is_shown_the_trajectorys_earlier_calls_and_keeps_state() -> None:
+    async with FakeModelServer(stateful_files) as server:
+        client = ChatClient(server.openai_url)
+        e = StubEngine.from_calls(FILES, fallbacks=("simulate",), simulator=client)
+        plan = {"path": "/w/notes/plan.md"}
+        steps = [("list_directory", {"path": "/w/notes"}),                  # exact
+                 ("write_file", {**plan, "content": "ship on Friday"}),       # exact
+                 ("read_file", plan)]                                         # simulated
+        answers = [await e.answer(file_query(n, a, i, "t1")) for i, (n, a) in enumerate(steps)]
+        assert [a.provenance for a in answers] == ["exact", "exact", "simulated"]
+        assert answers[2].result.content == "ship on Friday"  # the model's answer is used
+        history = _section(server.requests[0].last_user_text, HISTORY)
+        assert history.splitlines() == [
+            '- `list_directory` {"path": "/w/notes"}', "  output: [FILE] todo.md",
+            '- `write_file` {"content": "ship on Friday", "path": "/w/notes/plan.md"}',
+            "  output: Successfully wrote to /w/notes/plan.md"]
+        # another trajectory never wrote the file: its history is its own (empty)
+        other = await e.answer(file_query("read_file", plan, 0, "t2"))
+        assert other.provenance == "simulated" and "ENOENT" in other.result.content
+        assert HISTORY not in server.requests[1].last_user_text
+        # a finished trajectory is forgotten
+        e.forget("t1")
+        assert e.layers.history is not None and e.layers.history.before(
+            file_query("read_file", plan, 9, "t1")) == []
+        await client.close()
+
+
+async def test_the_history_is_bounded_and_keeps_the_latest_calls() -> None:
+    async with FakeModelServer(stateful_files) as server:
+        client = ChatClient(server.openai_url)
+        e = StubEngine.from_calls(FILES, fallbacks=("simulate",), simulator=client)
+        for i in range(40):
+            await e.answer(file_query("list_directory", {"path": "/w/notes"}, i, "t1"))
+        await e.answer(file_query("write_file", {"path": "/w/x.md", "content": "x"}, 40, "t1"))
+        await e.answer(file_query("read_file", {"path": "/w/x.md"}, 41, "t1"))
+        history = _section(server.requests[-1].last_user_text, HISTORY).splitlines()
+        assert 2 < len(history) // 2 <= 16  # bounded, however long the trajectory
+        assert history[-2].startswith("- `write_file` ")  # the latest call is kept
+        await client.close()
+
+
+SHELL = [function_call("run_shell", {"command": f"pytest -q tests/test_{m}.py"},
+                       f"5 passed in 0.{i}1s", session="rec1")
+         for i, m in enumerate(["api", "db", "cli", "auth", "jobs", "ui"])] + [
+    function_call("run_shell", {"command": "rm -rf build"}, "", session="rec2"),
+    function_call("run_shell", {"command": "rm -rf dist/"}, "", session="rec2")]
+
+
+async def test_the_simulator_is_shown_recorded_calls_of_the_same_family() -> None:
+    async with FakeModelServer(lambda request: ScriptedReply(text="(no output)")) as server:
+        client = ChatClient(server.openai_url)
+        e = StubEngine.from_calls(SHELL, fallbacks=("simulate",), simulator=client)
+        a = await e.answer(ToolQuery(kind="function", name="run_shell",
+                                     arguments={"command": "rm -rf node_modules"}))
+        assert a.provenance == "simulated" and a.result.content == "(no output)"
+        text = server.requests[0].last_user_text
+        alike = _section(text, ALIKE.format(name="run_shell"))
+        assert "rm -rf build" in alike and "rm -rf dist/" in alike and "pytest" not in alike
+        # the rest of the examples are another program's, shown for the format only
+        others = _section(text, "Other recorded calls of `run_shell`")
+        assert others.count("- call ") == 1 and "pytest" in others
+        # a pytest call is shown pytest examples, and no rm
+        await e.answer(ToolQuery(kind="function", name="run_shell",
+                                 arguments={"command": "pytest -q tests/test_models.py"}))
+        alike = _section(server.requests[1].last_user_text, ALIKE.format(name="run_shell"))
+        assert alike.count("- call ") == 3 and "rm -rf" not in alike
+        await client.close()
