@@ -3,10 +3,10 @@ event that carried a piece.
 
 Byte-level redaction sees the stream as sent, so `ana@exa` in one SSE delta event and
 `mple.com` in the next never match. Here the text deltas of each stream address (a chat
-choice's content or tool arguments, an Anthropic content block, a Responses output part) are
-joined, searched like any text, and each secret that spans several deltas is written as its
-pseudonym into the first delta's text and cut from the others. Only the events that change are
-re-serialised; everything else keeps its bytes.
+choice's content or tool arguments, an Anthropic content block, a Responses output part, a
+Gemini candidate's text or thought parts) are joined, searched like any text, and each secret
+that spans several deltas is written as its pseudonym into the first delta's text and cut from
+the others. Only the events that change are re-serialised; everything else keeps its bytes.
 """
 
 from __future__ import annotations
@@ -83,6 +83,15 @@ def _deltas(event: Any) -> list[tuple[Address, Path, str]]:
             event.get("delta"), str):  # Responses API
         found.append((("responses", kind, event.get("output_index"), event.get("content_index"),
                        event.get("summary_index")), ("delta",), event["delta"]))
+    elif isinstance(event.get("candidates"), list):  # Gemini: text parts of whole chunks
+        for i, cand in enumerate(event["candidates"]):
+            content = cand.get("content") if isinstance(cand, dict) else None
+            parts = content.get("parts") if isinstance(content, dict) else None
+            for j, part in enumerate(parts if isinstance(parts, list) else []):
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    found.append((("gemini", cand.get("index", i), bool(part.get("thought"))),
+                                  ("candidates", i, "content", "parts", j, "text"),
+                                  part["text"]))
     return found
 
 

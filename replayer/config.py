@@ -61,6 +61,12 @@ class ReplayConfig(BaseModel):
     stub_miss: str = "error"
     """When nothing answers a call: `error` fails the turn (stub_miss), `continue` goes on;
     either way the candidate sees the tool's own error (`stubs.policy`)."""
+    batch: bool = False
+    """`--batch`: the candidate's calls go through the provider's batch API, one batch round
+    per step (`replayer.batch`); not part of the run's identity (the same trajectories)."""
+    batch_poll_s: float | None = None
+    """First wait between polls of a batch (doubling up to 10 minutes); None: the
+    DEPLOYSIM_BATCH_POLL_S environment variable, else 30 s."""
 
     def check(self) -> None:
         """Raise ReplayConfigError on any option that cannot work, before anything runs."""
@@ -84,6 +90,8 @@ class ReplayConfig(BaseModel):
                                     f"{self.executor} use --ray-workers {self.workers} instead.")
         if self.ray_workers is not None and self.ray_workers < 1:
             raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
+        if self.batch:
+            self._check_batch()
         from stubs.policy import check_miss, parse_fallbacks
 
         parse_fallbacks(self.stub_fallbacks)
@@ -91,6 +99,22 @@ class ReplayConfig(BaseModel):
         if "simulate" in self.stub_fallbacks and not self.tool_simulator:
             raise ReplayConfigError("--fallbacks names simulate, which needs a model to play "
                                     "the tools; add --tool-simulator MODEL or drop simulate.")
+
+    def _check_batch(self) -> None:
+        from replayer.batch.apis import BATCH_APIS
+
+        if self.api not in BATCH_APIS:
+            raise ReplayConfigError(f"--batch speaks {', '.join(BATCH_APIS)}; --api {self.api} "
+                                    "has no batch API here, so replay it without --batch.")
+        if self.executor != "local" or self.workers > 1:
+            raise ReplayConfigError("--batch runs in one process (its rounds wait on the "
+                                    "provider, not on CPU); drop --executor ray / --workers.")
+        if storage.is_url(self.out):
+            raise ReplayConfigError(f"--batch keeps its batch ledger in a local run folder; "
+                                    f"give a local --out instead of {self.out}.")
+        if self.batch_poll_s is not None and not self.batch_poll_s > 0:
+            raise ReplayConfigError(f"--batch-poll {self.batch_poll_s:g} must be a positive "
+                                    "number of seconds.")
 
     def cache_path(self) -> str:
         """Where the response cache lives: --cache-dir, else inside a local run folder."""

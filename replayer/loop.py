@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from recorder.llm import ModelClient
 from recorder.session import ContentPart, Message, ToolDef
@@ -24,6 +24,17 @@ from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 MAX_MISS_DIAGNOSTICS = 3
 """Misses kept per trajectory with their diagnostics (the rest are only counted)."""
+
+
+class DeferredAnswers(Protocol):
+    """Where a batch replay's answers come from instead of the client (`replayer.batch`)."""
+
+    async def answer(self, key: str, conversation: Sequence[Message],
+                     tools: Sequence[ToolDef], params: Mapping[str, Any]) -> Message:
+        """The answer a batch gave to this request (`key`: its cache key); raises
+        `StepDeferred` when it has none yet (the request joins the next batch), or the
+        `ModelCallError` the request failed with for good."""
+        ...
 
 
 @dataclass
@@ -40,6 +51,8 @@ class Candidate:
     fail_on_miss: bool = False
     """`--miss error`: a tool call nothing could answer fails its turn (`stub_miss`) once the
     reply's calls are answered; otherwise the candidate reads the tool's error and goes on."""
+    deferred: DeferredAnswers | None = None
+    """`--batch`: a step the cache cannot answer is answered from batches, not the client."""
 
 
 @dataclass
@@ -70,7 +83,10 @@ async def ask(candidate: Candidate, conversation: Sequence[Message], tools: Sequ
     key = request_key(candidate.model, conversation, tools, params, sample)
     if candidate.cache is not None and (hit := await candidate.cache.get(key)) is not None:
         return hit, True
-    reply = await candidate.client.complete(conversation, tools=tools, params=params)
+    if candidate.deferred is not None:  # a batch's answer takes the path a client's reply takes
+        reply = await candidate.deferred.answer(key, conversation, tools, params)
+    else:
+        reply = await candidate.client.complete(conversation, tools=tools, params=params)
     if reply.origin != "generated" or reply.exchange_id is not None:
         reply = reply.model_copy(update={"origin": "generated", "exchange_id": None})
     if candidate.cache is not None:

@@ -19,7 +19,7 @@ from recorder.turns import turns
 from recorder.version import __version__
 from replayer import shard
 from replayer.answerer import default_answerer, description
-from replayer.clients import Accounting, PriceTable, resolve_api_key
+from replayer.clients import DEFAULT_KEY_ENV, Accounting, PriceTable, resolve_api_key
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
 from replayer.executor import run_local, run_ray, run_workers
@@ -46,8 +46,7 @@ def _check_environment(config: ReplayConfig) -> dict[str, str]:
     resolve_api_key(config.api, config.base_url, config.api_key_env)
     if config.prices:
         PriceTable.load(config.prices)
-    env_name = config.api_key_env or {"anthropic": "ANTHROPIC_API_KEY"}.get(config.api,
-                                                                            "OPENAI_API_KEY")
+    env_name = config.api_key_env or DEFAULT_KEY_ENV.get(config.api, "OPENAI_API_KEY")
     return {env_name: os.environ[env_name]} if os.environ.get(env_name) else {}
 
 
@@ -159,7 +158,14 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
     try:
         with ReplayProgress(len(pending), console or Console(stderr=True),
                             mode=progress_mode) as progress:
-            if config.executor == "ray":
+            if config.batch:
+                from replayer.batch.rounds import run_batch
+
+                assert local_answerer is not None
+                reports = await run_batch(config, run_id=manifest.run_id, pending=pending,
+                                          answerer=local_answerer, progress=progress,
+                                          client_factory=client_factory, sessions=todo)
+            elif config.executor == "ray":
                 reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
                                         answerer=factory, progress=progress, env=env,
                                         client_factory=client_factory)
@@ -187,6 +193,11 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
             own -= sum(r.cpu_s for r in reports)
         summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
         summary["workers"] = config.workers if pool is not None else 1
+        if config.batch:
+            from replayer.batch.ledger import BatchLedger
+
+            summary["batch"] = BatchLedger.load(config.out, run_id=manifest.run_id,
+                                                api=config.api).summary()
     return summary
 
 

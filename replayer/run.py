@@ -81,9 +81,12 @@ def describe_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 RUN_FILES = re.compile(rf"^(?:{re.escape(MANIFEST)}|{STEM}-[^/]+{re.escape(SUFFIX)}"
                        rf"|\.?verdicts-[0-9a-f]{{12}}(?:-\d+\.partial)?{re.escape(SUFFIX)}"
-                       rf"|cache/responses\.sqlite(?:-wal|-shm|-journal)?)$")
+                       rf"|cache/responses\.sqlite(?:-wal|-shm|-journal)?"
+                       rf"|batch/(?:ledger\.json(?:\.tmp)?|round-\d+\.jsonl"
+                       rf"|answers\.sqlite(?:-wal|-shm|-journal)?))$")
 """What a replay writes into its folder (and `deploysim grade` beside it): the manifest, the
-trajectory cassettes, the verdicts of those trajectories, the default response cache."""
+trajectory cassettes, the verdicts of those trajectories, the default response cache, and a
+batch replay's ledger, spooled requests and collected answers (`replayer.batch.ledger`)."""
 
 
 def _relative(run_dir: str, path: str) -> str:
@@ -121,9 +124,10 @@ def reset(run_dir: str) -> int:
     # of stray trajectories
     for path in sorted(files, key=lambda p: names[p] == MANIFEST):
         _remove(path)
-    cache = storage.join(run_dir, "cache")
-    if not storage.is_url(run_dir) and os.path.isdir(cache) and not os.listdir(cache):
-        os.rmdir(cache)
+    for sub in ("cache", "batch"):
+        folder = storage.join(run_dir, sub)
+        if not storage.is_url(run_dir) and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
     return len(files)
 
 

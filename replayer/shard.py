@@ -24,12 +24,13 @@ from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, m
 from replayer.clients.base import HttpModelClient
 from replayer.collector import replay_collector
 from replayer.config import ReplayConfig
-from replayer.loop import Candidate
+from replayer.errors import StepDeferred
+from replayer.loop import Candidate, DeferredAnswers
 from replayer.prefix import WorkKey, prefix_keys, replay_turn
 from replayer.rollout import replay_session, rollout_keys
 from replayer.run import Tally, TrajectoryWriter
 from replayer.tasks import TaskGroup
-from replayer.trajectory import Trajectory
+from replayer.trajectory import Trajectory, trajectory_id
 from replayer.user_sim import UserSimulator
 from stubs.api import ToolAnswerer
 from stubs.policy import fails_trajectory
@@ -172,13 +173,16 @@ def build_client(config: ReplayConfig, model: str, accounting: Accounting) -> Ht
 async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: set[WorkKey],
                     answerer: ToolAnswerer | AnswererFactory, on_done: OnDone | None = None,
                     client_factory: ClientFactory | None = None,
-                    sessions: Iterable[SessionTurns] | None = None) -> ShardReport:
+                    sessions: Iterable[SessionTurns] | None = None,
+                    deferred: DeferredAnswers | None = None) -> ShardReport:
     """Produce every pending trajectory of this shard; returns what it did.
 
     `client_factory` builds the model clients (default: `build_client`, an HTTP client as
     configured); any `recorder.llm.ModelClient` works, e.g. an in-process model.
     `sessions`: the shard's sessions with their turns, when the caller has read them already
     (in corpus order, as `shard_sessions` gives them); by default the shard reads its own.
+    `deferred`: a batch round's answers (`replayer.batch`); a trajectory whose next step has
+    none yet is set aside unwritten, to be replayed from the start in the next round.
     """
     make = client_factory or build_client
     cpu_start = time.process_time()
@@ -194,7 +198,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                  if user_client is not None else None)
     candidate = Candidate(client=client, model=config.model, params=config.params, cache=cache,
                           max_steps=config.max_steps,
-                          fail_on_miss=fails_trajectory(config.stub_miss))
+                          fail_on_miss=fails_trajectory(config.stub_miss), deferred=deferred)
     writer = TrajectoryWriter(config.out, shard, run_id=run_id)
     queue: asyncio.Queue[tuple[Session, WorkKey, list[Turn]] | None] = \
         asyncio.Queue(config.concurrency * 2)
@@ -220,12 +224,18 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     async def work() -> None:
         while (item := await queue.get()) is not None:
             session, (_sid, turn, sample), session_turns = item
-            if turn is None:
-                traj = await replay_session(candidate, tool_answerer, session, sample,
-                                            run_id=run_id, user_simulator=simulator)
-            else:
-                traj = await replay_turn(candidate, tool_answerer, session,
-                                         session_turns[turn], sample, run_id=run_id)
+            try:
+                if turn is None:
+                    traj = await replay_session(candidate, tool_answerer, session, sample,
+                                                run_id=run_id, user_simulator=simulator)
+                else:
+                    traj = await replay_turn(candidate, tool_answerer, session,
+                                             session_turns[turn], sample, run_id=run_id)
+            except StepDeferred:
+                # replayed from the start next round: the stubs must not remember this try
+                if forget is not None:
+                    forget(trajectory_id(session.id, turn, sample))
+                continue
             writer.write(traj.session)
             report.tally.add_counts(turns=traj.turns, tool_calls=traj.tool_calls,
                                     errors=traj.errors, max_steps=traj.max_steps,

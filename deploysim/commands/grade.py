@@ -16,7 +16,8 @@ rubric_app = typer.Typer(help="Look at rubrics.", no_args_is_help=True)
 
 DEFAULT_BASE_URLS = {"openai-chat": "https://api.openai.com/v1",
                      "openai-responses": "https://api.openai.com/v1",
-                     "anthropic": "https://api.anthropic.com"}
+                     "anthropic": "https://api.anthropic.com",
+                     "gemini": "https://generativelanguage.googleapis.com"}
 
 
 def _judge_factory(model: str | None, api: str | None, base_url: str | None,
@@ -63,8 +64,8 @@ def grade(
                                            help="Model for llm_judge behaviors (overrides the "
                                            "rubric's)."),
     judge_api: str | None = typer.Option(None, "--judge-api",
-                                         help="openai-chat | openai-responses | anthropic "
-                                         "(default: the rubric's, else openai-chat)."),
+                                         help="openai-chat | openai-responses | anthropic | "
+                                         "gemini (default: the rubric's, else openai-chat)."),
     judge_base_url: str | None = typer.Option(None, "--judge-base-url",
                                               help="Judge endpoint (default: the API's usual)."),
     judge_key_env: str | None = typer.Option(None, "--judge-api-key-env",

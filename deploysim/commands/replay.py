@@ -20,6 +20,9 @@ _HINTS = {
     "rate_limited": "lower --concurrency or set --rpm/--tpm",
     "http_404": "check --base-url (OpenAI URLs end in /v1, Anthropic's do not)",
     "stub_miss": "a tool call had no recording and no fallback answered it (named above)",
+    "batch_expired": "the provider's batches expired before running them (--batch; retried)",
+    "batch_cancelled": "their batches were cancelled at the provider (--batch; retried)",
+    "batch_canceled": "their batches were cancelled at the provider (--batch; retried)",
 }
 
 
@@ -69,7 +72,7 @@ def replay(
     base_url: str = typer.Option(..., "--base-url", help="API base URL (OpenAI: ending in /v1)."),
     out_dir: str = typer.Option(..., "--out", help="Run folder (local path or fsspec URL)."),
     api: str = typer.Option("openai-chat", "--api",
-                            help="openai-chat | openai-responses | anthropic."),
+                            help="openai-chat | openai-responses | anthropic | gemini."),
     api_key_env: str | None = typer.Option(None, "--api-key-env",
                                            help="Environment variable holding the API key."),
     mode: str = typer.Option("prefix", "--mode", help="prefix (regenerate each turn) | rollout."),
@@ -111,6 +114,12 @@ def replay(
         help="When neither a recording nor a fallback answers a call: error (the candidate "
              "sees the tool's own error and the turn fails as stub_miss; exit status 3) or "
              "continue (the turn goes on; the miss is counted)."),
+    batch: bool = typer.Option(False, "--batch",
+                               help="Send the candidate's calls through the provider's batch "
+                                    "API (half price; one batch round per step; resumable)."),
+    batch_poll: float | None = typer.Option(None, "--batch-poll", metavar="S",
+                                            help="First wait between batch polls, doubling "
+                                                 "to 10 min (default 30 s)."),
     progress: str | None = typer.Option(None, "--progress", help="bar | log | off."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite",
@@ -138,7 +147,7 @@ def replay(
             cache_dir=cache_dir, user_simulator=user_simulator, tool_simulator=tool_simulator,
             timeout=timeout, max_attempts=max_attempts, requests_per_minute=rpm,
             tokens_per_minute=tpm, prices=prices, stub_fallbacks=parse_fallbacks(fallbacks),
-            stub_miss=miss)
+            stub_miss=miss, batch=batch, batch_poll_s=batch_poll)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "--" + str(first["loc"][0]).replace("_", "-")
@@ -222,6 +231,11 @@ def _print(summary: dict[str, Any]) -> None:
     out.print(f"model: {u['requests']} requests, {u['retries']} retries, {u['cache_hits']} "
               f"cache hits; tokens in {u['input_tokens']:,} out {u['output_tokens']:,}; "
               f"cost {cost}", markup=False)
+    if summary.get("batch"):
+        b = summary["batch"]
+        out.print(f"batch: {b['rounds']} rounds, {b['batches']} batches, {b['requests']} "
+                  f"requests ({u.get('batch_requests', 0)} answered now at batch prices), "
+                  f"{b['retried']} retried, {b['failed']} failed", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -71,7 +71,7 @@ def serve(
     simulator: str | None = typer.Option(None, "--simulator",
                                          help="MODEL@URL of the model --miss simulate uses."),
     simulator_api: str = typer.Option("openai-chat", "--simulator-api",
-                                      help="openai-chat | openai-responses | anthropic."),
+                                      help="openai-chat | openai-responses | anthropic | gemini."),
     as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
 ) -> None:
     """Answer an agent's tool calls from recordings; stop with Ctrl-C or SIGTERM."""

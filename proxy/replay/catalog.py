@@ -24,7 +24,7 @@ from recorder.protocols.http_tool import UPSTREAM_PATH_LABEL
 from recorder.toolcall import McpServerRecord
 
 RouteKind = Literal["llm", "mcp", "http"]
-LLM_PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages")
+LLM_PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
 
 
 @dataclass

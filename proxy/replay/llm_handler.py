@@ -77,6 +77,8 @@ class LlmRouteHandler:
         path = rest.partition("?")[0] or "/"
         headers = [(k, v) for k, v in request.headers.items()]
         call = request_view(request.method, path, headers, body)
+        # Gemini asks for a stream in the URL (`:streamGenerateContent`), the others in the body
+        stream = _wants_stream(body) or (call is not None and call.stream)
         session = request.headers.get(self.session_header)
         binding = bind(session)
         if call is None:
@@ -86,7 +88,6 @@ class LlmRouteHandler:
             slot = (route.name, binding.key)
             position = self._positions[slot]
             self._positions[slot] = position + 1
-            stream = _wants_stream(body)
             found = self.index.lookup(route.name, call, body, stream=stream,
                                       trajectory=binding.key, session=session,
                                       position=position)
@@ -97,8 +98,7 @@ class LlmRouteHandler:
             status, data, chunks = resp.status, resp.body, None
         else:
             self.log.llm_call("recorded")
-            out, status, data, chunks = await self._send(request, found.response,
-                                                         _wants_stream(body))
+            out, status, data, chunks = await self._send(request, found.response, stream)
         if self.capture is not None:
             cap = local_capture(request, route, self.bases.get(route.name), rest, body, started,
                                 session_header=self.session_header)
@@ -173,6 +173,8 @@ def _miss(api: str, reason: str) -> web.Response:
     message = f"deploysim serve: {reason}."
     if api == "anthropic_messages":
         body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    elif api == "gemini":
+        body = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
     else:
         body = {"error": {"message": message, "type": "invalid_request_error",
                           "param": None, "code": "deploysim_no_recorded_response"}}

@@ -67,12 +67,14 @@ def _h(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _body_key(route: str | None, api: str, body: bytes) -> str | None:
+def _body_key(route: str | None, call: LlmCall, body: bytes) -> str | None:
     try:
         doc = json.loads(body)
     except ValueError:
         return None
-    return _h("body", route, api, json.dumps(doc, sort_keys=True, separators=(",", ":")))
+    # the model is in the body for most APIs, in the URL for Gemini: keyed apart either way
+    return _h("body", route, call.api, call.model,
+              json.dumps(doc, sort_keys=True, separators=(",", ":")))
 
 
 def _conversation_key(route: str | None, call: LlmCall) -> str:
@@ -107,7 +109,7 @@ class LlmIndex:
             body=resp.body, chunks=[c.data for c in resp.chunks] if resp.chunks else None,
             native=call.native)
         keys = [_conversation_key(ex.route, call)]
-        body_key = _body_key(ex.route, call.api, ex.request.body)
+        body_key = _body_key(ex.route, call, ex.request.body)
         if body_key is not None:
             keys.append(body_key)
         if ex.session_hint:
@@ -119,7 +121,7 @@ class LlmIndex:
     def lookup(self, route: str | None, call: LlmCall, body: bytes, *, stream: bool,
                trajectory: str, session: str | None, position: int) -> Found:
         """The recorded response for a request (see the module docstring)."""
-        body_key = _body_key(route, call.api, body)
+        body_key = _body_key(route, call, body)
         for how, key in (("body", body_key), ("conversation", _conversation_key(route, call))):
             if key is None or key not in self._by:
                 continue

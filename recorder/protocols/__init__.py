@@ -5,7 +5,8 @@
 
 Which parser runs is decided from the URL path and the body shape (`detect_protocol`):
 `.../chat/completions` → OpenAI Chat; `POST .../responses` → OpenAI Responses;
-`POST .../messages` → Anthropic Messages; stdio, MCP headers or a JSON-RPC body → MCP;
+`POST .../messages` → Anthropic Messages; `POST ...:generateContent` or
+`...:streamGenerateContent` → Gemini; stdio, MCP headers or a JSON-RPC body → MCP;
 anything else under a named route → a generic HTTP tool; the rest is `other` (kept raw).
 """
 
@@ -70,6 +71,8 @@ def detect_protocol(ex: Exchange) -> Protocol:
         return "openai_responses"
     if method == "POST" and path.endswith("/messages"):
         return "anthropic_messages"
+    if method == "POST" and path.endswith((":generateContent", ":streamGenerateContent")):
+        return "gemini"
     if any(header_value(ex.request.headers, h) is not None for h in _MCP_HEADERS):
         return "mcp"
     if method == "POST" and _jsonrpc_body(ex):

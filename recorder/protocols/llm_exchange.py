@@ -3,7 +3,9 @@ for the request half, the reassembled response, and the assistant messages.
 
 An API module provides `request_call(req) -> LlmCall`,
 `accumulate(events, problems) -> (native | None, completed)` and
-`output_messages(native, exchange_id) -> list[Message]`; `APIS` is the registry.
+`output_messages(native, exchange_id) -> list[Message]`; `APIS` is the registry. An API whose
+model or streaming lives in the URL (Gemini) also provides `with_url(call, url)`, and one whose
+stream may also come as a JSON array of chunks `accumulate_array(chunks, problems)`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from recorder.exchange import Exchange
-from recorder.protocols import anthropic_messages, openai_chat, openai_responses
+from recorder.protocols import anthropic_messages, gemini, openai_chat, openai_responses
 from recorder.protocols.bodies import BodyDecodeError, decode_body, encodings_of, header_value
 from recorder.protocols.parsed import LlmCall, Parsed, error_text, load_json
 from recorder.protocols.sse import is_event_stream, parse_sse
@@ -21,6 +23,7 @@ APIS: dict[str, ModuleType] = {
     "openai_chat": openai_chat,
     "openai_responses": openai_responses,
     "anthropic_messages": anthropic_messages,
+    "gemini": gemini,
 }
 
 
@@ -47,6 +50,9 @@ def parse(ex: Exchange, api: str) -> Parsed:
             problems.append("the request body is not a JSON object")
         return parsed
     call: LlmCall = mod.request_call(req)
+    with_url = getattr(mod, "with_url", None)
+    if with_url is not None:
+        with_url(call, ex.request.url)
     parsed.llm = call
     resp = ex.response
     if resp is None:
@@ -69,8 +75,11 @@ def parse(ex: Exchange, api: str) -> Parsed:
         native, _completed = mod.accumulate(events, problems)
     else:
         doc = load_json(rbody, problems, "the response body")
+        array = getattr(mod, "accumulate_array", None)
         if isinstance(doc, dict):
             native = doc
+        elif isinstance(doc, list) and array is not None:
+            native, _completed = array(doc, problems)
         elif doc is not None:
             problems.append("the response body is not a JSON object")
     if native is not None:
@@ -80,7 +89,7 @@ def parse(ex: Exchange, api: str) -> Parsed:
             err = native.get("error") or {}
             call.error = call.error or f"response failed: {err.get('message') or err}"
         call.native = native
-        rid = native.get("id")
+        rid = native.get("id", native.get("responseId"))
         call.response_id = rid if isinstance(rid, str) else None
         try:
             call.outputs = mod.output_messages(native, ex.id)

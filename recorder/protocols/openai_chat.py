@@ -4,10 +4,20 @@ Streams are reassembled with the same rules the official SDK applies (`accumulat
 strings concatenate, `index`/`type` are replaced, lists of indexed entries merge by `index`
 (so tool-call argument fragments join and parallel tool calls stay apart), `finish_reason`
 is set when it arrives, and `usage` / `system_fingerprint` come from the last chunk.
+
+OpenAI-compatible servers (vLLM, llama.cpp, Ollama, LiteLLM) bend the format; their quirks
+are read, not refused (docs/replayer.md, "OpenAI-compatible servers"): a tool call without an
+`id` gets one derived from its name, arguments and position (`missing_call_id`, the same in
+the response and in the next request that echoes it); arguments sent as a JSON object are
+taken as they are; `finish_reason` spellings (`eos`, `tool_call`, null beside tool calls) are
+mapped to OpenAI's (`finish_reason`); a streamed tool-call delta without `index` is placed by
+its position; a missing `usage` is an empty one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
@@ -16,6 +26,31 @@ from recorder.protocols.sse import SseEvent, decode_json_events
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
+
+FINISH_REASONS = {"stop": "stop", "eos": "stop", "eos_token": "stop", "end_turn": "stop",
+                  "stop_sequence": "stop", "tool_calls": "tool_calls",
+                  "tool_call": "tool_calls", "function_call": "tool_calls",
+                  "tool_use": "tool_calls", "length": "length", "max_tokens": "length",
+                  "content_filter": "content_filter"}
+"""Finish reasons as OpenAI-compatible servers spell them -> OpenAI's spelling."""
+
+
+def finish_reason(raw: Any, has_calls: bool) -> str | None:
+    """OpenAI's finish reason for what a server said: its spelling mapped, an unknown one
+    kept, and a missing one `tool_calls` when the message calls tools (else None: unknown)."""
+    if isinstance(raw, str) and raw:
+        return FINISH_REASONS.get(raw, raw)
+    return "tool_calls" if has_calls else None
+
+
+def missing_call_id(name: str, arguments: Any, index: int) -> str:
+    """The id of a tool call a server sent without one: derived from what the call holds, so
+    the response and the next request (which echoes the call) agree, and two steps' calls do
+    not share an id as `call_0` would."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True,
+                                                                   default=str)
+    digest = hashlib.sha256(f"{name}|{text}|{index}".encode()).hexdigest()[:24]
+    return f"call_{digest}"
 
 
 def merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -48,10 +83,11 @@ def merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
             ):
                 current.extend(value)
                 continue
-            for entry in value:
-                if not isinstance(entry, dict) or not isinstance(entry.get("index"), int):
-                    raise ValueError("a list delta entry has no integer `index`")
-                i = entry["index"]
+            for position, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    raise ValueError("a list delta entry is not an object")
+                # some OpenAI-compatible servers leave `index` out: place it by position
+                i = entry["index"] if isinstance(entry.get("index"), int) else position
                 if i < len(current):
                     current[i] = merge_delta(current[i], entry)
                 else:
@@ -67,7 +103,7 @@ def _addable(a: Any, b: Any) -> bool:
 
 def _indexed(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(
-        isinstance(x, dict) and "index" in x for x in value)
+        isinstance(x, dict) and ("index" in x or "function" in x) for x in value)
 
 
 def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, Any] | None, bool]:
@@ -169,11 +205,17 @@ def content_parts(content: Any) -> list[LPart]:
 
 def _tool_calls(raw: Any) -> list[LCall]:
     calls = []
-    for i, tc in enumerate(raw or []):
+    wire = [tc for tc in raw or [] if isinstance(tc, dict)]
+    if all(isinstance(tc.get("index"), int) for tc in wire):  # numbered: in their order
+        wire = sorted(wire, key=lambda tc: tc["index"])
+    for i, tc in enumerate(wire):
         fn = tc.get("function") or tc.get("custom") or {}
-        args, args_raw = tool_arguments(fn.get("arguments", fn.get("input")))
-        calls.append(LCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
-                              arguments=args, arguments_raw=args_raw))
+        wire_args = fn.get("arguments", fn.get("input"))
+        wire_args = "" if wire_args is None else wire_args
+        args, args_raw = tool_arguments(wire_args)
+        name = str(fn.get("name", ""))
+        calls.append(LCall(id=str(tc.get("id") or missing_call_id(name, wire_args, i)),
+                           name=name, arguments=args, arguments_raw=args_raw))
     return calls
 
 
@@ -226,7 +268,8 @@ def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
             calls.append(LCall(id="function_call", name=fc.get("name", ""), arguments=args,
                                   arguments_raw=raw))
         out.append(LMessage(role="assistant", content=parts, tool_calls=calls,
-                           finish_reason=choice.get("finish_reason"), usage=usage,
+                           finish_reason=finish_reason(choice.get("finish_reason"),
+                                                       bool(calls)), usage=usage,
                            exchange_id=exchange_id))
     return out
 

@@ -19,7 +19,8 @@ from recorder.protocols.light import LMessage
 from recorder.session import ToolDef
 
 Protocol = Literal[
-    "openai_chat", "openai_responses", "anthropic_messages", "mcp", "http_tool", "other"
+    "openai_chat", "openai_responses", "anthropic_messages", "gemini", "mcp", "http_tool",
+    "other"
 ]
 
 
@@ -28,7 +29,7 @@ class LlmCall:
     """One model call, provider-neutral."""
 
     api: str
-    """openai_chat | openai_responses | anthropic_messages."""
+    """openai_chat | openai_responses | anthropic_messages | gemini."""
     model: str | None
     """The model the request asked for (the source model)."""
     messages: list[LMessage]

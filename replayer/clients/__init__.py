@@ -14,17 +14,18 @@ from urllib.parse import urlparse
 from replayer.clients.accounting import Accounting, Price, PriceTable
 from replayer.clients.anthropic import AnthropicClient
 from replayer.clients.base import HttpModelClient
+from replayer.clients.gemini import GeminiClient
 from replayer.clients.limits import RateLimiter, RetryPolicy
 from replayer.clients.openai_chat import OpenAIChatClient
 from replayer.clients.openai_responses import OpenAIResponsesClient
 from replayer.errors import ReplayConfigError
 
 CLIENTS: dict[str, type[HttpModelClient]] = {
-    c.api: c for c in (OpenAIChatClient, OpenAIResponsesClient, AnthropicClient)}
+    c.api: c for c in (OpenAIChatClient, OpenAIResponsesClient, AnthropicClient, GeminiClient)}
 """API name -> client class; the names `--api` accepts."""
 
 DEFAULT_KEY_ENV = {"openai-chat": "OPENAI_API_KEY", "openai-responses": "OPENAI_API_KEY",
-                   "anthropic": "ANTHROPIC_API_KEY"}
+                   "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -52,7 +53,7 @@ def resolve_api_key(api: str, base_url: str, api_key_env: str | None = None) -> 
 
 def make_client(api: str, model: str, base_url: str, *, api_key: str | None = None,
                 api_key_env: str | None = None, **opts: Any) -> HttpModelClient:
-    """A client for `api` (openai-chat | openai-responses | anthropic).
+    """A client for `api` (openai-chat | openai-responses | anthropic | gemini).
 
     `opts` go to the client: timeout, retry (RetryPolicy), limiter (RateLimiter), prices
     (PriceTable), accounting (Accounting), headers, max_connections.
@@ -67,6 +68,7 @@ def make_client(api: str, model: str, base_url: str, *, api_key: str | None = No
     return CLIENTS[api](model, base_url, api_key=api_key, **opts)
 
 
-__all__ = ["CLIENTS", "Accounting", "AnthropicClient", "HttpModelClient", "OpenAIChatClient",
+__all__ = ["CLIENTS", "Accounting", "AnthropicClient", "GeminiClient", "HttpModelClient",
+           "OpenAIChatClient",
            "OpenAIResponsesClient", "Price", "PriceTable", "RateLimiter", "RetryPolicy",
            "make_client", "resolve_api_key"]

@@ -6,6 +6,8 @@ Prices are USD per million tokens, per model, read from a JSON or TOML file:
 
 A model matches its exact name first, then the longest table key it starts with (so `gpt-5`
 prices `gpt-5-2026-08-01`). Models with no price are counted as `unpriced`, never guessed.
+Calls answered through a batch API (`deploysim replay --batch`) cost `BATCH_PRICE_FACTOR` of
+the table's price, as OpenAI's Batch API and Anthropic's Message Batches charge.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from replayer.errors import ReplayConfigError
+
+BATCH_PRICE_FACTOR = 0.5
+"""What a batch call costs relative to the same call online (both providers: half)."""
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,19 @@ class PriceTable:
         best = max((k for k in self.prices if model.startswith(k)), key=len, default=None)
         return self.prices[best] if best is not None else None
 
-    def cost(self, model: str, usage: Mapping[str, int]) -> float | None:
-        """USD for one call's usage, or None when the model has no price."""
+    def cost(self, model: str, usage: Mapping[str, int], *, batch: bool = False
+             ) -> float | None:
+        """USD for one call's usage, or None when the model has no price; `batch`: the call
+        went through a batch API (BATCH_PRICE_FACTOR of the price)."""
         price = self.lookup(model)
         if price is None:
             return None
         cached = usage.get("cached_tokens", 0)
         fresh = max(0, usage.get("input_tokens", 0) - cached)
         cached_rate = price.input if price.cached_input is None else price.cached_input
-        return (fresh * price.input + cached * cached_rate
-                + usage.get("output_tokens", 0) * price.output) / 1e6
+        online = (fresh * price.input + cached * cached_rate
+                  + usage.get("output_tokens", 0) * price.output) / 1e6
+        return online * BATCH_PRICE_FACTOR if batch else online
 
 
 @dataclass
@@ -81,15 +89,19 @@ class Accounting:
     cost_usd: float = 0.0
     unpriced_requests: int = 0
     cache_hits: int = 0
+    batch_requests: int = 0
+    """Of `requests`, those answered through a batch API (priced at BATCH_PRICE_FACTOR)."""
     by_model: dict[str, int] = field(default_factory=dict)
 
-    def add(self, model: str, usage: Mapping[str, int], prices: PriceTable | None) -> None:
+    def add(self, model: str, usage: Mapping[str, int], prices: PriceTable | None, *,
+            batch: bool = False) -> None:
         self.requests += 1
+        self.batch_requests += batch
         self.by_model[model] = self.by_model.get(model, 0) + 1
         self.input_tokens += usage.get("input_tokens", 0)
         self.output_tokens += usage.get("output_tokens", 0)
         self.cached_tokens += usage.get("cached_tokens", 0)
-        cost = prices.cost(model, usage) if prices is not None else None
+        cost = prices.cost(model, usage, batch=batch) if prices is not None else None
         if cost is None:
             self.unpriced_requests += 1
         else:

@@ -33,6 +33,26 @@ _CONTEXT_HINTS = ("context_length_exceeded", "context length", "context window",
                   "prompt is too long", "maximum context", "too many tokens")
 
 
+def http_error(url: str, status: int, raw: bytes, headers: Any = None) -> ModelHTTPError:
+    """The error an HTTP error status from `url` stands for (reason, retryable, Retry-After);
+    also used for the per-request errors a batch reports (`replayer.batch`)."""
+    message = raw[:300].decode(errors="replace")
+    code = ""
+    try:
+        err = json.loads(raw).get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = str(err.get("code") or err.get("type") or "")
+    except (ValueError, AttributeError):
+        pass
+    text = f"HTTP {status} from {url}: {message}"
+    lowered = f"{code} {message}".lower()
+    if status in (400, 413) and any(h in lowered for h in _CONTEXT_HINTS):
+        return ContextLengthExceeded(text, status=status)
+    return ModelHTTPError(text, status=status,
+                          retry_after=parse_retry_after(headers) if headers is not None else None)
+
+
 class HttpModelClient:
     """Base of the provider clients (see `replayer.clients.make_client`)."""
 
@@ -137,20 +157,7 @@ class HttpModelClient:
                 from exc
 
     def _http_error(self, status: int, raw: bytes, headers: Any) -> ModelHTTPError:
-        message = raw[:300].decode(errors="replace")
-        code = ""
-        try:
-            err = json.loads(raw).get("error")
-            if isinstance(err, dict):
-                message = str(err.get("message") or message)
-                code = str(err.get("code") or err.get("type") or "")
-        except (ValueError, AttributeError):
-            pass
-        text = f"HTTP {status} from {self.url}: {message}"
-        lowered = f"{code} {message}".lower()
-        if status in (400, 413) and any(h in lowered for h in _CONTEXT_HINTS):
-            return ContextLengthExceeded(text, status=status)
-        return ModelHTTPError(text, status=status, retry_after=parse_retry_after(headers))
+        return http_error(self.url, status, raw, headers)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -1,8 +1,10 @@
 """A scripted fake model server — a simulation, not a model — speaking the real wire formats.
 
 It serves OpenAI Chat Completions (`POST /v1/chat/completions`), OpenAI Responses
-(`POST /v1/responses`) and Anthropic Messages (`POST /v1/messages`), streamed and not, exactly
-as the official `openai` and `anthropic` SDKs expect, on 127.0.0.1 at an ephemeral port. A
+(`POST /v1/responses`), Anthropic Messages (`POST /v1/messages`) and Gemini
+(`POST /{v1,v1beta}/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`),
+streamed and not, exactly as the official `openai`, `anthropic` and `google-genai` SDKs
+expect, on 127.0.0.1 at an ephemeral port. A
 *policy* decides every answer from the provider-neutral request (see `script.py`). Every
 response says it is a simulation (`x-deploysim-simulation` header, `system_fingerprint`).
 
@@ -27,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from recorder.protocols.gemini import model_of
 from recorder.session import ContentPart, Message, ToolCall
-from replayer.testing import render_anthropic, render_openai
+from replayer.testing import render_anthropic, render_gemini, render_openai
 from replayer.testing.http_server import HttpServer, Request, Response, StreamResponse
 from replayer.testing.policies import (
     RuleAgent,
@@ -70,6 +73,13 @@ SIM_MODELS = ("sim-deployed", "sim-candidate")
 _ROUTES: dict[str, Api] = {"/v1/chat/completions": "openai-chat",
                            "/v1/responses": "openai-responses",
                            "/v1/messages": "anthropic"}
+
+_GEMINI_PATH = "/{version}/models/{call}"
+"""Where Gemini calls arrive (aiohttp pattern): `/v1beta/models/gemini-x:generateContent`."""
+
+_GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED",
+                  500: "INTERNAL", 503: "UNAVAILABLE"}
+"""Google's status names for the error codes the fake sends."""
 
 _ERRORS: dict[str, tuple[int, str, str, str]] = {
     # kind: (status, openai type, openai code, anthropic type)
@@ -129,6 +139,7 @@ class FakeModelServer:
         app = web.Application(client_max_size=MAX_BODY)
         for path in _ROUTES:
             app.router.add_post(path, self._aiohttp_handle)
+        app.router.add_post(_GEMINI_PATH, self._aiohttp_handle)
         app.router.add_get("/v1/models", self._aiohttp_handle)
         return app
 
@@ -189,7 +200,8 @@ class FakeModelServer:
     # -- handling --------------------------------------------------------------------------
 
     async def _route(self, request: Request) -> Response | StreamResponse | None:
-        api = _ROUTES.get(request.path)
+        api = _ROUTES.get(request.path) or (
+            "gemini" if _gemini_model(request.path) is not None else None)
         if api is not None and request.method == "POST":
             return await self._handle(request, api)
         if request.path == "/v1/models" and request.method == "GET":
@@ -204,7 +216,10 @@ class FakeModelServer:
         if self.api_key is None:
             return True
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return self.api_key in (bearer, request.headers.get("x-api-key", ""))
+        query_key = next((v for k, _, v in (f.partition("=") for f in request.query.split("&"))
+                          if k == "key"), "")
+        return self.api_key in (bearer, request.headers.get("x-api-key", ""),
+                                request.headers.get("x-goog-api-key", ""), query_key)
 
     async def _handle(self, request: Request, api: Api) -> Response | StreamResponse | None:
         with self._lock:
@@ -216,9 +231,12 @@ class FakeModelServer:
             assert isinstance(body, dict)
         except (ValueError, AssertionError) as exc:
             return _error(api, ScriptedError("bad_request", message=f"unreadable request: {exc}"))
-        scripted_request = ScriptedRequest(
-            api=api, model=str(body.get("model", "")), stream=bool(body.get("stream")),
-            index=index, headers=request.headers, body=body)
+        model, stream = str(body.get("model", "")), bool(body.get("stream"))
+        if api == "gemini":  # the model and the choice of a stream are in the URL
+            model = _gemini_model(request.path) or ""
+            stream = request.path.endswith(":streamGenerateContent")
+        scripted_request = ScriptedRequest(api=api, model=model, stream=stream, index=index,
+                                           headers=request.headers, body=body)
         if self.log_requests:
             with self._lock:
                 self.requests.append(scripted_request)
@@ -247,7 +265,7 @@ class FakeModelServer:
         api = req.api
         key = hashlib.sha256(raw).hexdigest()  # ids follow the request's bytes: reproducible
         rid = stable_id({"openai-chat": "chatcmpl-sim", "openai-responses": "resp_sim",
-                         "anthropic": "msg_sim"}[api], key)
+                         "anthropic": "msg_sim", "gemini": "sim"}[api], key)
         msg = _message(api, key, reply)
         # token counts are estimates from sizes (a simulation has no tokenizer)
         usage = reply.usage or {"input_tokens": estimate_tokens(raw.decode(errors="replace")),
@@ -262,6 +280,7 @@ class FakeModelServer:
             data = (render_openai.chat_json(rid, model, created, msg, usage) if api == "openai-chat"
                     else render_openai.responses_json(rid, model, created, msg, usage, req.body)
                     if api == "openai-responses"
+                    else render_gemini.generate_json(rid, model, msg, usage) if api == "gemini"
                     else render_anthropic.messages_json(rid, model, msg, usage))
             return _json(data)
         if api == "openai-chat":
@@ -271,6 +290,8 @@ class FakeModelServer:
         elif api == "openai-responses":
             events = render_openai.responses_stream(rid, model, created, msg, usage, req.body,
                                                     chunk=self.chunk)
+        elif api == "gemini":
+            events = render_gemini.generate_stream(rid, model, msg, usage, chunk=self.chunk)
         else:
             events = render_anthropic.messages_stream(rid, model, msg, usage, chunk=self.chunk)
         return StreamResponse(200, _events(events, reply.malformed),
@@ -285,7 +306,7 @@ def _events(events: Iterator[bytes], malformed: bool) -> Iterator[bytes]:
 
 def _message(api: Api, key: str, reply: ScriptedReply) -> Message:
     """The neutral assistant message of a reply, with call ids derived from the request."""
-    prefix = "toolu_sim" if api == "anthropic" else "call_sim"
+    prefix = {"anthropic": "toolu_sim", "gemini": "fc_sim"}.get(api, "call_sim")
     calls = [ToolCall(id=stable_id(prefix, key, i), name=c.name,
                       arguments=c.arguments if c.arguments is not None else {},
                       arguments_raw=c.raw_arguments)
@@ -296,6 +317,13 @@ def _message(api: Api, key: str, reply: ScriptedReply) -> Message:
     finish = reply.finish_reason or ("tool_calls" if calls else "stop")
     return Message(role="assistant", content=content, tool_calls=calls, finish_reason=finish,
                    origin="generated")
+
+
+def _gemini_model(path: str) -> str | None:
+    """The model of a Gemini call path (`/v1beta/models/M:generateContent` → `M`), else None."""
+    if not path.startswith(("/v1/models/", "/v1beta/models/", "/v1alpha/models/")):
+        return None
+    return model_of(path)
 
 
 def _headers() -> dict[str, str]:
@@ -316,8 +344,16 @@ def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -
         f"prompt is too long: {conversation_tokens(req.messages, req.tools) if req else 0} "
         "tokens > context window" if error.kind == "context_length"
         else f"{error.kind.replace('_', ' ')} ({SIMULATION})")
-    if api == "anthropic":
-        body: dict[str, Any] = {"type": "error", "error": {"type": atype, "message": message}}
+    if api == "gemini":
+        status = 503 if error.kind == "overloaded" and error.status is None else status
+        if error.kind == "context_length" and error.message is None:
+            tokens = conversation_tokens(req.messages, req.tools) if req else 0
+            message = (f"The input token count ({tokens}) exceeds the maximum number of tokens "
+                       f"allowed ({SIMULATION}).")
+        body: dict[str, Any] = {"error": {"code": status, "message": message,
+                                          "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
+    elif api == "anthropic":
+        body = {"type": "error", "error": {"type": atype, "message": message}}
     else:
         param = "messages" if error.kind == "context_length" else None
         body = {"error": {"message": message, "type": otype, "param": param, "code": code}}

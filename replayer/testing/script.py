@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from recorder.session import Message, ToolDef
 
-Api = Literal["openai-chat", "openai-responses", "anthropic"]
+Api = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 ErrorKind = Literal["rate_limit", "server", "overloaded", "auth", "context_length",
                     "bad_request"]
 

@@ -21,11 +21,13 @@ if TYPE_CHECKING:  # fake_model imports this module (it re-exports serve_in_thre
 
 
 @contextlib.contextmanager
-def serve_in_thread(policy: Policy = echo, **kwargs: Any) -> Iterator[FakeModelServer]:
-    """Run a FakeModelServer on its own event loop in a daemon thread (for sync callers)."""
+def serve_in_thread(policy: Policy = echo, *, server_class: type[FakeModelServer] | None = None,
+                    **kwargs: Any) -> Iterator[FakeModelServer]:
+    """Run a FakeModelServer (or `server_class`, a subclass) on its own event loop in a daemon
+    thread (for sync callers)."""
     from replayer.testing.fake_model import FakeModelServer
 
-    server = FakeModelServer(policy, **kwargs)
+    server = (server_class or FakeModelServer)(policy, **kwargs)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from replayer.wire import anthropic, openai_chat, openai_responses
+from replayer.wire import anthropic, gemini, openai_chat, openai_responses
 
-CODECS: dict[str, ModuleType] = {m.API: m for m in (openai_chat, openai_responses, anthropic)}
+CODECS: dict[str, ModuleType] = {
+    m.API: m for m in (openai_chat, openai_responses, anthropic, gemini)}
 """API name -> codec module."""
 
 APIS = tuple(CODECS)

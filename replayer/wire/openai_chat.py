@@ -2,6 +2,10 @@
 
 The replayer's client uses `encode_request` and `decode_response`; the scripted fake model
 server uses `decode_request` and `encode_response` (its stream lives in `replayer.testing`).
+`decode_response` reads what OpenAI-compatible servers send too (vLLM, llama.cpp, Ollama,
+LiteLLM): no `usage`, tool calls without `id` or in `index` order, arguments as an object,
+`finish_reason` spelled `eos` / `tool_call` / null — with the recorder's rules
+(`recorder.protocols.openai_chat`), so a recording and a replay of one server agree.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from recorder.protocols.openai_chat import finish_reason, missing_call_id
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
@@ -24,10 +29,6 @@ from replayer.wire.common import (
 
 API = "openai-chat"
 PATH = "/chat/completions"
-
-_FINISH = {"stop": "stop", "tool_calls": "tool_calls", "length": "length",
-           "content_filter": "content_filter", "function_call": "tool_calls"}
-
 
 # -- neutral -> wire (client side) ----------------------------------------------------------
 
@@ -120,17 +121,33 @@ def decode_response(data: Mapping[str, Any]) -> Message:
         content.append(ContentPart(text=msg["content"]))
     if msg.get("refusal"):
         content.append(ContentPart(type="refusal", text=msg["refusal"]))
-    calls = [parse_call(c["id"], c["function"]["name"], c["function"].get("arguments", ""))
-             for c in msg.get("tool_calls") or []]
+    calls = _calls(msg.get("tool_calls") or [])
     usage = data.get("usage") or {}
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    # a complete answer without a finish reason stopped (or called tools) of its own accord
+    finish = finish_reason(choice.get("finish_reason"), bool(calls)) or "stop"
     return Message(
         role="assistant", content=content, tool_calls=calls, origin="generated",
-        finish_reason=_FINISH.get(choice.get("finish_reason") or "", choice.get("finish_reason")),
+        finish_reason=finish,
         usage={"input_tokens": int(usage.get("prompt_tokens") or 0),
                "output_tokens": int(usage.get("completion_tokens") or 0),
                "cached_tokens": int(cached)},
     )
+
+
+def _calls(wire: list[dict[str, Any]]) -> list[ToolCall]:
+    """Tool calls in `index` order when the server numbered them; a call without an `id` gets
+    the one the recorder would give it; arguments as an object are taken as they are."""
+    if all(isinstance(c.get("index"), int) for c in wire):
+        wire = sorted(wire, key=lambda c: c["index"])
+    calls = []
+    for i, c in enumerate(wire):
+        fn = c["function"]
+        raw = fn.get("arguments")
+        raw = "" if raw is None else raw
+        calls.append(parse_call(c.get("id") or missing_call_id(fn["name"], raw, i), fn["name"],
+                                raw))
+    return calls
 
 
 # -- wire -> neutral (server side) ----------------------------------------------------------

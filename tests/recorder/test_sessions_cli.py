@@ -95,7 +95,7 @@ def test_import_cli_and_subprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     bad = subprocess.run([DEPLOYSIM, "import", "otel", str(src), "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "no usable conversation" in bad.stderr
+    assert "line 1 of chats.jsonl is neither an OTLP export" in bad.stderr
 
 
 @pytest.mark.parametrize("out", ["{file}", "{file}/sub", "/proc/deploysim-out"])

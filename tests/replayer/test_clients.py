@@ -44,7 +44,7 @@ FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05)
 
 
 def _client(api: str, server: FakeModelServer, **kw):
-    url = server.url if api == "anthropic" else server.openai_url
+    url = server.url if api in ("anthropic", "gemini") else server.openai_url
     return make_client(api, "sim-candidate", url, retry=kw.pop("retry", FAST), **kw)
 
 
@@ -124,7 +124,7 @@ def test_factory_rejects_bad_configuration(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("NOPE", raising=False)
     with pytest.raises(ReplayConfigError, match="Unknown --api"):
-        make_client("gemini", "m", "http://127.0.0.1:1")
+        make_client("cohere", "m", "http://127.0.0.1:1")
     with pytest.raises(ReplayConfigError, match="set OPENAI_API_KEY"):
         make_client("openai-chat", "m", "https://api.example.com/v1")
     with pytest.raises(ReplayConfigError, match="NOPE"):
@@ -177,3 +177,85 @@ def test_price_table_and_accounting(tmp_path):
     (tmp_path / "p.json").write_text('{"sim": {"inp": 1}}')
     with pytest.raises(ReplayConfigError, match="not a table"):
         PriceTable.load(str(tmp_path / "p.json"))
+
+
+async def test_gemini_client_speaks_what_the_sdk_speaks():
+    """The `google-genai` SDK and deploysim's client get the same answer from the fake server,
+    which reads both requests into the same conversation."""
+    from google import genai
+    from google.genai import types
+
+    reply = ScriptedReply(text="calling", thinking="hm",
+                          calls=[ScriptedCall("lookup", {"id": "8"})],
+                          usage={"input_tokens": 11, "output_tokens": 3})
+    async with FakeModelServer(scripted([reply, reply])) as server:
+        client = _client("gemini", server, api_key="k")
+        ours = await client.complete(CONVO[:2], tools=[TOOL], params={"max_tokens": 50})
+        await client.close()
+        sdk = genai.Client(api_key="k", http_options=types.HttpOptions(
+            base_url=server.url, api_version="v1beta"))
+        theirs = await sdk.aio.models.generate_content(
+            model="sim-candidate", contents="find 7", config=types.GenerateContentConfig(
+                system_instruction="be brief", max_output_tokens=50,
+                tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
+                    name="lookup", description="look up",
+                    parameters_json_schema=TOOL.input_schema)])]))
+        await sdk.aio.aclose()
+        mine, sdks = server.requests
+    assert mine.headers["x-goog-api-key"] == sdks.headers["x-goog-api-key"] == "k"
+    assert _shape(mine.messages) == _shape(sdks.messages) == _shape(CONVO[:2])
+    assert mine.tools == sdks.tools == [TOOL] and mine.params == sdks.params == {"max_tokens": 50}
+    call, = theirs.function_calls or []
+    assert [(c.name, c.arguments) for c in ours.tool_calls] == [("lookup", call.args)]
+    assert ours.tool_calls[0].id.startswith("fc_sim") and call.id.startswith("fc_sim")
+    assert ours.content[0].type == "thinking" and ours.text == theirs.text == "calling"
+    assert ours.usage == {"input_tokens": 11, "output_tokens": 3, "cached_tokens": 0}
+    assert theirs.usage_metadata is not None and theirs.usage_metadata.prompt_token_count == 11
+    assert client.accounting.input_tokens == 11 and client.accounting.output_tokens == 3
+
+
+async def test_gemini_errors_are_classified_like_the_others():
+    async with FakeModelServer(echo, api_key="right") as s:
+        client = make_client("gemini", "m", s.url, api_key="wrong", retry=FAST)
+        with pytest.raises(ModelHTTPError) as info:
+            await client.complete(CONVO)
+        assert info.value.status == 401 and info.value.reason == "auth"
+        await client.close()
+    async with FakeModelServer(fail_first(echo, 1, kind="overloaded")) as s:
+        client = _client("gemini", s)
+        assert (await client.complete(CONVO)).text == "echo: thanks"
+        assert client.accounting.retries == 1
+    async with FakeModelServer(scripted([ScriptedReply(malformed=True)])) as s:
+        with pytest.raises(MalformedResponse):
+            await _client("gemini", s).complete(CONVO)
+
+
+def test_gemini_urls_and_unanswered_calls():
+    from replayer.wire import gemini
+
+    client = make_client("gemini", "models/gemini-x", "https://generativelanguage.googleapis.com",
+                         api_key="k")
+    assert client.url == ("https://generativelanguage.googleapis.com/v1beta/models/gemini-x"
+                          ":generateContent")
+    assert make_client("gemini", "g", "http://127.0.0.1:1/v1", api_key="k").url == \
+        "http://127.0.0.1:1/v1/models/g:generateContent"
+    assert client.auth_headers() == {"x-goog-api-key": "k"}
+    # a call the API sent without an id gets one, which is never sent back
+    msg = gemini.decode_response({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "lookup", "args": {"id": "7"}}}]}, "finishReason": "STOP"}]})
+    call, = msg.tool_calls
+    result = Message(role="tool", tool_call_id=call.id, name="lookup",
+                     content=[ContentPart(text='{"found": true}')])
+    body = gemini.encode_request("g", [CONVO[1], msg, result])
+    assert body["contents"][1:] == [
+        {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"id": "7"}}}]},
+        {"role": "user", "parts": [{"functionResponse": {
+            "name": "lookup", "response": {"result": {"found": True}}}}]}]
+    # a thinking model's signature on its call goes back with the call
+    signed = gemini.decode_response({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"id": "c9", "name": "lookup", "args": {}}, "thoughtSignature": "sig"}
+    ]}}]})
+    assert gemini.encode_request("g", [CONVO[1], signed])["contents"][1]["parts"] == [
+        {"functionCall": {"id": "c9", "name": "lookup", "args": {}}, "thoughtSignature": "sig"}]
+    blocked = gemini.decode_response({"promptFeedback": {"blockReason": "SAFETY"}})
+    assert blocked.finish_reason == "content_filter" and not blocked.content

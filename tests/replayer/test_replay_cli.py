@@ -65,11 +65,11 @@ def test_cli_reports_failed_turns_and_exits_1_when_nothing_worked(corpus_path, t
 
 def test_cli_bad_configuration_is_one_sentence_exit_2(corpus_path, tmp_path, capsys):
     code = run(_args(corpus_path, str(tmp_path / "run"), "http://127.0.0.1:9/v1",
-                     "--api", "gemini"))
+                     "--api", "cohere"))
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err == ("deploysim: error: Unknown --api 'gemini'; use one of openai-chat, "
-                   "openai-responses, anthropic.")
+    assert err == ("deploysim: error: Unknown --api 'cohere'; use one of openai-chat, "
+                   "openai-responses, anthropic, gemini.")
     assert run(_args(corpus_path, str(tmp_path / "r2"), "http://127.0.0.1:9/v1",
                      "--param", "nonsense")) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
@@ -155,3 +155,25 @@ def test_overwrite_refuses_a_folder_holding_files_a_run_did_not_write(corpus_pat
     err = capsys.readouterr().err.strip()
     assert "notes.txt" in err and "nothing was removed" in err and "\n" not in err
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_cli_replays_with_a_gemini_candidate(corpus_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SIM_GEMINI_KEY", "gemini-key")
+    prices = tmp_path / "prices.toml"
+    prices.write_text('["sim-"]\ninput = 1.0\noutput = 4.0\n')
+    with serve_in_thread(RuleAgent(), api_key="gemini-key") as server:
+        code = run(_args(corpus_path, str(tmp_path / "run"), server.url, "--api", "gemini",
+                         "--api-key-env", "SIM_GEMINI_KEY", "--prices", str(prices), "--json"))
+        summary = json.loads(capsys.readouterr().out)
+        seen = list(server.requests)
+    assert code == 0 and summary["counts"]["errors"] == 0
+    assert summary["counts"]["turns"] == sum(TURNS) and summary["counts"]["tool_calls"] > 0
+    assert {(r.api, r.model) for r in seen} == {("gemini", "sim-candidate")}
+    assert all(r.headers["x-goog-api-key"] == "gemini-key" for r in seen)
+    usage = summary["usage"]
+    assert usage["requests"] == len(seen) and usage["unpriced_requests"] == 0
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["input_tokens"] * 1.0 + usage["output_tokens"] * 4.0) / 1e6, abs=1e-6)
+    # the candidate's function calls were answered and sent back as function responses
+    later = [r for r in seen if any(m.role == "tool" for m in r.messages)]
+    assert later and all("functionResponse" in json.dumps(r.body) for r in later)

@@ -104,7 +104,7 @@ async def test_fatal_configuration_stops_before_anything_runs(corpus_path, tmp_p
                                                               monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = str(tmp_path / "run")
-    for kw, match in (({"api": "gemini"}, "Unknown --api"),
+    for kw, match in (({"api": "cohere"}, "Unknown --api"),
                       ({"samples": 0}, "--samples 0"),
                       ({"filter": "segment ==="}, "not a valid expression"),
                       ({"filter": "__import__('os')"}, "Call"),

@@ -1,0 +1,40 @@
+"""`deploysim export otel|jsonl CORPUS_OR_RUN --out FILE`: sessions and verdicts → other tools."""
+
+from __future__ import annotations
+
+import typer
+
+from deploysim.console import out
+
+export_app = typer.Typer(help="Export sessions (a corpus or a run) with their verdicts.",
+                         no_args_is_help=True)
+
+_SOURCE = typer.Argument(..., help="A corpus (folder, cassette, glob) or a run folder; verdict "
+                         "files beside it are exported with the sessions.")
+_OUT = typer.Option(..., "--out", help="The file to write (must not exist).")
+
+
+def _run(kind: str, source: list[str], out_file: str) -> None:
+    from deploysim.outputs import check_out_file
+    from recorder.exporters import export
+
+    check_out_file(out_file, option="--out")
+    summary = export(kind, source, out_file)
+    out.print(f"exported {summary.sessions} session(s) and {summary.annotations} "
+              f"annotation(s) to {summary.path}")
+
+
+@export_app.command("otel")
+def otel(source: list[str] = _SOURCE, out_file: str = _OUT) -> None:
+    """OpenTelemetry GenAI spans (OTLP JSON, one trace per line), verdicts as span events."""
+    _run("otel", source, out_file)
+
+
+@export_app.command("jsonl")
+def jsonl(source: list[str] = _SOURCE, out_file: str = _OUT) -> None:
+    """OpenAI chat JSONL, one session per line (the `import openai-jsonl` format)."""
+    _run("jsonl", source, out_file)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(export_app, name="export")

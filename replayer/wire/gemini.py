@@ -1,0 +1,194 @@
+"""Gemini `generateContent` <-> provider-neutral messages (both directions, both sides).
+
+The model is in the URL (`PATH`), not in the body. System messages travel in
+`systemInstruction`; assistant turns are `model` contents with `functionCall` parts; tool
+results are `functionResponse` parts inside a `user` content (consecutive results share one,
+as the API wants parallel calls answered together), and same-role neighbours are merged.
+A function call the API sent without an `id` gets a synthetic one (see
+`recorder.protocols.gemini.synthetic_call_id`), which is never sent back; the thought signature
+a thinking model put on a call is sent back on it, as the API requires within a turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recorder.protocols import gemini as recorded
+from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from replayer.memo import IdentityMemo
+from replayer.wire.common import arguments_object, portable_params, text_parts, tool_text
+
+API = "gemini"
+PATH = "/v1beta/models/{model}:generateContent"
+"""The request path under the base URL (`https://generativelanguage.googleapis.com`);
+`{model}` is the model name."""
+STREAM_PATH = "/v1beta/models/{model}:streamGenerateContent?alt=sse"
+
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
+           "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
+           "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+           "IMAGE_SAFETY": "content_filter"}
+_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+
+
+def path(model: str, *, stream: bool = False) -> str:
+    """The request path for `model` (a `models/` prefix is accepted, as the SDK does)."""
+    name = model.removeprefix("models/")
+    return (STREAM_PATH if stream else PATH).format(model=name)
+
+
+# -- neutral -> wire (client side) ----------------------------------------------------------
+
+def _response_of(m: Message) -> dict[str, Any]:
+    """A tool message as a functionResponse `response` (an object, as the API requires):
+    `{"result": ...}` or `{"error": ...}`, the convention of the SDK's function calling."""
+    text = tool_text(m)
+    value: Any = text
+    if text[:1] in ("{", "["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+    return {"error" if m.result is not None and m.result.is_error else "result": value}
+
+
+def _parts_of(m: Message) -> list[dict[str, Any]]:
+    if m.role == "tool":
+        fr: dict[str, Any] = {"name": m.name or "", "response": _response_of(m)}
+        if m.tool_call_id and not m.tool_call_id.startswith(recorded.SYNTHETIC_PREFIX):
+            fr["id"] = m.tool_call_id
+        return [{"functionResponse": fr}]
+    parts: list[dict[str, Any]] = []
+    signatures: dict[Any, Any] = {}
+    for p in m.content:
+        if p.type in ("text", "refusal") and p.text:
+            parts.append({"text": p.text})
+        elif p.type == "thinking" and isinstance(p.data, dict) and "call_id" in p.data:
+            signatures[p.data["call_id"]] = p.data.get("signature")
+    for c in m.tool_calls if m.role == "assistant" else ():
+        fc: dict[str, Any] = {"name": c.name, "args": arguments_object(c)}
+        if c.id and not c.id.startswith(recorded.SYNTHETIC_PREFIX):
+            fc["id"] = c.id
+        part: dict[str, Any] = {"functionCall": fc}
+        if signatures.get(c.id):
+            part["thoughtSignature"] = signatures[c.id]
+        parts.append(part)
+    return parts
+
+
+_parts: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_parts_of)
+"""Wire parts per message object, computed once (recorded prefixes repeat every step)."""
+
+
+def _tool_config(choice: Any) -> dict[str, Any]:
+    if isinstance(choice, dict):
+        name = choice.get("name") or (choice.get("function") or {}).get("name")
+        if name:
+            return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+    return {"functionCallingConfig": {"mode": _MODES.get(str(choice), "AUTO")}}
+
+
+def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
+                   params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of a generateContent request for this conversation (the model goes in
+    the URL: `path(model)`)."""
+    p = portable_params(params)
+    system = "\n\n".join(m.text for m in messages if m.role == "system")
+    contents: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        parts = _parts(m)
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": list(parts)})  # never extend the memo
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    if tools:
+        body["tools"] = [{"functionDeclarations": [
+            {"name": t.name, "description": t.description,
+             "parametersJsonSchema": t.input_schema or {"type": "object", "properties": {}}}
+            for t in tools]}]
+        if "tool_choice" in p:
+            body["toolConfig"] = _tool_config(p["tool_choice"])
+    config: dict[str, Any] = {}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"),
+                         ("max_tokens", "maxOutputTokens"), ("seed", "seed")):
+        if ours in p:
+            config[theirs] = p[ours]
+    if "stop" in p:
+        config["stopSequences"] = [p["stop"]] if isinstance(p["stop"], str) else list(p["stop"])
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def decode_usage(meta: Mapping[str, Any] | None) -> dict[str, int]:
+    """`usageMetadata` as neutral counts; thinking tokens are billed as output."""
+    meta = meta or {}
+    output = int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0)
+    return {"input_tokens": int(meta.get("promptTokenCount") or 0)
+            + int(meta.get("toolUsePromptTokenCount") or 0),
+            "output_tokens": output,
+            "cached_tokens": int(meta.get("cachedContentTokenCount") or 0)}
+
+
+def decode_response(data: Mapping[str, Any]) -> Message:
+    """The assistant message of a GenerateContentResponse (its first candidate). A response
+    blocked before any candidate (`promptFeedback.blockReason`) is an empty, filtered answer."""
+    candidates = data.get("candidates")
+    if not candidates:
+        if not isinstance(data.get("promptFeedback"), Mapping):
+            raise KeyError("candidates")
+        return Message(role="assistant", origin="generated", finish_reason="content_filter",
+                       usage=decode_usage(data.get("usageMetadata")))
+    cand = candidates[0]
+    parts = (cand.get("content") or {}).get("parts") or []
+    lparts, lcalls = recorded.split_parts(parts)
+    content = [ContentPart(type=p.type, text=p.text, data=p.data) for p in lparts
+               if p.type in ("text", "thinking")]
+    calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in lcalls]
+    finish = cand.get("finishReason") or ""
+    reason = "tool_calls" if calls and finish in ("STOP", "") else _FINISH.get(finish,
+                                                                              finish.lower())
+    return Message(role="assistant", content=content, tool_calls=calls, origin="generated",
+                   finish_reason=reason or None, usage=decode_usage(data.get("usageMetadata")))
+
+
+# -- wire -> neutral (server side) ----------------------------------------------------------
+
+def decode_request(body: Mapping[str, Any]) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
+    """Messages, tools and parameters of a generateContent request body."""
+    call = recorded.request_call(dict(body))
+    messages = []
+    for m in call.messages:
+        if m.role == "tool":
+            text = m.result.content if m.result is not None else m.text
+            messages.append(Message(role="tool", content=text_parts(text),
+                                    tool_call_id=m.tool_call_id, name=m.name,
+                                    result=ToolResult(content=text, is_error=bool(
+                                        m.result and m.result.is_error))))
+        else:
+            messages.append(m.to_model())
+    get = recorded.field  # clients send camelCase or snake_case names (see there)
+    config = get(dict(body), "generationConfig") or {}
+    params: dict[str, Any] = {}
+    for theirs, ours in (("temperature", "temperature"), ("topP", "top_p"),
+                         ("maxOutputTokens", "max_tokens"), ("seed", "seed"),
+                         ("stopSequences", "stop")):
+        if get(config, theirs) is not None:
+            params[ours] = get(config, theirs)
+    fcc = get(get(dict(body), "toolConfig") or {}, "functionCallingConfig") or {}
+    if fcc.get("mode"):
+        names = get(fcc, "allowedFunctionNames") or []
+        mode = {v: k for k, v in _MODES.items()}.get(fcc["mode"], "auto")
+        params["tool_choice"] = {"name": names[0]} if mode == "required" and len(names) == 1 \
+            else mode
+    return messages, call.tools, params
