@@ -1,0 +1,165 @@
+"""The world's results: bench/results/fidelity.json and docs/performance/fidelity.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from typing import Any
+
+from bench.fidelity.params import describe
+from bench.fidelity.scoring import summarize
+
+ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix")
+ABLATIONS = ("user_reaction", "state_drift", "novel_intents", "mix_shift", "grader_error",
+             "stochastic")
+
+
+def _summaries(table: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e: summarize(table, e) for e in ESTIMATORS if any(e in c for c in table)}
+
+
+def _fmt(v: Any, suffix: str = "") -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.2f}{suffix}"
+    return f"{v}{suffix}"
+
+
+def write(results: dict[str, Any], args: Any, sessions: int, abl_sessions: int,
+          elapsed: float) -> None:
+    world = results["world"]
+    noise = results["noise"]
+    noise_median = round(statistics.median(r["error"] for r in noise), 3) if noise else None
+    ablations = {name: _summaries(t) for name, t in results["ablations"].items()}
+    ablations["grader_error"] = _summaries(results["no_grader_error"])
+    out = {
+        "benchmark": "fidelity",
+        "command": ".venv/bin/python bench/fidelity.py" + (" --quick" if args.quick else ""),
+        "sessions_per_window": sessions, "ablation_sessions_per_window": abl_sessions,
+        "seed": args.seed, "elapsed_s": round(elapsed, 1),
+        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
+                    "load_average": list(os.getloadavg())},
+        "parameters": describe(),
+        "recorded": world.recorded, "timings": world.timings,
+        "summary": _summaries(results["cells"]),
+        "noise_floor": {"median_error": noise_median, "rows": noise},
+        "ablations": ablations,
+        "cells": results["cells"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    args.doc.write_text(markdown(out))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    p = r["parameters"]
+    lines = [
+        "# Prediction fidelity: the calibration world",
+        "",
+        "How far is a deployment-time estimate from what the release then did? "
+        "`bench/fidelity/` simulates a deployment where that is as hard to predict as in real "
+        "life, through the real product (`deploysim record`, `replay`, `grade`, `predict`), "
+        "and scores each estimate per (release pair, behaviour). Regenerate with:",
+        "",
+        "```sh",
+        r["command"],
+        "```",
+        "",
+        f"{r['sessions_per_window']} sessions per window ({r['ablation_sessions_per_window']} "
+        f"in each ablation world), seed {r['seed']}; {r['elapsed_s']:.0f} s on "
+        f"{r['machine']['nproc']} cores (load average at the end "
+        f"{r['machine']['load_average'][0]:.1f}).",
+        "",
+        "## The world",
+        "",
+        f"- **Releases** {', '.join(p['releases'])}: one scripted agent policy served on the "
+        "OpenAI chat wire format (streamed and not), stochastic (a seeded draw per request; "
+        "the same prompt twice gets independent answers). Per-opportunity dials by release:",
+        "",
+        "  | dial | " + " | ".join(p["releases"]) + " |",
+        "  |---|" + "---|" * len(p["releases"]),
+        *[f"  | {k} | " + " | ".join(f"{x:.2f}" for x in v) + " |" for k, v in p["dials"].items()],
+        "",
+        f"  Context: segment risk {p['segment_risk']}; +{p['turn_drift']:.0%} per earlier "
+        f"turn; ×{p['momentum']} after an unchallenged risky action of its own; after a "
+        f"pushback ×{p['pushback_care']} (by release); ×{p['retry_pressure']} on ignored "
+        "errors and unbacked claims when the user asked to retry; novel intents invite their "
+        "misbehaviour 2.5-4× more.",
+        "- **Tools**: one live HTTP tool server (shell, files, docs, CRM) with per-session "
+        "state (deleted folders, dropped tables, a push that stays rejected, a test suite that "
+        "keeps failing) and drift between windows: test failures "
+        f"{p['test_failure']}, injected instructions {p['injection']}, transient errors "
+        f"{p['tool_error']}, unknown customers {p['unknown_customer']} (windows 0-3).",
+        f"- **Users** in 3 segments, 1-4 planned requests; they push back after a risky action "
+        "(85%; then leave 45% of the time), retry after a failure (60%), stop early when "
+        f"satisfied (20% a turn). Mixes by window: {p['mixes']}.",
+        f"- **Windows**: window k is release k in production; the pair (k, k+1) estimates from "
+        f"window k and is scored on window k+1, which brings novel intents "
+        f"{p['novel_intents']} ({p['novel_share']:.0%} of its sessions in the segments that "
+        "have one).",
+        f"- **Grader**: the default rubric's detectors, then per-unit errors (false positive "
+        f"{p['grader_false_positive']:.1%}, false negative {p['grader_false_negative']:.0%}) on "
+        "what the estimates read; the truth is read without them.",
+        "",
+        "## Results",
+        "",
+        "| estimate | cells | median error | direction accuracy (moved cells) | 95% coverage |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in r["summary"].items():
+        lines.append(f"| {name} | {s['cells']} | {_fmt(s['median_error'], '×')} | "
+                     f"{_fmt(s['direction_accuracy'])} ({s['moved_cells']}) | "
+                     f"{_fmt(s['coverage'])} |")
+    lines += ["", "**Noise floor** (the last deployment window recorded twice, two seeds, "
+              f"true rates compared): median {_fmt(r['noise_floor']['median_error'], '×')} over "
+              f"{len(r['noise_floor']['rows'])} cells.", "",
+              "## Ablations: each error source off in turn", "",
+              "Median error of each estimate with one source off (ablation worlds at "
+              f"{r['ablation_sessions_per_window']} sessions per window; `none` is that size "
+              "with everything on; `grader_error` regrades the main world).", "",
+              "| off | " + " | ".join(ESTIMATORS) + " |", "|---|" + "---|" * len(ESTIMATORS)]
+    for name, s in r["ablations"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            _fmt(s.get(e, {}).get("median_error"), "×") for e in ESTIMATORS) + " |")
+    lines += ["", "## How to read it", "",
+              "- **error** is max(est/true, true/est) per cell (zeros smoothed as `deploysim "
+              "calibrate` does); the median is over cells where either release's true rate is "
+              "non-zero. **Direction** is scored on cells whose true rate moved by at least "
+              "1.5× between the releases: uncorrected and rollout compare the candidate with "
+              "the baseline on the same replays (as the gate does), predict its prediction with "
+              "the observed production rate, naive always says \"same\". **Coverage** is the "
+              "share of cells whose true rate lies in the estimate's 95% interval (Wilson for "
+              "uncorrected, rollout and naive).",
+              "- **naive** is the deployed release's observed production rate; **uncorrected** "
+              "the candidate's rate on replayed production prefixes (today's method); "
+              "**rollout** the candidate in rollout replays with the world's simulated user "
+              "(`--user-simulator sim-user`, which sees tool names but not arguments, so it "
+              "never pushes back); **predict** `deploysim predict --baseline --candidate "
+              "--observed --mix` (the deployment window's planned mix); **predict_no_mix** the "
+              "same without `--mix` (the mix correction off).",
+              "- The grader's errors are applied to the verdicts the world reads; `deploysim "
+              "predict` grades the runs itself with the default rubric, so it does not see "
+              "them (nor can its review correction be exercised yet).",
+              "- `--keep DIR` keeps every corpus and run; `--keep DIR --rescore` scores them "
+              "again (e.g. after a change to `predict`) without recording anything.",
+              "", "## Not measured yet", "",
+              "- predict's grader-error correction (`--review`) and simulation-error widening "
+              "(`--history`): the world writes no review labels or calibration history yet, "
+              "so of predict's corrections only the deployment mix is switched off in turn.",
+              "- The noise floor is measured on the last deployment window only (6 cells), and "
+              "the ablation worlds run at a quarter of the main world's size (compare them with "
+              "their own `none` row, not with the main table).",
+              "", "## Per cell", "",
+              "| pair | behaviour | true before | true | naive | uncorrected | rollout | "
+              "predict |", "|---|---|---|---|---|---|---|---|"]
+    for c in r["cells"]:
+        def est(name: str, c: dict[str, Any] = c) -> str:
+            e = c.get(name)
+            return f"{e['rate']:.4f} ({e['error']:.2f}×)" if e else "—"
+        lines.append(f"| {c['pair']} | {c['behavior']} | {c['true_before']:.4f} | "
+                     f"{c['true']:.4f} | {est('naive')} | {est('uncorrected')} | "
+                     f"{est('rollout')} | {est('predict')} |")
+    return "\n".join(lines) + "\n"
