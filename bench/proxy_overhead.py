@@ -530,7 +530,7 @@ def main() -> None:
                    help="seconds between the 200 chunks of the time-to-first-chunk streams")
     p.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: no soak)")
     p.add_argument("--soak-streams", type=int, default=200)
-    p.add_argument("--writer-nice", type=int, default=19,
+    p.add_argument("--writer-nice", type=int, default=0,
                    help="the recorders' --writer-nice (CPU priority of the cassette writer)")
     p.add_argument("--soak-gap", type=float, default=0.3,
                    help="seconds between tokens of a soak stream (200 tokens per stream)")

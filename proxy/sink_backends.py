@@ -30,6 +30,7 @@ from proxy.capture import Capture
 from proxy.errors import ProxyError
 from proxy.record_writer import Carried, RecordWriter, Redactor, Reporter, WriterSettings
 from recorder.ledger import add_counts
+from recorder.reader import CassetteReader
 
 log = logging.getLogger("deploysim.proxy")
 
@@ -116,6 +117,8 @@ class _Generation:
         self.errors: dict[str, int] = {}
         """Captures it reported lost, by kind."""
         self.files: list[str] = []
+        self.paths: list[str] = []
+        """The cassette files it wrote to (full paths; `files` holds their names)."""
         self.ended = False
         """It exited (or its pipe broke): nothing more may be sent to it."""
         self.ready = threading.Event()
@@ -333,6 +336,7 @@ class ProcessBackend:
             elif kind == "progress":
                 fb.progress()
             elif kind == "opened":
+                gen.paths.append(event[1])
                 gen.files.append(os.path.basename(event[1]))
                 fb.opened(event[1])
             elif kind == "ready":
@@ -360,6 +364,8 @@ class ProcessBackend:
         with gen.lock:
             gen.ended = True
             lost = gen.unaccounted
+        if lost > 0:
+            lost -= self._reconcile(gen, lost)
         with self._cv:
             self._settled_recorded += gen.recorded
             self._settled_errors = add_counts(self._settled_errors, gen.errors)
@@ -378,6 +384,22 @@ class ProcessBackend:
             log.error("the cassette writer process stopped (exit code %s); starting a new one "
                       "(queued exchanges wait for it)", code)
             self._restart(gen)
+
+    def _reconcile(self, gen: _Generation, lost: int) -> int:
+        """A dead writer's files are the truth: its last `recorded` reports may not have been
+        sent (they are batched). Count the exchanges in them; returns how many of the
+        unaccounted ones were in fact written (and reports them as recorded)."""
+        written = 0
+        for path in gen.paths:
+            with contextlib.suppress(Exception):  # a file it could not finish: count what reads
+                reader = CassetteReader(path)
+                written += sum(1 for _, obj in reader.iter_objs() if obj.get("kind") == "exchange")
+        found = max(0, min(lost, written - gen.recorded))
+        with gen.lock:
+            gen.recorded += found
+        for _ in range(found):
+            self._feedback.recorded()
+        return found
 
     # -- stopping --------------------------------------------------------------------------
 

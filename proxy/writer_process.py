@@ -7,8 +7,10 @@ the run's ledger, close the cassette). stdout carries report tuples back: `("rea
 `("recorded", n)`, `("error", kind, detail)` (an exchange lost), `("warning", kind, detail)`,
 `("progress",)`, `("opened", path)`, `("done", sessions)`.
 
-Each record is reported as soon as it is written, unbuffered: when this process dies, the
-proxy counts what it was sent and never heard about as lost, so the report must not lag.
+`recorded` reports are batched (every 64 records, every 0.5 s, and whenever the input runs
+dry): one wake-up of the proxy's listener per record would cost the traffic's event loop the
+GIL thousands of times a second. Losses (`error`) are reported at once. When this process
+dies, the proxy counts the exchanges in its files to learn exactly what it wrote.
 
 When stdin ends without the close frame the proxy is gone (killed): everything it had sent is
 written, a ledger saying the run did not close cleanly is appended, and the process exits.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
@@ -69,18 +72,21 @@ def _read_exact(inp: IO[bytes], n: int) -> bytes | None:
     return b"".join(parts)
 
 
-_RECORDED = frame(("recorded", 1))
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports (deriving sessions can take minutes on a big run)."""
+RECORDED_BATCH = 64
+RECORDED_INTERVAL = 0.5
 
 
 class _Reporter:
-    """Sends reports to the proxy at once (one small unbuffered write each). Once the proxy is
-    gone (a broken pipe), reports are dropped: the writer still writes what it was sent."""
+    """Sends reports to the proxy. Once the proxy is gone (a broken pipe), reports are dropped:
+    the writer still writes what it was sent."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.last_progress = 0.0
+        self.pending = 0
+        self.last_flush = time.monotonic()
         self.gone = False
 
     def _send(self, data: bytes) -> None:
@@ -93,9 +99,20 @@ class _Reporter:
             self.gone = True
 
     def recorded(self) -> None:
-        self._send(_RECORDED)
+        self.pending += 1
+        if (self.pending >= RECORDED_BATCH
+                or time.monotonic() - self.last_flush >= RECORDED_INTERVAL):
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the `recorded` count not yet sent."""
+        self.last_flush = time.monotonic()
+        if self.pending:
+            self._send(frame(("recorded", self.pending)))
+            self.pending = 0
 
     def error(self, kind: str, detail: str) -> None:
+        self.flush()
         self._send(frame(("error", kind, detail)))
 
     def warning(self, kind: str, detail: str) -> None:
@@ -108,9 +125,11 @@ class _Reporter:
         now = time.monotonic()
         if now - self.last_progress >= PROGRESS_INTERVAL:
             self.last_progress = now
+            self.flush()
             self._send(frame(("progress",)))
 
     def done(self, sessions: int) -> None:
+        self.flush()
         self._send(frame(("done", sessions)))
 
 
@@ -136,7 +155,10 @@ def main() -> int:
         return 1
     write_frame(out, ("ready",))
     carried: Carried | None = None
+    fd = inp.fileno()
     while True:
+        if reporter.pending and not select.select([fd], [], [], 0)[0]:
+            reporter.flush()  # the input ran dry: bring the proxy's count up to date
         try:
             ok, batch = read_frame(inp)
         except Exception as exc:  # a frame that cannot be unpickled: the proxy counts it

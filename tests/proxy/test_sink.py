@@ -295,3 +295,33 @@ async def test_a_failing_writer_thread_is_replaced(tmp_path, monkeypatch):
     ledger, = ledgers(sink.paths)
     assert (ledger.forwarded, ledger.recorded, ledger.record_errors) == (
         4, 3, {"writer_thread": 1})
+
+
+def test_a_dead_writers_files_tell_what_it_wrote_before_its_reports(tmp_path):
+    """`recorded` reports are batched: a writer killed between writing and reporting is
+    reconciled from its files, so what it wrote is never counted lost."""
+    import subprocess
+    import sys
+
+    from proxy.sink_backends import _Generation
+    from recorder.writer import CassetteWriter
+
+    path = str(tmp_path / "w.cassette")
+    with CassetteWriter(path) as w:
+        for i in range(3):
+            w.write(capture(i).to_exchange(f"x-{i}"))
+    metrics = Metrics()
+    sink = RecordingSink(str(tmp_path / "out"), metrics=metrics, redact=False)
+    backend = ProcessBackend(sink._settings, _feedback(sink), 10)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    gen = _Generation(0, proc)
+    gen.shipped, gen.recorded, gen.paths = 5, 1, [path]
+    assert backend._reconcile(gen, gen.unaccounted) == 2
+    assert gen.recorded == 3 and gen.unaccounted == 2 and metrics.recorded == 2
+
+
+def _feedback(sink: RecordingSink):
+    from proxy.sink import _MetricsReporter
+
+    return _MetricsReporter(sink.metrics, sink.paths)
