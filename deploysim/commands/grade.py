@@ -46,6 +46,42 @@ def _cache_path(given: str | None, disabled: bool) -> str | None:
     return os.path.join(base, "deploysim", "judge-responses.sqlite")
 
 
+def _grade_in_batches(spec: str | list[str], rub: Any, factory: Any, *, judge_model: str | None,
+                      verdicts_out: str | None, judge_cache: str | None, write: bool,
+                      concurrency: int, poll_s: float | None, prices: str | None
+                      ) -> tuple[Any, dict[str, Any] | None]:
+    """`--judge-batch`: grade with the judge's calls answered by batches
+    (`replayer.batch.judge`); the state goes beside the verdict file."""
+    import os
+
+    from grader.grading import grade_async, is_async_rubric
+    from grader.verdict_store import resolve_target
+    from recorder import storage
+    from recorder.aio import run as aio_run
+    from recorder.errors import UsageError
+    from recorder.writer import SUFFIX
+    from replayer.batch.judge import JudgeBatches, grade_in_batches
+
+    if not is_async_rubric(rub):
+        raise UsageError("--judge-batch needs a rubric with an llm_judge behavior; this one has "
+                         "none, so grade without it.")
+    out_dir = resolve_target(spec, verdicts_out).out_dir
+    if storage.is_url(out_dir):
+        raise UsageError(f"--judge-batch keeps its state in a local folder beside the verdicts, "
+                         f"not at {out_dir}; give a local --verdicts-out.")
+    folder = (os.path.dirname(out_dir) or ".") if out_dir.endswith(SUFFIX) else out_dir
+    batches = JudgeBatches(folder, factory, poll_s=poll_s, prices=prices)
+
+    async def one_pass(final: bool) -> Any:
+        return await grade_async(spec, rub, judge_factory=batches.factory,
+                                 judge_model=judge_model, judge_cache=judge_cache,
+                                 write=write and final, verdicts_out=verdicts_out, keep=False,
+                                 concurrency=concurrency)
+
+    result = aio_run(grade_in_batches(batches, one_pass))
+    return result, batches.summary()
+
+
 def _fmt(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.2%}"
 
@@ -78,6 +114,16 @@ def grade(
                                         help="Ask the judge again instead of using the cache."),
     concurrency: int = typer.Option(8, "--concurrency", min=1,
                                     help="Sessions judged at once by an LLM judge."),
+    judge_batch: bool = typer.Option(False, "--judge-batch",
+                                     help="Send the LLM judge's calls through the provider's "
+                                     "batch API (half price; resumable; state in judge-batch/ "
+                                     "beside the verdicts)."),
+    judge_batch_poll: float | None = typer.Option(None, "--judge-batch-poll", metavar="S",
+                                                  min=0.001, help="First wait between batch "
+                                                  "polls, doubling (default 30 s)."),
+    judge_prices: str | None = typer.Option(None, "--judge-prices",
+                                            help="Price table (as replay --prices) to cost the "
+                                            "judge's batch calls."),
 ) -> None:
     """Score every counted turn and session against a rubric; store verdicts beside the data."""
     from grader.grading import grade as do_grade
@@ -86,11 +132,20 @@ def grade(
     rub = load_rubric(rubric)
     spec: str | list[str] = target[0] if len(target) == 1 else target
     factory = _judge_factory(judge_model, judge_api, judge_base_url, judge_key_env)
-    result = do_grade(spec, rub, judge_factory=factory, judge_model=judge_model,
-                      judge_cache=_cache_path(judge_cache, no_judge_cache),
-                      write=not no_write, verdicts_out=verdicts_out, keep=False,
-                      concurrency=concurrency)
+    batch_summary: dict[str, Any] | None = None
+    if judge_batch:
+        result, batch_summary = _grade_in_batches(
+            spec, rub, factory, judge_model=judge_model, verdicts_out=verdicts_out,
+            judge_cache=_cache_path(judge_cache, no_judge_cache), write=not no_write,
+            concurrency=concurrency, poll_s=judge_batch_poll, prices=judge_prices)
+    else:
+        result = do_grade(spec, rub, judge_factory=factory, judge_model=judge_model,
+                          judge_cache=_cache_path(judge_cache, no_judge_cache),
+                          write=not no_write, verdicts_out=verdicts_out, keep=False,
+                          concurrency=concurrency)
     summary = result.summary()
+    if batch_summary is not None:
+        summary["judge_batch"] = batch_summary
     if as_json:
         print_json(summary)
         return
@@ -107,6 +162,11 @@ def grade(
                   f"{_fmt(b['rate_per_session']):>11}  {b['errors']:>6}", markup=False)
     if summary["verdicts_path"]:
         out.print(f"verdicts: {summary['verdicts_path']}")
+    if batch_summary is not None:
+        b, usage = batch_summary, batch_summary["usage"]
+        out.print(f"judge batches: {b['batches']} ({b['requests']} requests, {b['failed']} "
+                  f"failed), {usage['batch_requests']} answers at batch prices"
+                  + (f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") else ""))
     if summary["errors"]:
         err.print(f"{summary['errors']} unit(s) could not be judged (error verdicts); see the "
                   "`error` field of those verdicts.", markup=False)

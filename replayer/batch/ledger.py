@@ -51,6 +51,8 @@ class FailedRequest(BaseModel):
 
     reason: str
     message: str
+    status: int | None = None
+    """The HTTP status the provider gave it, if any (so it is re-raised as online would)."""
 
 
 class BatchLedger(BaseModel):

@@ -182,7 +182,8 @@ class BatchReplay:
                 retried += 1
                 continue
             self.accounting.failures += 1
-            self.ledger.failed[key] = FailedRequest(reason=error.reason, message=str(error))
+            self.ledger.failed[key] = FailedRequest(reason=error.reason, message=str(error),
+                                                     status=getattr(error, "status", None))
         if answers:
             store = RunCache(self.answers_path)
             try:

@@ -165,3 +165,35 @@ def test_a_server_without_batches_and_bad_options_stop_with_one_sentence(corpus_
     code = run(_args(corpus_path, str(tmp_path / "r2"), "http://127.0.0.1:9/v1", "--batch",
                      "--workers", "2"))
     assert code == 2 and "--batch runs in one process" in capsys.readouterr().err
+
+
+DEMO_SESSIONS = 8
+
+
+def test_a_batch_replay_of_the_demo_corpus_equals_the_online_replay(tmp_path, capsys,
+                                                                    monkeypatch):
+    """The demo's production corpus, recorded through the gateway as `deploysim demo` does,
+    replayed under its `hostile` profile online and in batches by the demo world's model."""
+    from deploysim.demo import pipeline
+    from deploysim.demo.policies import CANDIDATE, world_policy
+
+    monkeypatch.setenv("DEPLOYSIM_REDACTION_KEY", "deploysim-demo-key-7")
+    res = pipeline.DemoResult(out=tmp_path / "demo")
+    res.out.mkdir()
+    with pipeline.World(res.out / "logs" / "world.log") as world:
+        pipeline.aio_run(pipeline._record(res, world, DEMO_SESSIONS, 7, lambda _: None))
+    online, batch = str(tmp_path / "online"), str(tmp_path / "batch")
+    with serve_batches_in_thread(world_policy(), chunk=32) as server:
+        # the demo's own replay command, with the fake batch server as the model
+        cmd = pipeline._replay_cmd(res, tmp_path / "unused", CANDIDATE.name, pipeline.PROFILE,
+                                   server.openai_url, 7)
+        args = [*cmd[cmd.index("replay"):cmd.index("--out")], "--progress", "off", "--json"]
+        code, first = _replay(capsys, *args, "--out", online, "--concurrency", "1")
+        assert code == 0 and not server.submissions
+        code, second = _replay(capsys, *args, "--out", batch, "--batch", "--batch-poll", "0.02")
+        assert code == 0 and server.submissions
+    assert first["counts"]["trajectories"] >= DEMO_SESSIONS
+    assert records(batch) == records(online)  # byte for byte
+    assert second["run_id"] == first["run_id"] and second["counts"] == first["counts"]
+    assert second["batch"]["rounds"] >= 2 and second["batch"]["failed"] == 0
+    assert second["usage"]["batch_requests"] == first["usage"]["requests"] > 0
