@@ -1,4 +1,4 @@
-"""An imported corpus (five trace formats, one folder) replays, grades and exports like a
+"""An imported corpus (five trace formats, one folder) replays, grades, exports and gates like a
 recorded one: its tool calls answer the replay as stubs, verdicts land beside the run."""
 
 from __future__ import annotations
@@ -55,3 +55,19 @@ def test_imported_corpus_replays_grades_and_exports(
     assert graded["behaviors"] and all(b["turns"] == turns for b in graded["behaviors"].values())
     assert run(["export", "otel", out, "--out", str(tmp_path / "run.otlp.jsonl")]) == 0
     assert "annotation(s)" in capsys.readouterr().out
+    # and it gates like a recorded corpus: a second model replayed on the same prefixes
+    baseline = str(tmp_path / "baseline")
+    with serve_in_thread(RuleAgent()) as server:
+        code = run(["replay", corpus, "--model", "sim-deployed", "--base-url",
+                    server.openai_url, "--out", baseline, "--progress", "off", "--json"])
+    assert code in (0, 3)
+    capsys.readouterr()
+    policy = Path(__file__).parents[2] / "grader" / "example_policy.toml"
+    code = run(["gate", "--baseline", baseline, "--candidate", out, "--policy", str(policy),
+                "--audit", str(tmp_path / "audit.sqlite"), "--json"])
+    decision = json.loads(capsys.readouterr().out)
+    assert code in (0, 1) and decision["decision"] in ("pass", "block")
+    assert set(decision["behaviors"]) == set(graded["behaviors"])
+    assert all(b["verdict"] in ("pass", "block", "inconclusive")
+               for b in decision["behaviors"].values())
+    assert decision["audit"]["anchor"]  # logged, with the head to keep
