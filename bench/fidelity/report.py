@@ -11,7 +11,8 @@ from typing import Any
 from bench.fidelity.params import describe
 from bench.fidelity.scoring import summarize
 
-ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix")
+ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix",
+              "predict_no_history")
 ABLATIONS = ("user_reaction", "state_drift", "novel_intents", "mix_shift", "grader_error",
              "stochastic")
 
@@ -138,17 +139,24 @@ def markdown(r: dict[str, Any]) -> str:
               "**rollout** the candidate in rollout replays with the world's simulated user "
               "(`--user-simulator sim-user`, which sees tool names but not arguments, so it "
               "never pushes back); **predict** `deploysim predict --baseline --candidate "
-              "--observed --mix` (the deployment window's planned mix); **predict_no_mix** the "
-              "same without `--mix` (the mix correction off).",
+              "--observed --mix --history` (the deployment window's planned mix; the calibration "
+              "history a user would hold before the deployment: `deploysim calibrate "
+              "--history` of the deployed release on its own production, plus every *earlier* "
+              "pair's anchored error, never the scored pair's; see `history_for` in "
+              "bench/fidelity/world.py); **predict_no_mix** the same without `--mix`, "
+              "**predict_no_history** without `--history` (one correction off each).",
               "- The grader's errors are applied to the verdicts the world reads; `deploysim "
               "predict` grades the runs itself with the default rubric, so it does not see "
               "them (nor can its review correction be exercised yet).",
               "- `--keep DIR` keeps every corpus and run; `--keep DIR --rescore` scores them "
               "again (e.g. after a change to `predict`) without recording anything.",
               "", "## Not measured yet", "",
-              "- predict's grader-error correction (`--review`) and simulation-error widening "
-              "(`--history`): the world writes no review labels or calibration history yet, "
-              "so of predict's corrections only the deployment mix is switched off in turn.",
+              "- predict's grader-error correction (`--review`): the world writes no review "
+              "labels yet and applies its grader error after grading, where predict cannot "
+              "see it.",
+              "- The first pair's history holds only the deployed release's `simulated` error "
+              "(no earlier pair exists); later pairs pool every behaviour's anchored errors "
+              "(fewer than 3 of a behaviour's own), so one bad cell widens every interval.",
               "- The noise floor is measured on the last deployment window only (6 cells), and "
               "the ablation worlds run at a quarter of the main world's size (compare them with "
               "their own `none` row, not with the main table).",

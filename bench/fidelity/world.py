@@ -8,6 +8,7 @@ truth. Replays of window k run while window k+1 records (they use other cores' i
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +18,8 @@ from bench.fidelity import estimates as E
 from bench.fidelity.measure import Unit, as_graded, grade, rate, replay
 from bench.fidelity.params import BEHAVIORS, RELEASES, WorldConfig
 from bench.fidelity.scoring import MOVED, direction, score
-from bench.fidelity.server import Servers
-from bench.fidelity.windows import record_window
+from bench.fidelity.server import ROOT, Servers
+from bench.fidelity.windows import deploysim, env, record_window
 
 Graded = dict[str, list[Unit]]
 
@@ -129,6 +130,33 @@ def cells(res: WorldRun, grader_error: bool | None = None) -> list[dict[str, Any
     return out
 
 
+def history_for(res: WorldRun, k: int) -> Path:
+    """The calibration history a user would hold when predicting pair k, written with
+    `deploysim calibrate --history` from what was measurable *before* window k+1 exists:
+
+    - the deployed release k against its own production (`simulated`: replay of window k by
+      release k vs window k as observed), and
+    - for every earlier pair j < k, the anchored prediction it made against the production
+      that followed (window j, release j's replay, window j+1, release j+1's replay of window j:
+      `anchored`). Never pair k itself, whose truth is what is being scored."""
+    path = res.out / f"history{k}.json"
+    path.unlink(missing_ok=True)
+    runs = res.out / "runs"
+    calls = [[(res.out / f"window{k}", runs / f"pair{k}-baseline-prefix")]]
+    calls += [[(res.out / f"window{j}", runs / f"pair{j}-baseline-prefix"),
+               (res.out / f"window{j + 1}", runs / f"pair{j}-candidate-prefix")]
+              for j in range(k)]
+    for pairs in calls:
+        cmd = [*deploysim(), "calibrate", "--history", str(path), "--json"]
+        for observed, simulated in pairs:
+            cmd += ["--observed", str(observed), "--simulated", str(simulated)]
+        done = subprocess.run(cmd, capture_output=True, env=env(), cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"`deploysim calibrate --history {path}` failed (exit "
+                               f"{done.returncode}): {done.stderr.decode()[-600:]}")
+    return path
+
+
 def add_predictions(res: WorldRun, table: list[dict[str, Any]], corrections_off: bool) -> None:
     """Score `deploysim predict` on every cell (and, with `corrections_off`, predict with each
     correction it lets a caller switch off, off in turn)."""
@@ -136,12 +164,14 @@ def add_predictions(res: WorldRun, table: list[dict[str, Any]], corrections_off:
         # the deployment mix is known (planned traffic), so predict reweights to it
         mix = res.out / f"mix{k + 1}.toml"
         mix.write_text("".join(f'"{s}" = {v}\n' for s, v in res.cfg.window(k + 1).mix.items()))
+        hist = ("--history", str(history_for(res, k)))
         runs = (res.out / "runs" / f"pair{k}-baseline-prefix",
                 res.out / "runs" / f"pair{k}-candidate-prefix", res.out / f"window{k}")
-        # each correction off in turn: today only the deployment mix can be (no --mix)
-        variants: list[tuple[str, tuple[str, ...]]] = [("predict", ("--mix", str(mix)))]
+        # each correction off in turn: the deployment mix (no --mix), the simulation's own
+        # error (no --history)
+        variants: list[tuple[str, tuple[str, ...]]] = [("predict", ("--mix", str(mix), *hist))]
         if corrections_off:
-            variants.append(("predict_no_mix", ()))
+            variants += [("predict_no_mix", hist), ("predict_no_history", ("--mix", str(mix)))]
         for name, extra in variants:
             got = E.predict(*runs, extra)
             for cell in table:
