@@ -1,5 +1,6 @@
 """The sessions of a corpus: the stored session records when it has any, otherwise sessions
-derived on the fly from its exchanges (nothing is written)."""
+derived on the fly from its exchanges (nothing is written; streamed, so memory holds what
+threading needs, not the corpus)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def sessions_of(corpus: Corpus, *, include_tool_only: bool = True) -> Iterator[S
             yield s
     if stored:
         return
-    from recorder.derive import derive_sessions
+    from recorder.derive import SessionStream
 
-    for s in derive_sessions(corpus.exchanges()):
+    for s in SessionStream(corpus.exchanges):
         if include_tool_only or s.source.type != "tool_only":
             yield s
