@@ -13,6 +13,7 @@ from typing import Any
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
+    alternating_turns,
     arguments_object,
     dumps,
     parse_call,
@@ -66,18 +67,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     """The JSON body of a Messages request for this conversation."""
     p = portable_params(params)
     system = "\n\n".join(m.text for m in messages if m.role == "system")
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            continue
-        role = "assistant" if m.role == "assistant" else "user"
-        blocks = _blocks(m)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": list(blocks)})  # never extend the memo
+    turns = alternating_turns(messages, "assistant", "content", _blocks)
     body: dict[str, Any] = {"model": model,
                             "max_tokens": int(p.get("max_tokens") or DEFAULT_MAX_TOKENS),
                             "messages": turns}

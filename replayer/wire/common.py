@@ -220,6 +220,28 @@ def text_parts(text: str) -> list[ContentPart]:
     return [ContentPart(text=text)] if text else []
 
 
+def alternating_turns(messages: Sequence[Message], assistant: str, pieces_key: str,
+                      pieces: Callable[[Message], list[dict[str, Any]]]
+                      ) -> list[dict[str, Any]]:
+    """Non-system messages as the alternating user/`assistant` turns Anthropic and Gemini
+    require: each turn `{"role", pieces_key: [...]}`, consecutive messages of one side (a tool
+    result after a user message) merged into one turn, messages without pieces skipped.
+    `pieces` may be memoised: its lists are copied, never extended."""
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = assistant if m.role == "assistant" else "user"
+        found = pieces(m)
+        if not found:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1][pieces_key].extend(found)
+        else:
+            turns.append({"role": role, pieces_key: list(found)})
+    return turns
+
+
 def estimate_tokens(text: str) -> int:
     """A provider-independent token estimate (about four characters a token)."""
     return (len(text) + 3) // 4

@@ -18,7 +18,13 @@ from typing import Any
 from recorder.protocols import gemini as recorded
 from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
 from replayer.memo import IdentityMemo
-from replayer.wire.common import arguments_object, portable_params, text_parts, tool_text
+from replayer.wire.common import (
+    alternating_turns,
+    arguments_object,
+    portable_params,
+    text_parts,
+    tool_text,
+)
 
 API = "gemini"
 PATH = "/v1beta/models/{model}:generateContent"
@@ -96,18 +102,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     the URL: `path(model)`)."""
     p = portable_params(params)
     system = "\n\n".join(m.text for m in messages if m.role == "system")
-    contents: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            continue
-        role = "model" if m.role == "assistant" else "user"
-        parts = _parts(m)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": list(parts)})  # never extend the memo
+    contents = alternating_turns(messages, "model", "parts", _parts)
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
