@@ -14,6 +14,7 @@ closes the run with its ledger, and the caller waits as long as the writer makes
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import pickle
@@ -197,7 +198,7 @@ class ProcessBackend:
     def _restart(self, dead: _Generation) -> None:
         """Start writers until one is ready (backing off), unless the sink is closing."""
         number = dead.number
-        for attempt in range(1 << 30):
+        for attempt in itertools.count():
             delay = RESTART_DELAYS[min(attempt, len(RESTART_DELAYS) - 1)]
             with self._cv:
                 if self._closing or self._cv.wait_for(lambda: self._closing, delay):
