@@ -61,6 +61,12 @@ async def test_record_stdio_relays_and_records(tmp_path):
     assert b"stored: milk" in calls[0].response.body  # type: ignore[union-attr]
     assert json.loads(calls[1].response.body)["result"]["isError"] is True  # type: ignore[union-attr]
     assert "initialize" in by_method and "notifications/initialized" in by_method
+    # the stdio recorder closes its run with a ledger too, and it matches what was written
+    from recorder.completeness import check_corpus
+
+    run, = check_corpus(out).runs
+    assert run.ok and run.ledger is not None and run.ledger.clean
+    assert run.ledger.forwarded == run.ledger.recorded == run.found == len(exchanges)
 
 
 def test_line_assembler_keeps_lines_whole_across_reads():
