@@ -2,7 +2,7 @@
 scope) or per session and behavior (trajectory scope), written as annotation records, and the
 running per-behavior tally behind `GradeResult.summary()`.
 
-Verdict records come out already encoded, as the msgpack payloads `codec.encode(record_to_obj(
+Verdict records come out already encoded, as the payloads `codec.encode(record_to_obj(
 verdict.to_annotation()))` gives (tests hold the two equal): each behavior's records are a
 template of pre-encoded constant pieces with a few variable slots (id, session, turn, flagged,
 evidence, pair key, ...). Building a pydantic model, or even a dict, per unit would dominate
@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-import msgpack
-
 from grader.detectors import Detector, Finding
 from grader.rubric import Rubric
 from grader.trajectory import Trajectory
 from grader.verdict import Verdict
+from recorder import codec
 from recorder.annotation import Annotation
 from recorder.version import __version__
 
@@ -34,13 +33,14 @@ _OWN = ("session_id", "turn", "behavior", "flagged")
 _DATA_KEYS = [k for k in Verdict.model_fields if k not in _OWN]
 
 
-_PACKER = msgpack.Packer(use_bin_type=True, datetime=False)  # codec.encode's options
-_pack = _PACKER.pack
+_pack = codec.pack
 _VARIABLE = frozenset({"id", "session_id", "turn", "value", "evidence", "first_step", "error",
                        "segment", "pair_key"})
 """Record fields that differ between verdicts of one behavior; everything else is constant."""
 _NONE, _TRUE, _FALSE, _EMPTY = _pack(None), _pack(True), _pack(False), _pack([])
 _FLAG = {True: _TRUE, False: _FALSE, None: _NONE}
+_ID_HEAD = codec.fixstr("0" * 24)[:1]
+"""The encoded head of a verdict id (24 hex digits: `Verdict.annotation_id`), its digits follow."""
 
 
 def _template(own: dict[str, Any], data: dict[str, Any]) -> list[bytes | str]:
@@ -54,11 +54,11 @@ def _template(own: dict[str, Any], data: dict[str, Any]) -> list[bytes | str]:
         else:
             pieces.append(piece)
 
-    put(_PACKER.pack_map_header(len(Annotation.model_fields)))
+    put(codec.map_header(len(Annotation.model_fields)))
     for key in Annotation.model_fields:
         put(_pack(key))
         if key == "data":
-            put(_PACKER.pack_map_header(len(data)))
+            put(codec.map_header(len(data)))
             for dk, value in data.items():
                 put(_pack(dk))
                 put(dk if dk in _VARIABLE else _pack(value))
@@ -222,8 +222,7 @@ class Engine:
 
     @staticmethod
     def _id(plan: _Plan, unit: _Unit) -> bytes:
-        # 24 hex characters, a msgpack fixstr (0xa0 | 24)
-        return b"\xb8" + sha256(unit.id_prefix + plan.id_bytes).hexdigest()[:24].encode()
+        return _ID_HEAD + sha256(unit.id_prefix + plan.id_bytes).hexdigest()[:24].encode()
 
     def _clean(self, plan: _Plan, unit: _Unit) -> bytes:
         """`_record(plan, unit, False)`, from larger constant pieces (the common case)."""
@@ -266,7 +265,7 @@ class Engine:
                     tally.judged_sessions += 1
                     head, name, clean, end = plan.head, plan.id_bytes, plan.clean, plan.end
                     out.extend([b"".join((
-                        head, b"\xb8" + sha256(u.id_prefix + name).hexdigest()[:24].encode(),
+                        head, _ID_HEAD + sha256(u.id_prefix + name).hexdigest()[:24].encode(),
                         u.who, clean, u.where, end)) for u in units])
                 continue
             crash = None

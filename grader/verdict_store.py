@@ -9,11 +9,8 @@ already there, that file is left as it is, byte for byte.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
-import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +24,6 @@ from recorder.corpus import Corpus, resolve
 from recorder.run import is_run, read_manifest
 from recorder.writer import SUFFIX, CassetteWriter
 
-_U32 = struct.Struct("<I").pack
 WRITE_BATCH = 1 << 20
 """Bytes of framed verdict records gathered before one write to the file."""
 VERDICTS_RE = re.compile(r"^\.?verdicts-[0-9a-f]{12}(-\d+\.partial)?\.cassette$")
@@ -99,11 +95,8 @@ class VerdictSink:
         self._pending_bytes = 0
 
     def write(self, payloads: Iterable[bytes]) -> None:
-        """Append encoded records (framed as `framing.frame` frames them, inlined: a function
-        call per record is a visible share of grading time)."""
-        sync, u32, crc32 = framing.SYNC, _U32, zlib.crc32
-        chunk = b"".join([sync + (n := u32(len(p))) + u32(crc32(p, crc32(n))) + p
-                          for p in payloads])
+        """Append encoded records, framed."""
+        chunk = framing.frames(payloads)
         self._pending.append(chunk)
         self._pending_bytes += len(chunk)
         if self._pending_bytes >= WRITE_BATCH:
@@ -139,23 +132,9 @@ class VerdictSink:
                 os.remove(self._tmp)
 
 
-def _records_digest(path: str) -> tuple[int, bytes]:
-    """(size, sha256) of a cassette's bytes after its header record."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        f.seek(len(framing.MAGIC))
-        head = f.read(framing.HEADER_SIZE)
-        if len(head) == framing.HEADER_SIZE:
-            f.seek(framing.FRAME_HEADER.unpack(head)[1], os.SEEK_CUR)
-        start = f.tell()
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-        return f.tell() - start, h.digest()
-
-
 def _same_records(a: str, b: str) -> bool:
     """True when two cassettes hold the same bytes after their header records."""
-    return _records_digest(a) == _records_digest(b)
+    return framing.records_digest(a) == framing.records_digest(b)
 
 
 def read_verdicts(path: str, rubric_hash: str | None = None) -> list[Verdict]:

@@ -20,10 +20,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 from pydantic import BaseModel
 
-from recorder import storage
+from recorder import codec, storage
 from recorder.corpus import Corpus
 from recorder.errors import CorpusNotFound
 from recorder.reader import CassetteReader
@@ -265,8 +264,7 @@ def tally(run_dir: str) -> Tally:
     return scan(run_dir)[1]
 
 
-_packer = msgpack.Packer(use_bin_type=True, datetime=False)  # recorder.codec.encode's options
-_packed: IdentityMemo[BaseModel, bytes] = IdentityMemo(lambda m: _packer.pack(plain(m)))
+_packed: IdentityMemo[BaseModel, bytes] = IdentityMemo(lambda m: codec.pack(plain(m)))
 _SHARED = ("messages", "tools")
 """Session fields whose items (messages, tool definitions) recur across trajectories."""
 
@@ -274,21 +272,20 @@ _SHARED = ("messages", "tools")
 def record_payload(session: Session) -> bytes:
     """`recorder.codec.encode(recorder.records.record_to_obj(session))`, with each message and
     tool definition packed once per object (the recorded prefix and the tools repeat across a
-    session's trajectories). msgpack packs a map as its header followed by its keys and values,
-    and an array as its header followed by its items, so the bytes are the same (a test holds
-    them so).
+    session's trajectories), the record assembled from codec pieces: the same bytes (a test
+    holds them so).
     """
     obj = session.model_dump(mode="python", exclude=set(_SHARED))
     fields = Session.model_fields
-    parts = [_packer.pack_map_header(len(fields))]
+    parts = [codec.map_header(len(fields))]
     for name in fields:
-        parts.append(_packer.pack(name))
+        parts.append(codec.pack(name))
         if name in _SHARED:
             items: list[BaseModel] = getattr(session, name)
-            parts.append(_packer.pack_array_header(len(items)))
+            parts.append(codec.array_header(len(items)))
             parts.extend(_packed.many(items))
         else:
-            parts.append(_packer.pack(obj[name]))
+            parts.append(codec.pack(obj[name]))
     return b"".join(parts)
 
 

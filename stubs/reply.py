@@ -1,5 +1,5 @@
-"""How the index stores a recorded call (`Row`, packed with msgpack) and what a stub answers
-with before it is shaped for a transport (`Reply`).
+"""How the index stores a recorded call (`Row`, packed with `recorder.codec`) and what a stub
+answers with before it is shaped for a transport (`Reply`).
 
 Rows are kept packed: an index of a million calls holds a million small byte strings instead of
 a million object graphs, and only the rows that answer something are ever unpacked.
@@ -11,8 +11,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-import msgpack
-
+from recorder import codec
 from recorder.toolcall import RecordedToolCall, ToolKind
 
 
@@ -39,13 +38,13 @@ def pack_call(call: RecordedToolCall, tool: int) -> bytes:
     """A recorded call as a packed row."""
     r = call.result
     http = call.http
-    return msgpack.packb(
+    return codec.pack(
         [tool, call.session_id, call.index, call.arguments, r.content, r.structured,
          r.is_error, r.latency_ms,
          http.status if http else None, [list(h) for h in http.headers] if http else None,
          http.body if http else None, call.mcp_result, call.mcp_error,
          call.exchange_id or r.exchange_id],
-        use_bin_type=True, default=str)
+        stringify_unknown=True)
 
 
 def unpack_row(blob: bytes) -> Row:
@@ -54,7 +53,7 @@ def unpack_row(blob: bytes) -> Row:
 
 def unpack_fields(blob: bytes) -> list[Any]:
     """A packed row's fields in `Row` order, as a plain list (no `Row` built)."""
-    fields: list[Any] = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    fields: list[Any] = codec.unpack(blob)
     return fields
 
 

@@ -1,7 +1,8 @@
 """Prebuilt stub indexes (`deploysim stubs build CORPUS --out FILE`).
 
-The file is one zstd-compressed msgpack map: format name and version, the hash of the corpus it
-was built from, the stub configuration, the tools, and every packed row in recorded order.
+The file is one zstd-compressed map (`recorder.codec`): format name and version, the hash of the
+corpus it was built from, the stub configuration, the tools, and every packed row in recorded
+order.
 Loading re-keys the rows (fast: no cassette parsing, no session threading) and checks that the
 corpus and configuration are the ones the caller expects, so an index never silently answers
 for a different recording.
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
 import zstandard
 
-from recorder import storage
+from recorder import codec, storage
 from recorder.version import __version__
 from stubs.config import StubConfig
 from stubs.errors import BadIndexFile, IndexMismatch, StubConfigError
@@ -35,7 +35,7 @@ def save_index(index: StubIndex, path: str, *, corpus_hash: str | None,
         "index_hash": index.content_hash(), "calls": len(index),
         "tools": [[t.tool.kind, t.tool.server, t.tool.name] for t in index.tables],
     }
-    payload = msgpack.packb({**header, "rows": index.blobs}, use_bin_type=True)
+    payload = codec.pack({**header, "rows": index.blobs})
     data = zstandard.ZstdCompressor(level=3).compress(payload)
     with storage.open_binary(path, "wb") as f:
         f.write(data)
@@ -63,8 +63,7 @@ def _read(path: str) -> dict[str, Any]:
     with storage.open_binary(path, "rb") as f:
         data = f.read()
     try:
-        doc = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(data), raw=False,
-                              strict_map_key=False)
+        doc = codec.unpack(zstandard.ZstdDecompressor().decompress(data))
     except Exception:
         raise BadIndexFile(f"{path} is not a prebuilt stub index (it does not decode); build "
                            "one with `deploysim stubs build CORPUS --out FILE`.") from None
