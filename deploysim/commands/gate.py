@@ -191,6 +191,7 @@ def build_report(path: str, result: GateResult, base: GradedRun, cand: GradedRun
         candidate_sessions=_wanted_sessions(cand.path, traj_ids),
         baseline_sessions=_wanted_sessions(base.path, sources, by_source=True),
         recorded_sessions=_wanted_sessions(corpus_paths, sources) if corpus_paths else {},
+        baseline_verdicts=base.verdicts, candidate_verdicts=cand.verdicts,
         meta=meta, top=TOP_SESSIONS)
     return write_gate_report(path, rep)
 

@@ -58,20 +58,25 @@ def message_html(m: Message, flags: list[str]) -> str:
 
 def conversation_html(session: Session | None, title: str,
                       flags: Mapping[int, list[str]] | None = None,
-                      focus_from: int | None = None, focus_to: int | None = None) -> str:
+                      focus_from: int | None = None, focus_to: int | None = None, *,
+                      anchor: str | None = None,
+                      missing: str = "not available (its corpus or run could not be read)"
+                      ) -> str:
     """A whole session as a column; `flags` maps message index -> flagged behaviors. Messages
     before `focus_from` (all but the last of them) and from `focus_to` on fold away, so the
-    turn that matters shows first."""
+    turn that matters shows first. `anchor` is the column's HTML id; `missing` says why there
+    is no session."""
+    ident = f' id="{escape(anchor)}"' if anchor else ""
     if session is None:
-        return (f'<div class="convo"><h4>{escape(title)}</h4><p class="sub">not available '
-                "(the source corpus could not be read)</p></div>")
+        return (f'<div class="convo"{ident}><h4>{escape(title)}</h4><p class="sub">'
+                f"{escape(missing)}</p></div>")
     flags = flags or {}
     rows = [message_html(m, flags.get(i, [])) for i, m in enumerate(session.messages)]
     end = len(rows) if focus_to is None else max(0, min(focus_to, len(rows)))
     start = max(0, min((focus_from or 0) - 1, end))
     before = _fold(rows[:start], "earlier") if start > 1 else "".join(rows[:start])
     after = _fold(rows[end:], "later") if rows[end:] else ""
-    return (f'<div class="convo"><h4>{escape(title)}</h4>'
+    return (f'<div class="convo"{ident}><h4>{escape(title)}</h4>'
             f'<div class="sub">{escape(session.id)}</div>{before}{"".join(rows[start:end])}'
             f"{after}</div>")
 

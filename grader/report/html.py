@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
 from html import escape
 from importlib.resources import files
 
 from grader.change import ratio_number
 from grader.compare import Comparison
-from grader.diagnosis import BehaviorDriver, SessionDriver
+from grader.diagnosis import BehaviorDriver, SegmentDriver, SessionDriver
 from grader.gate import BehaviorResult
-from grader.report.conversation import conversation_html
-from grader.report.model import GateReport, RunInfo, SideBySide
+from grader.report.difference import paired_pp, segment_pp, unpaired_pp
+from grader.report.flag_index import index_html
+from grader.report.model import GateReport, RunInfo
+from grader.report.side_by_side import side_by_side
 from grader.report.svg import (
     BASE_COLOR,
     VERDICT_COLOR,
@@ -23,8 +25,7 @@ from grader.report.svg import (
     palette,
     stacked_bar,
 )
-from recorder.session import Session
-from recorder.turns import turns
+from grader.report.viewer_link import VIEWER_HINT
 
 
 def css() -> str:
@@ -94,19 +95,28 @@ def change_cell(c: Comparison) -> str:
             "</span></td>")
 
 
+def difference_cell(c: Comparison) -> str:
+    """candidate − baseline in percentage points, its paired interval below."""
+    point, _, bounds = paired_pp(c).partition(" [")
+    return (f'<td class="num">{escape(point)}<br><span class="sub">[{escape(bounds)}</span>'
+            "</td>")
+
+
 def behaviors_table(rep: GateReport) -> str:
     rows = []
     for bid, r in rep.result.behaviors.items():
         c = r.comparison
         b_iv, c_iv = c.baseline.interval, c.candidate.interval
         chart = interval_row((c.baseline.rate, b_iv.low, b_iv.high),
-                             (c.candidate.rate, c_iv.low, c_iv.high), r.verdict, r.rule.max_rate)
+                             (c.candidate.rate, c_iv.low, c_iv.high), r.verdict, r.rule.max_rate,
+                             width=280)
         reasons = "".join(f"<li>{escape(x)}</li>" for x in r.reasons)
         extra = ""
         if r.session_rates is not None:
             sb, sc = r.session_rates
             extra = (f'<br><span class="sub">per session {fmt_rate(sb.rate)} → '
-                     f"{fmt_rate(sc.rate)}</span>")
+                     f'{fmt_rate(sc.rate)}</span><br><span class="sub">'
+                     f"{escape(unpaired_pp(sb.rate, sb.interval, sc.rate, sc.interval))}</span>")
         floor = ""
         if c.candidate.k == 0 and c.candidate.n:
             floor = (f'<div class="sub">no candidate event in {c.candidate.n:,} '
@@ -116,7 +126,7 @@ def behaviors_table(rep: GateReport) -> str:
             f"{escape(r.spec.severity)} · per {r.spec.per}</span>{extra}</td>"
             f'<td class="num">{fmt_rate(c.baseline.rate)}<br>{_iv(b_iv.low, b_iv.high)}</td>'
             f'<td class="num">{fmt_rate(c.candidate.rate)}<br>{_iv(c_iv.low, c_iv.high)}</td>'
-            f"{change_cell(c)}"
+            f"{difference_cell(c)}{change_cell(c)}"
             f'<td class="num">{_threshold_text(r)}</td><td>{chart}{floor}</td>'
             f"<td>{pill(r.verdict)}<ul class=\"reasons\">{reasons}</ul></td></tr>")
     legend = (f'<div class="legend"><span><span class="swatch" style="background:{BASE_COLOR}">'
@@ -125,8 +135,9 @@ def behaviors_table(rep: GateReport) -> str:
               f'<span class="swatch" style="background:#fff;border:1px dashed #c0392b"></span>'
               f"max_rate</span><span>bars: {rep_confidence(rep)} intervals</span></div>")
     return ("<h2>Behaviors</h2>" + legend + '<table><thead><tr><th>behavior</th>'
-            '<th class="num">baseline</th><th class="num">candidate</th><th class="num">change'
-            '</th><th class="num">threshold</th><th>rates and intervals</th><th>verdict</th>'
+            '<th class="num">baseline</th><th class="num">candidate</th><th class="num">'
+            'difference</th><th class="num">change</th><th class="num">threshold</th>'
+            "<th>rates and intervals</th><th>verdict</th>"
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
@@ -156,12 +167,14 @@ def heatmap(rep: GateReport) -> str:
             cells.append(f'<td style="background:{change_color(base, cs.rate)}" title="'
                          f'{escape(seg)} × {escape(r.spec.id)}: candidate {fmt_rate(cs.rate)} '
                          f'({cs.k:g}/{cs.n}), baseline {fmt_rate(base)}">{fmt_rate(cs.rate)}'
-                         f"<small>was {fmt_rate(base)} · n={cs.n:,}</small></td>")
+                         f"<small>was {fmt_rate(base)} · n={cs.n:,}</small>"
+                         f"<small>{escape(segment_pp(bs, cs))}</small></td>")
         rows.append(f'<tr><td class="rowh">{escape(seg)}<small class="sub"> {share}</small>'
                     f"</td>{''.join(cells)}</tr>")
     return ("<h2>Segments × behaviors</h2><p class=\"sub\">Candidate rate per segment (below: "
-            "the baseline's); red where the candidate is worse, green where better. Shares: "
-            "sample / deployment.</p><table class=\"heat\"><thead><tr><th>segment</th>"
+            "the baseline's, and the difference in percentage points with Newcombe's interval); "
+            "red where the candidate is worse, green where better. Shares: sample / deployment."
+            "</p><table class=\"heat\"><thead><tr><th>segment</th>"
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -193,17 +206,24 @@ def environment(rep: GateReport) -> str:
 def diagnosis(rep: GateReport, top: int = 10) -> str:
     d = rep.diagnosis
     title = "What drives the block" if rep.result.decision == "block" else "What changed most"
+    def seg_pp(s: SegmentDriver) -> str:
+        c = rep.result.behaviors[s.behavior].comparison
+        return escape(segment_pp(c.baseline.segments.get(s.segment),
+                                 c.candidate.segments.get(s.segment)))
+
     seg_rows = "".join(
         f"<tr><td>{escape(s.behavior)}</td><td>{escape(s.segment)}</td>"
         f'<td class="num">{fmt_rate(s.baseline_rate)}</td>'
-        f'<td class="num">{fmt_rate(s.candidate_rate)}</td><td class="num">{s.n:,}</td>'
+        f'<td class="num">{fmt_rate(s.candidate_rate)}</td><td class="num">{seg_pp(s)}</td>'
+        f'<td class="num">{s.n:,}</td>'
         f'<td class="num">{s.excess:+.1f}</td></tr>' for s in d.segments[:top])
     shown = {v.driver.anchor for v in rep.trajectories}
 
     def name(s: SessionDriver) -> str:
         if s.anchor in shown:
             return f'<a href="#{escape(s.anchor)}">{escape(s.session)}</a>'
-        return escape(s.session)
+        return (f'{escape(s.session)} <a href="{escape(rep.viewer_url(s.session))}">'
+                "viewer ↗</a>")
 
     ses_rows = "".join(
         f"<tr><td>{name(s)}</td>"
@@ -213,7 +233,8 @@ def diagnosis(rep: GateReport, top: int = 10) -> str:
     def change(b: BehaviorDriver) -> str:
         if b.ratio is None:
             return escape(rep.result.behaviors[b.behavior].comparison.statement)
-        return f"ratio {fmt_num(b.ratio)}×"
+        return (f"ratio {fmt_num(b.ratio)}×, "
+                f"{escape(paired_pp(rep.result.behaviors[b.behavior].comparison))}")
 
     beh = "".join(f"<li><strong>{escape(b.behavior)}</strong> {pill(b.verdict)} excess "
                   f"{b.excess:+g} flags, {change(b)}</li>"
@@ -221,8 +242,8 @@ def diagnosis(rep: GateReport, top: int = 10) -> str:
     return (f"<h2>{title}</h2><div class=\"card\"><h3>Behaviors</h3><ol>{beh}</ol>"
             "<h3>Segments (ranked by excess flags)</h3><table><thead><tr><th>behavior</th>"
             '<th>segment</th><th class="num">baseline</th><th class="num">candidate</th>'
-            '<th class="num">n</th><th class="num">excess</th></tr></thead><tbody>'
-            f"{seg_rows or _empty(6)}</tbody></table>"
+            '<th class="num">difference</th><th class="num">n</th><th class="num">excess</th>'
+            f"</tr></thead><tbody>{seg_rows or _empty(7)}</tbody></table>"
             "<h3>Sessions (ranked by severity-weighted excess flags)</h3><table><thead><tr>"
             "<th>recorded session</th><th>segment</th><th>behaviors</th><th class=\"num\">"
             'candidate flags</th><th class="num">baseline flags</th><th class="num">score</th>'
@@ -233,43 +254,9 @@ def _empty(cols: int) -> str:
     return f'<tr><td colspan="{cols}" class="sub">nothing flagged</td></tr>'
 
 
-def side_by_side(items: Iterable[SideBySide]) -> str:
-    out = []
-    for sbs in items:
-        d = sbs.driver
-        evidence = "".join(f'<div class="evidence">⚑ {escape(f.behavior)}'
-                           f"{': ' + escape(f.excerpt) if f.excerpt else ''}</div>"
-                           for f in d.candidate_flags[:4])
-        pairs = []
-        for pane in sbs.candidate:
-            rec = sbs.recorded
-            turn_end = _turn_end(rec.session, pane.focus_from)
-            pairs.append('<div class="sbs">'
-                         + conversation_html(rec.session, rec.title, rec.flags, pane.focus_from,
-                                             turn_end)
-                         + conversation_html(pane.session, pane.title, pane.flags,
-                                             pane.focus_from, pane.focus_to)
-                         + "</div>")
-        out.append(f'<div class="session card" id="{escape(d.anchor)}"><div class="head">'
-                   f"<strong>{escape(d.session)}</strong><span class=\"sub\">segment "
-                   f"{escape(d.segment)} · score {d.score:+g}</span></div>{evidence}"
-                   + "".join(pairs) + "</div>")
-    if not out:
-        return ""
-    return ("<h2>Top flagged trajectories</h2><p class=\"sub\">The recorded (production) "
-            "conversation beside the candidate's from the same prefix; earlier and later "
-            "messages fold away, generated messages are outlined, flagged ones marked ⚑.</p>"
-            + "".join(out))
-
-
-def _turn_end(session: Session | None, start: int | None) -> int | None:
-    """End of the recorded turn that begins at message `start` (where the candidate took over)."""
-    if session is None or start is None:
-        return None
-    for t in turns(session):
-        if t.start <= start < t.end or t.start == start:
-            return t.end
-    return None
+def _code_spans(text: str) -> str:
+    """`x` -> <code>x</code> in already escaped text."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", text)
 
 
 def render_gate_html(rep: GateReport) -> str:
@@ -280,10 +267,14 @@ def render_gate_html(rep: GateReport) -> str:
     footer = (f"<footer>deploysim {escape(rep.version)} · corpus {escape(rep.corpus_hash[:16])}"
               f" · rubric {escape(rep.rubric_hash[:16])} · policy {escape(rep.policy_hash[:16])}"
               f"{' · logged in ' + escape(rep.audit) if rep.audit else ''} · this page is "
-              "self-contained and fetches nothing.</footer>")
+              "self-contained and fetches nothing. "
+              f"{_code_spans(escape(VIEWER_HINT.format(base=rep.viewer)))}</footer>")
     from grader.report.prediction import predictions_html
 
     body = (head + banner(rep) + behaviors_table(rep) + predictions_html(rep) + diagnosis(rep)
             + heatmap(rep)
-            + environment(rep) + side_by_side(rep.trajectories) + footer)
+            + environment(rep) + side_by_side(rep.trajectories)
+            + index_html(rep.index, {p.anchor for v in rep.trajectories
+                                     for p in (*v.candidate, *v.baseline) if p.anchor})
+            + footer)
     return page(f"deploysim gate: {rep.result.decision}", body)

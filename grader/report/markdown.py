@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from grader.change import interval_text, quantity_number
+from grader.report.difference import paired_pp
+from grader.report.flag_index import index_markdown, md_code
 from grader.report.model import GateReport
 from grader.report.svg import fmt_num, fmt_rate
+from grader.report.viewer_link import VIEWER_HINT
 
 ICON = {"pass": "✅", "block": "⛔", "inconclusive": "⚠️"}
 
@@ -38,12 +41,13 @@ def render_gate_markdown(rep: GateReport, top: int = 5) -> str:
              f"{rep.candidate.model} (candidate) vs {rep.baseline.model} (baseline), "
              f"policy `{rep.policy_path}`", ""]
     lines += [f"- {r}" for r in res.reasons] + [""]
-    lines += ["| behavior | severity | baseline | candidate | change | interval | threshold "
-              "| verdict |", "|---|---|---:|---:|---|---|---:|---|"]
+    lines += ["| behavior | severity | baseline | candidate | difference | change | interval "
+              "| threshold | verdict |", "|---|---|---:|---:|---:|---|---|---:|---|"]
     for bid, r in res.behaviors.items():
         d = r.to_dict()
         lines.append(f"| {bid} | {r.spec.severity} | {fmt_rate(d['baseline_rate'])} | "
-                     f"{fmt_rate(d['candidate_rate'])} | {change_text(d)} | "
+                     f"{fmt_rate(d['candidate_rate'])} | {paired_pp(r.comparison)} | "
+                     f"{change_text(d)} | "
                      f"{checked_interval(d)} | {threshold_text(d)} | {ICON[r.verdict]} "
                      f"{r.verdict} |")
     from grader.report.prediction import predictions_markdown
@@ -52,9 +56,12 @@ def render_gate_markdown(rep: GateReport, top: int = 5) -> str:
     if rep.diagnosis.sessions and res.decision == "block":
         lines += ["", "Sessions driving the block:", ""]
         for s in rep.diagnosis.sessions[:top]:
-            lines.append(f"- `{s.session}` ({s.segment}): {', '.join(s.behaviors)}, "
+            lines.append(f"- {md_code(s.session)} ({md_code(s.segment)}): "
+                         f"{', '.join(md_code(b) for b in s.behaviors)}, "
                          f"{len(s.candidate_flags)} candidate vs {len(s.baseline_flags)} "
-                         "baseline flags")
+                         f"baseline flags · [viewer ↗](<{rep.viewer_url(s.session)}>)")
+    lines += index_markdown(rep.index)
     if rep.audit:
         lines += ["", f"Logged in {rep.audit}."]
+    lines += ["", VIEWER_HINT.format(base=rep.viewer)]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,8 @@ from typing import Any
 
 from grader.diagnosis import Diagnosis, SessionDriver
 from grader.gate import GateResult
+from grader.report.flag_index import BehaviorIndex, index_json
+from grader.report.viewer_link import DEFAULT_VIEWER, trajectory_url
 from recorder.session import Session
 
 
@@ -41,15 +43,22 @@ class Pane:
     """Messages before this index fold away (the shared prefix)."""
     focus_to: int | None = None
     """Messages from this index on fold away (later turns of a recorded session)."""
+    anchor: str | None = None
+    """HTML id of the pane (the flag index links to it)."""
 
 
 @dataclass
 class SideBySide:
-    """A recorded session and what the candidate did from the same prefix."""
+    """A recorded session and what the baseline and the candidate did from the same prefix."""
 
     driver: SessionDriver
     recorded: Pane
     candidate: list[Pane]
+    baseline: list[Pane] = field(default_factory=list)
+    """The baseline's trajectory from the same prefix (turn and sample) as each candidate
+    pane, aligned with `candidate`."""
+    url: str = ""
+    """The viewer's view of this recorded session."""
 
 
 @dataclass
@@ -69,6 +78,14 @@ class GateReport:
     audit: str | None = None
     """Where the decision was logged (`audit.db row 7`), when it was."""
     trajectories: list[SideBySide] = field(default_factory=list)
+    index: list[BehaviorIndex] = field(default_factory=list)
+    """Every flagged trajectory by behavior (see grader.report.flag_index)."""
+    viewer: str = DEFAULT_VIEWER
+    """Base URL of `deploysim view` the report's links point to."""
+
+    def viewer_url(self, session: str) -> str:
+        """The viewer's side-by-side of a recorded session of these two runs."""
+        return trajectory_url(self.candidate.path, self.baseline.path, session, self.viewer)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON: the gate result plus diagnosis, runs and provenance."""
@@ -80,5 +97,6 @@ class GateReport:
             "policy": {"path": self.policy_path, "hash": self.policy_hash},
             "rubric_hash": self.rubric_hash, "corpus_hash": self.corpus_hash,
             "generated_at": self.generated_at, "deploysim_version": self.version,
-            "audit": self.audit,
+            "audit": self.audit, "viewer": self.viewer,
+            "flag_index": index_json(self.index),
         }

@@ -6,25 +6,28 @@ from __future__ import annotations
 
 from html import escape
 
+from grader.report.difference import pp_interval
 from grader.report.model import GateReport
 from grader.report.svg import fmt_rate
 
 
-def _rows(rep: GateReport) -> list[tuple[str, str, str, str, str, str, str]]:
+def _rows(rep: GateReport) -> list[tuple[str, ...]]:
     preds = rep.result.predictions
     if preds is None:
         return []
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for bid, p in preds.behaviors.items():
         applied = ", ".join(c.name for c in p.corrections if c.applied) or "–"
+        d = p.difference_interval
         rows.append((bid, fmt_rate(p.observed.rate), fmt_rate(p.baseline.rate),
-                     fmt_rate(p.candidate.rate), fmt_rate(p.predicted_rate),
+                     fmt_rate(p.candidate.rate), pp_interval(p.difference, d.low, d.high),
+                     fmt_rate(p.predicted_rate),
                      f"[{fmt_rate(p.interval.low)}, {fmt_rate(p.interval.high)}]", applied))
     return rows
 
 
 HEAD = ("behavior", "observed (deployed)", "simulated baseline", "simulated candidate",
-        "predicted", "interval", "corrections")
+        "simulated difference", "predicted", "interval", "corrections")
 
 
 def predictions_html(rep: GateReport) -> str:
@@ -47,5 +50,5 @@ def predictions_markdown(rep: GateReport) -> list[str]:
     if not rows:
         return []
     return (["", "Predicted deployment rates (observed × simulated ratio):", "",
-             "| " + " | ".join(HEAD) + " |", "|---|---:|---:|---:|---:|---|---|"]
+             "| " + " | ".join(HEAD) + " |", "|---|---:|---:|---:|---:|---:|---|---|"]
             + ["| " + " | ".join(r) + " |" for r in rows])

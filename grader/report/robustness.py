@@ -6,6 +6,7 @@ import json
 from html import escape
 
 from grader.change import ratio_number
+from grader.report.difference import paired_pp
 from grader.report.html import page
 from grader.report.svg import change_color, fmt_num, fmt_rate, palette, stacked_bar
 from grader.robustness import Robustness
@@ -27,7 +28,7 @@ def _cell(rob: Robustness, profile: str, behavior: str) -> str:
         change = f"{fmt_num(c.ratio)}× [{ratio_number(r_lo)}, {ratio_number(r_hi)}]"
     return (f'<td style="background:{change_color(c.baseline.rate, c.candidate.rate)}" '
             f'title="{escape(profile)} × {escape(behavior)}">{text}<small>{change}{mark}'
-            "</small></td>")
+            f"</small><small>{escape(paired_pp(c))}</small></td>")
 
 
 def render_robustness_html(rob: Robustness, title: str = "deploysim robustness report") -> str:
@@ -58,7 +59,8 @@ def render_robustness_html(rob: Robustness, title: str = "deploysim robustness r
             + "<h2>Rates by environment state</h2><p class=\"sub\">Each cell: the rate, its "
             "interval and sample size; below, the ratio to the reference with its paired "
             "interval, or, when either has no event, the difference in percentage points and "
-            "a one-sided bound (● = the change is significant). Red: worse than the "
+            "a one-sided bound (● = the change is significant); last, the difference in "
+            "percentage points with its paired interval. Red: worse than the "
             "reference; green: better.</p><table class=\"heat\"><thead><tr><th>profile</th>" + head
             + f"</tr></thead><tbody>{rows}</tbody></table><h2>Profiles</h2>"
             + '<div class="grid2">' + "".join(cards) + "</div>"

@@ -1,5 +1,6 @@
 """Load a page in headless Chromium through the DevTools protocol: collect console errors,
-exceptions and every network request, evaluate expressions, take a screenshot."""
+exceptions and every network request, evaluate expressions (awaiting the promises they
+return, in order: set a filter, click, then read the page), take a screenshot."""
 
 from __future__ import annotations
 
@@ -108,7 +109,10 @@ async def _drive(ws: aiohttp.ClientWebSocketResponse, url: str, screenshot: Path
         await asyncio.wait_for(loaded.wait(), 30)
         await asyncio.sleep(0.3)  # let late console messages arrive
         for name, expr in expressions.items():
-            r = await call("Runtime.evaluate", sid, expression=expr, returnByValue=True)
+            # a promise is awaited, so an expression can wait for a page that renders late
+            # or set a filter and wait for the rows it leaves
+            r = await call("Runtime.evaluate", sid, expression=expr, returnByValue=True,
+                           awaitPromise=True)
             result.values[name] = r["result"].get("value")
         shot = await call("Page.captureScreenshot", sid, format="png")
         screenshot.write_bytes(base64.b64decode(shot["data"]))
