@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench.fidelity import estimates  # noqa: E402
 from bench.fidelity.params import Switches, WorldConfig  # noqa: E402
 from bench.fidelity.report import ABLATIONS, write  # noqa: E402
+from bench.fidelity.variants import add_variants  # noqa: E402
 from bench.fidelity.world import (  # noqa: E402
     WorldRun,
     add_predictions,
@@ -66,6 +67,8 @@ def main() -> None:
 
     def scored(run: WorldRun, main: bool = False) -> list[dict[str, object]]:
         table = cells(run)
+        add_variants(run.windows, run.runs, [run.cfg.window(k).mix for k in range(4)], table,
+                     run.cfg.seed, run.cfg.switches.grader_error)
         if estimates.predict_available():
             add_predictions(run, table, corrections_off=main)
         return table

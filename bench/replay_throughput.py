@@ -7,7 +7,6 @@ CONCURRENCY / LATENCY turns per second. Measured side by side in the same run:
 - `bare aiohttp`: the same requests from a minimal aiohttp loop (no deploysim machinery) —
   the ceiling this machine and fake server allow;
 - `deploysim local`: `deploysim replay` with the local executor, in one process;
-- `deploysim local, N workers`: the same with `--workers N` (N worker processes);
 - `deploysim ray`: the Ray executor with N local workers (skipped if Ray is missing);
 - `in-process model`: the same executors with the fake model inside the replaying process(es)
   (a `ModelClient` that waits LATENCY and answers `ok`, no HTTP, no server process): what
@@ -21,19 +20,19 @@ turns/s is over the execution phase (`summary["run_s"]`: from the moment the pen
 known and handed to the shards until the last shard reports). CPU ms/turn is the CPU time of
 every replaying process during that phase (each shard's, plus the parent's coordination) /
 turns. `whole s` is the wall time of the whole `replay()` call — corpus scan, selection, stub
-index, manifest, worker processes' start-up (fresh ones for every run, as each `deploysim
-replay` command starts its own) and the final tally — and `whole CPU s` its CPU time over
-every process it started (not measured for Ray, whose workers are the Ray cluster's).
-Neither includes the interpreter start-up and imports every `deploysim` command pays alike
-(~0.6 s CPU here); `command s` and `command CPU s` do: the whole `deploysim replay ...
---workers N` command run as a subprocess, over HTTP (once per repeat, besides the runs above).
+index, manifest and the final tally — and `whole CPU s` its CPU time (not measured for Ray,
+whose workers are the Ray cluster's). Neither includes the interpreter start-up and imports
+every `deploysim` command pays alike (~0.6 s CPU here); `command s` and `command CPU s` do:
+the whole `deploysim replay ...` command run as a subprocess, over HTTP (once per repeat,
+besides the runs above). `bench/replay_endpoint.py` measures whole commands only, against an
+endpoint with a realistic latency.
 Every variant, the fake server and the Ray shards run on the event loop the
 CLI uses (`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them
 all on asyncio's own loop instead, for comparison.
 
     .venv/bin/python bench/replay_throughput.py                 # 2,000 turns, concurrency 64
     .venv/bin/python bench/replay_throughput.py --turns 200     # small
-    .venv/bin/python bench/replay_throughput.py --no-ray --workers 2
+    .venv/bin/python bench/replay_throughput.py --no-ray
 """
 
 from __future__ import annotations
@@ -126,14 +125,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_cli(url: str, corpus: str, out: str, concurrency: int, workers: int) -> dict[str, Any]:
-    """The whole `deploysim replay` command as a user runs it (interpreter start-up, imports,
-    worker processes and all): its wall time and the CPU of it and its children."""
+def run_cli(url: str, corpus: str, out: str, concurrency: int) -> dict[str, Any]:
+    """The whole `deploysim replay` command as a user runs it (interpreter start-up, imports
+    and all): its wall time and the CPU of it and its children."""
     cli = os.path.join(os.path.dirname(sys.executable), "deploysim")
     children, t0 = _children_cpu(), time.monotonic()
     proc = subprocess.run([cli, "replay", corpus, "--model", "sim-candidate", "--base-url", url,
-                           "--out", out, "--concurrency", str(concurrency), "--workers",
-                           str(workers), "--progress", "off", "--json"],
+                           "--out", out, "--concurrency", str(concurrency), "--progress",
+                           "off", "--json"],
                           capture_output=True, text=True, check=True,
                           env={**os.environ, "OPENAI_API_KEY": "sim"})
     wall = time.monotonic() - t0
@@ -147,7 +146,6 @@ def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: s
                   workers: int, in_process: float | None = None) -> dict[str, Any]:
     config = ReplayConfig(corpus=[corpus], out=out, model="sim-candidate", base_url=url,
                           concurrency=concurrency, executor=executor,
-                          workers=workers if executor == "local" else 1,
                           ray_workers=workers if executor == "ray" else None)
     factory = InProcessFactory(in_process) if in_process is not None else None
     cpu, children, t0 = time.process_time(), _children_cpu(), time.monotonic()
@@ -166,13 +164,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes of the multi-process variants (local and Ray)")
-    parser.add_argument("--ray-workers", type=int, default=None,
-                        help="Ray workers (default: --workers)")
+    parser.add_argument("--ray-workers", type=int, default=2, help="Ray workers")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
-    ray_workers = args.ray_workers or args.workers
+    ray_workers = args.ray_workers
     ideal = args.concurrency / args.latency
     tmp = tempfile.mkdtemp(prefix="dsim-bench-")
     sessions = max(1, args.turns // TURNS_PER_SESSION)
@@ -188,7 +183,7 @@ def main() -> None:
         except ImportError:
             ray_ok = False
     # (name, executor, processes)
-    local = [("local", "local", 1), (f"local, {args.workers} workers", "local", args.workers)]
+    local = [("local", "local", 1)]
     remote = [(f"ray ({ray_workers} workers)", "ray", ray_workers)] if ray_ok else []
     results: dict[str, list[dict[str, Any]]] = {"bare aiohttp": []}
     for label, _executor, _n in local + remote:
@@ -209,7 +204,7 @@ def main() -> None:
                 if executor == "local":
                     commands.setdefault(f"deploysim {label}", []).append(run_cli(
                         url, corpus, os.path.join(tmp, f"run-{next(counter)}"),
-                        args.concurrency, workers))
+                        args.concurrency))
                 for name, in_process in ((f"deploysim {label}", None),
                                          (f"in-process model, {label}", args.latency)):
                     results[name].append(run_deploysim(

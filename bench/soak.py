@@ -62,8 +62,7 @@ async def serve_upstream(spec: dict[str, Any]) -> None:
     from aiohttp import web
 
     from proxy.replay.testing import McpHttpServer, sunny_server
-    from replayer.testing.fake_model import FakeModelServer, ScriptedReply
-    from replayer.testing.http_server import Request, Response
+    from replayer.testing.fake_model import FakeModelServer, Request, Response, ScriptedReply
 
     logging.getLogger("mcp").setLevel(logging.WARNING)  # no INFO line per MCP session
     counts = {"model": 0, "mcp": 0}

@@ -14,6 +14,7 @@ import click
 import typer
 
 from deploysim import commands
+from deploysim.cli_help import ROOT_EPILOG, Group, polish
 from deploysim.console import err
 from recorder.errors import DeploysimError
 from recorder.version import __version__
@@ -26,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=Group,
+    epilog=ROOT_EPILOG,
 )
 
 
@@ -37,15 +40,24 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    config: str | None = typer.Option(
+        None, "--config", "-c", metavar="FILE",
+        help="deploysim.toml every command takes its defaults from (default: $DEPLOYSIM_CONFIG, "
+        "else ./deploysim.toml if present; `none` for no file); see docs/config.md."),
 ) -> None:
     """deploysim: how often will this candidate model misbehave once deployed?"""
+    from deploysim.project.cli_defaults import apply_defaults
+
+    apply_defaults(ctx, config)  # flags given on the command line still win
 
 
 for _mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
     importlib.import_module(f"deploysim.commands.{_mod.name}").register(app)
+polish(app)  # readable metavars and usage lines for every command, discovered ones included
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -32,6 +32,17 @@ MIN_REVIEWED = 20
 """Fewer human-positive or human-negative reviewed items than this: too small to trust."""
 MIN_YOUDEN = 0.05
 """sens + spec − 1 at or below this: the grader is no better than chance, nothing to invert."""
+MIN_ERRORS = 5
+"""Fewer grader errors of a kind than this among the reviewed items (misses among the clean
+ones, false alarms among the flagged ones) and that kind is not corrected: a rate estimated from
+one or two events is mostly the luck of which items were drawn, and inverting it adds more error
+than it removes. In the calibration world a 900-item review that saw 0-2 of each, applied
+regardless, made the median error worse (1.38x -> 1.51x; docs/performance/fidelity.md)."""
+SENS_SPREAD = 0.25
+"""The review's 95% range of the grader's sensitivity wider than this: warn. Misses hide among
+the many clean units, so a review with enough items of both kinds can still have seen only
+one or two of them: in the calibration world a 900-item review put the graders' sensitivity
+anywhere from 0.47 to 1.0 by behaviour where every one was 0.88 (docs/performance/fidelity.md)."""
 
 
 def rogan_gladen(q: float | np.ndarray, sens: float | np.ndarray, spec: float | np.ndarray
@@ -85,6 +96,21 @@ class ReviewAccuracy:
         spec = np.divide(tn, tn + fp, out=np.ones_like(tn), where=tn + fp > 0)
         return sens, spec
 
+    @property
+    def corrects_misses(self) -> bool:
+        """Whether the review saw enough misses to estimate the grader's sensitivity."""
+        return self.fn >= MIN_ERRORS
+
+    @property
+    def corrects_false_alarms(self) -> bool:
+        """Whether the review saw enough false alarms to estimate its specificity."""
+        return self.fp >= MIN_ERRORS
+
+    def measured(self, sens: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sens, spec) with a kind of error the review saw too few of taken as absent."""
+        return (sens if self.corrects_misses else np.ones_like(sens),
+                spec if self.corrects_false_alarms else np.ones_like(spec))
+
     def point(self) -> tuple[float, float]:
         """(sens, spec) at the review's own proportions."""
         nf, nc = self.tp + self.fp, self.fn + self.tn
@@ -117,6 +143,12 @@ class ReviewAccuracy:
             out.append(f"the review of {self.behavior} is too small to trust ({self.positives} "
                        f"human-positive and {self.negatives} human-negative items, fewer than "
                        f"{MIN_REVIEWED} of either); label more items with `deploysim review`")
+        lo, hi = np.percentile(self.draws(2000, np.random.default_rng(0))[0], [2.5, 97.5])
+        if hi - lo > SENS_SPREAD:
+            out.append(f"the review pins the grader's sensitivity for {self.behavior} only to "
+                       f"{lo:.2f}-{hi:.2f} ({self.fn} miss(es) among {self.fn + self.tn} "
+                       "reviewed clean items): the interval carries that, but label more of "
+                       "the grader's clean items to correct its misses reliably")
         if not self.usable:
             out.append(f"the grader of {self.behavior} is no better than chance on the review "
                        f"(sensitivity + specificity − 1 = {self.youden:.2f}); its rates cannot "

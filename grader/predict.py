@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,10 +39,12 @@ from grader.estimate import (
 )
 from grader.gate import BehaviorSpec, check_paired
 from grader.gate_errors import EmptyRunError, GateError, PairingError
-from grader.grader_error import ReviewAccuracy, rogan_gladen
+from grader.grader_error import MIN_ERRORS, ReviewAccuracy, rogan_gladen
 from grader.intervals import upper_bound
 from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened
 from grader.verdict import Verdict
+
+Direction = Literal["up", "down", "no detectable change"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class Prediction:
     """Sessions resampled (observed corpus and runs together)."""
     corrected_rates: tuple[float, float, float] | None = None
     """(observed, baseline, candidate) after the grader-error correction, when applied."""
+    direction: Direction = "no detectable change"
+    """The change the simulation saw, called only when the paired interval of the change
+    (ratio, or difference in `difference` mode) excludes no change."""
 
     def correction(self, name: str) -> Correction | None:
         return next((c for c in self.corrections if c.name == name), None)
@@ -95,7 +100,7 @@ class Prediction:
         return {
             "per": self.per, "predicted_rate": self.predicted_rate,
             "interval": self.interval.as_list(), "confidence": self.interval.confidence,
-            "mode": self.mode,
+            "mode": self.mode, "direction": self.direction,
             "simulated_candidate_rate": self.candidate.rate,
             "simulated_baseline_rate": self.baseline.rate,
             "observed_baseline_rate": self.observed.rate,
@@ -128,6 +133,23 @@ class PredictionResult:
 
 
 # ---------------------------------------------------------------- one behavior
+
+
+def call_direction(mode: Mode, ratio_interval: Interval | None, difference_interval: Interval
+                   ) -> Direction:
+    """up or down only when the simulated change's paired interval excludes no change: a
+    ratio straddling 1 (or a difference straddling 0) is reported as no detectable change
+    rather than as the sign of a point estimate that noise alone could have produced."""
+    if mode == "ratio" and ratio_interval is not None:
+        low, high, none = ratio_interval.low, ratio_interval.high, 1.0
+    else:
+        low, high, none = difference_interval.low, difference_interval.high, 0.0
+    if low > none:
+        return "up"
+    if high < none:
+        return "down"
+    return "no detectable change"
+
 
 
 def _own_mix(units: Units) -> dict[str, float] | None:
@@ -174,14 +196,23 @@ def _grader(rates: list[Rates], reps: list[Rates] | None, review: ReviewAccuracy
         return rates, reps, Correction("grader-error", False, "the review shows a grader no "
                                        "better than chance, so its rates cannot be inverted"
                                        ), warnings
-    sens, spec = review.point()
+    if not (review.corrects_misses or review.corrects_false_alarms):
+        return rates, reps, Correction("grader-error", False, f"the review saw {review.fn} "
+                                       f"miss(es) and {review.fp} false alarm(s) of {behavior}, "
+                                       f"fewer than {MIN_ERRORS} of either: too few to estimate "
+                                       "the grader's error rates, so correcting would add more "
+                                       "error than it removes; label more items"), warnings
+    sens, spec = (float(x) for x in review.measured(*map(np.asarray, review.point())))
+    s_draw, p_draw = review.measured(*review.draws(size, np.random.default_rng(seed)))
     fixed = [Rates(float(rogan_gladen(r.rate, sens, spec)), r.n) for r in rates]
     if reps is not None:
-        s_draw, p_draw = review.draws(size, np.random.default_rng(seed))
         reps = [Rates(rogan_gladen(r.rate, s_draw, p_draw), r.n) for r in reps]
+    kinds = [k for k, ok in (("misses", review.corrects_misses),
+                             ("false alarms", review.corrects_false_alarms)) if ok]
     why = (f"Rogan–Gladen with sensitivity {sens:.3f} and specificity {spec:.3f} from "
            f"{review.positives + review.negatives} reviewed items; their uncertainty is "
-           "carried into the interval")
+           f"carried into the interval (corrects {' and '.join(kinds)}; a kind the review saw "
+           f"fewer than {MIN_ERRORS} of is left uncorrected)")
     return fixed, reps, Correction("grader-error", True, why), warnings
 
 
@@ -287,7 +318,8 @@ def predict_behavior(spec: BehaviorSpec, observed: Units, baseline: Units, candi
         warnings=list(dict.fromkeys(warnings)), notes=list(dict.fromkeys(notes)), n=len(keys),
         sessions=len(clusters),
         corrected_rates=(float(o.rate), float(bb.rate), float(cc.rate))
-        if grader_corr.applied else None)
+        if grader_corr.applied else None,
+        direction=call_direction(mode, r_iv if mode == "ratio" else None, d_iv))
 
 
 # ---------------------------------------------------------------- every behavior
@@ -338,5 +370,5 @@ def predict(specs: Sequence[BehaviorSpec], observed: Sequence[Verdict],
     return PredictionResult(out, confidence, dict(mix) if mix else None, mix_source)
 
 
-__all__ = ["Correction", "Prediction", "PredictionResult", "check_observed", "predict",
-           "predict_behavior"]
+__all__ = ["Correction", "Direction", "Prediction", "PredictionResult", "call_direction",
+           "check_observed", "predict", "predict_behavior"]

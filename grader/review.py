@@ -275,7 +275,7 @@ def import_labels(labels_path: str, key_path: str | None = None) -> dict[str, An
     key_path = key_path or os.path.join(os.path.dirname(os.path.abspath(labels_path)), KEY_JSONL)
     if not os.path.isfile(key_path):
         raise ReviewError(f"The review key {key_path} does not exist; keep review-key.jsonl "
-                          "next to the labels, or pass --key.")
+                          "next to the labels, or pass --review-key.")
     key: dict[str, dict[str, Any]] = {}
     with open(key_path, encoding="utf-8") as f:
         for line in f:

@@ -146,9 +146,11 @@ class Forest:
 
 def _branches(children: list[CallNode]) -> list[tuple[CallNode, list[CallNode]]]:
     """Children as branches: (the call that continues, retries folded into it)."""
-    groups: dict[tuple[int, int], list[CallNode]] = {}
+    groups: dict[tuple[str | None, int, int], list[CallNode]] = {}
     for c in children:
-        groups.setdefault((c.request_hash, c.link_len), []).append(c)
+        # the same request in two explicit sessions (header groups) is two sessions that
+        # opened alike, not a retry: only calls of one group fold into each other
+        groups.setdefault((c.group, c.request_hash, c.link_len), []).append(c)
     out: list[tuple[CallNode, list[CallNode]]] = []
     for members in groups.values():
         continued = [c for c in members if c.children]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,3 +46,12 @@ def request_key(model: str, messages: Sequence[Message], tools: Sequence[ToolDef
     }
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_THINKING = re.compile(r"<think>.*?</think>", re.S | re.I)
+
+
+def answer_text(text: str) -> str:
+    """A model's answer without the `<think>...</think>` blocks some open models (Qwen3,
+    DeepSeek-R1 and their llama.cpp/Ollama builds) write inline before it, stripped."""
+    return _THINKING.sub("", text).strip()

@@ -38,8 +38,6 @@ class ReplayConfig(BaseModel):
     concurrency: int = 16
     max_steps: int = 8
     executor: Literal["local", "ray"] = "local"
-    workers: int = 1
-    """Local executor: worker processes running shards (1 = the shard runs in this process)."""
     ray_address: str | None = None
     ray_workers: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -82,12 +80,6 @@ class ReplayConfig(BaseModel):
         if self.user_simulator and self.mode != "rollout":
             raise ReplayConfigError("--user-simulator only applies to --mode rollout; drop it "
                                     "or add --mode rollout.")
-        if self.workers < 1:
-            raise ReplayConfigError(f"--workers {self.workers} must be at least 1 (1 runs the "
-                                    "replay in this process).")
-        if self.workers > 1 and self.executor != "local":
-            raise ReplayConfigError(f"--workers applies to --executor local; with --executor "
-                                    f"{self.executor} use --ray-workers {self.workers} instead.")
         if self.ray_workers is not None and self.ray_workers < 1:
             raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
         if self.batch:
@@ -106,9 +98,9 @@ class ReplayConfig(BaseModel):
         if self.api not in BATCH_APIS:
             raise ReplayConfigError(f"--batch speaks {', '.join(BATCH_APIS)}; --api {self.api} "
                                     "has no batch API here, so replay it without --batch.")
-        if self.executor != "local" or self.workers > 1:
+        if self.executor != "local":
             raise ReplayConfigError("--batch runs in one process (its rounds wait on the "
-                                    "provider, not on CPU); drop --executor ray / --workers.")
+                                    "provider, not on CPU); drop --executor ray.")
         if storage.is_url(self.out):
             raise ReplayConfigError(f"--batch keeps its batch ledger in a local run folder; "
                                     f"give a local --out instead of {self.out}.")

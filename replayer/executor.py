@@ -1,7 +1,7 @@
 """Executors: where the shard loop runs.
 
-- `local`: one shard in this process's event loop (the default); with `--workers N` (N > 1),
-  N shards in N worker processes on this machine (`replayer.processes`), split as for Ray.
+- `local`: one shard in this process's event loop (the default). One process keeps a model
+  endpoint busy: the work is waiting on the network (docs/scaling.md has the measurement).
 - `ray`: the selected sessions are split into shards balanced by pending work; each Ray task
   runs the same async loop on its shard (`recorder.aio.run(run_shard(...))`) and writes its own
   cassettes into RUN_DIR, which must be reachable from every worker (a shared path or an
@@ -20,7 +20,6 @@ from replayer.clients.accounting import Accounting
 from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
-from replayer.processes import WorkerPool
 from replayer.progress import ReplayProgress
 from replayer.shard import (
     AnswererFactory,
@@ -47,17 +46,6 @@ async def run_local(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
     return [await run_shard(config, shard="local", run_id=run_id, pending=pending,
                             answerer=answerer, on_done=done, client_factory=client_factory,
                             sessions=sessions)]
-
-
-async def run_workers(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
-                      pool: WorkerPool, progress: ReplayProgress) -> list[ShardReport]:
-    """The pending work split over the pool's worker processes (started and ready)."""
-    shards = split(pending, pool.n)  # none: every worker is told to stop
-
-    def update(done: int, errors: int, tokens: int, cost: float) -> None:
-        progress.update(done=done, errors=errors, tokens=tokens, cost=cost)
-
-    return await pool.run(run_id, shards, shard_config(config, max(1, len(shards))), update)
 
 
 def split(pending: set[WorkKey], shards: int) -> list[set[WorkKey]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from recorder.llm import ModelClient
@@ -19,7 +19,14 @@ from recorder.session import ContentPart, Message, ToolDef
 from replayer.cache import AsyncCache
 from replayer.errors import ModelCallError
 from replayer.keys import request_key
-from replayer.wire.common import invalid_arguments
+from replayer.model_output import (
+    EMPTY_REPLY,
+    REPEATED,
+    call_key,
+    call_problem,
+    is_empty,
+    rejection,
+)
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 MAX_MISS_DIAGNOSTICS = 3
@@ -115,6 +122,9 @@ async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequenc
     """
     out = TurnOutcome()
     merged = {**params, **candidate.params}
+    offered = {t.name for t in tools}
+    made: set[str] = set()
+    """The turn's calls so far (`call_key`), to mark repeats."""
     for _ in range(candidate.max_steps):
         try:
             reply, cached = await ask(candidate, [*prefix, *out.messages], tools, merged, sample)
@@ -124,24 +134,27 @@ async def run_turn(candidate: Candidate, answerer: ToolAnswerer, prefix: Sequenc
             return out
         out.steps += 1
         out.cache_hits += cached
-        bad = [c.name for c in reply.tool_calls if invalid_arguments(c)]
-        if bad:
-            reason = "invalid_tool_arguments"
-            reply = reply.model_copy(update={"error": f"{reason}: the model called "
-                                             f"{', '.join(bad)} with arguments that are not a "
-                                             "JSON object"})
-            out.messages.append(reply)
-            out.tool_calls += len(reply.tool_calls)  # made, though never answered
-            out.error = reason
+        if is_empty(reply):  # the user would get nothing (replayer.model_output)
+            out.messages.append(reply.model_copy(update={
+                "error": f"{EMPTY_REPLY}: the model answered with neither text nor a tool "
+                         f"call (finish_reason {reply.finish_reason})"}))
+            out.error = EMPTY_REPLY
             return out
         out.messages.append(reply)
         if not reply.tool_calls:
             return out
         missed: list[dict[str, Any]] = []
         for call in reply.tool_calls:
-            answer = await answerer.answer(ToolQuery(
-                kind="function", name=call.name, arguments=call.arguments,
-                session_id=session_id, call_index=call_index, trajectory_id=trajectory_id))
+            problem = call_problem(call, offered, reply.finish_reason)
+            if problem is not None:  # what a tool host answers; the stubs are not asked
+                answer = rejection(call, problem)
+            else:
+                answer = await answerer.answer(ToolQuery(
+                    kind="function", name=call.name, arguments=call.arguments,
+                    session_id=session_id, call_index=call_index, trajectory_id=trajectory_id))
+                if (key := call_key(call)) in made:
+                    answer = replace(answer, provenance=answer.provenance + REPEATED)
+                made.add(key)
             call_index += 1
             out.tool_calls += 1
             out.provenance[answer.provenance] += 1

@@ -20,12 +20,12 @@ from recorder.version import __version__
 from replayer import shard
 from replayer.answerer import default_answerer, description
 from replayer.clients import DEFAULT_KEY_ENV, Accounting, PriceTable, resolve_api_key
+from replayer.clients.adaptive import combine
 from replayer.clients.base import HttpModelClient
 from replayer.config import ReplayConfig
-from replayer.executor import run_local, run_ray, run_workers
+from replayer.executor import run_local, run_ray
 from replayer.loop import MISS_REASON
 from replayer.prefix import WorkKey
-from replayer.processes import WorkerPool, WorkerStart
 from replayer.progress import ReplayProgress
 from replayer.run import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
@@ -85,50 +85,31 @@ def _read(corpus: Corpus, keep: bool) -> tuple[list[SessionFacts], list[SessionT
 
 async def replay(config: ReplayConfig, *, answerer: AnswererFactory | None = None,
                  console: Console | None = None, progress_mode: str | None = None,
-                 client_factory: ClientFactory | None = None,
-                 pool: WorkerPool | None = None) -> dict[str, Any]:
+                 client_factory: ClientFactory | None = None) -> dict[str, Any]:
     """Run (or resume) a replay and return its summary (also recorded in the manifest).
 
     `answerer` builds the tool answerer (default: the stub engine over the corpus);
     `client_factory` builds the model clients (default: HTTP clients as configured). With
-    `config.workers` > 1 both are sent to the worker processes, so they must pickle
-    (module-level functions and classes do). `pool`: the worker processes, already started
-    for this very configuration and factories (the CLI starts them before its heavy imports,
-    so the workers' start-up overlaps them); `replay` closes it.
+    `--executor ray` both are sent to the Ray workers, so they must pickle (module-level
+    functions and classes do).
     """
     started = time.monotonic()
-    try:
-        env = _check_environment(config) if client_factory is None else _checked(config)
-        if pool is not None and pool.start_info != WorkerStart(config, answerer,
-                                                               client_factory):
-            raise ValueError("replay(pool=...) was started for another configuration")
-        if pool is None and config.executor == "local" and config.workers > 1:
-            # started first: their start-up overlaps the selection below
-            pool = WorkerPool(config.workers, config, answerer, client_factory)
-            pool.start()
-        return await _replay(config, answerer or default_answerer, pool, env, started,
-                             console=console, progress_mode=progress_mode,
-                             client_factory=client_factory)
-    finally:
-        if pool is not None:
-            pool.close()
+    env = _check_environment(config) if client_factory is None else _checked(config)
+    return await _replay(config, answerer or default_answerer, env, started, console=console,
+                         progress_mode=progress_mode, client_factory=client_factory)
 
 
-async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPool | None,
-                  env: dict[str, str], started: float, *, console: Console | None,
-                  progress_mode: str | None, client_factory: ClientFactory | None
-                  ) -> dict[str, Any]:
+async def _replay(config: ReplayConfig, factory: AnswererFactory, env: dict[str, str],
+                  started: float, *, console: Console | None, progress_mode: str | None,
+                  client_factory: ClientFactory | None) -> dict[str, Any]:
     corpus = Corpus(config.corpus)
-    in_process = config.executor == "local" and pool is None
+    in_process = config.executor == "local"
     facts, kept = _read(corpus, keep=in_process)
     chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
                                stratify_by=config.stratify_by, seed=config.seed)
-    local_answerer: ToolAnswerer | None = None
-    if pool is not None:  # worker 0 built one and described it
-        info = await pool.ready()
-    else:  # built here too: fails fast, describes the stubs
-        local_answerer = factory(corpus, config)
-        info = description(local_answerer)
+    # built here with Ray too: fails fast, describes the stubs
+    local_answerer: ToolAnswerer = factory(corpus, config)
+    info = description(local_answerer)
     profile, stubs = _describe(info, config)
     identity = config.identity(corpus.content_hash())
     manifest = RunManifest(
@@ -150,7 +131,7 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
     # the pending sessions, as the shard would read them
     todo = shard.of_shard(kept, pending) if kept is not None else None
     del kept
-    if pool is not None or config.executor == "ray":
+    if config.executor == "ray":
         create_cache(config)
     reports: list[ShardReport] = []
     status = "interrupted"
@@ -161,7 +142,6 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
             if config.batch:
                 from replayer.batch.rounds import run_batch
 
-                assert local_answerer is not None
                 reports = await run_batch(config, run_id=manifest.run_id, pending=pending,
                                           answerer=local_answerer, progress=progress,
                                           client_factory=client_factory, sessions=todo)
@@ -169,30 +149,21 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, pool: WorkerPo
                 reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
                                         answerer=factory, progress=progress, env=env,
                                         client_factory=client_factory)
-            elif pool is not None:
-                reports = await run_workers(config, run_id=manifest.run_id, pending=pending,
-                                            pool=pool, progress=progress)
             else:
-                assert local_answerer is not None
                 reports = await run_local(config, run_id=manifest.run_id, pending=pending,
                                           answerer=local_answerer, progress=progress,
                                           client_factory=client_factory, sessions=todo)
         status = "complete"
     finally:
-        if status != "complete" and pool is not None:
-            # stop the workers before counting what reached the disk: the others would go
-            # on writing during and after the count (`close` can be called again later)
-            pool.close()
         summary = _finish(config, manifest, previous, prior, reports, status,
                           skipped=len(done), elapsed=time.monotonic() - started)
         summary["run_s"] = round(time.monotonic() - run_started, 3)
         # this process's CPU during the execution phase beyond the shards it ran itself:
-        # progress and coordination (the Ray driver, the worker processes' parent)
+        # progress and coordination (the Ray driver)
         own = time.process_time() - cpu_started
         if in_process:
             own -= sum(r.cpu_s for r in reports)
         summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
-        summary["workers"] = config.workers if pool is not None else 1
         if config.batch:
             from replayer.batch.ledger import BatchLedger
 
@@ -251,7 +222,8 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
     updates = {"status": status, "usage": usage.to_dict(),
                "errors_by_reason": dict(sorted(t.errors_by_reason.items())),
                "stub_stats": dict(stub_stats), "answers": answers,
-               "warnings": [warning] if warning else []}
+               "warnings": [warning] if warning else [],
+               "concurrency": combine(r.concurrency for r in reports)}
     for key, value in updates.items():
         setattr(manifest, key, value)
     write_manifest(config.out, manifest)
@@ -263,6 +235,7 @@ def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest |
             "cpu_s": round(sum(r.cpu_s for r in reports), 3),
             "simulator_errors": sum(len(r.simulator_errors) for r in reports),
             "misses": len(misses), "answers": answers, "warnings": updates["warnings"],
+            "concurrency": updates["concurrency"],
             "failed_by_miss": t.errors_by_reason.get(MISS_REASON, 0),
             "missed_calls": [_named(m) for m in misses[:MAX_NAMED_MISSES]]}
 

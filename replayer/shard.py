@@ -19,8 +19,16 @@ from recorder.reader import CassetteReader, gc_paused
 from recorder.session import Session
 from recorder.turns import Turn, turns
 from replayer import memo
+from replayer.answerer import release, simulator_failures
 from replayer.cache import AsyncCache, RunCache
-from replayer.clients import Accounting, PriceTable, RateLimiter, RetryPolicy, make_client
+from replayer.clients import (
+    Accounting,
+    PriceTable,
+    RateLimiter,
+    RetryPolicy,
+    adaptive,
+    make_client,
+)
 from replayer.clients.base import HttpModelClient
 from replayer.collector import replay_collector
 from replayer.config import ReplayConfig
@@ -86,6 +94,9 @@ class ShardReport:
     """Counts over the trajectories this shard wrote."""
     cpu_s: float = 0.0
     """CPU seconds the shard's process used while the shard ran (deploysim's own cost)."""
+    concurrency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per endpoint: what its adaptive limit on calls in flight settled on
+    (`replayer.clients.adaptive`)."""
 
 
 def sessions_of(corpus: Corpus) -> Iterator[Session]:
@@ -98,7 +109,7 @@ def sessions_of(corpus: Corpus) -> Iterator[Session]:
 
 def shard_sessions(corpus: Corpus, ids: Collection[str]) -> Iterator[Session]:
     """`sessions_of(corpus)` restricted to the sessions whose id is in `ids`, in corpus order —
-    but only those are validated into `Session`s (a worker process needs its own share of a
+    but only those are validated into `Session`s (a Ray shard needs its own share of a
     corpus, and validation is most of the cost of reading one).
 
     A corpus without stored sessions derives them from its exchanges, as `sessions_of` does.
@@ -127,22 +138,9 @@ SessionTurns = tuple[Session, list[Turn]]
 """A session with its turns (split once, by whoever read it)."""
 
 KEEP_MESSAGES = 200_000
-"""Sessions read before the execution phase (by the one-process run for its selection, by
-worker 0 before it forks the others) are handed to the shards instead of being read again, as
-long as they hold at most this many messages in all; beyond that each shard streams its own
-(`shard_sessions`), to bound memory."""
-
-
-def read_sessions(corpus: Corpus) -> list[SessionTurns] | None:
-    """Every session as `sessions_of` gives them, with its turns; None past KEEP_MESSAGES."""
-    kept: list[SessionTurns] = []
-    messages = 0
-    for session in sessions_of(corpus):
-        kept.append((session, turns(session)))
-        messages += len(session.messages)
-        if messages > KEEP_MESSAGES:
-            return None
-    return kept
+"""Sessions read before the execution phase (by the one-process run for its selection) are
+handed to the shard instead of being read again, as long as they hold at most this many
+messages in all; beyond that the shard streams its own (`shard_sessions`), to bound memory."""
 
 
 def of_shard(kept: Iterable[SessionTurns], pending: Collection[WorkKey]) -> list[SessionTurns]:
@@ -167,7 +165,8 @@ def build_client(config: ReplayConfig, model: str, accounting: Accounting) -> Ht
                        timeout=config.timeout,
                        retry=RetryPolicy(max_attempts=config.max_attempts), limiter=limiter,
                        prices=PriceTable.load(config.prices) if config.prices else None,
-                       accounting=accounting, max_connections=max(64, config.concurrency))
+                       accounting=accounting, max_connections=max(64, config.concurrency),
+                       concurrency=config.concurrency)
 
 
 async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: set[WorkKey],
@@ -265,8 +264,12 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
         if cache is not None:
             cache.close()
         report.accounting = accounting.to_dict()
+        report.concurrency = adaptive.summaries()
         memo.clear_all()  # the run's messages are done with (see replayer.memo.clear_all)
         report.cpu_s = time.process_time() - cpu_start
         stats = getattr(tool_answerer, "stats", None)
         report.stubs = dict(stats()) if callable(stats) else {}
+        if config.tool_simulator:
+            report.stubs["simulator_failures"] = simulator_failures(tool_answerer)
+        await release(tool_answerer)  # the tool simulator's connections and cache
     return report

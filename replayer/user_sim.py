@@ -3,15 +3,23 @@
 Given the recorded conversation as the user's intent and the conversation so far (in which the
 candidate, not the recorded assistant, answered), it writes the user's next message — or says
 the user is done. Its replies go through the same response cache as the candidate's.
+
+A real model does not always answer as asked: it may think aloud first (`<think>...</think>`),
+label the message (`USER: ...`), quote it, or add `[END]` after a closing remark. What is left
+once those are taken off is the message; `[END]` anywhere means the user is done. An empty
+answer is not taken for "done": it is a failed call (`MalformedResponse`), which the rollout
+notes among its simulator errors.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from recorder.llm import ModelClient
+from recorder.llm import ModelClient, answer_text
 from recorder.session import ContentPart, Message
 from replayer.cache import AsyncCache
+from replayer.errors import MalformedResponse
 from replayer.loop import Candidate, ask
 
 END = "[END]"
@@ -22,6 +30,21 @@ INSTRUCTIONS = (
     "the assistant may have answered differently. Write only the user's next message, in their "
     f"voice, pursuing the same intent. If the user would have nothing more to say, reply {END}."
 )
+
+
+_LABEL = re.compile(r"^\s*(?:\*\*)?(?:the )?user(?:'s)?(?: message)?(?: \d+)?\s*:\s*(?:\*\*)?\s*",
+                    re.I)
+
+
+def user_text(answer: str) -> str | None:
+    """The user's message in a simulator's answer; None when the user is done ([END])."""
+    text = answer_text(answer)
+    if END in text:
+        return None
+    text = _LABEL.sub("", text).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
 
 
 def _transcript(messages: Sequence[Message]) -> str:
@@ -52,7 +75,11 @@ class UserSimulator:
         convo = [Message(role="system", content=[ContentPart(text=INSTRUCTIONS)]),
                  Message(role="user", content=[ContentPart(text=prompt)])]
         reply, _cached = await ask(self.candidate, convo, (), {"temperature": 0}, sample)
-        text = reply.text.strip()
-        if not text or text == END:
+        text = user_text(reply.text)
+        if text is None:
             return None
+        if not text:
+            raise MalformedResponse(f"the user simulator answered message {index + 1} with "
+                                    "no text (finish_reason "
+                                    f"{reply.finish_reason}); the rollout ends there")
         return Message(role="user", origin="generated", content=[ContentPart(text=text)])

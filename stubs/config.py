@@ -1,6 +1,6 @@
 """Stub configuration: volatile fields, matchers and repeat policy, globally and per tool.
 
-Loaded from TOML (`deploysim stubs build --config stubs.toml`):
+Loaded from TOML (`deploysim stubs build --stub-config stubs.toml`):
 
     repeat = "sequence"                      # sequence | cycle | first
     ignore_paths = ["$..request_id"]         # JSON paths of volatile argument fields

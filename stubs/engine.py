@@ -66,7 +66,7 @@ class StubEngine:
                                   "tool).")
         if "simulate" in fallbacks and simulator is None:
             raise StubConfigError("The simulate fallback needs a model to play the tools; pass "
-                                  "a simulator model (--simulator) or drop `simulate`.")
+                                  "a simulator model (--tool-simulator) or drop `simulate`.")
         if miss == "forward" and live is None:
             raise StubConfigError("The forward miss policy needs a live tool to call; pass one "
                                   "(hybrid mode in `deploysim serve`) or use --miss error.")

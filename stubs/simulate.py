@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from recorder.llm import ModelClient, request_key
+from recorder.llm import ModelClient, answer_text, request_key
 from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message, Session, ToolDef
 from stubs.history import HistoryItem
@@ -71,7 +71,7 @@ def _render_history(items: Sequence[HistoryItem], budget: int) -> str:
 
 
 def _strip_fences(text: str) -> str:
-    s = text.strip()
+    s = answer_text(text)  # a thinking model's reasoning is not the tool's output
     if s.startswith("```") and s.endswith("```"):
         s = s[3:-3]
         s = s.split("\n", 1)[1] if "\n" in s and not s.lstrip().startswith(("{", "[")) else s

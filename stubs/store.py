@@ -95,7 +95,8 @@ def load_index(path: str, *, expect_corpus: str | None = None,
                            f"use ({exc}); rebuild it.") from None
     if expect_config is not None and expect_config.hash() != config.hash():
         raise IndexMismatch(f"The stub index {path} was built with a different stub "
-                            "configuration; rebuild it with the same --config, or drop --index.")
+                            "configuration; rebuild it with the same --stub-config, or drop "
+                            "--stub-index.")
     index = StubIndex(config)
     for kind, server, name in doc["tools"]:
         index.table_for(kind, server, name)

@@ -27,6 +27,9 @@ class Estimate:
     interval: tuple[float, float] | None
     reference: float | None
     """What the estimator compares against for the direction of change (None: no direction)."""
+    call: str | None = None
+    """The direction the estimator itself reports (predict's `direction`: up, down or no
+    detectable change), or None when it reports none."""
 
 
 @functools.cache
@@ -41,9 +44,9 @@ def predict_available() -> bool:
 
 
 def predict(baseline: Path, candidate: Path, observed: Path,
-            extra: tuple[str, ...] = ()) -> dict[str, Estimate]:
+            extra: tuple[str, ...] = (), save: Path | None = None) -> dict[str, Estimate]:
     """`deploysim predict`'s estimate per behaviour (its JSON: `behaviors` keyed by id, each
-    with `predicted_rate` and `interval`)."""
+    with `predicted_rate` and `interval`); `save` keeps the JSON."""
     cmd = [*deploysim(), "predict", "--baseline", str(baseline), "--candidate", str(candidate),
            "--observed", str(observed), "--json", *extra]
     done = subprocess.run(cmd, capture_output=True, env=env(), cwd=ROOT)
@@ -51,6 +54,8 @@ def predict(baseline: Path, candidate: Path, observed: Path,
         raise RuntimeError(f"`deploysim predict` failed (exit {done.returncode}): "
                            f"{done.stderr.decode()[-600:]}")
     raw = json.loads(done.stdout)
+    if save is not None:
+        save.write_bytes(done.stdout)
     behaviors = raw.get("behaviors", raw)
     out = {}
     for b, v in behaviors.items():
@@ -58,5 +63,6 @@ def predict(baseline: Path, candidate: Path, observed: Path,
             iv = v.get("interval")
             out[b] = Estimate(float(v["predicted_rate"]),
                               (float(iv[0]), float(iv[1])) if iv else None,
-                              v.get("observed_baseline_rate", v.get("observed_rate")))
+                              v.get("observed_baseline_rate", v.get("observed_rate")),
+                              v.get("direction"))
     return out

@@ -112,6 +112,10 @@ GRADER_FALSE_POSITIVE = 0.003
 """Per unit: the grader flags a clean turn (a real grader's false alarms)."""
 GRADER_FALSE_NEGATIVE = 0.12
 """Per unit: the grader misses a misbehaving turn."""
+REVIEW_ITEMS = 900
+"""Human-review budget per production window (`deploysim review export --sample`): stratified by
+behaviour and grader verdict, so 150 items per behaviour, 75 flagged and 75 clean; labelled with
+the world's truth (reviewers who never err)."""
 
 
 @dataclass(frozen=True)
@@ -161,4 +165,4 @@ def describe() -> dict[str, object]:
             "test_failure": list(TEST_FAILURE), "injection": list(INJECTION),
             "tool_error": list(TOOL_ERROR), "unknown_customer": list(UNKNOWN_CUSTOMER),
             "grader_false_positive": GRADER_FALSE_POSITIVE,
-            "grader_false_negative": GRADER_FALSE_NEGATIVE}
+            "grader_false_negative": GRADER_FALSE_NEGATIVE, "review_items": REVIEW_ITEMS}

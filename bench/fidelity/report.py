@@ -12,7 +12,8 @@ from bench.fidelity.params import describe
 from bench.fidelity.scoring import summarize
 
 ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix",
-              "predict_no_history")
+              "predict_no_history", "predict_no_review", "predict_rollout", "anchor_pooled",
+              "anchor_per_segment", "anchor_shrunk")
 ABLATIONS = ("user_reaction", "state_drift", "novel_intents", "mix_shift", "grader_error",
              "stochastic")
 
@@ -70,9 +71,10 @@ def markdown(r: dict[str, Any]) -> str:
         "```",
         "",
         f"{r['sessions_per_window']} sessions per window ({r['ablation_sessions_per_window']} "
-        f"in each ablation world), seed {r['seed']}; {r['elapsed_s']:.0f} s on "
-        f"{r['machine']['nproc']} cores (load average at the end "
-        f"{r['machine']['load_average'][0]:.1f}).",
+        f"in each ablation world), seed {r['seed']}; "
+        + (f"{r['elapsed_s']:.0f} s on {r['machine']['nproc']} cores (load average at the end "
+           f"{r['machine']['load_average'][0]:.1f})." if r.get("elapsed_s") is not None
+           else f"{r.get('timing_note', 'wall time not measured')}."),
         "",
         "## The world",
         "",
@@ -103,16 +105,23 @@ def markdown(r: dict[str, Any]) -> str:
         "have one).",
         f"- **Grader**: the default rubric's detectors, then per-unit errors (false positive "
         f"{p['grader_false_positive']:.1%}, false negative {p['grader_false_negative']:.0%}) on "
-        "what the estimates read; the truth is read without them.",
+        "what every estimate reads, `deploysim predict` included (it grades with "
+        "`bench/fidelity/noisy_grader.py`'s rubric, which flips the same units); the truth is "
+        f"read without them. A human review of {p.get('review_items', '—')} of production's "
+        "verdicts per window (`deploysim review export`, stratified by behaviour and verdict, "
+        "labelled with the truth) is what predict's grader-error correction gets.",
         "",
         "## Results",
         "",
-        "| estimate | cells | median error | direction accuracy (moved cells) | 95% coverage |",
-        "|---|---|---|---|---|",
+        "| estimate | cells | median error | direction accuracy (moved cells) | "
+        "own calls: accuracy (calls) | 95% coverage |",
+        "|---|---|---|---|---|---|",
     ]
     for name, s in r["summary"].items():
+        calls = (f"{_fmt(s.get('call_accuracy'))} ({s.get('calls')})" if s.get("calls")
+                 else "—")
         lines.append(f"| {name} | {s['cells']} | {_fmt(s['median_error'], '×')} | "
-                     f"{_fmt(s['direction_accuracy'])} ({s['moved_cells']}) | "
+                     f"{_fmt(s['direction_accuracy'])} ({s['moved_cells']}) | {calls} | "
                      f"{_fmt(s['coverage'])} |")
     lines += ["", "**Noise floor** (the last deployment window recorded twice, two seeds, "
               f"true rates compared): median {_fmt(r['noise_floor']['median_error'], '×')} over "
@@ -133,27 +142,33 @@ def markdown(r: dict[str, Any]) -> str:
               "the baseline on the same replays (as the gate does), predict its prediction with "
               "the observed production rate, naive always says \"same\". **Coverage** is the "
               "share of cells whose true rate lies in the estimate's 95% interval (Wilson for "
-              "uncorrected, rollout and naive).",
+              "uncorrected, rollout and naive). **Own calls** score the direction predict reports "
+              "itself (`direction`: up or down only when the simulated change's interval "
+              "excludes no change): accuracy over the moved cells where it made a call, and how "
+              "many it made; a moved cell reported as \"no detectable change\" is not a call.",
               "- **naive** is the deployed release's observed production rate; **uncorrected** "
               "the candidate's rate on replayed production prefixes (today's method); "
               "**rollout** the candidate in rollout replays with the world's simulated user "
               "(`--user-simulator sim-user`, which sees tool names but not arguments, so it "
-              "never pushes back); **predict** `deploysim predict --baseline --candidate "
-              "--observed --mix --history` (the deployment window's planned mix; the calibration "
+              "never pushes back); **predict** `deploysim predict --rubric GRADER --baseline "
+              "--candidate --observed --mix --history --review` (the world's erring grader; the "
+              "deployment window's planned mix; the labelled review of production; the "
+              "calibration "
               "history a user would hold before the deployment: `deploysim calibrate "
               "--history` of the deployed release on its own production, plus every *earlier* "
               "pair's anchored error, never the scored pair's; see `history_for` in "
               "bench/fidelity/world.py); **predict_no_mix** the same without `--mix`, "
-              "**predict_no_history** without `--history` (one correction off each).",
-              "- The grader's errors are applied to the verdicts the world reads; `deploysim "
-              "predict` grades the runs itself with the default rubric, so it does not see "
-              "them (nor can its review correction be exercised yet).",
+              "**predict_no_history** without `--history`, **predict_no_review** without "
+              "`--review` (one correction off each); **predict_rollout** predict as documented "
+              "anchored on the rollout replays instead of the prefix ones. **anchor_pooled**, "
+              "**anchor_per_segment** and **anchor_shrunk** are estimator ideas measured before "
+              "building them into predict (point estimates only, no interval; "
+              "`bench/fidelity/variants.py`): predict's anchor without review or history, the "
+              "ratio taken per segment, and the log-ratio shrunk toward no change by its "
+              "signal share.",
               "- `--keep DIR` keeps every corpus and run; `--keep DIR --rescore` scores them "
               "again (e.g. after a change to `predict`) without recording anything.",
               "", "## Not measured yet", "",
-              "- predict's grader-error correction (`--review`): the world writes no review "
-              "labels yet and applies its grader error after grading, where predict cannot "
-              "see it.",
               "- The first pair's history holds only the deployed release's `simulated` error "
               "(no earlier pair exists); later pairs pool every behaviour's anchored errors "
               "(fewer than 3 of a behaviour's own), so one bad cell widens every interval.",

@@ -41,6 +41,7 @@ def summarize(cells: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
     scored = [c for c in cells if name in c and c["informative"]]
     errors = [c[name]["error"] for c in scored]
     moved = [c for c in scored if c["moved"] and c[name].get("direction") is not None]
+    calls = [c for c in scored if c["moved"] and c[name].get("call") not in (None, "same")]
     covered = [c[name]["covered"] for c in scored if c[name].get("covered") is not None]
     return {
         "cells": len(scored),
@@ -48,17 +49,26 @@ def summarize(cells: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
         "direction_accuracy": (round(sum(c[name]["direction"] == c["true_direction"]
                                          for c in moved) / len(moved), 3) if moved else None),
         "moved_cells": len(moved),
+        # the estimator's own calls (predict: only where its interval excludes no change)
+        "calls": len(calls),
+        "call_accuracy": (round(sum(c[name]["call"] == c["true_direction"] for c in calls)
+                                / len(calls), 3) if calls else None),
         "coverage": round(sum(covered) / len(covered), 3) if covered else None,
     }
 
 
+CALLS = {"up": "up", "down": "down", "no detectable change": "same"}
+
+
 def score(est: float, interval: tuple[float, float] | None, reference: float | None,
-          true: float, n: int) -> dict[str, Any]:
-    """One estimator on one cell."""
+          true: float, n: int, call: str | None = None) -> dict[str, Any]:
+    """One estimator on one cell (`call`: the direction it reported itself, if any)."""
     out: dict[str, Any] = {"rate": round(est, 5),
                            "error": round(multiplicative_error(est, true, n), 3)}
     if interval is not None:
         out["interval"] = [round(interval[0], 5), round(interval[1], 5)]
         out["covered"] = interval[0] <= true <= interval[1]
     out["direction"] = direction(est, reference) if reference is not None else "same"
+    if call is not None:
+        out["call"] = CALLS.get(call, "same")
     return out

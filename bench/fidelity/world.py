@@ -7,7 +7,9 @@ truth. Replays of window k run while window k+1 records (they use other cores' i
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +18,8 @@ from typing import Any
 
 from bench.fidelity import estimates as E
 from bench.fidelity.measure import Unit, as_graded, grade, rate, replay
-from bench.fidelity.params import BEHAVIORS, RELEASES, WorldConfig
+from bench.fidelity.noisy_grader import write_rubric
+from bench.fidelity.params import BEHAVIORS, RELEASES, REVIEW_ITEMS, WorldConfig
 from bench.fidelity.scoring import MOVED, direction, score
 from bench.fidelity.server import ROOT, Servers
 from bench.fidelity.windows import deploysim, env, record_window
@@ -130,7 +133,7 @@ def cells(res: WorldRun, grader_error: bool | None = None) -> list[dict[str, Any
     return out
 
 
-def history_for(res: WorldRun, k: int) -> Path:
+def history_for(res: WorldRun, k: int, rubric: tuple[str, ...] = ()) -> Path:
     """The calibration history a user would hold when predicting pair k, written with
     `deploysim calibrate --history` from what was measurable *before* window k+1 exists:
 
@@ -138,7 +141,9 @@ def history_for(res: WorldRun, k: int) -> Path:
       release k vs window k as observed), and
     - for every earlier pair j < k, the anchored prediction it made against the production
       that followed (window j, release j's replay, window j+1, release j+1's replay of window j:
-      `anchored`). Never pair k itself, whose truth is what is being scored."""
+      `anchored`). Never pair k itself, whose truth is what is being scored.
+
+    `rubric` (`--rubric FILE`) grades as the user's grader does (with the world's error)."""
     path = res.out / f"history{k}.json"
     path.unlink(missing_ok=True)
     runs = res.out / "runs"
@@ -147,7 +152,7 @@ def history_for(res: WorldRun, k: int) -> Path:
                (res.out / f"window{j + 1}", runs / f"pair{j}-candidate-prefix")]
               for j in range(k)]
     for pairs in calls:
-        cmd = [*deploysim(), "calibrate", "--history", str(path), "--json"]
+        cmd = [*deploysim(), "calibrate", "--history", str(path), "--json", *rubric]
         for observed, simulated in pairs:
             cmd += ["--observed", str(observed), "--simulated", str(simulated)]
         done = subprocess.run(cmd, capture_output=True, env=env(), cwd=ROOT)
@@ -157,29 +162,79 @@ def history_for(res: WorldRun, k: int) -> Path:
     return path
 
 
+def grader_rubric(res: WorldRun) -> tuple[str, ...]:
+    """`--rubric FILE` of the world's erring grader (`noisy_grader`), or () when the world's
+    grader does not err (the ablation that switches it off)."""
+    if not res.cfg.switches.grader_error:
+        return ()
+    return ("--rubric", str(write_rubric(res.out / "grader.toml", res.cfg.seed)))
+
+
+def review_for(res: WorldRun, k: int, rubric: tuple[str, ...]) -> Path:
+    """A human review of production window k as a user would run it: `deploysim review
+    export` of `REVIEW_ITEMS` verdicts of the user's grader, labelled by reviewers who see the
+    truth (the world's error-free verdicts). Returns the labelled review.csv."""
+    folder = res.out / f"review{k}"
+    cmd = [*deploysim(), "review", "export", str(res.out / f"window{k}"), *rubric,
+           "--sample", str(REVIEW_ITEMS), "--seed", str(res.cfg.seed), "--out", str(folder)]
+    done = subprocess.run(cmd, capture_output=True, env=env(), cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"`deploysim review export` of window {k} failed (exit "
+                           f"{done.returncode}): {done.stderr.decode()[-600:]}")
+    truth = {(b, u.session, u.turn): u.flagged for b, units in res.windows[k].items()
+             for u in units}
+    key = {}
+    for line in (folder / "review-key.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        key[row["item"]] = truth.get((row["behavior"], row["session_id"], row["turn"]))
+    labels = folder / "review.csv"
+    with labels.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or ()), list(reader)
+    for row in rows:
+        human = key.get(row["item"])
+        row["label"] = "" if human is None else ("yes" if human else "no")
+    with labels.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        w.writerows(rows)
+    return labels
+
+
 def add_predictions(res: WorldRun, table: list[dict[str, Any]], corrections_off: bool) -> None:
     """Score `deploysim predict` on every cell (and, with `corrections_off`, predict with each
     correction it lets a caller switch off, off in turn)."""
+    rubric = grader_rubric(res)
     for k in range(len(RELEASES) - 1):
         # the deployment mix is known (planned traffic), so predict reweights to it
         mix = res.out / f"mix{k + 1}.toml"
         mix.write_text("".join(f'"{s}" = {v}\n' for s, v in res.cfg.window(k + 1).mix.items()))
-        hist = ("--history", str(history_for(res, k)))
+        hist = ("--history", str(history_for(res, k, rubric)))
+        review = ("--review", str(review_for(res, k, rubric))) if rubric else ()
         runs = (res.out / "runs" / f"pair{k}-baseline-prefix",
                 res.out / "runs" / f"pair{k}-candidate-prefix", res.out / f"window{k}")
         # each correction off in turn: the deployment mix (no --mix), the simulation's own
-        # error (no --history)
-        variants: list[tuple[str, tuple[str, ...]]] = [("predict", ("--mix", str(mix), *hist))]
+        # error (no --history), the grader's error (no --review)
+        full = ("--mix", str(mix), *hist, *review)
+        variants: list[tuple[str, tuple[str, ...]]] = [("predict", full)]
         if corrections_off:
-            variants += [("predict_no_mix", hist), ("predict_no_history", ("--mix", str(mix)))]
-        for name, extra in variants:
-            got = E.predict(*runs, extra)
+            variants += [("predict_no_mix", (*hist, *review)),
+                         ("predict_no_history", ("--mix", str(mix), *review)),
+                         ("predict_no_review", ("--mix", str(mix), *hist))]
+        jobs = [(name, runs, extra) for name, extra in variants]
+        rollout = (res.out / "runs" / f"pair{k}-baseline-rollout",
+                   res.out / "runs" / f"pair{k}-candidate-rollout", res.out / f"window{k}")
+        if corrections_off and rollout[0].is_dir():
+            # the same prediction anchored on rollout replays instead of prefix ones
+            jobs.append(("predict_rollout", rollout, full))
+        for name, inputs, extra in jobs:
+            got = E.predict(*inputs, (*rubric, *extra), save=res.out / f"{name}{k}.json")
             for cell in table:
                 if cell["pair"] == f"{RELEASES[k]}->{RELEASES[k + 1]}" and \
                         cell["behavior"] in got:
                     e = got[cell["behavior"]]
                     cell[name] = score(e.rate, e.interval, e.reference, cell["true"],
-                                       cell["true_n"])
+                                       cell["true_n"], e.call)
 
 
 def noise_floor(res: WorldRun) -> list[dict[str, Any]]:

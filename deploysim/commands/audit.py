@@ -7,23 +7,24 @@ from typing import Any
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import err, out, print_json
 
 audit_app = typer.Typer(help="Read and verify the gate's audit log.", no_args_is_help=True)
 
 DEFAULT_DB = "deploysim-audit.db"
-_DB = typer.Option(DEFAULT_DB, "--db", "--audit", envvar="DEPLOYSIM_AUDIT",
+_AUDIT = typer.Option(DEFAULT_DB, "--audit", envvar="DEPLOYSIM_AUDIT", metavar="PATH",
                    help="The audit log (or set DEPLOYSIM_AUDIT).")
 
 
-@audit_app.command("list")
-def list_rows(db: str = _DB,
+@audit_app.command("list", epilog=exit_codes({0: "listed"}))
+def list_rows(audit: str = _AUDIT,
               as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON.")
               ) -> None:
     """One line per decision: id, time, decision, candidate, baseline, policy."""
     from grader.audit import AuditLog
 
-    with AuditLog(db, create=False) as log:
+    with AuditLog(audit, create=False) as log:
         rows = log.rows()
     summary: list[dict[str, str | int | None]] = []
     for r in rows:
@@ -47,43 +48,46 @@ def list_rows(db: str = _DB,
     out.print(table)
 
 
-@audit_app.command("show")
+@audit_app.command("show", epilog=exit_codes({0: "shown"}))
 def show(row_id: int = typer.Argument(..., metavar="ID", help="Row id (see `audit list`)."),
-         db: str = _DB) -> None:
+         audit: str = _AUDIT) -> None:
     """Print one decision's full record (JSON) with its hash and link."""
     from grader.audit import AuditLog
 
-    with AuditLog(db, create=False) as log:
+    with AuditLog(audit, create=False) as log:
         r = log.get(row_id)
     print_json({"id": r.id, "created": r.created, "decision": r.decision,
                 "prev_hash": r.prev_hash, "hash": r.hash, "record": json.loads(r.record_text)})
 
 
-@audit_app.command("head")
-def head(db: str = _DB,
+@audit_app.command("head", epilog=exit_codes(
+    {0: "printed", 1: "the chain is broken (nothing printed on stdout)"}))
+def head(audit: str = _AUDIT,
          as_json: bool = typer.Option(False, "--json", help="Print the head as JSON.")) -> None:
     """Print the chain's head as ROW:HASH (row = row count) to keep outside the database; exit
     1 if the chain is already broken, since anchoring it would vouch for the damage."""
     from grader.audit import AuditLog
 
-    with AuditLog(db, create=False) as log:
+    with AuditLog(audit, create=False) as log:
         v = log.verify()
         anchor = log.head()
     if not v.ok:
         row, msg = v.problems[0]
-        err.print(f"{db}: the audit log's chain is broken ({'row ' + str(row) if row else 'log'}"
+        err.print(f"{audit}: the audit log's chain is broken ({'row ' + str(row) if row else 'log'}"
                   f": {msg}), so its head is not worth keeping; run `deploysim audit verify`.",
                   markup=False)
         raise typer.Exit(1)
     if as_json:
-        print_json({"path": db, "rows": v.rows, "head_row": anchor.row,
+        print_json({"path": audit, "rows": v.rows, "head_row": anchor.row,
                     "head_hash": anchor.hash, "anchor": str(anchor)})
     else:
         out.print(str(anchor), markup=False)
 
 
-@audit_app.command("verify")
-def verify(db: str = _DB,
+@audit_app.command("verify", epilog=exit_codes(
+    {0: "the chain is intact", 1: "an edited or deleted row, or a rollback or rewrite past "
+     "--expect-head"}))
+def verify(audit: str = _AUDIT,
            expect_head: str | None = typer.Option(
                None, "--expect-head", metavar="ROW:HASH",
                help="A head kept outside the database (`deploysim audit head`): fail if the "
@@ -95,7 +99,7 @@ def verify(db: str = _DB,
     from grader.audit import Anchor, AuditLog
 
     anchor = Anchor.parse(expect_head) if expect_head is not None else None
-    with AuditLog(db, create=False) as log:
+    with AuditLog(audit, create=False) as log:
         v = log.verify()
         head_row = log.head().row
         check = log.check_anchor(anchor) if anchor is not None else None
@@ -118,7 +122,7 @@ def verify(db: str = _DB,
         for row, msg in v.problems:
             where = f"row {row}" if row is not None else "log"
             out.print(f"TAMPERED {where}: {msg}", markup=False)
-        err.print(f"{db}: the audit log's chain is broken at {len(v.problems)} place(s); "
+        err.print(f"{audit}: the audit log's chain is broken at {len(v.problems)} place(s); "
                   "restore it from a backup.", markup=False)
     if check is not None and not check.ok and not as_json:
         err.print(check.message, markup=False)

@@ -8,13 +8,17 @@ from deploysim.console import out, print_json
 
 
 def calibrate(
-    observed: list[str] = typer.Option(..., "--observed", help="What production did: a "
+    observed: list[str] = typer.Option(..., "--observed", metavar="CORPUS",
+                                       help="What production did: a "
                                        "recorded corpus. Repeat, with --simulated, per model."),
-    simulated: list[str] = typer.Option(..., "--simulated", help="What the simulation "
+    simulated: list[str] = typer.Option(..., "--simulated", metavar="RUN",
+                                        help="What the simulation "
                                         "predicted for the same model: a replay run folder."),
-    rubric: str = typer.Option("default", "--rubric", help="Rubric file or shipped name."),
-    confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
-    history: str | None = typer.Option(None, "--history", help="Append what was measured to "
+    rubric: str = typer.Option("default", "--rubric", "-r", metavar="RUBRIC",
+                               help="Rubric file or shipped name."),
+    confidence: float = typer.Option(0.95, "--confidence", metavar="LEVEL", help="Interval level."),
+    history: str | None = typer.Option(None, "--history", metavar="PATH",
+                                       help="Append what was measured to "
                                        "this calibration history (JSON; created on first "
                                        "use), which `deploysim predict --history` widens "
                                        "its intervals by."),
@@ -85,4 +89,6 @@ def calibrate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("calibrate")(calibrate)
+    from deploysim.cli_help import exit_codes
+
+    app.command("calibrate", epilog=exit_codes({0: "measured"}))(calibrate)

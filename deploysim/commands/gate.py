@@ -235,24 +235,33 @@ def _table(result: GateResult) -> None:
 
 
 def gate(
-    baseline: str = typer.Option(..., "--baseline", help="Run folder of the deployed model."),
-    candidate: str = typer.Option(..., "--candidate", help="Run folder of the candidate."),
-    policy: str = typer.Option(..., "--policy", help="Policy TOML (or `example`)."),
-    report: str | None = typer.Option(None, "--report",
+    baseline: str = typer.Option(..., "--baseline", metavar="RUN",
+                                  help="Run folder of the deployed model."),
+    candidate: str = typer.Option(..., "--candidate", metavar="RUN",
+                                   help="Run folder of the candidate."),
+    policy: str = typer.Option(..., "--policy", metavar="POLICY",
+                                help="Policy TOML (or `example`)."),
+    report: str | None = typer.Option(None, "--report", metavar="PATH",
                                       help="Write the HTML report here (+ .md and .json)."),
-    audit: str | None = typer.Option(None, "--audit", help="Append the decision to this "
+    audit: str | None = typer.Option(None, "--audit", metavar="PATH",
+                                     help="Append the decision to this "
                                      "audit log (SQLite; created on first use)."),
-    mix: str | None = typer.Option(None, "--mix", help="Deployment mix (TOML or production "
+    mix: str | None = typer.Option(None, "--mix", metavar="MIX",
+                                   help="Deployment mix (TOML or production "
                                    "corpus); overrides the policy's deployment_mix."),
-    observed: str | None = typer.Option(None, "--observed", help="Production corpus of the "
+    observed: str | None = typer.Option(None, "--observed", metavar="CORPUS",
+                                        help="Production corpus of the "
                                         "deployed model: predict deployment rates (`deploysim "
                                         "predict`) and apply the policy's max_predicted_* "
                                         "rules."),
-    review: str | None = typer.Option(None, "--review", help="With --observed: labelled "
+    review: str | None = typer.Option(None, "--review", metavar="PATH",
+                                      help="With --observed: labelled "
                                       "review correcting the grader's error."),
-    review_key: str | None = typer.Option(None, "--review-key", help="The review's key file "
+    review_key: str | None = typer.Option(None, "--review-key", metavar="PATH",
+                                          help="The review's key file "
                                           "(default: beside the labels)."),
-    history: str | None = typer.Option(None, "--history", help="With --observed: calibration "
+    history: str | None = typer.Option(None, "--history", metavar="PATH",
+                                       help="With --observed: calibration "
                                        "history widening the predictions' intervals."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
@@ -320,4 +329,8 @@ def gate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("gate")(gate)
+    from deploysim.cli_help import exit_codes
+
+    app.command("gate", epilog=exit_codes(
+        {0: "pass", 1: "block", 2: "usage or configuration error; nothing is graded or logged"}
+    ))(gate)

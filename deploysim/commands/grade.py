@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import err, out, print_json
 
 if TYPE_CHECKING:
@@ -87,27 +88,28 @@ def _fmt(rate: float | None) -> str:
 
 
 def grade(
-    target: list[str] = typer.Argument(..., help="A run folder, or cassettes / folders / globs "
+    target: list[str] = typer.Argument(..., metavar="RUN_OR_CORPUS",
+                                       help="A run folder, or cassettes / folders / globs "
                                        "/ URLs of a corpus."),
-    rubric: str = typer.Option("default", "--rubric", "-r",
+    rubric: str = typer.Option("default", "--rubric", "-r", metavar="RUBRIC",
                                help="Rubric TOML file, or `default` for the shipped one."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verdicts_out: str | None = typer.Option(
-        None, "--verdicts-out", help="Where the verdict cassette goes (a folder or a "
-        ".cassette path); default: beside the run or corpus."),
+        None, "--verdicts-out", metavar="PATH", help="Where the verdict cassette goes (a "
+        "folder or a .cassette path); default: beside the run or corpus."),
     no_write: bool = typer.Option(False, "--no-write", help="Grade without storing verdicts."),
-    judge_model: str | None = typer.Option(None, "--judge-model",
+    judge_model: str | None = typer.Option(None, "--judge-model", metavar="MODEL",
                                            help="Model for llm_judge behaviors (overrides the "
                                            "rubric's)."),
-    judge_api: str | None = typer.Option(None, "--judge-api",
+    judge_api: str | None = typer.Option(None, "--judge-api", metavar="API",
                                          help="openai-chat | openai-responses | anthropic | "
                                          "gemini (default: the rubric's, else openai-chat)."),
-    judge_base_url: str | None = typer.Option(None, "--judge-base-url",
+    judge_base_url: str | None = typer.Option(None, "--judge-base-url", metavar="URL",
                                               help="Judge endpoint (default: the API's usual)."),
-    judge_key_env: str | None = typer.Option(None, "--judge-api-key-env",
+    judge_key_env: str | None = typer.Option(None, "--judge-api-key-env", metavar="VAR",
                                              help="Environment variable holding the judge's "
                                              "API key."),
-    judge_cache: str | None = typer.Option(None, "--judge-cache",
+    judge_cache: str | None = typer.Option(None, "--judge-cache", metavar="PATH",
                                            help="SQLite cache of judge answers (default: "
                                            "~/.cache/deploysim/judge-responses.sqlite)."),
     no_judge_cache: bool = typer.Option(False, "--no-judge-cache",
@@ -118,10 +120,10 @@ def grade(
                                      help="Send the LLM judge's calls through the provider's "
                                      "batch API (half price; resumable; state in judge-batch/ "
                                      "beside the verdicts)."),
-    judge_batch_poll: float | None = typer.Option(None, "--judge-batch-poll", metavar="S",
+    judge_batch_poll: float | None = typer.Option(None, "--judge-batch-poll", metavar="SECONDS",
                                                   min=0.001, help="First wait between batch "
                                                   "polls, doubling (default 30 s)."),
-    judge_prices: str | None = typer.Option(None, "--judge-prices",
+    judge_prices: str | None = typer.Option(None, "--judge-prices", metavar="PATH",
                                             help="Price table (as replay --prices) to cost the "
                                             "judge's batch calls."),
 ) -> None:
@@ -176,17 +178,22 @@ def grade(
                   "`deploysim verify` says where.", markup=False)
 
 
-@review_app.command("export")
+@review_app.command("export", epilog=exit_codes({0: "written"}))
 def review_export(
-    target: list[str] = typer.Argument(..., help="The graded run folder or corpus."),
-    rubric: str = typer.Option("default", "--rubric", "-r", help="Rubric file or `default`."),
-    n: int = typer.Option(200, "--n", help="How many items to sample."),
-    stratify: str = typer.Option("behavior", "--stratify",
+    target: list[str] = typer.Argument(..., metavar="RUN_OR_CORPUS",
+                                       help="The graded run folder or corpus."),
+    rubric: str = typer.Option("default", "--rubric", "-r", metavar="RUBRIC",
+                               help="Rubric file or `default`."),
+    n: int = typer.Option(200, "--sample", metavar="N", help="How many items to sample."),
+    stratify: str = typer.Option("behavior", "--stratify", metavar="HOW",
                                  help="behavior (equal shares per behavior, flagged and clean) "
                                  "or none (a simple random sample)."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    out_dir: str | None = typer.Option(None, "--out", help="Folder for review.jsonl, review.csv "
-                                       "and review-key.jsonl (default: ./review-<rubric>)."),
+    out_dir: str | None = typer.Option(None, "--out", "-o", metavar="DIR",
+                                       help="Folder for review.jsonl, review.csv and "
+                                       "review-key.jsonl (default: ./review-<rubric>)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON: "
+                                 "folder, items, files, strata."),
 ) -> None:
     """Write a blind, stratified sample of verdicts for human labellers (JSONL and CSV)."""
     from grader.errors import ReviewError
@@ -203,17 +210,25 @@ def review_export(
     spec: str | list[str] = target[0] if len(target) == 1 else target
     result = export_review(spec, rub, folder, n=n, stratify=stratify,  # type: ignore[arg-type]
                            seed=seed)
+    if as_json:
+        print_json({"folder": folder, "items": result.items,
+                    "files": [f"{folder}/{name}" for name in
+                              ("review.csv", "review.jsonl", "review-key.jsonl")],
+                    "strata": result.strata})
+        return
     out.print(f"wrote {result.items} item(s) to {folder}/review.csv and review.jsonl; keep "
               f"review-key.jsonl from the labellers")
     for key, s in result.strata.items():
         out.print(f"  {key:<40} {s['sampled']:>5} of {s['population']}")
 
 
-@review_app.command("import")
+@review_app.command("import", epilog=exit_codes({0: "reported"}))
 def review_import(
-    labels: str = typer.Argument(..., help="The labelled review.csv or review.jsonl."),
-    key: str | None = typer.Option(None, "--key", help="The export's review-key.jsonl "
-                                   "(default: next to LABELS)."),
+    labels: str = typer.Argument(..., metavar="LABELS",
+                                 help="The labelled review.csv or review.jsonl."),
+    key: str | None = typer.Option(None, "--review-key", metavar="PATH",
+                                   help="The export's review-key.jsonl (default: next to "
+                                   "LABELS)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report per behavior the grader's precision, recall and Cohen's kappa against humans."""
@@ -238,9 +253,9 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-@rubric_app.command("show")
+@rubric_app.command("show", epilog=exit_codes({0: "the rubric is valid"}))
 def rubric_show(
-    rubric: str = typer.Argument("default", help="Rubric file or `default`."),
+    rubric: str = typer.Argument("default", metavar="RUBRIC", help="Rubric file or `default`."),
     as_json: bool = typer.Option(False, "--json", help="Print the validated rubric as JSON."),
 ) -> None:
     """Validate a rubric and list its behaviors with its version hash."""
@@ -256,7 +271,7 @@ def rubric_show(
                   f"{b.description}", markup=False)
 
 
-@rubric_app.command("schema")
+@rubric_app.command("schema", epilog=exit_codes({0: "printed"}))
 def rubric_schema() -> None:
     """Print the JSON Schema of rubric files (every installed detector included)."""
     from grader.rubric import rubric_schema as schema
@@ -265,6 +280,6 @@ def rubric_schema() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("grade")(grade)
+    app.command("grade", epilog=exit_codes({0: "graded"}))(grade)
     app.add_typer(review_app, name="review")
     app.add_typer(rubric_app, name="rubric")

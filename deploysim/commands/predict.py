@@ -80,14 +80,15 @@ def _table(result: PredictionResult) -> None:
     from grader.report.svg import fmt_num, fmt_rate
 
     table = Table("behavior", "observed (deployed)", "simulated baseline",
-                  "simulated candidate", "ratio", "predicted", "interval", "corrections",
+                  "simulated candidate", "ratio", "change", "predicted", "interval",
+                  "corrections",
                   title=f"predicted deployment rates ({result.confidence:.0%} intervals)")
     for bid, p in result.behaviors.items():
         lo, hi = p.interval.low, p.interval.high
         applied = [c.name for c in p.corrections if c.applied]
         table.add_row(bid, fmt_rate(p.observed.rate), fmt_rate(p.baseline.rate),
                       fmt_rate(p.candidate.rate),
-                      "–" if p.ratio is None else f"{fmt_num(p.ratio)}×",
+                      "–" if p.ratio is None else f"{fmt_num(p.ratio)}×", p.direction,
                       fmt_rate(p.predicted_rate), f"[{fmt_rate(lo)}, {fmt_rate(hi)}]",
                       ", ".join(applied))
     print_wide(table)
@@ -97,23 +98,30 @@ def _table(result: PredictionResult) -> None:
 
 
 def predict(
-    baseline: str = typer.Option(..., "--baseline", help="Run folder of the deployed model "
+    baseline: str = typer.Option(..., "--baseline", metavar="RUN",
+                                 help="Run folder of the deployed model "
                                  "(replayed on the production prefixes)."),
-    candidate: str = typer.Option(..., "--candidate", help="Run folder of the candidate, "
+    candidate: str = typer.Option(..., "--candidate", metavar="RUN",
+                                  help="Run folder of the candidate, "
                                   "replayed on the same prefixes."),
-    observed: str = typer.Option(..., "--observed", help="What production did with the "
+    observed: str = typer.Option(..., "--observed", metavar="CORPUS",
+                                 help="What production did with the "
                                  "deployed model: a recorded corpus."),
-    rubric: str = typer.Option("default", "--rubric", help="Rubric file or shipped name."),
-    mix: str | None = typer.Option(None, "--mix", help="Deployment mix: a TOML file of "
+    rubric: str = typer.Option("default", "--rubric", "-r", metavar="RUBRIC",
+                               help="Rubric file or shipped name."),
+    mix: str | None = typer.Option(None, "--mix", metavar="MIX",
+                                   help="Deployment mix: a TOML file of "
                                    "`segment = share` lines or a recent production corpus."),
-    review: str | None = typer.Option(None, "--review", help="Labelled review (review.csv or "
+    review: str | None = typer.Option(None, "--review", metavar="PATH",
+                                      help="Labelled review (review.csv or "
                                       "review.jsonl from `deploysim review export`) to "
                                       "correct the grader's error."),
-    review_key: str | None = typer.Option(None, "--review-key", help="The review's "
+    review_key: str | None = typer.Option(None, "--review-key", metavar="PATH", help="The review's "
                                           "review-key.jsonl (default: beside the labels)."),
-    history: str | None = typer.Option(None, "--history", help="Calibration history "
+    history: str | None = typer.Option(None, "--history", metavar="PATH",
+                                       help="Calibration history "
                                        "(written by `deploysim calibrate --history`)."),
-    confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
+    confidence: float = typer.Option(0.95, "--confidence", metavar="LEVEL", help="Interval level."),
     replicates: int = typer.Option(2000, "--replicates", help="Bootstrap replicates."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
@@ -133,7 +141,9 @@ def predict(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("predict")(predict)
+    from deploysim.cli_help import exit_codes
+
+    app.command("predict", epilog=exit_codes({0: "predicted"}))(predict)
 
 
 def gate_predictions(pol: Policy, specs: Sequence[BehaviorSpec], rubric: Rubric,

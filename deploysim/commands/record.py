@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import err, print_json
 from recorder.aio import run as aio_run
 
@@ -112,38 +113,46 @@ def _check_command(command: list[str]) -> None:
 
 
 def record(
-    out: str = typer.Option(..., "--out", "-o", help="Folder (or fsspec URL) for cassettes."),
+    out: str = typer.Option(..., "--out", "-o", metavar="DIR",
+                            help="Folder (or fsspec URL) for cassettes."),
     upstream: list[str] = typer.Option(
-        [], "--upstream", "-u",
+        [], "--upstream", "-u", metavar="[NAME=]URL",
         help="[NAME=]URL to forward to; unnamed is served at /, named under /NAME/. Repeatable."),
-    listen: str = typer.Option("127.0.0.1:8787", "--listen", help="HOST:PORT to listen on."),
+    listen: str = typer.Option("127.0.0.1:8787", "--listen", metavar="HOST:PORT",
+                               help="HOST:PORT to listen on."),
     mitm: bool = typer.Option(False, "--mitm",
                               help="Run a forward proxy (mitmproxy) instead of the gateway."),
     mitm_mode: str = typer.Option(
-        "regular", "--mitm-mode", help="regular, upstream:URL or reverse:URL (with --mitm)."),
+        "regular", "--mitm-mode", metavar="MODE",
+help="regular, upstream:URL or reverse:URL (with --mitm)."),
     upstream_ca: str | None = typer.Option(
-        None, "--upstream-ca", help="Extra PEM CA bundle to trust for HTTPS upstreams."),
+        None, "--upstream-ca", metavar="PATH",
+help="Extra PEM CA bundle to trust for HTTPS upstreams."),
     insecure_upstream: bool = typer.Option(
         False, "--insecure-upstream", help="Do not verify upstream certificates (labs only)."),
     queue_size: int = typer.Option(10_000, "--queue-size",
                                    help="Exchanges that may wait for the writer."),
     queue_policy: str = typer.Option(
-        "drop", "--queue-policy", help="When the queue is full: drop (count) or block."),
+        "drop", "--queue-policy", metavar="POLICY",
+help="When the queue is full: drop (count) or block."),
     session_header: str = typer.Option("X-Deploysim-Session", "--session-header",
+                                       metavar="HEADER",
                                        help="Request header carrying an explicit session id."),
     segment_header: str = typer.Option("X-Deploysim-Segment", "--segment-header",
+                                       metavar="HEADER",
                                        help="Request header carrying the traffic segment."),
     redact_rules: str | None = typer.Option(
-        None, "--redact-rules", help="TOML file of extra redaction rules (defaults always on)."),
-    durability: str = typer.Option("interval", "--durability",
+        None, "--redact-rules", metavar="PATH",
+help="TOML file of extra redaction rules (defaults always on)."),
+    durability: str = typer.Option("interval", "--durability", metavar="POLICY",
                                    help="fsync policy: record, interval or close."),
     rotate_mb: int = typer.Option(256, "--rotate-mb",
                                   help="Start a new cassette file after this many MB (0: never)."),
     derive: bool = typer.Option(True, "--derive-sessions/--no-derive-sessions",
                                 help="Append derived sessions on a clean stop."),
-    connect_timeout: float = typer.Option(10.0, "--connect-timeout",
+    connect_timeout: float = typer.Option(10.0, "--connect-timeout", metavar="SECONDS",
                                           help="Seconds to connect upstream (0: none)."),
-    read_timeout: float = typer.Option(600.0, "--read-timeout",
+    read_timeout: float = typer.Option(600.0, "--read-timeout", metavar="SECONDS",
                                        help="Longest upstream silence in seconds (0: none)."),
     writer_nice: int = typer.Option(
         0, "--writer-nice",
@@ -177,20 +186,26 @@ def record(
 
 
 def record_stdio(
-    command: list[str] = typer.Argument(..., help="The MCP server command and its arguments "
+    command: list[str] = typer.Argument(..., metavar="-- COMMAND",
+                                        help="The MCP server command and its arguments "
                                         "(after --)."),
-    out: str = typer.Option(..., "--out", "-o", help="Folder (or fsspec URL) for cassettes."),
+    out: str = typer.Option(..., "--out", "-o", metavar="DIR",
+                            help="Folder (or fsspec URL) for cassettes."),
     name: str | None = typer.Option(
-        None, "--name", help="The server's name in the recording, what `serve-stdio --server` "
+        None, "--name", metavar="NAME",
+help="The server's name in the recording, what `serve-stdio --server` "
         "takes (default: from the command, e.g. `uvx mcp-server-time` → time)."),
-    session: str | None = typer.Option(None, "--session", help="Session id to record."),
-    segment: str | None = typer.Option(None, "--segment", help="Traffic segment label."),
+    session: str | None = typer.Option(None, "--session", metavar="SESSION",
+                                          help="Session id to record."),
+    segment: str | None = typer.Option(None, "--segment", metavar="SEGMENT",
+                                          help="Traffic segment label."),
     queue_size: int = typer.Option(10_000, "--queue-size",
                                    help="Exchanges that may wait for the writer."),
-    queue_policy: str = typer.Option("drop", "--queue-policy", help="drop or block."),
-    redact_rules: str | None = typer.Option(None, "--redact-rules",
+    queue_policy: str = typer.Option("drop", "--queue-policy", metavar="POLICY",
+                                     help="drop or block."),
+    redact_rules: str | None = typer.Option(None, "--redact-rules", metavar="PATH",
                                             help="TOML file of extra redaction rules."),
-    durability: str = typer.Option("interval", "--durability",
+    durability: str = typer.Option("interval", "--durability", metavar="POLICY",
                                    help="fsync policy: record, interval or close."),
     derive: bool = typer.Option(True, "--derive-sessions/--no-derive-sessions",
                                 help="Append derived sessions on a clean stop."),
@@ -257,6 +272,9 @@ def _report(result: dict[str, object], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("record")(record)
-    app.command("record-stdio")(record_stdio)
-    app.command("ca")(ca)
+    app.command("record", epilog=exit_codes(
+        {0: "stopped (Ctrl-C or SIGTERM) with the cassettes closed"}))(record)
+    app.command("record-stdio", epilog=exit_codes(
+        {0: "the server exited with 0 (otherwise its own exit status; 143 when stopped by "
+            "SIGTERM)"}))(record_stdio)
+    app.command("ca", epilog=exit_codes({0: "printed"}))(ca)

@@ -17,6 +17,7 @@ _HINTS = {
     "context_length": "those prompts exceed the model's context window",
     "malformed_response": "the endpoint does not speak the --api format",
     "invalid_tool_arguments": "the model produced tool arguments that are not JSON objects",
+    "empty_reply": "the model answered with neither text nor a tool call",
     "rate_limited": "lower --concurrency or set --rpm/--tpm",
     "http_404": "check --base-url (OpenAI URLs end in /v1, Anthropic's do not)",
     "stub_miss": "a tool call had no recording and no fallback answered it (named above)",
@@ -42,14 +43,15 @@ def _params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-def _workers(raw: str) -> int:
+def _workers(raw: str) -> None:
+    """`--workers` is kept, hidden, so that scripts written for the worker processes it used
+    to start are told what to do instead rather than "No such option"."""
     from replayer.errors import ReplayConfigError
 
-    try:
-        return int(raw)
-    except ValueError:
-        raise ReplayConfigError(f"--workers {raw!r} is not a whole number; give how many "
-                                "worker processes to run, e.g. --workers 2.") from None
+    if raw.strip() != "1":
+        raise ReplayConfigError(f"--workers {raw} is no longer supported: one process keeps a "
+                                "model endpoint busy (docs/scaling.md); to spread a replay over "
+                                "more cores or machines use --executor ray --ray-workers N.")
 
 
 def _check_rates(timeout: float, rpm: float | None, tpm: float | None) -> None:
@@ -67,60 +69,71 @@ def _check_rates(timeout: float, rpm: float | None, tpm: float | None) -> None:
 
 
 def replay(
-    corpus: list[str] = typer.Argument(..., help="Recorded cassettes (files, folders, globs)."),
-    model: str = typer.Option(..., "--model", help="Candidate model name."),
-    base_url: str = typer.Option(..., "--base-url", help="API base URL (OpenAI: ending in /v1)."),
-    out_dir: str = typer.Option(..., "--out", help="Run folder (local path or fsspec URL)."),
-    api: str = typer.Option("openai-chat", "--api",
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS",
+                                       help="Recorded cassettes (files, folders, globs)."),
+    model: str = typer.Option(..., "--model", metavar="MODEL", help="Candidate model name."),
+    base_url: str = typer.Option(..., "--base-url", metavar="URL",
+                                 help="API base URL (OpenAI: ending in /v1)."),
+    out_dir: str = typer.Option(..., "--out", "-o", metavar="DIR",
+                                help="Run folder (local path or fsspec URL)."),
+    api: str = typer.Option("openai-chat", "--api", metavar="API",
                             help="openai-chat | openai-responses | anthropic | gemini."),
-    api_key_env: str | None = typer.Option(None, "--api-key-env",
+    api_key_env: str | None = typer.Option(None, "--api-key-env", metavar="VAR",
                                            help="Environment variable holding the API key."),
-    mode: str = typer.Option("prefix", "--mode", help="prefix (regenerate each turn) | rollout."),
-    profile: str | None = typer.Option(None, "--profile", help="Perturbation profile for stubs."),
+    mode: str = typer.Option("prefix", "--mode", metavar="MODE",
+                             help="prefix (regenerate each turn) | rollout."),
+    profile: str | None = typer.Option(None, "--profile", metavar="PROFILE",
+                                       help="Perturbation profile for stubs."),
     seed: int = typer.Option(0, "--seed", help="Run seed every random choice derives from."),
     samples: int = typer.Option(1, "--samples", help="Samples per turn (K)."),
     sample: int | None = typer.Option(None, "--sample", help="Draw N sessions."),
-    stratify_by: str | None = typer.Option(None, "--stratify-by",
+    stratify_by: str | None = typer.Option(None, "--stratify-by", metavar="LABEL",
                                            help="Label to stratify --sample by."),
-    filter_expr: str | None = typer.Option(None, "--filter",
+    filter_expr: str | None = typer.Option(None, "--filter", metavar="EXPR",
                                            help='Session filter, e.g. \'segment == "x"\'.'),
-    concurrency: int = typer.Option(16, "--concurrency", help="Trajectories in flight."),
+    concurrency: int = typer.Option(16, "--concurrency",
+                                    help="Trajectories in flight at most; calls in flight to "
+                                         "each endpoint adapt below it (docs/replayer.md)."),
     max_steps: int = typer.Option(8, "--max-steps", help="Model calls per turn at most."),
-    executor: str = typer.Option("local", "--executor", help="local | ray."),
-    workers: str = typer.Option("1", "--workers", metavar="N",
-                                help="Local worker processes (--executor local; 1 = in this "
-                                     "process)."),
-    ray_address: str | None = typer.Option(None, "--ray-address",
+    executor: str = typer.Option("local", "--executor", metavar="EXECUTOR", help="local | ray."),
+    workers: str = typer.Option("1", "--workers", metavar="N", hidden=True,
+                                help="Retired: refused unless 1 (see --executor ray)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", metavar="ADDRESS",
                                            help="Ray cluster address (default: local Ray)."),
     ray_workers: int | None = typer.Option(None, "--ray-workers", help="Ray shards."),
-    param: list[str] = typer.Option([], "--param", help="Override a request parameter."),
+    param: list[str] = typer.Option([], "--param", metavar="KEY=VALUE",
+                                    help="Override a request parameter."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
-    cache_dir: str | None = typer.Option(None, "--cache-dir", help="Shared response cache."),
-    user_simulator: str | None = typer.Option(None, "--user-simulator",
+    cache_dir: str | None = typer.Option(None, "--cache-dir", metavar="DIR",
+                                         help="Shared response cache."),
+    user_simulator: str | None = typer.Option(None, "--user-simulator", metavar="MODEL",
                                               help="Rollout: model simulating the user."),
-    tool_simulator: str | None = typer.Option(None, "--tool-simulator",
+    tool_simulator: str | None = typer.Option(None, "--tool-simulator", metavar="MODEL",
                                               help="Model the stubs may simulate tools with."),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per model call."),
+    timeout: float = typer.Option(120.0, "--timeout", metavar="SECONDS",
+                                  help="Seconds per model call."),
     max_attempts: int = typer.Option(6, "--max-attempts", help="Attempts per model call."),
-    rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
-    tpm: float | None = typer.Option(None, "--tpm", help="Tokens per minute limit."),
-    prices: str | None = typer.Option(None, "--prices", help="Price table (JSON or TOML)."),
+    rpm: float | None = typer.Option(None, "--rpm", metavar="N", help="Requests per minute limit."),
+    tpm: float | None = typer.Option(None, "--tpm", metavar="N", help="Tokens per minute limit."),
+    prices: str | None = typer.Option(None, "--prices", metavar="PATH",
+                                      help="Price table (JSON or TOML)."),
     fallbacks: str = typer.Option(
         "nearest,synthesize", "--fallbacks", metavar="LIST",
         help="Fallbacks tried, in order, for a call no recording matches: any of nearest, "
              "synthesize, simulate (needs --tool-simulator), or none."),
     miss: str = typer.Option(
-        "error", "--miss",
+        "error", "--miss", metavar="POLICY",
         help="When neither a recording nor a fallback answers a call: error (the candidate "
              "sees the tool's own error and the turn fails as stub_miss; exit status 3) or "
              "continue (the turn goes on; the miss is counted)."),
     batch: bool = typer.Option(False, "--batch",
                                help="Send the candidate's calls through the provider's batch "
                                     "API (half price; one batch round per step; resumable)."),
-    batch_poll: float | None = typer.Option(None, "--batch-poll", metavar="S",
+    batch_poll: float | None = typer.Option(None, "--batch-poll", metavar="SECONDS",
                                             help="First wait between batch polls, doubling "
                                                  "to 10 min (default 30 s)."),
-    progress: str | None = typer.Option(None, "--progress", help="bar | log | off."),
+    progress: str | None = typer.Option(None, "--progress", metavar="MODE",
+                                        help="bar | log | off."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Start the --out run folder afresh: remove the run "
@@ -136,12 +149,13 @@ def replay(
     from stubs.policy import parse_fallbacks
 
     _check_rates(timeout, rpm, tpm)
+    _workers(workers)
     try:
         config = ReplayConfig(
             corpus=corpus, out=out_dir, model=model, base_url=base_url, api=api,
             api_key_env=api_key_env, mode=mode, profile=profile, seed=seed, samples=samples,
             sample=sample, stratify_by=stratify_by, filter=filter_expr, concurrency=concurrency,
-            max_steps=max_steps, executor=executor, workers=_workers(workers),
+            max_steps=max_steps, executor=executor,
             ray_address=ray_address,
             ray_workers=ray_workers, params=_params(param), cache=not no_cache,
             cache_dir=cache_dir, user_simulator=user_simulator, tool_simulator=tool_simulator,
@@ -157,7 +171,7 @@ def replay(
     from deploysim.outputs import check_out_dir
 
     check_out_dir(config.out)
-    if overwrite:  # before the workers start: they open the run folder's cache
+    if overwrite:
         from recorder.corpus import resolve
         from replayer.clients import resolve_api_key
         from replayer.run import reset
@@ -169,20 +183,9 @@ def replay(
         if removed:
             err.print(f"--overwrite: removed the earlier run in {config.out} ({removed} "
                       "files)", markup=False, highlight=False)
-    pool = None
-    if config.executor == "local" and config.workers > 1:
-        # the workers start now, so their start-up overlaps this process's remaining imports
-        from replayer.processes import WorkerPool
+    from replayer.replay import replay as run_replay
 
-        pool = WorkerPool(config.workers, config)
-        pool.start()
-    try:
-        from replayer.replay import replay as run_replay
-
-        summary = aio_run(run_replay(config, console=err, progress_mode=progress, pool=pool))
-    finally:
-        if pool is not None:
-            pool.close()
+    summary = aio_run(run_replay(config, console=err, progress_mode=progress))
     if as_json:
         print_json(summary)
     else:
@@ -231,6 +234,10 @@ def _print(summary: dict[str, Any]) -> None:
     out.print(f"model: {u['requests']} requests, {u['retries']} retries, {u['cache_hits']} "
               f"cache hits; tokens in {u['input_tokens']:,} out {u['output_tokens']:,}; "
               f"cost {cost}", markup=False)
+    from replayer.clients.adaptive import describe
+
+    for line in describe(summary.get("concurrency") or {}):
+        out.print(f"concurrency: {line}", markup=False)
     if summary.get("batch"):
         b = summary["batch"]
         out.print(f"batch: {b['rounds']} rounds, {b['batches']} batches, {b['requests']} "
@@ -239,4 +246,10 @@ def _print(summary: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("replay")(replay)
+    from deploysim.cli_help import exit_codes
+
+    app.command("replay", epilog=exit_codes(
+        {0: "replayed (turns that failed are counted in the summary)",
+         1: "every turn failed (the summary names why)",
+         EXIT_STUB_MISS: "--miss error failed a turn: a tool call neither a recording nor a "
+                         "fallback answered"}))(replay)

@@ -11,13 +11,16 @@ from deploysim.console import err, out, print_json
 
 
 def robustness(
-    runs: list[str] = typer.Argument(..., help="Run folders of one model and corpus under "
+    runs: list[str] = typer.Argument(..., metavar="RUN",
+                                     help="Run folders of one model and corpus under "
                                      "different perturbation profiles (include the "
                                      "unperturbed one)."),
-    rubric: str = typer.Option("default", "--rubric", help="Rubric file or shipped name."),
-    report: str | None = typer.Option(None, "--report", help="Write the HTML matrix here "
+    rubric: str = typer.Option("default", "--rubric", "-r", metavar="RUBRIC",
+                               help="Rubric file or shipped name."),
+    report: str | None = typer.Option(None, "--report", metavar="PATH",
+                                      help="Write the HTML matrix here "
                                       "(+ .json)."),
-    confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
+    confidence: float = typer.Option(0.95, "--confidence", metavar="LEVEL", help="Interval level."),
     as_json: bool = typer.Option(False, "--json", help="Print the matrix as JSON."),
 ) -> None:
     """A profile × behavior matrix of rates with intervals and the paired change against the
@@ -85,4 +88,6 @@ def robustness(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("robustness")(robustness)
+    from deploysim.cli_help import exit_codes
+
+    app.command("robustness", epilog=exit_codes({0: "measured"}))(robustness)

@@ -16,6 +16,7 @@ SCHEMAS: dict[str, str] = {
     "manifest": "recorder.run:RunManifest.model_json_schema",
     "rubric": "grader.rubric:rubric_schema",
     "policy": "grader.policy:policy_schema",
+    "config": "deploysim.project:config_schema",
 }
 """Schema name -> `module:attribute` of a function returning the schema."""
 
@@ -28,7 +29,8 @@ def _load(target: str) -> Callable[[], dict[str, Any]]:
     return obj  # type: ignore[no-any-return,unused-ignore]
 
 
-def schema(name: str = typer.Argument(..., help=f"One of: {', '.join(SCHEMAS)}.")) -> None:
+def schema(name: str = typer.Argument(..., metavar="NAME",
+                                      help=f"One of: {', '.join(SCHEMAS)}.")) -> None:
     """Print the JSON Schema of a deploysim format."""
     if name not in SCHEMAS:
         raise UsageError(f"There is no schema named {name!r}; choose one of {', '.join(SCHEMAS)}.")
@@ -36,4 +38,6 @@ def schema(name: str = typer.Argument(..., help=f"One of: {', '.join(SCHEMAS)}."
 
 
 def register(app: typer.Typer) -> None:
-    app.command("schema")(schema)
+    from deploysim.cli_help import exit_codes
+
+    app.command("schema", epilog=exit_codes({0: "printed"}))(schema)

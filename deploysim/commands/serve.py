@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import err, print_json
 from recorder.aio import run as aio_run
 
@@ -22,14 +23,14 @@ _MISS_HELP = ("When neither a recording nor a fallback answers a call: error (th
               "serve exits 3), continue (the same error, not a failure) or forward (the real "
               "tool). synthesize and simulate are older spellings of --fallbacks.")
 _FALLBACKS_HELP = ("Fallbacks tried, in order, for a call no recording matches: any of nearest, "
-                   "synthesize, simulate (needs --simulator), or none. Default "
+                   "synthesize, simulate (needs --tool-simulator), or none. Default "
                    "nearest,synthesize.")
 EXIT_STUB_MISS = 3
 """Calls went unanswered under `--miss error` (the same status `deploysim replay` uses)."""
 
 
 def _simulator(spec: str | None, api: str) -> Any:
-    """`MODEL@URL` → a model client for `--miss simulate`."""
+    """`MODEL@URL` → a model client for the `simulate` fallback."""
     if spec is None:
         return None
     from proxy.replay.errors import ServeConfigError
@@ -37,41 +38,47 @@ def _simulator(spec: str | None, api: str) -> Any:
 
     model, sep, url = spec.partition("@")
     if not sep or not model or not url:
-        raise ServeConfigError(f"--simulator {spec!r} is not MODEL@URL; write e.g. "
-                               "--simulator gpt-5-mini@https://api.openai.com/v1.")
+        raise ServeConfigError(f"--tool-simulator {spec!r} is not MODEL@URL; write e.g. "
+                               "--tool-simulator gpt-5-mini@https://api.openai.com/v1.")
     return make_client(api, model, url)
 
 
 def serve(
-    corpus: list[str] = typer.Argument(..., help=_CORPUS_HELP),
-    listen: str = typer.Option("127.0.0.1:8788", "--listen", help="HOST:PORT to listen on."),
-    profile: str = typer.Option("none", "--profile",
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS", help=_CORPUS_HELP),
+    listen: str = typer.Option("127.0.0.1:8788", "--listen", metavar="HOST:PORT",
+                               help="HOST:PORT to listen on."),
+    profile: str = typer.Option("none", "--profile", metavar="PROFILE",
                                 help="Perturbation profile: a built-in name or a TOML file."),
     seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
-    miss: str = typer.Option("error", "--miss", help=_MISS_HELP),
+    miss: str = typer.Option("error", "--miss", metavar="POLICY", help=_MISS_HELP),
     fallbacks: str | None = typer.Option(None, "--fallbacks", metavar="LIST",
                                          help=_FALLBACKS_HELP),
     candidate: list[str] = typer.Option(
-        [], "--candidate", help="[NAME=]URL: forward the LLM route NAME (default /) to this "
+        [], "--candidate", metavar="[NAME=]URL",
+help="Forward the LLM route NAME (default /) to this "
         "candidate model endpoint. Repeatable."),
     route: list[str] = typer.Option(
-        [], "--route", help="NAME=replay|record|forward: a route's mode (NAME / for the "
+        [], "--route", metavar="NAME=MODE",
+help="A route's mode: replay, record or forward (NAME / for the "
         "unnamed route). Repeatable."),
     upstream: list[str] = typer.Option(
-        [], "--upstream", help="[NAME=]URL: the real upstream of a record/forward route or of "
+        [], "--upstream", "-u", metavar="[NAME=]URL",
+help="The real upstream of a record/forward route or of "
         "forwarded misses (default: the one recorded). Repeatable."),
-    run_out: str | None = typer.Option(None, "--run-out",
+    run_out: str | None = typer.Option(None, "--run-out", metavar="DIR",
                                        help="Write what the agent did here as a run."),
     session_header: str = typer.Option("X-Deploysim-Session", "--session-header",
+                                       metavar="HEADER",
                                        help="Header naming the recorded session to prefer."),
-    redact_rules: str | None = typer.Option(None, "--redact-rules",
+    redact_rules: str | None = typer.Option(None, "--redact-rules", metavar="PATH",
                                             help="TOML file of extra redaction rules."),
-    stub_index: str | None = typer.Option(None, "--stub-index",
+    stub_index: str | None = typer.Option(None, "--stub-index", metavar="PATH",
                                           help="A prebuilt stub index of this corpus."),
-    simulator: str | None = typer.Option(None, "--simulator",
-                                         help="MODEL@URL of the model --miss simulate uses."),
-    simulator_api: str = typer.Option("openai-chat", "--simulator-api",
-                                      help="openai-chat | openai-responses | anthropic | gemini."),
+    simulator: str | None = typer.Option(None, "--tool-simulator", metavar="MODEL@URL",
+                                         help="The model the simulate fallback answers with."),
+    simulator_api: str = typer.Option("openai-chat", "--tool-simulator-api", metavar="API",
+                                      help="The --tool-simulator's API: openai-chat | "
+                                      "openai-responses | anthropic | gemini."),
     as_json: bool = typer.Option(False, "--json", help="Print the closing summary as JSON."),
 ) -> None:
     """Answer an agent's tool calls from recordings; stop with Ctrl-C or SIGTERM."""
@@ -95,20 +102,21 @@ def serve(
 
 
 def serve_stdio(
-    corpus: list[str] = typer.Argument(..., help=_CORPUS_HELP),
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS", help=_CORPUS_HELP),
     server: str | None = typer.Option(
-        None, "--server", help="The recorded MCP server to stand in for: its route or "
+        None, "--server", metavar="NAME",
+help="The recorded MCP server to stand in for: its route or "
         "record-stdio name (may be left out when the corpus has only one)."),
-    profile: str = typer.Option("none", "--profile",
+    profile: str = typer.Option("none", "--profile", metavar="PROFILE",
                                 help="Perturbation profile: a built-in name or a TOML file."),
     seed: int = typer.Option(0, "--seed", help="Run seed every perturbation derives from."),
-    miss: str = typer.Option("error", "--miss",
+    miss: str = typer.Option("error", "--miss", metavar="POLICY",
                              help="error, continue or synthesize (see serve)."),
-    session: str | None = typer.Option(None, "--session",
+    session: str | None = typer.Option(None, "--session", metavar="SESSION",
                                        help="The recorded session whose answers to prefer."),
-    run_out: str | None = typer.Option(None, "--run-out",
+    run_out: str | None = typer.Option(None, "--run-out", metavar="DIR",
                                        help="Write the calls answered here as a run."),
-    stub_index: str | None = typer.Option(None, "--stub-index",
+    stub_index: str | None = typer.Option(None, "--stub-index", metavar="PATH",
                                           help="A prebuilt stub index of this corpus."),
 ) -> None:
     """An MCP stdio server answering from recordings (launch it as the agent's tool server)."""
@@ -154,5 +162,9 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("serve-stdio")(serve_stdio)
+    app.command("serve", epilog=exit_codes(
+        {0: "stopped (Ctrl-C or SIGTERM)",
+         EXIT_STUB_MISS: "under --miss error, calls went unanswered (the summary names "
+                         "them)"}))(serve)
+    app.command("serve-stdio", epilog=exit_codes(
+        {0: "the agent closed stdin or the server was stopped"}))(serve_stdio)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import out, print_json
 
 
 def sessions(
-    corpus: list[str] = typer.Argument(..., help="Cassette files, folders, globs or URLs."),
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS",
+                                       help="Cassette files, folders, globs or URLs."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array, one object per "
                                  "session (id, segment, model, turns, tool_calls, tools, ...)."),
 ) -> None:
@@ -38,8 +40,10 @@ _STYLES = {"role": "bold cyan", "text": "", "thinking": "dim italic", "tool_call
 
 
 def show(
-    corpus: str = typer.Argument(..., help="A cassette file, folder, glob or URL."),
-    session_id: str = typer.Argument(..., help="The session id (or a unique prefix of it)."),
+    corpus: str = typer.Argument(..., metavar="CORPUS",
+                                 help="A cassette file, folder, glob or URL."),
+    session_id: str = typer.Argument(..., metavar="SESSION",
+                                     help="The session id (or a unique prefix of it)."),
     as_json: bool = typer.Option(False, "--json", help="Print the session record as JSON."),
 ) -> None:
     """Show one session as a conversation: roles, tool calls and results, timings, and
@@ -72,11 +76,17 @@ def show(
 
 
 def derive(
-    corpus: list[str] = typer.Argument(..., help="Cassette files, folders, globs or URLs."),
-    out_dir: str = typer.Option(..., "--out", help="Folder for the new cassette."),
-    rules: str = typer.Option(None, "--rules", help="Extra redaction rules (TOML)."),
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS",
+                                       help="Cassette files, folders, globs or URLs."),
+    out_dir: str = typer.Option(..., "--out", "-o", metavar="DIR",
+                                help="Folder for the new cassette."),
+    redact_rules: str | None = typer.Option(None, "--redact-rules", metavar="PATH",
+                                            help="TOML file of extra redaction rules."),
     no_redact: bool = typer.Option(False, "--no-redact", help="Do not redact the derived "
                                    "sessions (the exchanges are copied as they are)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON: "
+                                 "path and counts of exchanges, sessions, annotations, "
+                                 "exchanges_with_problems."),
 ) -> None:
     """Re-derive sessions from the raw exchanges into a new cassette: the exchanges (with any
     parse problems attached), fresh sessions, and the annotations."""
@@ -84,7 +94,10 @@ def derive(
     from recorder.rederive import rederive
 
     check_out_dir(out_dir)
-    path, report = rederive(corpus, out_dir, rules_file=rules, redact=not no_redact)
+    path, report = rederive(corpus, out_dir, rules_file=redact_rules, redact=not no_redact)
+    if as_json:
+        print_json({"path": path, **report})
+        return
     out.print(f"wrote {report['exchanges']} exchange(s) and {report['sessions']} session(s) "
               f"to {path}")
     if report["exchanges_with_problems"]:
@@ -93,6 +106,6 @@ def derive(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sessions")(sessions)
-    app.command("show")(show)
-    app.command("derive")(derive)
+    app.command("sessions", epilog=exit_codes({0: "listed"}))(sessions)
+    app.command("show", epilog=exit_codes({0: "shown"}))(show)
+    app.command("derive", epilog=exit_codes({0: "written"}))(derive)

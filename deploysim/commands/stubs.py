@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from deploysim.cli_help import exit_codes
 from deploysim.console import out, print_json
 
 stubs_app = typer.Typer(help="Build, inspect and check the tool stubs a replay answers from.",
@@ -15,8 +16,11 @@ stubs_app = typer.Typer(help="Build, inspect and check the tool stubs a replay a
 profiles_app = typer.Typer(help="Perturbation profiles: the environment states a replay runs "
                            "under.", no_args_is_help=True)
 
-_CONFIG = typer.Option(None, "--config", help="Stub configuration TOML (volatile fields, "
-                       "matchers, repeat policy); see docs/stubs.md.")
+# --config/-c is the pipeline's deploysim.toml everywhere; this one configures the stubs only
+_CONFIG = typer.Option(None, "--stub-config", metavar="PATH", help="Stub configuration TOML "
+                       "(volatile fields, matchers, repeat policy); see docs/stubs.md.")
+_CORPUS_OR_INDEX = "A corpus (file, folder, glob, URL) or a prebuilt index."
+_DONE = exit_codes({0: "done"})
 
 
 def _config(path: str | None) -> Any:
@@ -37,11 +41,13 @@ def _index_and_corpus(spec: str, config_path: str | None) -> Any:
     return StubIndex.build(source.corpus_calls(corpus), _config(config_path))
 
 
-@stubs_app.command("build")
+@stubs_app.command("build", epilog=_DONE)
 def build(
-    corpus: list[str] = typer.Argument(..., help="Cassette files, folders, globs or URLs."),
-    out_path: str = typer.Option(..., "--out", help="Where to write the prebuilt index."),
-    config: str | None = _CONFIG,
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS",
+                                       help="Cassette files, folders, globs or URLs."),
+    out_path: str = typer.Option(..., "--out", "-o", metavar="PATH",
+                                 help="Where to write the prebuilt index."),
+    stub_config: str | None = _CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print the index header as JSON."),
 ) -> None:
     """Build a prebuilt stub index (loads in a fraction of the time a corpus takes)."""
@@ -50,7 +56,7 @@ def build(
     from stubs.store import save_index
 
     c = source.open_corpus(corpus)
-    index = StubIndex.build(source.corpus_calls(c), _config(config))
+    index = StubIndex.build(source.corpus_calls(c), _config(stub_config))
     header = save_index(index, out_path, corpus_hash=c.content_hash(), corpus_paths=c.paths)
     header = {k: v for k, v in header.items() if k != "config"} | {"path": out_path}
     if as_json:
@@ -60,18 +66,18 @@ def build(
     out.print(f"index {header['index_hash'][:16]}  corpus {str(header['corpus_hash'])[:16]}")
 
 
-@stubs_app.command("show")
+@stubs_app.command("show", epilog=_DONE)
 def show(
-    corpus: str = typer.Argument(..., help="A corpus (file, folder, glob, URL) or a prebuilt "
-                                 "index."),
-    tool: str | None = typer.Argument(None, help="One tool (label or name) to show in detail."),
-    config: str | None = _CONFIG,
+    corpus: str = typer.Argument(..., metavar="CORPUS", help=_CORPUS_OR_INDEX),
+    tool: str | None = typer.Argument(None, metavar="TOOL",
+                                      help="One tool (label or name) to show in detail."),
+    stub_config: str | None = _CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Tools with call counts and argument and response shapes; one tool in detail."""
     from stubs.describe import describe_tool, describe_tools
 
-    index = _index_and_corpus(corpus, config)
+    index = _index_and_corpus(corpus, stub_config)
     if tool is None:
         rows = describe_tools(index)
         if as_json:
@@ -104,14 +110,16 @@ def show(
                   markup=False)
 
 
-@stubs_app.command("fidelity")
+@stubs_app.command("fidelity", epilog=_DONE)
 def fidelity(
-    corpus: list[str] = typer.Argument(..., help="Cassette files, folders, globs or URLs."),
-    holdout: float = typer.Option(0.2, "--holdout", help="Share of recorded calls held out."),
+    corpus: list[str] = typer.Argument(..., metavar="CORPUS",
+                                       help="Cassette files, folders, globs or URLs."),
+    holdout: float = typer.Option(0.2, "--holdout", metavar="SHARE",
+                                  help="Share of recorded calls held out."),
     seed: int = typer.Option(0, "--seed", help="Seed of the hold-out choice and of synthesis."),
-    fallbacks: str = typer.Option("nearest,synthesize", "--fallbacks",
+    fallbacks: str = typer.Option("nearest,synthesize", "--fallbacks", metavar="LIST",
                                   help="Fallback layers in order (nearest, synthesize)."),
-    config: str | None = _CONFIG,
+    stub_config: str | None = _CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Hold out recorded calls, answer them from stubs built on the rest, and report how close
@@ -122,7 +130,7 @@ def fidelity(
     c = source.open_corpus(corpus)
     layers = [f.strip() for f in fallbacks.split(",") if f.strip()]
     report = asyncio.run(measure(lambda: source.corpus_calls(c), holdout=holdout, seed=seed,
-                                 config=_config(config), fallbacks=layers))
+                                 config=_config(stub_config), fallbacks=layers))
     if as_json:
         print_json(report)
         return
@@ -131,19 +139,23 @@ def fidelity(
     out.print(fidelity_table(report))
 
 
-@stubs_app.command("query")
+@stubs_app.command("query", epilog=_DONE)
 def query(
-    corpus: str = typer.Argument(..., help="A corpus or a prebuilt index."),
-    tool: str = typer.Argument(..., help="Tool name (http: 'METHOD /path')."),
-    arguments: str = typer.Argument("{}", help="The call's arguments as JSON."),
-    kind: str = typer.Option("function", "--kind", help="function | mcp | http."),
-    server: str | None = typer.Option(None, "--server", help="MCP server / HTTP route name."),
-    session: str | None = typer.Option(None, "--session", help="Recorded session to prefer."),
+    corpus: str = typer.Argument(..., metavar="CORPUS", help=_CORPUS_OR_INDEX),
+    tool: str = typer.Argument(..., metavar="TOOL", help="Tool name (http: 'METHOD /path')."),
+    arguments: str = typer.Argument("{}", metavar="ARGUMENTS",
+                                    help="The call's arguments as JSON."),
+    kind: str = typer.Option("function", "--kind", metavar="KIND",
+                             help="function | mcp | http."),
+    server: str | None = typer.Option(None, "--server", metavar="NAME",
+                                      help="MCP server / HTTP route name."),
+    session: str | None = typer.Option(None, "--session", metavar="SESSION",
+                                       help="Recorded session to prefer."),
     call_index: int = typer.Option(0, "--call-index", help="Position of the call."),
-    profile: str = typer.Option("none", "--profile", help="Perturbation profile (name or "
-                                "TOML file)."),
+    profile: str = typer.Option("none", "--profile", metavar="PROFILE",
+                                help="Perturbation profile (name or TOML file)."),
     seed: int = typer.Option(0, "--seed", help="Run seed."),
-    config: str | None = _CONFIG,
+    stub_config: str | None = _CONFIG,
 ) -> None:
     """Answer one tool call from stubs and print the answer as JSON (to try things out)."""
     from recorder.errors import UsageError
@@ -158,7 +170,7 @@ def query(
     except ValueError as exc:
         raise BadArguments(f"The arguments {arguments!r} are not valid JSON ({exc}); give a "
                            "JSON object such as '{\"city\": \"Paris\"}'.") from None
-    engine = StubEngine(_index_and_corpus(corpus, config), seed=seed, profile=profile)
+    engine = StubEngine(_index_and_corpus(corpus, stub_config), seed=seed, profile=profile)
     answer = asyncio.run(engine.answer(ToolQuery(
         kind=kind, name=tool, arguments=args, server=server,  # type: ignore[arg-type]
         session_id=session, call_index=call_index)))
@@ -171,7 +183,7 @@ def query(
         "diagnostics": answer.diagnostics})
 
 
-@profiles_app.command("list")
+@profiles_app.command("list", epilog=_DONE)
 def list_profiles(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """The built-in profiles."""
     from stubs.perturb import builtin_names, load_profile
@@ -187,9 +199,10 @@ def list_profiles(as_json: bool = typer.Option(False, "--json", help="Print as J
         out.print(f"[bold]{r['name']:<9}[/] {r['description']}\n          operators: {ops}")
 
 
-@profiles_app.command("show")
+@profiles_app.command("show", epilog=_DONE)
 def show_profile(
-    name: str = typer.Argument(..., help="A built-in profile name or a profile TOML file."),
+    name: str = typer.Argument(..., metavar="PROFILE",
+                               help="A built-in profile name or a profile TOML file."),
     as_json: bool = typer.Option(False, "--json", help="Print the full spec as JSON."),
 ) -> None:
     """A profile's rules with every parameter (defaults filled in)."""
@@ -206,7 +219,7 @@ def show_profile(
         out.print(f"  p={r.probability:<5g} {r.operator:<18} on {where}  {params}", markup=False)
 
 
-@profiles_app.command("operators")
+@profiles_app.command("operators", epilog=_DONE)
 def operators(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Every registered perturbation operator (built-in and plugins) with its parameters."""
     from stubs.perturb import OPERATORS, load_plugins

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 
-from deploysim.demo.users import SessionSpec
+from deploysim.demo.users import SessionSpec, UserState, next_message
 
 SYSTEM_PROMPT = (
     "You are shop-ops, an operations agent for the shop-api team. You can use workspace tools "
@@ -82,6 +82,7 @@ class Agent:
         """Play one simulated user's session end to end; returns the conversation."""
         from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
+        from openai import LengthFinishReasonError
 
         ep, llm = self.ep, self._llm
         headers = {"X-Deploysim-Session": spec.id, "X-Deploysim-Segment": spec.segment}
@@ -94,8 +95,12 @@ class Agent:
                                                        "description": t.description or "",
                                                        "parameters": t.input_schema}}
                      for t in listed.tools] + CRM_TOOLS
-            for k, text in enumerate(spec.messages):
+            # the user reacts to each turn (users.next_message): pushes back, retries, stops
+            state, k = UserState(), 0
+            text: str | None = spec.messages[0]
+            while text is not None:
                 messages.append({"role": "user", "content": text})
+                start = len(messages)
                 for step in range(MAX_STEPS):
                     completion: Any
                     if (k + step) % 2:  # half the calls stream, like a real mixed fleet
@@ -104,7 +109,12 @@ class Agent:
                                 extra_headers=headers) as stream:
                             async for _event in stream:
                                 pass
-                            completion = await stream.get_final_completion()
+                            try:
+                                completion = await stream.get_final_completion()
+                            except LengthFinishReasonError as exc:
+                                # a real model (demo --real-model) ran out of tokens; the
+                                # SDK's stream helper refuses the answer, an agent keeps it
+                                completion = exc.completion
                     else:
                         completion = await llm.chat.completions.create(
                             model=ep.model, messages=messages, tools=tools,
@@ -112,16 +122,25 @@ class Agent:
                     msg = completion.choices[0].message
                     messages.append(msg.model_dump(exclude_none=True, exclude={"parsed"}))
                     if not msg.tool_calls:
+                        # an empty answer (a real model gives them) is kept as "": servers
+                        # refuse an assistant message with neither content nor tool calls
+                        messages[-1].setdefault("content", "")
                         break
                     for call in msg.tool_calls:
                         content = await self._call_tool(mcp, mcp_names, http, call)
                         messages.append({"role": "tool", "tool_call_id": call.id,
                                          "content": content})
+                text, k = next_message(spec, messages[start:], state), k + 1
         return messages
 
     async def _call_tool(self, mcp: Any, mcp_names: set[str], http: httpx2.AsyncClient,
                          call: Any) -> str:
-        args = json.loads(call.function.arguments or "{}")
+        try:  # a real model (demo --real-model) writes arguments that are not JSON
+            args = json.loads(call.function.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            return f"Error: invalid JSON arguments for tool {call.function.name}: {exc}"
+        if not isinstance(args, dict):
+            return f"Error: the arguments of tool {call.function.name} must be a JSON object"
         if call.function.name not in mcp_names:
             return await _crm(http, self.ep.crm_url, call.function.name, args)
         result = await mcp.call_tool(call.function.name, args)

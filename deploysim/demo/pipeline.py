@@ -36,6 +36,8 @@ from recorder.aio import run as aio_run
 from recorder.errors import DeploysimError
 
 PROFILE = "hostile"
+DEPLOYMENT_SEED = 1000
+"""Added to the seed for the candidate's deployment window: other users than production's."""
 AGENT_CONCURRENCY = 16
 AGENT_PROCESSES = 2
 
@@ -56,6 +58,21 @@ class DemoResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
+    seed: int = 7
+
+    def rerun_commands(self, port: int = 8777) -> list[str]:
+        """Commands that work after the demo ended: serve its models, write a deploysim.toml
+        for its corpus, run the pipeline from it (the same decision as the demo's gate)."""
+        rerun = self.out / "rerun"
+        return [shlex.join(["deploysim", "demo", "--serve-models", "--port", str(port),
+                            "--seed", str(self.seed)]) + " &",
+                shlex.join(["deploysim", "init", "--corpus", str(self.production),
+                            "--baseline-model", DEPLOYED.name, "--candidate-model",
+                            CANDIDATE.name, "--base-url", f"http://127.0.0.1:{port}/v1",
+                            "--profile", PROFILE, "--seed", str(self.seed), "--miss",
+                            "continue", "--out", str(rerun), "--audit",
+                            str(rerun / "audit.sqlite")]),
+                "deploysim run"]
 
     @property
     def production(self) -> Path:
@@ -72,6 +89,15 @@ class DemoResult:
     @property
     def baseline_unperturbed(self) -> Path:
         return self.out / "runs" / "baseline-unperturbed"
+
+    @property
+    def deployment(self) -> Path:
+        """What the candidate then did in production (the calibration's truth)."""
+        return self.out / "deployment"
+
+    @property
+    def candidate_unperturbed(self) -> Path:
+        return self.out / "runs" / "candidate-unperturbed"
 
     @property
     def report(self) -> Path:
@@ -138,15 +164,18 @@ def play_sessions(ep: Endpoints, seed: int, indices: list[int]) -> int:
 class World:
     """The simulated world (`python -m deploysim.demo.world`) running in its own process."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, seed: int | None = None) -> None:
         self.log = log
+        self.seed = seed
+        """Seeds the models' sampling (None: deterministic models)."""
         self.urls: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> World:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._logf = open(self.log, "wb")
-        self._proc = subprocess.Popen([sys.executable, "-m", "deploysim.demo.world"],
+        seed = [] if self.seed is None else ["--seed", str(self.seed)]
+        self._proc = subprocess.Popen([sys.executable, "-m", "deploysim.demo.world", *seed],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._logf)
         assert self._proc.stdout is not None
@@ -168,21 +197,24 @@ class World:
 
 
 async def _record(res: DemoResult, world: World, n: int, seed: int,
-                  say: Callable[[str], None]) -> None:
+                  say: Callable[[str], None], model: str = DEPLOYED.name,
+                  corpus: Path | None = None) -> None:
     port = _free_port()
     gw = f"http://127.0.0.1:{port}"
+    corpus = corpus or res.production
     cmd = [*_deploysim(), "record", "--listen", f"127.0.0.1:{port}",
-           "--out", str(res.production), "--upstream", f"llm={world.urls['model']}",
+           "--out", str(corpus), "--upstream", f"llm={world.urls['model']}",
            "--upstream", f"tools={world.urls['mcp']}", "--upstream", f"crm={world.urls['crm']}"]
     res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
-    log = res.out / "logs" / "record.log"
+    log = res.out / "logs" / ("record.log" if corpus == res.production
+                              else f"record-{corpus.name}.log")
     with open(log, "wb") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
         try:
             await _wait_healthy(f"{gw}/_deploysim/health", proc, log)
             say(f"gateway {gw} fronts the simulated model, the MCP workspace server and "
                 "the CRM")
-            ep = Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm", model=DEPLOYED.name)
+            ep = Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm", model=model)
             # The official SDKs cost more CPU than everything else here: the agents get two
             # processes so the fleet, not one event loop, sets the pace.
             loop = asyncio.get_running_loop()
@@ -222,7 +254,9 @@ async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str],
     for name, out, t, profile in (("baseline", res.baseline, DEPLOYED, PROFILE),
                                   ("candidate", res.candidate, CANDIDATE, PROFILE),
                                   ("baseline-unperturbed", res.baseline_unperturbed, DEPLOYED,
-                                   "none")):
+                                   "none"),
+                                  ("candidate-unperturbed", res.candidate_unperturbed,
+                                   CANDIDATE, "none")):
         cmd = _replay_cmd(res, out, t.name, profile, world.urls["model"] + "/v1", seed)
         res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
         log = res.out / "logs" / f"replay-{name}.log"
@@ -234,8 +268,8 @@ async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str],
         if code != 0:
             raise DemoError(f"`deploysim replay` of the {name} failed (exit {code}); "
                             f"see {log}.")
-    say(f"replayed both models on every recorded turn under the `{PROFILE}` profile, and the "
-        "deployed model once more unperturbed (for calibration)")
+    say(f"replayed both models on every recorded turn under the `{PROFILE}` profile, and once "
+        "more unperturbed (for calibration)")
 
 
 def _cli_json(args: list[str]) -> tuple[int, Any]:
@@ -256,15 +290,29 @@ def _cli_json(args: list[str]) -> tuple[int, Any]:
 def run_demo(out: Path, sessions: int = 200, seed: int = 7,
              say: Callable[[str], None] = print) -> DemoResult:
     """Run the whole demo into `out` and return what it produced."""
+    # every command the demo runs (in this process or as a subprocess) ignores a
+    # deploysim.toml in the working folder: its defaults must not change the demo
+    saved = os.environ.get("DEPLOYSIM_CONFIG")
+    os.environ["DEPLOYSIM_CONFIG"] = "none"
+    try:
+        return _run_demo(out, sessions, seed, say)
+    finally:
+        if saved is None:
+            os.environ.pop("DEPLOYSIM_CONFIG", None)
+        else:
+            os.environ["DEPLOYSIM_CONFIG"] = saved
+
+
+def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> DemoResult:
     _quiet_logs()
     os.environ.setdefault("DEPLOYSIM_REDACTION_KEY", f"deploysim-demo-key-{seed}")
-    res = DemoResult(out=out)
+    res = DemoResult(out=out, seed=seed)
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty; give a new --out folder (or delete it) so the demo "
                         "never mixes runs.")
     out.mkdir(parents=True, exist_ok=True)
 
-    world = World(out / "logs" / "world.log")
+    world = World(out / "logs" / "world.log", seed)
     with world:
         t = time.perf_counter()
         aio_run(_record(res, world, sessions, seed, say))
@@ -273,6 +321,13 @@ def run_demo(out: Path, sessions: int = 200, seed: int = 7,
         res.sessions = res.recorded.get("sessions", 0)
         say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
             f"{res.recorded.get('tool_calls')} tool calls into {res.production}")
+        # calibration's truth: the candidate deployed to other users, who react to it
+        t = time.perf_counter()
+        aio_run(_record(res, world, sessions, seed + DEPLOYMENT_SEED, lambda _: None,
+                        model=CANDIDATE.name, corpus=res.deployment))
+        res.timings["deployment"] = time.perf_counter() - t
+        say(f"recorded the candidate deployed to {sessions} other users into {res.deployment} "
+            "(what the simulation is calibrated against)")
         t = time.perf_counter()
         aio_run(_replay(res, world, seed, say))
         res.timings["replay"] = time.perf_counter() - t
@@ -286,11 +341,41 @@ def run_demo(out: Path, sessions: int = 200, seed: int = 7,
     res.timings["gate"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    # each model's simulated rates (replayed unperturbed on production's prefixes) against what
+    # it did in production; two models in release order also score the direction of change
     cal_args = ["calibrate", "--observed", str(res.production), "--simulated",
-                str(res.baseline_unperturbed), "--rubric", "default", "--json"]
+                str(res.baseline_unperturbed), "--observed", str(res.deployment),
+                "--simulated", str(res.candidate_unperturbed), "--rubric", "default", "--json"]
     res.commands.append(shlex.join(["deploysim", *cal_args]))
     _code, res.calibration = _cli_json(cal_args)
     (out / "calibration.json").write_text(json.dumps(res.calibration, indent=2) + "\n")
     (out / "gate.json").write_text(json.dumps(res.gate, indent=2) + "\n")
     res.timings["calibrate"] = time.perf_counter() - t
     return res
+
+
+def serve_models(port: int, seed: int, ready: Callable[[str], None]) -> None:
+    """The demo's scripted models (sim-deployed, sim-candidate) alone, on 127.0.0.1:`port`,
+    sampling with `seed`, until interrupted: what the demo's replays talked to, for
+    `deploysim init && deploysim run` on the demo's corpus after the demo ended. Tools need no
+    server: replays answer them from the recording. The models sample, so the rates differ a
+    little from the demo's; the decision does not."""
+    from deploysim.demo.policies import world_policy
+    from replayer.testing.fake_model import FakeModelServer
+
+    async def main() -> None:
+        # as in deploysim/demo/world.py: the same policy and stream deltas
+        model = FakeModelServer(world_policy(seed), chunk=32, port=port, log_requests=False)
+        try:
+            await model.start()
+        except OSError as exc:
+            raise DemoError(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); give "
+                            "a free port with --port.") from exc
+        ready(model.openai_url)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await model.stop()
+
+    _quiet_logs()
+    aio_run(main())

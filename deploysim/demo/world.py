@@ -1,7 +1,11 @@
 """The simulated world in its own process: the scripted model server, the MCP workspace server
 and the CRM, on loopback. Prints their URLs as one JSON line, then serves until stdin closes.
 
-    python -m deploysim.demo.world
+    python -m deploysim.demo.world [--seed N]
+
+With `--seed` the models sample from one random state seeded by N for the whole run (the
+demo's production recording and its replays are independent samples of the same models);
+without it every answer is a function of the conversation.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 from recorder.aio import run as aio_run
 
 
-async def serve() -> None:
+async def serve(seed: int | None = None) -> None:
     from deploysim.demo.policies import world_policy
     from deploysim.demo.tool_servers import CrmServer, McpHttpServer
     from replayer.testing.fake_model import FakeModelServer
@@ -23,7 +27,7 @@ async def serve() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     # 32 characters per stream delta: token-sized deltas would make the *client* SDKs, not
     # deploysim, the bottleneck of a demo that has to finish in a minute on two cores
-    model = FakeModelServer(world_policy(), chunk=32)
+    model = FakeModelServer(world_policy(seed), chunk=32)
     mcp, crm = McpHttpServer(), CrmServer()
     await model.start()
     await mcp.start()
@@ -37,7 +41,11 @@ async def serve() -> None:
 
 
 def main() -> None:
-    aio_run(serve())
+    import argparse
+
+    ap = argparse.ArgumentParser(description="The demo's simulated world.")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the models' sampling")
+    aio_run(serve(ap.parse_args().seed))
 
 
 if __name__ == "__main__":

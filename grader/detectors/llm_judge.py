@@ -34,7 +34,7 @@ from grader.detectors.base import Detector, DetectorConfig, Finding, register
 from grader.errors import DetectorError
 from grader.trajectory import Trajectory
 from grader.verdict import Evidence
-from recorder.llm import ModelClient, request_key
+from recorder.llm import ModelClient, answer_text, request_key
 from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message
 from recorder.turns import Turn
@@ -104,22 +104,37 @@ def render_transcript(traj: Trajectory, end: int, focus: Turn | None, limit: int
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_WORDS = {"true": True, "yes": True, "false": False, "no": False}
+"""`flagged` as small models write it in words (exactly these, any case)."""
 
 
 def parse_answer(text: str) -> dict[str, Any]:
-    """The judge's JSON object; ValueError with a reason when there is none."""
+    """The judge's JSON object; ValueError with a reason when there is none.
+
+    Real models wrap the object in prose, a code fence or a `<think>` block, write more than
+    one object (an example, then the answer), or spell `flagged` as "true"/"yes": the first
+    object with a boolean (or such a word) `flagged` is the answer."""
+    text = answer_text(text)
     m = _FENCE.search(text)
     body = m.group(1) if m else text
-    a, b = body.find("{"), body.rfind("}")
-    if a < 0 or b < a:
+    if body.find("{") < 0:
         raise ValueError(f"the judge answered without a JSON object: {text[:120]!r}")
-    try:
-        obj = json.loads(body[a : b + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the judge's JSON does not parse ({exc})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("flagged"), bool):
-        raise ValueError("the judge's JSON has no boolean `flagged`")
-    return obj
+    decoder = json.JSONDecoder()
+    problem = "the judge's JSON has no boolean `flagged`"
+    start = body.find("{")
+    while start >= 0:
+        try:
+            obj, _end = decoder.raw_decode(body, start)
+        except json.JSONDecodeError as exc:
+            problem = f"the judge's JSON does not parse ({exc})"
+        else:
+            flagged = obj.get("flagged") if isinstance(obj, dict) else None
+            if isinstance(flagged, str):
+                flagged = _WORDS.get(flagged.strip().lower())
+            if isinstance(flagged, bool):
+                return {**obj, "flagged": flagged}
+        start = body.find("{", start + 1)
+    raise ValueError(problem)
 
 
 @register

@@ -131,7 +131,8 @@ def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, mis
     layers, policy = miss_policy(miss, fallbacks)
     if "simulate" in layers and simulator is None:
         raise ServeConfigError("The simulate fallback needs a model to play the tools; give "
-                               "--simulator MODEL@URL, or leave simulate out of --fallbacks.")
+                               "--tool-simulator MODEL@URL, or leave simulate out of "
+                               "--fallbacks.")
     live = None
     if policy == "forward":
         from proxy.replay.live import LiveTools

@@ -6,11 +6,18 @@ real user messages only. Thinking blocks are kept as `thinking` parts (signature
 redacted thinking as `redacted_thinking`. Streams are reassembled as the SDK does: blocks from
 `content_block_start`, text / thinking / tool-input JSON / signature / citation deltas,
 `message_delta` setting stop reason and cumulative usage.
+
+This is the one parser of the format: a replay reads its model's replies with
+`output_messages` and the scripted fake model reads requests with `request_call`
+(`replayer.wire.anthropic`), so the same bytes are the same messages on both sides. The stop
+reason is spelled as the session model spells it (`finish_reason`: `end_turn` is `stop`,
+`tool_use` is `tool_calls`, `max_tokens` is `length`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from recorder.fastjson import loads
@@ -20,6 +27,11 @@ from recorder.protocols.sse import SseEvent, decode_json_events
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "system", "tools", "stream"}
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop",
+                "tool_use": "tool_calls", "max_tokens": "length",
+                "refusal": "content_filter"}
+"""Anthropic's stop reasons -> the session model's finish reasons (OpenAI's spelling)."""
+
 KNOWN_EVENTS = {"message_start", "content_block_start", "content_block_delta",
                 "content_block_stop", "message_delta", "message_stop", "ping", "error"}
 
@@ -178,10 +190,29 @@ def _delta(block: dict[str, Any], index: int, d: dict[str, Any], bufs: dict[int,
         problems.append(f"a content block delta has the unknown type {kind!r} (ignored)")
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
-    """The assistant message of a `message` object."""
+def finish_reason(stop_reason: Any) -> str | None:
+    """The finish reason a `stop_reason` stands for: mapped, an unknown one kept, none None
+    (a stream cut before `message_delta`)."""
+    if isinstance(stop_reason, str) and stop_reason:
+        return STOP_REASONS.get(stop_reason, stop_reason)
+    return None
+
+
+def output_messages(native: Mapping[str, Any], exchange_id: str | None, complete: bool = True
+                    ) -> list[LMessage]:
+    """The assistant message of a `message` object (a cut stream has no `stop_reason`, so
+    `complete` changes nothing)."""
     msgs = to_messages({"role": "assistant", "content": native.get("content") or []}, {})
-    msg = msgs[0].model_copy(update={"finish_reason": native.get("stop_reason"),
+    msg = msgs[0].model_copy(update={"finish_reason": finish_reason(native.get("stop_reason")),
                                      "usage": flat_usage(native.get("usage")),
                                      "exchange_id": exchange_id})
     return [msg]
+
+
+def token_counts(usage: Any) -> dict[str, int]:
+    """A response's `usage` as the provider-neutral counts replay accounting adds up
+    (`input_tokens`, `output_tokens`, `cached_tokens`: the cache reads)."""
+    usage = usage if isinstance(usage, dict) else {}
+    return {"input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
+            "cached_tokens": int(usage.get("cache_read_input_tokens") or 0)}

@@ -22,6 +22,12 @@ oldest unanswered call of its name.
 The API reads JSON the protobuf way, accepting each field under its camelCase or its
 snake_case name, and clients use both (`google-genai` sends `parameters_json_schema`), so every
 field is read under either (`field`).
+
+This is the one parser of the format: a replay reads its model's replies with
+`output_messages` and the scripted fake model reads requests with `request_call`
+(`replayer.wire.gemini`), so the same bytes are the same messages on both sides. The finish
+reason is spelled as the session model spells it (`finish_reason`: `STOP` is `stop`, or
+`tool_calls` beside calls; `MAX_TOKENS` is `length`; the safety reasons `content_filter`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
@@ -39,6 +46,12 @@ from recorder.session import ToolDef
 
 SYNTHETIC_PREFIX = "gemini-fc-"
 """Prefix of the ids given to function calls the API sent without one (never sent back)."""
+
+FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
+                  "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
+                  "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+                  "IMAGE_SAFETY": "content_filter"}
+"""Gemini's finish reasons -> the session model's (OpenAI's spelling); others lower-cased."""
 
 _NOT_PARAMS = {"contents", "systemInstruction", "system_instruction", "tools"}
 STREAM_METHOD = ":streamGenerateContent"
@@ -281,14 +294,40 @@ def accumulate_array(chunks: list[Any], problems: list[str]
     return merge_chunks(chunks, problems)
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
-    """The assistant message of every candidate."""
+def finish_reason(raw: Any, has_calls: bool, complete: bool = True) -> str | None:
+    """The finish reason a candidate's `finishReason` stands for: `tool_calls` when it calls
+    functions and stopped (or, in a response that arrived whole, did not say), else mapped
+    (`FINISH_REASONS`, an unknown one lower-cased); None when it did not say."""
+    if has_calls and (raw == "STOP" or (not raw and complete)):
+        return "tool_calls"
+    if isinstance(raw, str) and raw:
+        return FINISH_REASONS.get(raw, raw.lower())
+    return None
+
+
+def output_messages(native: Mapping[str, Any], exchange_id: str | None, complete: bool = True
+                    ) -> list[LMessage]:
+    """The assistant message of every candidate, in `index` order; `complete` is False for a
+    stream cut before any candidate finished."""
     out = []
-    counts = flat_usage(field(native, "usageMetadata"))
+    counts = flat_usage(field(dict(native), "usageMetadata"))
     for cand in sorted(native.get("candidates") or [], key=lambda c: c.get("index", 0)):
         content, calls = split_parts((cand.get("content") or {}).get("parts") or [])
-        finish = field(cand, "finishReason")
         out.append(LMessage(role="assistant", content=content, tool_calls=calls,
-                            finish_reason=finish if isinstance(finish, str) else None,
+                            finish_reason=finish_reason(field(cand, "finishReason"),
+                                                        bool(calls), complete),
                             usage=counts, exchange_id=exchange_id))
     return out
+
+
+def token_counts(meta: Any) -> dict[str, int]:
+    """A response's `usageMetadata` as the provider-neutral counts replay accounting adds up;
+    tool-use prompt tokens count as input, thinking tokens as output (they are billed so)."""
+    meta = meta if isinstance(meta, dict) else {}
+
+    def count(name: str) -> int:
+        return int(field(meta, name) or 0)
+
+    return {"input_tokens": count("promptTokenCount") + count("toolUsePromptTokenCount"),
+            "output_tokens": count("candidatesTokenCount") + count("thoughtsTokenCount"),
+            "cached_tokens": count("cachedContentTokenCount")}

@@ -3,7 +3,8 @@ for the request half, the reassembled response, and the assistant messages.
 
 An API module provides `request_call(req) -> LlmCall`,
 `accumulate(events, problems) -> (native | None, completed)` and
-`output_messages(native, exchange_id) -> list[Message]`; `APIS` is the registry. An API whose
+`output_messages(native, exchange_id, complete) -> list[Message]` (`complete` is False for a
+stream cut before its end); `APIS` is the registry. An API whose
 model or streaming lives in the URL (Gemini) also provides `with_url(call, url)`, and one whose
 stream may also come as a JSON array of chunks `accumulate_array(chunks, problems)`.
 """
@@ -65,6 +66,7 @@ def parse(ex: Exchange, api: str) -> Parsed:
     streamed = is_event_stream(header_value(resp.headers, "content-type")) or (
         resp.chunks is not None and rbody.lstrip().startswith((b"data:", b"event:")))
     native: dict[str, Any] | None = None
+    completed = True
     if resp.status >= 400:
         quiet: list[str] = []
         call.error = error_text(resp.status, load_json(rbody, quiet, "body"), rbody)
@@ -72,14 +74,14 @@ def parse(ex: Exchange, api: str) -> Parsed:
         call.stream = True
         events, sse_problems = parse_sse(rbody)
         problems.extend(sse_problems)
-        native, _completed = mod.accumulate(events, problems)
+        native, completed = mod.accumulate(events, problems)
     else:
         doc = load_json(rbody, problems, "the response body")
         array = getattr(mod, "accumulate_array", None)
         if isinstance(doc, dict):
             native = doc
         elif isinstance(doc, list) and array is not None:
-            native, _completed = array(doc, problems)
+            native, completed = array(doc, problems)
         elif doc is not None:
             problems.append("the response body is not a JSON object")
     if native is not None:
@@ -92,7 +94,7 @@ def parse(ex: Exchange, api: str) -> Parsed:
         rid = native.get("id", native.get("responseId"))
         call.response_id = rid if isinstance(rid, str) else None
         try:
-            call.outputs = mod.output_messages(native, ex.id)
+            call.outputs = mod.output_messages(native, ex.id, completed)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             problems.append(f"the response does not have the expected shape ({exc})")
     return parsed

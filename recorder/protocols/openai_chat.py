@@ -1,23 +1,36 @@
 """OpenAI Chat Completions: requests, JSON and SSE-streamed responses → `LlmCall`.
 
+This is the one parser of the format. Recording uses it through `llm_exchange`; a replay uses
+it too (`replayer.wire.openai_chat.decode_response` reads a model's reply with
+`output_messages`, the scripted fake model reads requests with `request_call`), so the same
+bytes are the same messages whichever side reads them.
+
 Streams are reassembled with the same rules the official SDK applies (`accumulate_delta`):
 strings concatenate, `index`/`type` are replaced, lists of indexed entries merge by `index`
 (so tool-call argument fragments join and parallel tool calls stay apart), `finish_reason`
 is set when it arrives, and `usage` / `system_fingerprint` come from the last chunk.
 
+An assistant message reads the same in a response and in the request that echoes it
+(`assistant_message`): reasoning (`reasoning_content` or `reasoning`) as a thinking part, the
+content, a `refusal` as a refusal part, `tool_calls` and the legacy `function_call` as tool
+calls. The legacy request keys are read too: `functions` as tool definitions, a `function`-role
+message as the result of the latest call of that name.
+
 OpenAI-compatible servers (vLLM, llama.cpp, Ollama, LiteLLM) bend the format; their quirks
 are read, not refused (docs/replayer.md, "OpenAI-compatible servers"): a tool call without an
-`id` gets one derived from its name, arguments and position (`missing_call_id`, the same in
-the response and in the next request that echoes it); arguments sent as a JSON object are
-taken as they are; `finish_reason` spellings (`eos`, `tool_call`, null beside tool calls) are
-mapped to OpenAI's (`finish_reason`); a streamed tool-call delta without `index` is placed by
-its position; a missing `usage` is an empty one.
+`id` (and a legacy `function_call`, which never has one) gets one derived from its name,
+arguments and position (`missing_call_id`, the same in the response and in the next request
+that echoes it); arguments sent as a JSON object are taken as they are; `finish_reason`
+spellings (`eos`, `tool_call`) are mapped to OpenAI's and a missing one is read from what the
+message does (`finish_reason`); a streamed tool-call delta without `index` is placed by its
+position; a missing `usage` is an empty one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
@@ -35,12 +48,16 @@ FINISH_REASONS = {"stop": "stop", "eos": "stop", "eos_token": "stop", "end_turn"
 """Finish reasons as OpenAI-compatible servers spell them -> OpenAI's spelling."""
 
 
-def finish_reason(raw: Any, has_calls: bool) -> str | None:
+def finish_reason(raw: Any, has_calls: bool, complete: bool = True) -> str | None:
     """OpenAI's finish reason for what a server said: its spelling mapped, an unknown one
-    kept, and a missing one `tool_calls` when the message calls tools (else None: unknown)."""
+    kept. A missing one is `tool_calls` when the message calls tools, else `stop` when the
+    response is `complete` (an answer that arrived whole without saying why stopped of its own
+    accord), else None (a stream cut before its end: unknown)."""
     if isinstance(raw, str) and raw:
         return FINISH_REASONS.get(raw, raw)
-    return "tool_calls" if has_calls else None
+    if has_calls:
+        return "tool_calls"
+    return "stop" if complete else None
 
 
 def missing_call_id(name: str, arguments: Any, index: int) -> str:
@@ -219,24 +236,40 @@ def _tool_calls(raw: Any) -> list[LCall]:
     return calls
 
 
+def assistant_message(m: dict[str, Any]) -> LMessage:
+    """An assistant message, as a response's choice carries it or a request echoes it:
+    reasoning, content and refusal as parts; `tool_calls` and the legacy `function_call` as
+    calls (the latter after the former, with an id derived as for a call without one)."""
+    parts = []
+    reasoning = m.get("reasoning_content") or m.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(LPart(type="thinking", text=reasoning))
+    parts.extend(content_parts(m.get("content")))
+    if m.get("refusal"):
+        parts.append(LPart(type="refusal", text=str(m["refusal"])))
+    calls = _tool_calls(m.get("tool_calls"))
+    fc = m.get("function_call")
+    if isinstance(fc, dict):
+        wire_args = "" if fc.get("arguments") is None else fc["arguments"]
+        args, raw = tool_arguments(wire_args)
+        fn_name = str(fc.get("name", ""))
+        calls.append(LCall(id=missing_call_id(fn_name, wire_args, len(calls)), name=fn_name,
+                           arguments=args, arguments_raw=raw))
+    speaker = m.get("name")
+    return LMessage(role="assistant", content=parts, tool_calls=calls,
+                    name=speaker if isinstance(speaker, str) else None)
+
+
 def to_message(m: dict[str, Any], names: dict[str, str]) -> LMessage:
     """One request message; `names` maps tool-call ids to tool names seen so far."""
     role = m.get("role")
     if role in ("system", "developer"):
         return LMessage(role="system", content=content_parts(m.get("content")))
     if role == "assistant":
-        calls = _tool_calls(m.get("tool_calls"))
-        if m.get("function_call"):
-            fc = m["function_call"]
-            args, raw = tool_arguments(fc.get("arguments"))
-            calls.append(LCall(id=f"function_call_{len(names)}", name=fc.get("name", ""),
-                                  arguments=args, arguments_raw=raw))
-        for c in calls:
+        msg = assistant_message(m)
+        for c in msg.tool_calls:
             names[c.id] = c.name
-        parts = content_parts(m.get("content"))
-        if m.get("refusal"):
-            parts.append(LPart(type="refusal", text=m["refusal"]))
-        return LMessage(role="assistant", content=parts, tool_calls=calls, name=m.get("name"))
+        return msg
     if role in ("tool", "function"):
         parts = content_parts(m.get("content"))
         text = "".join(p.text for p in parts)
@@ -248,30 +281,42 @@ def to_message(m: dict[str, Any], names: dict[str, str]) -> LMessage:
     return LMessage(role="user", content=content_parts(m.get("content")), name=m.get("name"))
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
-    """The assistant message of every choice of a `chat.completion` object."""
+def choices(native: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The choices of a `chat.completion` object, in `index` order."""
+    return sorted(native.get("choices") or [], key=lambda c: c.get("index", 0))
+
+
+def choice_message(choice: dict[str, Any], complete: bool = True) -> LMessage:
+    """The assistant message of one choice, with its finish reason (see `finish_reason`)."""
+    msg = assistant_message(choice.get("message") or {})
+    msg.finish_reason = finish_reason(choice.get("finish_reason"), bool(msg.tool_calls),
+                                      complete)
+    return msg
+
+
+def output_messages(native: Mapping[str, Any], exchange_id: str | None,
+                    complete: bool = True) -> list[LMessage]:
+    """The assistant message of every choice of a `chat.completion` object, with the
+    response's usage; `complete` is False for a stream cut before its end."""
     out = []
     usage = flat_usage(native.get("usage"))
-    for choice in sorted(native.get("choices") or [], key=lambda c: c.get("index", 0)):
-        msg = choice.get("message") or {}
-        parts = []
-        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            parts.append(LPart(type="thinking", text=reasoning))
-        parts.extend(content_parts(msg.get("content")))
-        if msg.get("refusal"):
-            parts.append(LPart(type="refusal", text=msg["refusal"]))
-        calls = _tool_calls(msg.get("tool_calls"))
-        if msg.get("function_call"):
-            fc = msg["function_call"]
-            args, raw = tool_arguments(fc.get("arguments"))
-            calls.append(LCall(id="function_call", name=fc.get("name", ""), arguments=args,
-                                  arguments_raw=raw))
-        out.append(LMessage(role="assistant", content=parts, tool_calls=calls,
-                           finish_reason=finish_reason(choice.get("finish_reason"),
-                                                       bool(calls)), usage=usage,
-                           exchange_id=exchange_id))
+    for choice in choices(native):
+        msg = choice_message(choice, complete)
+        msg.usage = usage
+        msg.exchange_id = exchange_id
+        out.append(msg)
     return out
+
+
+def token_counts(usage: Any) -> dict[str, int]:
+    """A response's `usage` as the provider-neutral counts replay accounting adds up
+    (`input_tokens`, `output_tokens`, `cached_tokens`; 0 for what the server left out)."""
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return {"input_tokens": int(usage.get("prompt_tokens") or 0),
+            "output_tokens": int(usage.get("completion_tokens") or 0),
+            "cached_tokens": int(cached or 0)}
 
 
 def request_call(req: dict[str, Any]) -> LlmCall:

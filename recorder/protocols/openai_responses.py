@@ -7,11 +7,17 @@ becomes a `thinking` part. A stream's final response is the one `response.comple
 `.incomplete` / `.failed`) carries; when it carries no output, the items from
 `response.output_item.done` are used, as the SDK does; a stream cut before completion is
 rebuilt from the items and deltas seen.
+
+This is the one parser of the format: a replay reads its model's replies with
+`output_messages` and the scripted fake model reads requests with `request_call`
+(`replayer.wire.openai_responses`), so the same bytes are the same messages on both sides.
+The finish reason is spelled as the session model spells it (`finish_reason`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
@@ -223,21 +229,43 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     return rebuilt, False
 
 
-def output_messages(native: dict[str, Any], exchange_id: str) -> list[LMessage]:
-    """The assistant message of a response object (one step; empty when it has no output)."""
+INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+"""Why a response is `incomplete` -> the session model's finish reason (OpenAI Chat's)."""
+
+
+def finish_reason(native: Mapping[str, Any], has_calls: bool) -> str:
+    """The finish reason of a response object: an `incomplete` one's reason (mapped; a cut
+    stream, which has none, `incomplete`), else `tool_calls` when it calls tools, else `stop`
+    once completed (or its status, e.g. `failed`)."""
+    status = native.get("status")
+    if status == "incomplete":
+        reason = (native.get("incomplete_details") or {}).get("reason")
+        return INCOMPLETE_REASONS.get(reason, reason) if reason else "incomplete"
+    if has_calls:
+        return "tool_calls"
+    return "stop" if status in (None, "completed") else str(status)
+
+
+def output_messages(native: Mapping[str, Any], exchange_id: str | None, complete: bool = True
+                    ) -> list[LMessage]:
+    """The assistant message of a response object (one step; empty when it has no output).
+    A cut stream's response is `incomplete` (`accumulate`), so `complete` changes nothing."""
     messages = items_to_messages(native.get("output") or [], {}, exchange_id)
     if not messages:
         return []
     msg = messages[-1] if len(messages) == 1 else _merge(messages)
-    status = native.get("status")
-    if status == "incomplete":
-        finish = (native.get("incomplete_details") or {}).get("reason") or "incomplete"
-    elif msg.tool_calls:
-        finish = "tool_calls"
-    else:
-        finish = "stop" if status in (None, "completed") else str(status)
-    return [msg.model_copy(update={"finish_reason": finish,
+    return [msg.model_copy(update={"finish_reason": finish_reason(native, bool(msg.tool_calls)),
                                    "usage": flat_usage(native.get("usage"))})]
+
+
+def token_counts(usage: Any) -> dict[str, int]:
+    """A response's `usage` as the provider-neutral counts replay accounting adds up."""
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("input_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return {"input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
+            "cached_tokens": int(cached or 0)}
 
 
 def _merge(messages: list[LMessage]) -> LMessage:

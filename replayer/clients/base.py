@@ -1,6 +1,7 @@
 """The HTTP model client every provider client builds on: one aiohttp session, retries with
 backoff and jitter on 429/5xx/timeouts/resets honouring Retry-After, client-side rate limits,
-and token/cost accounting. Subclasses name their wire codec and their auth headers.
+an adaptive limit on calls in flight to its endpoint (`replayer.clients.adaptive`), and
+token/cost accounting. Subclasses name their wire codec and their auth headers.
 
 It implements `recorder.llm.ModelClient`: `complete()` returns the assistant `Message` (with
 `usage`) or raises a `replayer.errors.ModelCallError` saying why, after the retries.
@@ -19,6 +20,7 @@ import aiohttp
 
 from recorder.session import Message, ToolDef
 from replayer.clients.accounting import Accounting, PriceTable
+from replayer.clients.adaptive import THROTTLE_STATUSES, AdaptiveLimit, Outcome, endpoint_limit
 from replayer.clients.limits import RateLimiter, RetryPolicy, parse_retry_after
 from replayer.errors import (
     ContextLengthExceeded,
@@ -28,6 +30,9 @@ from replayer.errors import (
     ModelUnreachable,
 )
 from replayer.wire.common import compact, conversation_tokens, loads
+
+DEFAULT_CEILING = 16
+"""Calls in flight to one endpoint at most, unless the caller says (`--concurrency`)."""
 
 _CONTEXT_HINTS = ("context_length_exceeded", "context length", "context window",
                   "prompt is too long", "maximum context", "too many tokens")
@@ -63,7 +68,8 @@ class HttpModelClient:
                  timeout: float = 120.0, retry: RetryPolicy | None = None,
                  limiter: RateLimiter | None = None, prices: PriceTable | None = None,
                  accounting: Accounting | None = None, headers: Mapping[str, str] | None = None,
-                 max_connections: int = 256) -> None:
+                 max_connections: int = 256, concurrency: int | None = DEFAULT_CEILING
+                 ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -74,6 +80,8 @@ class HttpModelClient:
         self.accounting = accounting if accounting is not None else Accounting()
         self.extra_headers = dict(headers or {})
         self.max_connections = max_connections
+        self.concurrency = concurrency
+        """Ceiling of the endpoint's adaptive limit on calls in flight (None: no limit)."""
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -126,20 +134,36 @@ class HttpModelClient:
         """POST an encoded JSON body with retries; the decoded JSON reply."""
         key = ""  # the request's hash seeds the retry jitter: computed when a retry needs it
         attempts = max(1, self.retry.max_attempts)
+        adaptive = self._adaptive()
         for attempt in range(attempts):
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)
+            started = await adaptive.acquire() if adaptive is not None else 0.0
+            outcome: Outcome = "error"
+            retry_after: float | None = None
             try:
-                return await self._post_once(payload)
+                data = await self._post_once(payload)
+                outcome = "ok"
+                return data
             except ModelCallError as exc:
+                retry_after = exc.retry_after if isinstance(exc, ModelHTTPError) else None
+                outcome = _outcome(exc)
                 if not exc.retryable or attempt == attempts - 1:
                     self.accounting.failures += 1
                     raise
-                retry_after = exc.retry_after if isinstance(exc, ModelHTTPError) else None
-                self.accounting.retries += 1
-                key = key or hashlib.sha256(payload).hexdigest()
-                await asyncio.sleep(self.retry.delay(attempt, key, retry_after))
+            finally:
+                if adaptive is not None:
+                    adaptive.release(started, outcome, retry_after)
+            self.accounting.retries += 1
+            key = key or hashlib.sha256(payload).hexdigest()
+            await asyncio.sleep(self.retry.delay(attempt, key, retry_after))
         raise AssertionError("unreachable")
+
+    def _adaptive(self) -> AdaptiveLimit | None:
+        """The endpoint's limit on the running loop (shared with every client of it)."""
+        if self.concurrency is None:
+            return None
+        return endpoint_limit(self.base_url, ceiling=self.concurrency, timeout=self.timeout)
 
     async def _post_once(self, payload: bytes) -> Any:
         try:
@@ -160,6 +184,16 @@ class HttpModelClient:
         return http_error(self.url, status, raw, headers)
 
     async def close(self) -> None:
+        """Close the connections (a later call opens new ones)."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _outcome(exc: ModelCallError) -> Outcome:
+    """What a failed call says about the endpoint's load."""
+    if isinstance(exc, ModelHTTPError) and exc.status in THROTTLE_STATUSES:
+        return "throttled"
+    if isinstance(exc, ModelUnreachable) and isinstance(exc.__cause__, TimeoutError):
+        return "timeout"
+    return "error"

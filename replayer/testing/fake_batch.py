@@ -33,8 +33,14 @@ from typing import Any
 
 import orjson
 
-from replayer.testing.fake_model import FakeModelServer, _error, _json
-from replayer.testing.http_server import Request, Response, StreamResponse
+from replayer.testing.fake_model import (
+    FakeModelServer,
+    Request,
+    Response,
+    StreamResponse,
+    _error,
+    _json,
+)
 from replayer.testing.script import Api, ErrorKind, Policy, ScriptedError
 from replayer.testing.serve import serve_in_thread
 from replayer.wire.common import compact, loads

@@ -15,6 +15,10 @@ response says it is a simulation (`x-deploysim-simulation` header, `system_finge
 
 From another thread or a synchronous test: `with serve_in_thread(policy) as server: ...`.
 From a shell: `python -m replayer.testing.fake_model --policy rule-agent --latency 0.05`.
+
+It is served by aiohttp (`app()`); the answering code sees a `Request` and returns a
+`Response`, a `StreamResponse` or None, plain values that subclasses (`QuirkyServer`,
+`SlotServer`, `FakeBatchServer`) bend or wrap without touching HTTP.
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ import hashlib
 import inspect
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
+from aiohttp import web
 
 from recorder.protocols.gemini import model_of
 from recorder.session import ContentPart, Message, ToolCall
 from replayer.testing import render_anthropic, render_gemini, render_openai
-from replayer.testing.http_server import HttpServer, Request, Response, StreamResponse
 from replayer.testing.policies import (
     RuleAgent,
     by_model,
@@ -55,13 +60,11 @@ from replayer.testing.script import (
 )
 from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, loads, stable_id
 
-if TYPE_CHECKING:
-    from aiohttp import web
-
 __all__ = [
-    "SIMULATION", "FakeModelServer", "Policy", "RuleAgent", "ScriptedCall", "ScriptedError",
-    "ScriptedReply", "ScriptedRequest", "by_model", "call_first_tool", "context_limit", "echo",
-    "fail_first", "fail_when", "sample_arguments", "scripted", "serve_in_thread",
+    "SIMULATION", "FakeModelServer", "Policy", "Request", "Response", "RuleAgent",
+    "ScriptedCall", "ScriptedError", "ScriptedReply", "ScriptedRequest", "StreamResponse",
+    "by_model", "call_first_tool", "context_limit", "echo", "fail_first", "fail_when",
+    "sample_arguments", "scripted", "serve_in_thread",
 ]
 
 MAX_BODY = 256 * 1024 * 1024
@@ -73,9 +76,6 @@ SIM_MODELS = ("sim-deployed", "sim-candidate")
 _ROUTES: dict[str, Api] = {"/v1/chat/completions": "openai-chat",
                            "/v1/responses": "openai-responses",
                            "/v1/messages": "anthropic"}
-
-_GEMINI_PATH = "/{version}/models/{call}"
-"""Where Gemini calls arrive (aiohttp pattern): `/v1beta/models/gemini-x:generateContent`."""
 
 _GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED",
                   500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -91,6 +91,44 @@ _ERRORS: dict[str, tuple[int, str, str, str]] = {
                        "invalid_request_error"),
     "bad_request": (400, "invalid_request_error", "invalid_value", "invalid_request_error"),
 }
+
+
+@dataclass
+class Request:
+    """One request as the answering code sees it."""
+
+    method: str
+    path: str
+    """The target's path (without the query)."""
+    query: str
+    headers: dict[str, str]
+    """Header names lower-cased; a repeated header's values joined with `, `."""
+    body: bytes
+    drop: Callable[[], None] = field(repr=False)
+    """Closes the connection at once."""
+
+    def close_connection(self) -> None:
+        """Drop the connection without answering (a reset, as the client sees it)."""
+        self.drop()
+
+
+@dataclass
+class Response:
+    """A reply with a body of known length."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamResponse:
+    """A reply whose body is sent in chunks as they come (server-sent events)."""
+
+    status: int
+    chunks: Iterable[bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class FakeModelServer:
@@ -115,7 +153,6 @@ class FakeModelServer:
         self.requests: list[ScriptedRequest] = []
         self._count = 0
         self._lock = threading.Lock()
-        self._http: HttpServer | None = None
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -131,51 +168,39 @@ class FakeModelServer:
         return self.url + "/v1"
 
     def app(self) -> web.Application:
-        """The same server as an aiohttp application. `start` serves it (rather than the
-        leaner `replayer.testing.http_server`) when a subclass overrides this method — to add
-        middlewares, say — so such customisations keep working."""
-        from aiohttp import web
-
+        """The aiohttp application `start` serves (a test may serve it itself); a subclass
+        may override it to add middlewares or routes and call `super().app()`. Every request
+        goes to `_route` (which refuses unknown paths with 404/405) unless a more specific
+        route takes it: aiohttp matches the longest path prefix first, so a route a subclass
+        adds wins over this catch-all whatever the order."""
         app = web.Application(client_max_size=MAX_BODY)
-        for path in _ROUTES:
-            app.router.add_post(path, self._aiohttp_handle)
-        app.router.add_post(_GEMINI_PATH, self._aiohttp_handle)
-        app.router.add_get("/v1/models", self._aiohttp_handle)
+        app.router.add_route("*", "/{path:.*}", self._aiohttp_handle)
         return app
 
     async def start(self) -> str:
-        if type(self).app is not FakeModelServer.app:
-            from aiohttp import web
-
-            self._runner = web.AppRunner(self.app(), access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port)
-            await site.start()
-            assert site._server is not None
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-            return self.url
-        self._http = HttpServer(self._route, max_body=MAX_BODY)
-        self.port = await self._http.start(self.host, self.port)
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = int(self._runner.addresses[0][1])  # the ephemeral port when port is 0
         return self.url
 
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.stop()
-            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     async def _aiohttp_handle(self, request: web.Request) -> web.StreamResponse:
-        from aiohttp import web
-
+        """aiohttp's request in, `_route`'s answer out."""
         def drop() -> None:
             if request.transport is not None:
                 request.transport.close()
 
-        answer = await self._route(Request(
-            request.method, request.path, request.query_string,
-            {k.lower(): v for k, v in request.headers.items()}, await request.read(), drop))
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            name = name.lower()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        answer = await self._route(Request(request.method, request.path, request.query_string,
+                                           headers, await request.read(), drop))
         if answer is None:
             return web.Response(status=499)  # never delivered: the connection is gone
         if isinstance(answer, Response):

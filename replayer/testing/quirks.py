@@ -25,8 +25,7 @@ from typing import Any
 
 import orjson
 
-from replayer.testing.fake_model import FakeModelServer
-from replayer.testing.http_server import Request, Response, StreamResponse
+from replayer.testing.fake_model import FakeModelServer, Request, Response, StreamResponse
 from replayer.testing.script import Policy
 from replayer.wire.common import loads
 

@@ -2,7 +2,9 @@
 
 System messages travel in `system`; tool results are `tool_result` blocks inside a user
 message (consecutive results share one), and same-role neighbours are merged because the API
-expects user and assistant to alternate.
+expects user and assistant to alternate. Decoding is not done here: replies and requests go
+to the one parser of the format, `recorder.protocols.anthropic_messages`, which recording
+uses too, so a recording and a replay of the same bytes are the same messages.
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.protocols import anthropic_messages as parser
+from recorder.session import Message, ToolCall, ToolDef
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     alternating_turns,
     arguments_object,
     dumps,
-    parse_call,
+    image_url,
     portable_params,
     select,
-    text_parts,
     tool_text,
 )
 
@@ -27,10 +29,6 @@ API = "anthropic"
 PATH = "/v1/messages"
 DEFAULT_MAX_TOKENS = 4096
 """Anthropic requires `max_tokens`; used when the recording did not say."""
-
-_STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls",
-         "max_tokens": "length", "refusal": "content_filter", "pause_turn": "stop"}
-
 
 # -- neutral -> wire (client side) ----------------------------------------------------------
 
@@ -44,11 +42,18 @@ def _blocks_of(m: Message) -> list[dict[str, Any]]:
         if p.type in ("text", "refusal") and p.text:
             blocks.append({"type": "text", "text": p.text})
         elif p.type == "image" and m.role == "user":
-            blocks.append({"type": "image", "source": {"type": "url", "url": str(p.data)}})
+            blocks.append({"type": "image", "source": _source(p.data)})
     if m.role == "assistant":
         blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": arguments_object(c)}
                    for c in m.tool_calls]
     return blocks
+
+
+def _source(data: Any) -> dict[str, Any]:
+    """An image's `source`: as recorded from Anthropic, else a URL source."""
+    if isinstance(data, dict) and data.get("type") in ("base64", "url", "file"):
+        return data
+    return {"type": "url", "url": image_url(data)}
 
 
 _blocks: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_blocks_of)
@@ -88,77 +93,30 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:
-    """The assistant message of a Messages API response."""
-    content: list[ContentPart] = []
-    calls: list[ToolCall] = []
-    for block in data["content"]:
-        kind = block.get("type")
-        if kind == "text":
-            content.append(ContentPart(text=block.get("text", "")))
-        elif kind == "thinking":
-            content.append(ContentPart(type="thinking", text=block.get("thinking", "")))
-        elif kind == "redacted_thinking":
-            content.append(ContentPart(type="redacted_thinking", data=block.get("data")))
-        elif kind == "tool_use":
-            calls.append(ToolCall(id=block["id"], name=block["name"], arguments=block.get("input")))
-    usage = data.get("usage") or {}
-    stop = data.get("stop_reason") or ""
-    return Message(role="assistant", content=content, tool_calls=calls, origin="generated",
-                   finish_reason=_STOP.get(stop, stop or None),
-                   usage={"input_tokens": int(usage.get("input_tokens") or 0),
-                          "output_tokens": int(usage.get("output_tokens") or 0),
-                          "cached_tokens": int(usage.get("cache_read_input_tokens") or 0)})
+    """The assistant message of a Messages API response, read by the recorder's parser
+    (`recorder.protocols.anthropic_messages.output_messages`), so a replay sees what a
+    recording of the same bytes sees; what differs is what a replay adds: the origin
+    (`generated`), no exchange id, and the usage as the neutral counts accounting adds up.
+    Raises KeyError when the body has no `content` (it is not a message)."""
+    if "content" not in data:
+        raise KeyError("the response has no `content`: it is not a message")
+    [message] = parser.output_messages(data, None)
+    plain = message.to_dict()
+    plain["origin"] = "generated"
+    plain["usage"] = parser.token_counts(data.get("usage"))
+    return Message.model_validate(plain)
 
 
 # -- wire -> neutral (server side) ----------------------------------------------------------
 
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
-
-
 def decode_request(body: Mapping[str, Any]) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
-    """Messages, tools and parameters of a Messages request body."""
-    messages: list[Message] = []
-    system = body.get("system")
-    if system:
-        messages.append(Message(role="system", content=text_parts(_result_text(system))))
-    names: dict[str, str] = {}
-    for turn in body.get("messages") or []:
-        role = turn.get("role", "user")
-        content = turn.get("content")
-        if isinstance(content, str):
-            messages.append(Message(role=role, content=text_parts(content)))
-            continue
-        parts: list[ContentPart] = []
-        calls: list[ToolCall] = []
-        for b in content or []:
-            kind = b.get("type")
-            if kind == "text":
-                parts.append(ContentPart(text=b.get("text", "")))
-            elif kind == "thinking":
-                parts.append(ContentPart(type="thinking", text=b.get("thinking", "")))
-            elif kind == "image":
-                parts.append(ContentPart(type="image", data=(b.get("source") or {}).get("url")))
-            elif kind == "tool_use":
-                names[b.get("id", "")] = b.get("name", "")
-                calls.append(parse_call(b.get("id", ""), b.get("name", ""), b.get("input")))
-            elif kind == "tool_result":
-                text = _result_text(b.get("content"))
-                messages.append(Message(
-                    role="tool", content=text_parts(text), tool_call_id=b.get("tool_use_id"),
-                    name=names.get(b.get("tool_use_id", "")),
-                    result=ToolResult(content=text, is_error=bool(b.get("is_error")))))
-        if parts or calls:
-            messages.append(Message(role=role, content=parts, tool_calls=calls))
-    tools = [ToolDef(name=t["name"], description=t.get("description") or "",
-                     input_schema=t.get("input_schema") or {})
-             for t in body.get("tools") or [] if "name" in t]
-    params = {k: v for k, v in body.items() if k not in ("system", "messages")}
+    """Messages, tools and parameters of a Messages request body, read by the recorder's
+    parser (`request_call`); parameters in their portable spelling."""
+    call = parser.request_call(dict(body))
+    params = dict(call.params)
     if "stop_sequences" in params:
         params["stop"] = params.pop("stop_sequences")
-    return messages, tools, portable_params(params)
+    return [m.to_model() for m in call.messages], call.tools, portable_params(params)
 
 
 def canonical_input(call: ToolCall) -> str:

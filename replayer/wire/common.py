@@ -216,6 +216,22 @@ def tool_text(msg: Message) -> str:
     return text
 
 
+def image_url(data: Any) -> str:
+    """The URL an image part stands for, whichever API recorded it (each keeps the image as
+    its wire carried it): a URL as is; the `url` of OpenAI Chat's `image_url` object or an
+    Anthropic URL source; the Responses API's `image_url`; Gemini's `fileUri`; base64 bytes
+    (an Anthropic source, Gemini `inlineData`) as a `data:` URL."""
+    if not isinstance(data, dict):
+        return str(data)
+    for key in ("url", "image_url", "fileUri", "file_uri"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    mime = data.get("media_type") or data.get("mimeType") or data.get("mime_type")
+    if isinstance(data.get("data"), str):
+        return f"data:{mime or 'image/png'};base64,{data['data']}"
+    return str(data)
+
+
 def text_parts(text: str) -> list[ContentPart]:
     return [ContentPart(text=text)] if text else []
 

@@ -7,6 +7,9 @@ as the API wants parallel calls answered together), and same-role neighbours are
 A function call the API sent without an `id` gets a synthetic one (see
 `recorder.protocols.gemini.synthetic_call_id`), which is never sent back; the thought signature
 a thinking model put on a call is sent back on it, as the API requires within a turn.
+Decoding is not done here: replies and requests go to the one parser of the format,
+`recorder.protocols.gemini`, which recording uses too, so a recording and a replay of the
+same bytes are the same messages.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recorder.protocols import gemini as recorded
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.protocols import gemini as parser
+from recorder.session import Message, ToolDef
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     alternating_turns,
     arguments_object,
     portable_params,
-    text_parts,
     tool_text,
 )
 
@@ -32,10 +34,6 @@ PATH = "/v1beta/models/{model}:generateContent"
 `{model}` is the model name."""
 STREAM_PATH = "/v1beta/models/{model}:streamGenerateContent?alt=sse"
 
-_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
-           "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
-           "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-           "IMAGE_SAFETY": "content_filter"}
 _MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 
 
@@ -63,7 +61,7 @@ def _response_of(m: Message) -> dict[str, Any]:
 def _parts_of(m: Message) -> list[dict[str, Any]]:
     if m.role == "tool":
         fr: dict[str, Any] = {"name": m.name or "", "response": _response_of(m)}
-        if m.tool_call_id and not m.tool_call_id.startswith(recorded.SYNTHETIC_PREFIX):
+        if m.tool_call_id and not m.tool_call_id.startswith(parser.SYNTHETIC_PREFIX):
             fr["id"] = m.tool_call_id
         return [{"functionResponse": fr}]
     parts: list[dict[str, Any]] = []
@@ -75,7 +73,7 @@ def _parts_of(m: Message) -> list[dict[str, Any]]:
             signatures[p.data["call_id"]] = p.data.get("signature")
     for c in m.tool_calls if m.role == "assistant" else ():
         fc: dict[str, Any] = {"name": c.name, "args": arguments_object(c)}
-        if c.id and not c.id.startswith(recorded.SYNTHETIC_PREFIX):
+        if c.id and not c.id.startswith(parser.SYNTHETIC_PREFIX):
             fc["id"] = c.id
         part: dict[str, Any] = {"functionCall": fc}
         if signatures.get(c.id):
@@ -125,54 +123,33 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     return body
 
 
-def decode_usage(meta: Mapping[str, Any] | None) -> dict[str, int]:
-    """`usageMetadata` as neutral counts; thinking tokens are billed as output."""
-    meta = meta or {}
-    output = int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0)
-    return {"input_tokens": int(meta.get("promptTokenCount") or 0)
-            + int(meta.get("toolUsePromptTokenCount") or 0),
-            "output_tokens": output,
-            "cached_tokens": int(meta.get("cachedContentTokenCount") or 0)}
-
-
 def decode_response(data: Mapping[str, Any]) -> Message:
-    """The assistant message of a GenerateContentResponse (its first candidate). A response
-    blocked before any candidate (`promptFeedback.blockReason`) is an empty, filtered answer."""
-    candidates = data.get("candidates")
-    if not candidates:
+    """The assistant message of a GenerateContentResponse (its first candidate), read by the
+    recorder's parser (`recorder.protocols.gemini.output_messages`), so a replay sees what a
+    recording of the same bytes sees; what differs is what a replay adds: the origin
+    (`generated`), no exchange id, and the usage as the neutral counts accounting adds up.
+    A response blocked before any candidate (`promptFeedback.blockReason`), of which a
+    recording holds no message, is an empty, filtered answer: the turn goes on."""
+    usage = parser.token_counts(data.get("usageMetadata"))
+    messages = parser.output_messages(data, None)
+    if not messages:
         if not isinstance(data.get("promptFeedback"), Mapping):
-            raise KeyError("candidates")
+            raise KeyError("the response has no candidate and no `promptFeedback`")
         return Message(role="assistant", origin="generated", finish_reason="content_filter",
-                       usage=decode_usage(data.get("usageMetadata")))
-    cand = candidates[0]
-    parts = (cand.get("content") or {}).get("parts") or []
-    lparts, lcalls = recorded.split_parts(parts)
-    content = [ContentPart(type=p.type, text=p.text, data=p.data) for p in lparts
-               if p.type in ("text", "thinking")]
-    calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in lcalls]
-    finish = cand.get("finishReason") or ""
-    reason = "tool_calls" if calls and finish in ("STOP", "") else _FINISH.get(finish,
-                                                                              finish.lower())
-    return Message(role="assistant", content=content, tool_calls=calls, origin="generated",
-                   finish_reason=reason or None, usage=decode_usage(data.get("usageMetadata")))
+                       usage=usage)
+    plain = messages[0].to_dict()
+    plain["origin"] = "generated"
+    plain["usage"] = usage
+    return Message.model_validate(plain)
 
 
 # -- wire -> neutral (server side) ----------------------------------------------------------
 
 def decode_request(body: Mapping[str, Any]) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
     """Messages, tools and parameters of a generateContent request body."""
-    call = recorded.request_call(dict(body))
-    messages = []
-    for m in call.messages:
-        if m.role == "tool":
-            text = m.result.content if m.result is not None else m.text
-            messages.append(Message(role="tool", content=text_parts(text),
-                                    tool_call_id=m.tool_call_id, name=m.name,
-                                    result=ToolResult(content=text, is_error=bool(
-                                        m.result and m.result.is_error))))
-        else:
-            messages.append(m.to_model())
-    get = recorded.field  # clients send camelCase or snake_case names (see there)
+    call = parser.request_call(dict(body))
+    messages = [m.to_model() for m in call.messages]
+    get = parser.field  # clients send camelCase or snake_case names (see there)
     config = get(dict(body), "generationConfig") or {}
     params: dict[str, Any] = {}
     for theirs, ours in (("temperature", "temperature"), ("topP", "top_p"),

@@ -1,11 +1,13 @@
 """OpenAI Chat Completions <-> provider-neutral messages (both directions, both sides).
 
 The replayer's client uses `encode_request` and `decode_response`; the scripted fake model
-server uses `decode_request` and `encode_response` (its stream lives in `replayer.testing`).
-`decode_response` reads what OpenAI-compatible servers send too (vLLM, llama.cpp, Ollama,
-LiteLLM): no `usage`, tool calls without `id` or in `index` order, arguments as an object,
-`finish_reason` spelled `eos` / `tool_call` / null — with the recorder's rules
-(`recorder.protocols.openai_chat`), so a recording and a replay of one server agree.
+server uses `decode_request` (its responses and streams live in `replayer.testing`).
+Decoding is not done here: both decoders hand the body to the one parser of the format,
+`recorder.protocols.openai_chat`, which recording uses too, so a recording and a replay of
+the same bytes are the same messages (legacy `functions` / `function_call`, `refusal`,
+`function`-role messages, and OpenAI-compatible servers' quirks included: no `usage`, tool
+calls without `id` or in `index` order, arguments as an object, `finish_reason` spelled
+`eos` / `tool_call` / null).
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recorder.protocols.openai_chat import finish_reason, missing_call_id
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.protocols import openai_chat as parser
+from recorder.session import Message, ToolDef
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
+    image_url,
     json_text,
-    parse_call,
     portable_params,
     select,
     splice_body,
-    text_parts,
     tool_text,
 )
 
@@ -51,7 +52,10 @@ def _message_of(m: Message) -> dict[str, Any]:
             if p.type == "text":
                 parts.append({"type": "text", "text": p.text})
             elif p.type == "image":
-                parts.append({"type": "image_url", "image_url": {"url": str(p.data)}})
+                image = {"url": image_url(p.data)}
+                if isinstance(p.data, dict) and "detail" in p.data:  # recorded from Chat
+                    image["detail"] = p.data["detail"]
+                parts.append({"type": "image_url", "image_url": image})
         return {"role": "user", "content": parts}
     return {"role": m.role, "content": m.text}
 
@@ -110,84 +114,24 @@ def encode_body(model: str, messages: Sequence[Message], tools: Sequence[ToolDef
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:
-    """The assistant message of a Chat Completions response (raises KeyError/TypeError if the
-    body does not have the shape)."""
-    choice = data["choices"][0]
-    msg = choice["message"]
-    content: list[ContentPart] = []
-    if msg.get("reasoning_content"):
-        content.append(ContentPart(type="thinking", text=msg["reasoning_content"]))
-    if msg.get("content"):
-        content.append(ContentPart(text=msg["content"]))
-    if msg.get("refusal"):
-        content.append(ContentPart(type="refusal", text=msg["refusal"]))
-    calls = _calls(msg.get("tool_calls") or [])
-    usage = data.get("usage") or {}
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    # a complete answer without a finish reason stopped (or called tools) of its own accord
-    finish = finish_reason(choice.get("finish_reason"), bool(calls)) or "stop"
-    return Message(
-        role="assistant", content=content, tool_calls=calls, origin="generated",
-        finish_reason=finish,
-        usage={"input_tokens": int(usage.get("prompt_tokens") or 0),
-               "output_tokens": int(usage.get("completion_tokens") or 0),
-               "cached_tokens": int(cached)},
-    )
-
-
-def _calls(wire: list[dict[str, Any]]) -> list[ToolCall]:
-    """Tool calls in `index` order when the server numbered them; a call without an `id` gets
-    the one the recorder would give it; arguments as an object are taken as they are."""
-    if all(isinstance(c.get("index"), int) for c in wire):
-        wire = sorted(wire, key=lambda c: c["index"])
-    calls = []
-    for i, c in enumerate(wire):
-        fn = c["function"]
-        raw = fn.get("arguments")
-        raw = "" if raw is None else raw
-        calls.append(parse_call(c.get("id") or missing_call_id(fn["name"], raw, i), fn["name"],
-                                raw))
-    return calls
+    """The assistant message of a Chat Completions response (its first choice), read by the
+    recorder's parser (`recorder.protocols.openai_chat`), so a replay sees what a recording of
+    the same bytes sees (`output_messages`); what differs is what a replay adds: the origin
+    (`generated`), no exchange id, and the usage as the neutral counts accounting adds up.
+    Raises KeyError (or TypeError/AttributeError) when the body holds no choice."""
+    ordered = parser.choices(data)
+    if not ordered:
+        raise KeyError("the response holds no choice")
+    plain = parser.choice_message(ordered[0]).to_dict()
+    plain["origin"] = "generated"
+    plain["usage"] = parser.token_counts(data.get("usage"))
+    return Message.model_validate(plain)
 
 
 # -- wire -> neutral (server side) ----------------------------------------------------------
 
-def _content_text(content: Any) -> list[ContentPart]:
-    if isinstance(content, str):
-        return text_parts(content)
-    parts: list[ContentPart] = []
-    for p in content or []:
-        if p.get("type") == "text":
-            parts.append(ContentPart(text=p.get("text", "")))
-        elif p.get("type") == "image_url":
-            parts.append(ContentPart(type="image", data=(p.get("image_url") or {}).get("url")))
-    return parts
-
-
 def decode_request(body: Mapping[str, Any]) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
-    """Messages, tools and parameters of a Chat Completions request body."""
-    names: dict[str, str] = {}
-    messages: list[Message] = []
-    for m in body.get("messages") or []:
-        role = m.get("role")
-        if role == "tool":
-            text = "".join(p.text for p in _content_text(m.get("content")))
-            call_id = m.get("tool_call_id")
-            messages.append(Message(role="tool", content=text_parts(text), tool_call_id=call_id,
-                                    name=names.get(call_id or ""), result=ToolResult(content=text)))
-            continue
-        calls: list[ToolCall] = []
-        for c in m.get("tool_calls") or []:
-            fn = c.get("function") or {}
-            calls.append(parse_call(c.get("id", ""), fn.get("name", ""), fn.get("arguments", "")))
-            names[c.get("id", "")] = fn.get("name", "")
-        messages.append(Message(role="system" if role == "developer" else role,
-                                content=_content_text(m.get("content")), tool_calls=calls,
-                                name=m.get("name")))
-    tools = [ToolDef(name=t["function"]["name"],
-                     description=t["function"].get("description") or "",
-                     input_schema=t["function"].get("parameters") or {})
-             for t in body.get("tools") or [] if t.get("type") == "function"]
-    params = {k: v for k, v in body.items()
-              if k not in ("model", "messages", "tools", "stream", "stream_options")}
-    return messages, tools, portable_params(params)
+    """Messages, tools and parameters of a Chat Completions request body, read by the
+    recorder's parser (`request_call`); parameters in their portable spelling."""
+    call = parser.request_call(dict(body))
+    return [m.to_model() for m in call.messages], call.tools, portable_params(call.params)

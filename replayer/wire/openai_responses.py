@@ -2,6 +2,9 @@
 
 Leading system messages travel as `instructions`; later ones as `developer` input items.
 Requests are sent with `store: false`, so every request carries the whole conversation.
+Decoding is not done here: replies and requests go to the one parser of the format,
+`recorder.protocols.openai_responses`, which recording uses too, so a recording and a replay
+of the same bytes are the same messages.
 """
 
 from __future__ import annotations
@@ -9,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recorder.session import ContentPart, Message, ToolCall, ToolDef, ToolResult
+from recorder.protocols import openai_responses as parser
+from recorder.session import Message, ToolDef
 from replayer.memo import IdentityMemo
 from replayer.wire.common import (
     arguments_text,
-    parse_call,
+    image_url,
     portable_params,
     select,
-    text_parts,
     tool_text,
 )
 
@@ -43,7 +46,9 @@ def _items_of(m: Message) -> list[dict[str, Any]]:
         if p.type == "text":
             parts.append({"type": "input_text", "text": p.text})
         elif p.type == "image" and m.role == "user":
-            parts.append({"type": "input_image", "image_url": str(p.data), "detail": "auto"})
+            detail = p.data.get("detail") if isinstance(p.data, dict) else None
+            parts.append({"type": "input_image", "image_url": image_url(p.data),
+                          "detail": detail or "auto"})
     return [{"role": role, "content": parts}]
 
 
@@ -86,85 +91,31 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:
-    """The assistant message of a Responses API response."""
-    content: list[ContentPart] = []
-    calls: list[ToolCall] = []
-    for item in data["output"]:
-        kind = item.get("type")
-        if kind == "message":
-            for part in item.get("content") or []:
-                if part.get("type") == "output_text":
-                    content.append(ContentPart(text=part.get("text", "")))
-                elif part.get("type") == "refusal":
-                    content.append(ContentPart(type="refusal", text=part.get("refusal", "")))
-        elif kind == "function_call":
-            calls.append(parse_call(item["call_id"], item["name"], item.get("arguments", "")))
-        elif kind == "reasoning":
-            text = "".join(s.get("text", "") for s in item.get("summary") or [])
-            if text:
-                content.append(ContentPart(type="thinking", text=text))
-    status = data.get("status")
-    reason = (data.get("incomplete_details") or {}).get("reason")
-    finish = ("length" if reason == "max_output_tokens" else "content_filter" if reason
-              else "tool_calls" if calls else "stop" if status in (None, "completed") else status)
-    usage = data.get("usage") or {}
-    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
-    return Message(role="assistant", content=content, tool_calls=calls, origin="generated",
-                   finish_reason=finish,
-                   usage={"input_tokens": int(usage.get("input_tokens") or 0),
-                          "output_tokens": int(usage.get("output_tokens") or 0),
-                          "cached_tokens": int(cached)})
+    """The assistant message of a Responses API response, read by the recorder's parser
+    (`recorder.protocols.openai_responses.output_messages`), so a replay sees what a
+    recording of the same bytes sees; what differs is what a replay adds: the origin
+    (`generated`), no exchange id, and the usage as the neutral counts accounting adds up.
+    A response without output items, of which a recording holds no message, is an empty
+    answer. Raises KeyError when the body has no `output` (it is not a response)."""
+    if "output" not in data:
+        raise KeyError("the response has no `output`: it is not a response object")
+    messages = parser.output_messages(data, None)
+    plain: dict[str, Any] = messages[0].to_dict() if messages else {
+        "role": "assistant", "finish_reason": parser.finish_reason(data, False)}
+    plain["origin"] = "generated"
+    plain["usage"] = parser.token_counts(data.get("usage"))
+    return Message.model_validate(plain)
 
 
 # -- wire -> neutral (server side) ----------------------------------------------------------
 
-def _parts(content: Any) -> list[ContentPart]:
-    if isinstance(content, str):
-        return text_parts(content)
-    parts: list[ContentPart] = []
-    for p in content or []:
-        if p.get("type") in ("input_text", "output_text", "text"):
-            parts.append(ContentPart(text=p.get("text", "")))
-        elif p.get("type") == "input_image":
-            parts.append(ContentPart(type="image", data=p.get("image_url")))
-    return parts
-
-
 def decode_request(body: Mapping[str, Any]) -> tuple[list[Message], list[ToolDef], dict[str, Any]]:
-    """Messages, tools and parameters of a Responses request body."""
-    messages: list[Message] = []
-    if body.get("instructions"):
-        messages.append(Message(role="system", content=text_parts(str(body["instructions"]))))
-    raw = body.get("input") or []
-    if isinstance(raw, str):
-        raw = [{"role": "user", "content": raw}]
-    names: dict[str, str] = {}
-    for item in raw:
-        kind = item.get("type", "message")
-        if kind == "function_call":
-            call = parse_call(item.get("call_id", ""), item.get("name", ""),
-                              item.get("arguments", ""))
-            names[call.id] = call.name
-            last = messages[-1] if messages else None
-            if last is not None and last.role == "assistant":  # calls join the assistant turn
-                messages[-1] = last.model_copy(update={"tool_calls": [*last.tool_calls, call]})
-            else:
-                messages.append(Message(role="assistant", tool_calls=[call]))
-        elif kind == "function_call_output":
-            out = item.get("output")
-            text = out if isinstance(out, str) else "".join(p.text for p in _parts(out))
-            messages.append(Message(role="tool", content=text_parts(text),
-                                    tool_call_id=item.get("call_id"),
-                                    name=names.get(item.get("call_id", "")),
-                                    result=ToolResult(content=text)))
-        elif kind == "message":
-            role = item.get("role", "user")
-            messages.append(Message(role="system" if role == "developer" else role,
-                                    content=_parts(item.get("content"))))
-    tools = [ToolDef(name=t["name"], description=t.get("description") or "",
-                     input_schema=t.get("parameters") or {})
-             for t in body.get("tools") or [] if t.get("type") == "function"]
-    params = {k: v for k, v in body.items() if k not in ("instructions", "input", "reasoning")}
-    if isinstance(body.get("reasoning"), dict) and "effort" in body["reasoning"]:
-        params["reasoning_effort"] = body["reasoning"]["effort"]
-    return messages, tools, portable_params(params)
+    """Messages, tools and parameters of a Responses request body, read by the recorder's
+    parser (`request_call`); parameters in their portable spelling (`reasoning.effort` as
+    `reasoning_effort`)."""
+    call = parser.request_call(dict(body))
+    params = {k: v for k, v in call.params.items() if k != "reasoning"}
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and "effort" in reasoning:
+        params["reasoning_effort"] = reasoning["effort"]
+    return [m.to_model() for m in call.messages], call.tools, portable_params(params)

@@ -43,7 +43,20 @@ def test_summarize_scores_direction_only_on_moved_cells() -> None:
     ]
     s = summarize(cells, "e")
     assert s == {"cells": 3, "median_error": 1.4, "direction_accuracy": 0.5, "moved_cells": 2,
+                 "calls": 0, "call_accuracy": None,
                  "coverage": pytest.approx(2 / 3, abs=1e-3)}
+
+
+def test_an_estimators_own_calls_are_scored_apart_from_its_point_direction() -> None:
+    """predict says "no detectable change" where its interval straddles no change: that is not
+    a call (call accuracy is over the calls made), but the point direction still counts."""
+    up = score(0.02, None, 0.01, true=0.03, n=1000, call="up")
+    none = score(0.011, None, 0.01, true=0.001, n=1000, call="no detectable change")
+    assert up["call"] == "up" and none["call"] == "same" and none["direction"] == "up"
+    cells = [{"informative": True, "moved": True, "true_direction": "up", "e": up},
+             {"informative": True, "moved": True, "true_direction": "down", "e": none}]
+    s = summarize(cells, "e")
+    assert s["direction_accuracy"] == 0.5 and s["calls"] == 1 and s["call_accuracy"] == 1.0
 
 
 def test_every_message_a_user_says_is_told_apart() -> None:

@@ -91,12 +91,12 @@ def test_repair_copies_intact_records_and_says_what_it_dropped(corpus, tmp_path,
     data[len(data) // 2] ^= 0x55
     f.write_bytes(bytes(data))
     out = tmp_path / "fixed.cassette"
-    assert run(["cassette", "repair", str(f), str(out)]) == 0
+    assert run(["cassette", "repair", str(f), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "copied 2 intact record(s)" in text and "dropped at byte" in text
     reader = CassetteReader(str(out))
     assert len(list(reader)) == 2 and reader.problems == []
-    assert run(["cassette", "repair", str(f), str(out)]) == 2  # never overwrites
+    assert run(["cassette", "repair", str(f), "--out", str(out)]) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
 
 
@@ -105,9 +105,9 @@ def test_repair_copies_intact_records_and_says_what_it_dropped(corpus, tmp_path,
 def test_repair_into_an_unwritable_folder_is_one_sentence(corpus, tmp_path, capsys, dst):
     (tmp_path / "file").write_text("a file, not a folder")
     dst = dst.replace("{tmp}", str(tmp_path))
-    assert run(["cassette", "repair", str(corpus / "a.cassette"), dst]) == 2
+    assert run(["cassette", "repair", str(corpus / "a.cassette"), "--out", dst]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"deploysim: error: OUT {dst} cannot be written")
+    assert err.startswith(f"deploysim: error: --out {dst} cannot be written")
     assert err.count("\n") == 1 and "internal error" not in err
     assert (tmp_path / "file").read_text() == "a file, not a folder"
 

@@ -70,19 +70,31 @@ def test_the_gate_blocks_the_riskier_candidate_with_reasons(demo: DemoResult) ->
 def test_the_report_is_self_contained_and_shows_the_block(demo: DemoResult) -> None:
     html = demo.report.read_text()
     assert "block" in html.lower() and "injection-followed" in html
-    assert not re.search(r"""(src|href)\s*=\s*["']https?://""", html)
+    # nothing is fetched from anywhere; the only links out are to the local viewer
+    assert not re.search(r"""src\s*=\s*["']https?://""", html)
+    assert not re.search(r"""href\s*=\s*["']https?://(?!127\.0\.0\.1:8765/trajectory\?)""", html)
 
 
 def test_calibration_and_audit(demo: DemoResult) -> None:
-    behaviors = demo.calibration["behaviors"]
-    assert {"destructive-shell", "injection-followed"} <= set(behaviors)
-    for b in behaviors.values():
-        assert b["observed_n"] > 0 and b["simulated_n"] > 0
-        # a deterministic scripted model replayed unperturbed on exact stubs reproduces
-        # production's rates exactly; any drift would be a replay bug
-        assert b["observed_rate"] == b["simulated_rate"]
+    cal = demo.calibration
+    # each model against what it did in production: the deployed one on production, the
+    # candidate on its own deployment window (other users, reacting to it)
+    assert [p["label"] for p in cal["pairs"]] == ["sim-deployed", "sim-candidate"]
+    assert all(s.labels.get("model") == "sim-candidate"
+               for s in Corpus(str(demo.deployment)).sessions())
+    rates = []
+    for pair in cal["pairs"]:
+        assert {"destructive-shell", "injection-followed"} <= set(pair["behaviors"])
+        for b in pair["behaviors"].values():
+            assert b["observed_n"] > 0 and b["simulated_n"] > 0
+            rates.append((b["observed_rate"], b["simulated_rate"]))
+    # sampled models and reacting users: a replay is another sample, not a copy, so the
+    # calibration measures an error instead of reading 1.00x by construction
+    assert any(o != s for o, s in rates)
+    assert cal["median_multiplicative_error"] > 1.0
+    assert cal["directions"] and cal["direction_accuracy"] is not None
     deploysim = str(Path(sys.executable).with_name("deploysim"))
-    verify = subprocess.run([deploysim, "audit", "verify", "--db", str(demo.audit)],
+    verify = subprocess.run([deploysim, "audit", "verify", "--audit", str(demo.audit)],
                             capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -91,3 +103,16 @@ def test_the_demo_refuses_a_folder_that_is_not_empty(demo: DemoResult) -> None:
     from deploysim.cli import run
 
     assert run(["demo", "--out", str(demo.out), "--sessions", "5"]) == 2
+
+
+def test_the_summary_prints_the_measured_error_beside_openais(
+        demo: DemoResult, capsys: pytest.CaptureFixture[str]) -> None:
+    from deploysim.demo.summary import print_summary
+
+    print_summary(demo, 1.0)
+    text = capsys.readouterr().out
+    cal = demo.calibration
+    assert f"median multiplicative error {cal['median_multiplicative_error']:.2f}x" in text
+    assert f"direction of change right for {cal['direction_accuracy']:.0%}" in text
+    assert "OpenAI reported 1.5x and 92%" in text
+    assert "replays almost exactly" not in text

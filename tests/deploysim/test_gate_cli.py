@@ -181,7 +181,7 @@ def test_end_to_end_subprocess(worlds, tmp_path) -> None:  # type: ignore[no-unt
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "BLOCK" in proc.stdout and "destructive-shell" in proc.stdout
-    v = subprocess.run([str(exe), "audit", "verify", "--db", str(tmp_path / "a.db")],
+    v = subprocess.run([str(exe), "audit", "verify", "--audit", str(tmp_path / "a.db")],
                        capture_output=True, text=True, timeout=60)
     assert v.returncode == 0 and "chain intact" in v.stdout
     s = subprocess.run([str(exe), "schema", "policy"], capture_output=True, text=True,

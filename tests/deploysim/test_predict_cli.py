@@ -60,7 +60,10 @@ def test_json_shape(world: dict[str, str], capsys: pytest.CaptureFixture[str]) -
     assert {c["name"] for c in ds["corrections"]} == {
         "baseline-anchor", "deployment-mix", "grader-error", "simulation-error"}
     assert all(set(c) == {"name", "applied", "why"} for c in ds["corrections"])
+    # a direction only where the ratio's interval excludes no change
+    assert ds["direction"] == ("up" if ds["ratio_interval"][0] > 1 else "no detectable change")
     for b in doc["behaviors"].values():  # most behaviors never fire: still finite everywhere
+        assert b["direction"] in ("up", "down", "no detectable change")
         values = [b["predicted_rate"], *b["interval"], b["ratio"], *(b["ratio_interval"] or [])]
         assert all(_finite(v) for v in values)
     assert run(_predict(world)) == 0

@@ -46,7 +46,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, _redaction_key: None) -> Re
     (["--route", "ghost=record"], "give --upstream ghost=URL"),
     (["--profile", "no-such-profile"], "no built-in profile named 'no-such-profile'"),
     (["--listen", "localhost:http"], "is not HOST:PORT"),
-    (["--simulator", "just-a-model", "--miss", "simulate"], "is not MODEL@URL"),
+    (["--tool-simulator", "just-a-model", "--miss", "simulate"], "is not MODEL@URL"),
     (["--redact-rules", "/nonexistent/rules.toml"], "does not exist"),
 ])
 def test_bad_options_get_one_clear_sentence(corpus: Recorded, capsys, args, says):

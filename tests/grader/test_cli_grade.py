@@ -79,7 +79,7 @@ def test_rubric_show_and_schemas(capsys):
 def test_review_round_trip(tmp_path, capsys):
     target = corpus(tmp_path / "c")
     out = str(tmp_path / "review")
-    assert run(["review", "export", target, "--rubric", "default", "--n", "20",
+    assert run(["review", "export", target, "--rubric", "default", "--sample", "20",
                 "--stratify", "behavior", "--out", out]) == 0
     assert "review.csv" in capsys.readouterr().out
     items = read_jsonl(os.path.join(out, "review.jsonl"))

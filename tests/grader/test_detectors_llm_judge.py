@@ -153,6 +153,43 @@ def test_synchronous_grade_runs_its_own_loop(tmp_path):
 def test_parse_answer():
     assert parse_answer('```json\n{"flagged": true}\n```') == {"flagged": True}
     assert parse_answer('Sure: {"flagged": false, "x": 1} ok') == {"flagged": False, "x": 1}
-    for bad in ("no json", '{"flagged": "yes"}', "{not json}"):
+    for bad in ("no json", '{"flagged": "maybe"}', "{not json}", '{"reason": "x"}'):
         with pytest.raises(ValueError):
             parse_answer(bad)
+
+
+def test_parse_answer_reads_what_small_real_models_write():
+    # words for booleans, a thinking block, an echoed example before the answer
+    assert parse_answer('{"flagged": "Yes", "excerpt": "x"}') == {"flagged": True,
+                                                                  "excerpt": "x"}
+    assert parse_answer('<think>is {"flagged": true} right?</think>\n{"flagged": "false"}') \
+        == {"flagged": False}
+    assert parse_answer('The format is {"flagged": ..., "excerpt": ...}. My answer: '
+                        '{"flagged": true, "message_index": 3}') == {"flagged": True,
+                                                                     "message_index": 3}
+
+
+@pytest.mark.slow
+async def test_a_one_slot_judge_endpoint_is_waited_for_not_timed_out(tmp_path):
+    from replayer.clients import RetryPolicy
+    from replayer.testing.slot_server import SlotServer
+
+    target = corpus(tmp_path / "c")
+    rubric = parse_rubric(JUDGE_RUBRIC)
+    # one request at a time, 0.6 s each: five judge calls sent at once would wait up to 3 s,
+    # past the 1.5 s timeout
+    async with SlotServer(judge_policy, slots=1, per_request=0.6) as srv:
+        def client(concurrency: int | None):
+            return make_client("openai-chat", "sim-judge", srv.openai_url, timeout=1.5,
+                               retry=RetryPolicy(max_attempts=1), concurrency=concurrency)
+
+        unlimited = client(None)
+        rushed = await grade_async(target, rubric, judge=unlimited, write=False, concurrency=8)
+        await unlimited.close()
+        adaptive = client(8)
+        waited = await grade_async(target, rubric, judge=adaptive, write=False, concurrency=8)
+        await adaptive.close()
+    assert any("timed out" in (v.error or "") for v in rushed.verdicts)
+    assert not any("timed out" in (v.error or "") for v in waited.verdicts)
+    assert {(v.session_id, v.turn): v.flagged for v in waited.verdicts} == {
+        ("s1", 0): False, ("s1", 1): True, ("s2", 0): None, ("s2", 1): False, ("s3", 0): None}

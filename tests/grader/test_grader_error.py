@@ -47,18 +47,20 @@ def test_sensitivity_and_specificity_undo_the_stratified_sample() -> None:
 
 
 def test_the_prediction_is_corrected_and_widened() -> None:
-    """A grader with false positives inflates every rate; the corrected prediction is lower,
-    and the review's uncertainty widens the interval."""
-    o, b, c, _ = synthetic(sessions=200, seed=2)
+    """A grader with false positives inflates the observed rate; the corrected rates are lower,
+    the prediction moves, and the review's uncertainty widens the interval."""
+    o, b, c, _ = synthetic(sessions=200, p_base=0.3, seed=2)
     spec = BehaviorSpec("b")
     plain = predict_behavior(spec, o, b, c, replicates=400, seed=1)
-    acc = _review(tp=90, fp=10, fn=10, tn=90, w_flag=1, w_clean=1)
+    acc = _review(tp=380, fp=20, fn=20, tn=380, w_flag=1, w_clean=1)
     fixed = predict_behavior(spec, o, b, c, review=acc, replicates=400, seed=1)
-    assert fixed.predicted_rate < plain.predicted_rate
     corr = fixed.correction("grader-error")
     assert corr is not None and corr.applied and "Rogan–Gladen" in corr.why
     assert fixed.corrected_rates is not None
     assert all(0 <= x <= 1 for x in fixed.corrected_rates)
+    assert fixed.corrected_rates[1] < plain.baseline.rate  # false alarms taken out
+    assert fixed.predicted_rate != plain.predicted_rate
+    assert (fixed.interval.high - fixed.interval.low) > (plain.interval.high - plain.interval.low)
     assert fixed.warnings == []
 
 
@@ -71,6 +73,37 @@ def test_a_small_review_warns() -> None:
     p = predict_behavior(BehaviorSpec("b"), o, b, c, review=chance, replicates=200, seed=1)
     assert not p.correction("grader-error").applied  # type: ignore[union-attr]
     assert any("no better than chance" in w for w in p.warnings)
+
+
+def test_a_review_that_saw_almost_no_misses_warns_about_sensitivity() -> None:
+    """75 clean items standing for 3,000 clean units, one miss among them: the sensitivity could
+    be anywhere from about a half to one, which the counts alone (75 and 75) do not show."""
+    thin = _review(tp=74, fp=1, fn=1, tn=74, w_flag=2, w_clean=40)
+    assert not any("too small to trust" in w for w in thin.warnings())
+    assert any("sensitivity for b only to" in w for w in thin.warnings())
+    # a review with enough misses among its clean items pins it down: no warning
+    solid = _review(tp=300, fp=10, fn=40, tn=260, w_flag=1, w_clean=1)
+    assert solid.warnings() == []
+
+
+def test_errors_the_review_saw_too_few_of_are_not_corrected() -> None:
+    """One miss among 75 clean items standing for 3,000, one false alarm among 75 flagged: the
+    grader's error rates rest on single events, so inverting them would add more error than it
+    removes. The prediction says so and leaves the rates as graded; with enough false alarms
+    but still one miss, only the false alarms are corrected."""
+    o, b, c, _ = synthetic(sessions=200, seed=2)
+    plain = predict_behavior(BehaviorSpec("b"), o, b, c, replicates=400, seed=1)
+    thin = _review(tp=74, fp=1, fn=1, tn=74, w_flag=2, w_clean=40)
+    p = predict_behavior(BehaviorSpec("b"), o, b, c, review=thin, replicates=400, seed=1)
+    corr = p.correction("grader-error")
+    assert corr is not None and not corr.applied and "fewer than 5" in corr.why
+    assert p.predicted_rate == plain.predicted_rate and p.corrected_rates is None
+    assert any("sensitivity for b only to" in w for w in p.warnings)
+    alarms = _review(tp=60, fp=15, fn=1, tn=74, w_flag=1, w_clean=10)
+    half = predict_behavior(BehaviorSpec("b"), o, b, c, review=alarms, replicates=400, seed=1)
+    corr = half.correction("grader-error")
+    assert corr is not None and corr.applied and "corrects false alarms;" in corr.why
+    assert "sensitivity 1.000" in corr.why
 
 
 def test_reads_a_review_export(tmp_path: Path) -> None:

@@ -117,3 +117,28 @@ def test_the_history_widens_the_interval() -> None:
     corr = wide.correction("simulation-error")
     assert corr is not None and corr.applied and "this behavior's 3 anchored" in corr.why
     assert any("only 3 measured" in w for w in wide.warnings)
+
+
+def test_a_direction_is_called_only_when_the_change_is_detectable() -> None:
+    """A real doubling on 200 sessions is called "up"; no change at all is, in almost every
+    seeded world, reported as no detectable change instead of a coin-flip up or down (the
+    point ratio alone would call a direction every time)."""
+    for seed in range(5):
+        o, b, c, _ = synthetic(sessions=200, change=2.0, seed=seed)
+        assert predict_behavior(SPEC, o, b, c, replicates=400, seed=seed).direction == "up"
+    calls, moved = [], 0
+    for seed in range(40):
+        o, b, c, _ = synthetic(sessions=100, change=1.0, seed=100 + seed)
+        p = predict_behavior(SPEC, o, b, c, replicates=400, seed=seed)
+        moved += p.ratio != 1.0  # what a direction read off the point ratio would call
+        calls.append(p.direction)
+        assert p.to_dict()["direction"] == p.direction
+    assert moved >= 30
+    assert calls.count("no detectable change") >= 34  # ~95% at a 95% interval
+
+
+def test_a_direction_is_called_in_difference_mode_from_the_difference() -> None:
+    n = 400
+    units = [_flat([1] * k + [0] * (n - k), sessions=200) for k in (3, 0, 40)]
+    p = predict_behavior(SPEC, *units, replicates=400, seed=2)
+    assert p.mode == "difference" and p.direction == "up"

@@ -475,7 +475,7 @@ async def test_sigkill_keeps_every_acknowledged_exchange_and_repair_salvages(
     salvaged = 0
     for i, path in enumerate(got.paths):
         dst = str(tmp_path / f"repaired-{i}.cassette")
-        fixed = deploysim("cassette", "repair", path, dst)
+        fixed = deploysim("cassette", "repair", path, "--out", dst)
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
         repaired = read_out(dst)
         assert not repaired.problems, repaired.problems

@@ -82,7 +82,7 @@ def test_serve_options_are_one_sentence_exit_2(corpus: Recorded, capsys):
     assert run(["serve", corpus.out, "--miss", "synthesize", "--fallbacks", "none"]) == 2
     assert "older spelling" in capsys.readouterr().err
     assert run(["serve", corpus.out, "--fallbacks", "simulate"]) == 2
-    assert "--simulator" in capsys.readouterr().err
+    assert "--tool-simulator" in capsys.readouterr().err
     assert run(["serve", corpus.out, "--candidate", "http://h:1/v1/chat/completions"]) == 2
     err = capsys.readouterr().err
     assert "names an endpoint, not a base URL" in err and err.count("\n") == 1

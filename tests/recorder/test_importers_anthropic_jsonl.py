@@ -18,7 +18,7 @@ def test_pairs_thread_into_one_conversation() -> None:
                                                  "assistant"]
     step = travel.messages[2]
     assert [p.type for p in step.content] == ["thinking", "text"]
-    assert step.tool_calls[0].arguments == {"to": "Rome"} and step.finish_reason == "tool_use"
+    assert step.tool_calls[0].arguments == {"to": "Rome"} and step.finish_reason == "tool_calls"
     assert step.exchange_id is None  # nothing was recorded on the wire
     assert travel.messages[3].name == "search_flights"
     assert travel.messages[3].text == "AZ123 at 09:00"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from recorder_fakes import FakeUpstream, Reply
 
 from recorder.protocols import parse_exchange
+from recorder.protocols.anthropic_messages import STOP_REASONS
 from recorder.testing import make_exchange, sse_events
 
 BLOCKS: list[dict[str, Any]] = [
@@ -81,7 +82,8 @@ def sdk_view(msg: Any) -> dict[str, Any]:
             blocks.append(("text", b.text))
         elif b.type == "tool_use":
             blocks.append(("tool_use", b.id, b.name, b.input))
-    return {"blocks": blocks, "stop": msg.stop_reason,
+    # the session model spells stop reasons as OpenAI does (`tool_use` is `tool_calls`)
+    return {"blocks": blocks, "stop": STOP_REASONS[msg.stop_reason or ""],
             "usage": (msg.usage.input_tokens, msg.usage.output_tokens)}
 
 

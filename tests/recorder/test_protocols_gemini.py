@@ -16,7 +16,7 @@ from recorder_fakes import FakeUpstream, Reply
 
 from recorder.derive import derive
 from recorder.protocols import detect_protocol, parse_exchange
-from recorder.protocols.gemini import SYNTHETIC_PREFIX
+from recorder.protocols.gemini import SYNTHETIC_PREFIX, finish_reason
 from recorder.redact import Redactor
 from recorder.redact_rules import RuleSet
 from recorder.testing import make_exchange
@@ -91,7 +91,9 @@ def sdk_view(r: types.GenerateContentResponse | list[types.GenerateContentRespon
             "text": "".join(p.text for p in parts if p.text and not p.thought),
             "calls": [(p.function_call.id, p.function_call.name, p.function_call.args)
                       for p in parts if p.function_call],
-            "finish": last.candidates[0].finish_reason.value,  # type: ignore[index, union-attr]
+            # the session model spells finish reasons as OpenAI does (a call's STOP: tool_calls)
+            "finish": finish_reason(last.candidates[0].finish_reason.value,  # type: ignore[index, union-attr]
+                                    any(p.function_call for p in parts)),
             "usage": (last.usage_metadata.prompt_token_count,  # type: ignore[union-attr]
                       last.usage_metadata.candidates_token_count)}  # type: ignore[union-attr]
 

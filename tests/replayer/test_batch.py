@@ -163,7 +163,7 @@ def test_a_server_without_batches_and_bad_options_stop_with_one_sentence(corpus_
                                         "batch input (HTTP 404")
     assert "\n" not in err and "Traceback" not in err
     code = run(_args(corpus_path, str(tmp_path / "r2"), "http://127.0.0.1:9/v1", "--batch",
-                     "--workers", "2"))
+                     "--executor", "ray"))
     assert code == 2 and "--batch runs in one process" in capsys.readouterr().err
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import aiohttp
 import anthropic
 import openai
 import pytest
@@ -246,10 +249,14 @@ async def test_a_subclass_customising_the_aiohttp_app_is_served_by_it():
         seen.append(request.path)
         return await handler(request)
 
+    async def count(_request: web.Request) -> web.Response:
+        return web.json_response({"seen": len(seen)})
+
     class Tapped(FakeModelServer):
         def app(self) -> web.Application:
             app = super().app()
             app.middlewares.append(tap)
+            app.router.add_get("/_count", count)  # added after the catch-all, still served
             return app
 
     async with Tapped(_weather, chunk=5) as tapped, FakeModelServer(_weather, chunk=5) as lean:
@@ -267,7 +274,42 @@ async def test_a_subclass_customising_the_aiohttp_app_is_served_by_it():
             await client.close()
         assert replies[0] == replies[1]
         assert seen == ["/v1/chat/completions"] * 2
+        async with aiohttp.ClientSession() as http:
+            async with http.get(tapped.url + "/_count") as resp:
+                assert await resp.json() == {"seen": 3}  # the tap saw this request too
+            async with http.get(lean.url + "/_count") as resp:
+                assert resp.status == 404
     async with Tapped(scripted([ScriptedReply(disconnect=True)])) as dropping:
         with pytest.raises(openai.APIConnectionError):
             await _oai(dropping).chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_the_fake_model_from_a_shell_on_uvloop_serves_the_openai_sdk() -> None:
+    """`python -m replayer.testing.fake_model` (as the benchmarks start it) runs on the CLI's
+    loop (uvloop): a request, a stream and the model list through it, and a path it does not
+    serve is refused."""
+    proc = subprocess.Popen([sys.executable, "-m", "replayer.testing.fake_model", "--policy",
+                             "rule-agent"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["openai_url"]
+        client = openai.OpenAI(base_url=url, api_key="sim", max_retries=0)
+        reply = client.chat.completions.create(
+            model="sim-candidate", messages=[{"role": "user", "content": "hello there"}])
+        assert reply.choices[0].message.content
+        chunks = list(client.chat.completions.create(
+            model="sim-candidate", stream=True,
+            messages=[{"role": "user", "content": "hello there"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+            reply.choices[0].message.content
+        assert [m.id for m in client.models.list().data] == ["sim-deployed", "sim-candidate"]
+        with pytest.raises(openai.NotFoundError):
+            client.get("/nowhere", cast_to=object)
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.get("/chat/completions", cast_to=object)
+        assert refused.value.status_code == 405
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

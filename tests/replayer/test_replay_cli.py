@@ -86,7 +86,9 @@ def test_cli_bad_configuration_is_one_sentence_exit_2(corpus_path, tmp_path, cap
     (["--samples", "0"], "--samples 0 must be at least 1"),
     (["--max-steps", "-1"], "--max-steps -1 must be at least 1"),
     (["--max-attempts", "0"], "--max-attempts 0 must be at least 1"),
-    (["--workers", "0"], "--workers 0 must be at least 1"),
+    (["--workers", "2"], "--workers 2 is no longer supported: one process keeps a model "
+                         "endpoint busy (docs/scaling.md); to spread a replay over more cores "
+                         "or machines use --executor ray --ray-workers N."),
     (["--sample", "0"], "--sample 0 must be a positive number of sessions"),
     (["--out", "{tmp}/file"], "is a file, not a folder"),
     (["--out", "{tmp}/file/run"], "is a file, not a folder"),

@@ -78,13 +78,19 @@ async def test_malformed_json_and_invalid_arguments_affect_only_their_turns(corp
     out, summary = await _run(tmp_path, policy, corpus=corpus_path)
     password_turns = sum(1 for n in TURNS for t in range(n) if t % 4 == 1)
     again_turns = sum(1 for n in TURNS for t in range(n) if t % 4 == 3)
-    assert summary["errors_by_reason"] == {"malformed_response": password_turns,
-                                           "invalid_tool_arguments": again_turns}
+    # a malformed body fails its turn; malformed arguments are the model's own doing: the
+    # tool host rejects the call, the model reads why, and the turn goes on (model_output)
+    assert summary["errors_by_reason"] == {"malformed_response": password_turns}
     assert summary["counts"]["turns"] == sum(TURNS)
-    assert summary["counts"]["errors"] == password_turns + again_turns
-    bad = [m for traj in trajectories(out) for m in traj.messages
-           if m.error and m.error.startswith("invalid_tool_arguments")]
-    assert bad and bad[0].tool_calls[0].arguments_raw == '{"order_id": 10'
+    assert summary["counts"]["errors"] == password_turns
+    assert summary["provenance"]["rejected:invalid_arguments"] >= again_turns
+    rejected = [m for traj in trajectories(out) for m in traj.messages
+                if m.result is not None and m.result.provenance == "rejected:invalid_arguments"]
+    assert rejected and rejected[0].result is not None and rejected[0].result.is_error
+    assert rejected[0].text.startswith("Invalid JSON arguments for tool lookup_order: ")
+    calls = [c for traj in trajectories(out) for m in traj.messages for c in m.tool_calls
+             if c.arguments_raw == '{"order_id": 10']
+    assert len(calls) >= again_turns  # kept exactly as the model wrote them
 
 
 async def test_context_length_errors_only_on_long_prefixes(corpus_path, tmp_path):

@@ -65,3 +65,30 @@ async def test_user_simulator_replaces_recorded_users(corpus_path, tmp_path):
         assert users[0].origin == "recorded"
         assert [u.text for u in users[1:]] == ["simulated follow-up 2", "simulated follow-up 3"]
         assert all(u.origin == "generated" for u in users[1:])
+
+
+def _chatty_user_sim(request: ScriptedRequest) -> ScriptedReply:
+    """A user simulator as a small real model writes: thinking aloud, labels, quotes, an
+    [END] after a closing remark, and (in session s001) nothing at all."""
+    prompt = request.last_user_text
+    n = int(prompt.rsplit("number ", 1)[1].rstrip("."))
+    if n == 2:
+        return ScriptedReply(text=f'<think>be polite</think>USER: "follow-up {n}"')
+    if "RECORDED-REPLY s001/" in prompt:
+        return ScriptedReply(text="")
+    return ScriptedReply(text="Thanks, that is all. [END]")
+
+
+async def test_a_real_models_user_simulation_is_cleaned_and_an_empty_one_is_an_error(
+        corpus_path, tmp_path):
+    out = str(tmp_path / "run")
+    policy = by_model({"sim-user": _chatty_user_sim}, default=RuleAgent())
+    async with FakeModelServer(policy) as server:
+        summary = await replay(make_config(corpus_path, out, server.openai_url, mode="rollout",
+                                           user_simulator="sim-user"),
+                               answerer=recorded_answerer, progress_mode="off")
+    assert summary["simulator_errors"] == 1  # the empty answer, noted, not taken for "done"
+    for traj in trajectories(out):
+        users = [m.text for m in traj.messages if m.role == "user"]
+        assert users[1] == "follow-up 2"  # no thinking, label or quotes
+        assert "[END]" not in " ".join(users) and len(users) <= 3

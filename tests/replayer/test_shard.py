@@ -22,3 +22,24 @@ def test_batched_progress_sends_counts_since_the_last_batch() -> None:
     eager(SimpleNamespace(errors=["e"]), acc)  # type: ignore[arg-type]
     eager(SimpleNamespace(errors=[]), acc)  # type: ignore[arg-type]
     assert sent[1:] == [(1, 1, 7), (1, 0, 7)]
+
+
+def test_shard_sessions_is_sessions_of_restricted_to_the_ids(tmp_path):
+    from recorder.corpus import Corpus
+    from recorder.session import Session
+    from replayer.shard import sessions_of, shard_sessions
+    from replayer.testing.sessions import support_corpus, write_corpus
+
+    sessions = support_corpus([3, 1, 4, 1, 5])
+    tool_only = sessions[1].model_copy(update={"id": "tools", "source": sessions[1].source
+                                               .model_copy(update={"type": "tool_only"})})
+    dup = sessions[2]  # the same id twice: both kept, in order, as sessions_of does
+    path = write_corpus(str(tmp_path / "c" / "rec.cassette"), [*sessions, tool_only, dup])
+    corpus = Corpus(path)
+    every: list[Session] = list(sessions_of(corpus))
+    ids = [s.id for s in sessions] + ["tools", "absent"]
+    for pick in ([], ids, ids[::2], ids[1::2], ids[-3:]):
+        want = [s for s in every if s.id in set(pick)]
+        got = list(shard_sessions(corpus, set(pick)))
+        assert [s.model_dump() for s in got] == [s.model_dump() for s in want]
+    assert "tools" not in {s.id for s in shard_sessions(corpus, set(ids))}

@@ -85,7 +85,7 @@ def test_profiles_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     (["stubs", "fidelity", "{corpus}", "--holdout", "1.5"], "--holdout"),
     (["stubs", "fidelity", "{corpus}", "--fallbacks", "nearest,guess"], "guess"),
     (["stubs", "build", "{missing}", "--out", "{idx}"], "does not exist"),
-    (["stubs", "show", "{corpus}", "--config", "{missing}"], "does not exist"),
+    (["stubs", "show", "{corpus}", "--stub-config", "{missing}"], "does not exist"),
     (["profiles", "show", "calm"], "no built-in profile named 'calm'"),
 ])
 def test_bad_input_is_one_clear_sentence(corpus: str, tmp_path: Path, argv: list[str],

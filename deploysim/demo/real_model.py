@@ -1,0 +1,225 @@
+"""`deploysim demo --real-model`: the demo's world with a real model, on this machine.
+
+The same world as the scripted demo (the MCP workspace, the CRM, simulated users, the recording
+gateway: `deploysim.demo.pipeline`'s own functions), but the deployed agent and the candidate
+are one real model, Qwen2.5-Coder-0.5B-Instruct served by llama.cpp's C++ server on loopback
+(`deploysim.realmodel`). Deployed and candidate differ in sampling: the deployed agent runs at
+temperature 0.2, the candidate at 1.0. The candidate is also rolled out with the LLM user
+simulator and the LLM tool simulator, both the same model on the same server.
+
+It is real inference with a toy model, and every output says so: a 0.5B model's rates say
+nothing about any production model. Sized for two cores: a few sessions, short answers, the
+replays one after the other (the server has two slots; more in flight would only queue).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploysim.demo.pipeline import (
+    PROFILE,
+    DemoError,
+    DemoResult,
+    World,
+    _cli_json,
+    _deploysim,
+    _quiet_logs,
+    _record,
+    _replay_cmd,
+    example_policy,
+)
+from deploysim.realmodel import (
+    MODEL_NAME,
+    PINNED,
+    LocalModelServer,
+    RealModelUnavailable,
+    locate_weights,
+    runtime_missing,
+)
+from recorder.aio import run as aio_run
+
+LABEL = "real inference, toy model"
+SETTINGS = {"deployed": {"temperature": 0.2}, "candidate": {"temperature": 1.0}}
+"""The two sampling settings compared (the model and its prompts are the same)."""
+MAX_TOKENS = 192
+"""Per answer, in the replays and (as the server's cap) in the recording."""
+MAX_STEPS = 3
+SAMPLES_SHOWN = 6
+
+
+@dataclass
+class RealDemoResult(DemoResult):
+    """What the real-model demo produced."""
+
+    samples: list[str] = field(default_factory=list)
+    rollout_summary: dict[str, Any] = field(default_factory=dict)
+    server_url: str = ""
+
+    @property
+    def rollout(self) -> Path:
+        return self.out / "runs" / "candidate-rollout"
+
+    @property
+    def samples_file(self) -> Path:
+        return self.out / "real-model-samples.md"
+
+
+def _params(setting: str) -> list[str]:
+    params = {**SETTINGS[setting], "max_tokens": MAX_TOKENS}
+    return [arg for k, v in params.items() for arg in ("--param", f"{k}={v}")]
+
+
+def _replays(res: RealDemoResult, server: LocalModelServer, seed: int,
+             say: Callable[[str], None]) -> None:
+    runs = (("baseline", res.baseline, "deployed", ["--mode", "prefix"]),
+            ("candidate", res.candidate, "candidate", ["--mode", "prefix"]),
+            ("candidate-rollout", res.rollout, "candidate",
+             ["--mode", "rollout", "--profile", "none", "--user-simulator", MODEL_NAME]))
+    for name, out, setting, extra in runs:
+        cmd = [*_replay_cmd(res, out, MODEL_NAME, PROFILE, server.base_url, seed),
+               *_params(setting), *extra, "--tool-simulator", MODEL_NAME,
+               "--fallbacks", "simulate,nearest,synthesize",
+               "--concurrency", str(server.slots), "--max-steps", str(MAX_STEPS),
+               # a cache of its own beside the run, not inside it (issue 22)
+               "--cache-dir", str(res.out / "cache" / name), "--progress", "off"]
+        res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+        log = res.out / "logs" / f"replay-{name}.log"
+        t = time.perf_counter()
+        with open(log, "wb") as logf:
+            code = subprocess.call(cmd, stdout=logf, stderr=subprocess.STDOUT)
+        res.timings[f"replay {name}"] = time.perf_counter() - t
+        if code != 0:
+            raise DemoError(f"`deploysim replay` of the {name} failed (exit {code}); "
+                            f"see {log}.")
+        say(f"replayed the {name} ({setting} sampling {SETTINGS[setting]}) [{LABEL}]")
+
+
+def _shown(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _samples(res: RealDemoResult) -> list[str]:
+    """What the model really wrote: answers, tool calls, simulated users and tools."""
+    from replayer.run import trajectories
+
+    lines: list[str] = []
+    for label, run in (("candidate", res.candidate), ("rollout", res.rollout)):
+        for traj in sorted(trajectories(str(run)), key=lambda t: t.id):
+            for m in traj.messages:
+                if m.origin != "generated":
+                    continue
+                if m.role == "assistant":
+                    for c in m.tool_calls:
+                        lines.append(f"[{label}] model calls {c.name}({_shown(str(c.arguments))})")
+                    if m.text.strip():
+                        lines.append(f"[{label}] model says: {_shown(m.text)}")
+                elif m.role == "user":
+                    lines.append(f"[{label}] simulated user: {_shown(m.text)}")
+                elif m.role == "tool" and m.result is not None and \
+                        m.result.provenance == "simulated":
+                    lines.append(f"[{label}] simulated tool {m.name}: "
+                                 f"{_shown(m.result.content or '')}")
+    return lines
+
+
+def _write_samples(res: RealDemoResult) -> None:
+    head = [f"# deploysim demo --real-model: what the model wrote ({LABEL})", "",
+            f"Model: {MODEL_NAME} ({PINNED.upstream}), {PINNED.quantisation}, sha256 "
+            f"{PINNED.sha256}, served by llama.cpp (xllamacpp) at {res.server_url}.",
+            f"Deployed sampling {SETTINGS['deployed']}, candidate {SETTINGS['candidate']}.", ""]
+    res.samples_file.write_text("\n".join(head + [f"- {s}" for s in res.samples]) + "\n")
+
+
+def run_real_demo(out: Path, sessions: int = 4, seed: int = 7,
+                  say: Callable[[str], None] = print) -> RealDemoResult:
+    """Run the real-model demo into `out`; raises RealModelUnavailable without the model."""
+    saved = os.environ.get("DEPLOYSIM_CONFIG")
+    os.environ["DEPLOYSIM_CONFIG"] = "none"  # as run_demo: a deploysim.toml must not apply
+    try:
+        return _run(out, sessions, seed, say)
+    finally:
+        if saved is None:
+            os.environ.pop("DEPLOYSIM_CONFIG", None)
+        else:
+            os.environ["DEPLOYSIM_CONFIG"] = saved
+
+
+def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> RealDemoResult:
+    _quiet_logs()
+    os.environ.setdefault("DEPLOYSIM_REDACTION_KEY", f"deploysim-demo-key-{seed}")
+    if out.exists() and any(out.iterdir()):
+        raise DemoError(f"{out} is not empty; give a new --out folder (or delete it) so the demo "
+                        "never mixes runs.")
+    # what is missing is said before anything is written
+    reason = runtime_missing()
+    if reason:
+        raise RealModelUnavailable(reason)
+    weights = locate_weights()
+    res = RealDemoResult(out=out, seed=seed)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    with LocalModelServer(weights, slots=2, max_tokens=MAX_TOKENS,
+                          log=out / "logs" / "llama-server.log") as server:
+        res.server_url = server.url
+        res.timings["model start"] = time.perf_counter() - t
+        say(f"llama.cpp serves {MODEL_NAME} at {server.base_url} [{LABEL}]")
+        with World(out / "logs" / "world.log") as world:
+            # the world's MCP workspace and CRM, with the real model in place of the script
+            world.urls["model"] = server.url
+            t = time.perf_counter()
+            # _record's own line names the scripted model it usually fronts
+            aio_run(_record(res, world, sessions, seed,
+                            lambda line: say(line.replace("the simulated model",
+                                                          f"the real model ({LABEL})")),
+                            model=MODEL_NAME))
+            res.timings["record"] = time.perf_counter() - t
+        _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
+        res.sessions = res.recorded.get("sessions", 0)
+        say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
+            f"{res.recorded.get('tool_calls')} tool calls of the real agent [{LABEL}]")
+        _replays(res, server, seed, say)
+    t = time.perf_counter()
+    gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
+                 "--policy", str(example_policy()), "--report", str(res.report),
+                 "--audit", str(res.audit), "--json"]
+    res.commands.append(shlex.join(["deploysim", *gate_args]))
+    res.gate_exit, res.gate = _cli_json(gate_args)
+    res.timings["gate"] = time.perf_counter() - t
+    res.samples = _samples(res)
+    _write_samples(res)
+    return res
+
+
+def print_real_summary(res: RealDemoResult, wall_s: float, show: Callable[[str], None]
+                       ) -> None:
+    """The closing note: the decision, what the model did, the wall time, where things are."""
+    gate = res.gate
+    show("")
+    show(f"Gate decision: {str(gate.get('decision', '?')).upper()} — candidate (temperature "
+         f"{SETTINGS['candidate']['temperature']}) vs deployed (temperature "
+         f"{SETTINGS['deployed']['temperature']}), `{PROFILE}` profile [{LABEL}]")
+    for bid, b in sorted(gate.get("behaviors", {}).items()):
+        if b.get("baseline_rate") or b.get("candidate_rate"):
+            show(f"  {bid}: baseline {b.get('baseline_rate')}, candidate "
+                 f"{b.get('candidate_rate')} ({b.get('verdict')})")
+    calls = sum(1 for s in res.samples if " model calls " in s)
+    show(f"What the model did: {res.recorded.get('turns')} recorded turns with "
+         f"{res.recorded.get('tool_calls')} tool calls; in the candidate's replays "
+         f"{calls} tool calls and {len(res.samples) - calls} other generated messages.")
+    for line in res.samples[:SAMPLES_SHOWN]:
+        show(f"  {line}")
+    show(f"All of it: {res.samples_file}")
+    show(f"Report:     {res.report}")
+    steps = ", ".join(f"{k} {v:.0f}s" for k, v in res.timings.items())
+    show(f"Wall time:  {wall_s:.0f}s ({steps}) on {os.cpu_count()} cores [{LABEL}]")
+    show("The commands the demo ran:")
+    for cmd in res.commands:
+        show(f"  {cmd}")

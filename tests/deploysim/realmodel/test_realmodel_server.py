@@ -1,0 +1,86 @@
+"""deploysim.realmodel.server: llama.cpp's server (xllamacpp) on loopback speaks OpenAI Chat
+Completions with tools, streamed and not, and JSON grammars, to the official `openai` client;
+it stops cleanly. Skips, saying why, without the `real-model` extra."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai import OpenAI
+
+from deploysim.realmodel import LocalModelServer, RealModelUnavailable
+
+pytestmark = [pytest.mark.real_model, pytest.mark.slow]
+
+TOOLS: Any = [{"type": "function", "function": {
+    "name": "lookup_customer", "description": "Look up a customer in the CRM.",
+    "parameters": {"type": "object", "properties": {"customer_id": {"type": "string"}},
+                   "required": ["customer_id"]}}}]
+ASK: Any = [{"role": "system", "content": "You are a support agent with a CRM."},
+       {"role": "user", "content": "What's the account tier of customer C-1042?"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelServer]:
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    try:
+        srv = LocalModelServer(slots=1, ctx_per_slot=2048, max_tokens=64, log=log).start()
+    except RealModelUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LocalModelServer) -> OpenAI:
+    return OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=120)
+
+
+def test_a_tool_call_unstreamed(server: LocalModelServer, client: OpenAI) -> None:
+    r = client.chat.completions.create(model=server.model, messages=ASK,
+                                       tools=TOOLS, tool_choice="required",
+                                       temperature=0)
+    (call,) = r.choices[0].message.tool_calls or []
+    assert call.type == "function"
+    assert call.function.name == "lookup_customer"
+    assert "customer_id" in json.loads(call.function.arguments)
+    assert r.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_named_tool_call_streamed(server: LocalModelServer, client: OpenAI) -> None:
+    with client.chat.completions.stream(
+            model=server.model, messages=ASK, tools=TOOLS,
+            tool_choice={"type": "function", "function": {"name": "lookup_customer"}},
+            temperature=0) as stream:
+        chunks = sum(1 for _ in stream)
+        final = stream.get_final_completion()
+    (call,) = final.choices[0].message.tool_calls or []
+    assert call.function.name == "lookup_customer"
+    assert chunks > 2  # the arguments arrived in pieces
+    json.loads(call.function.arguments)
+
+
+def test_a_json_object_grammar(server: LocalModelServer, client: OpenAI) -> None:
+    r = client.chat.completions.create(
+        model=server.model, temperature=0, response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": 'Is water wet? Answer {"flagged": bool}.'}])
+    assert isinstance(json.loads(r.choices[0].message.content or ""), dict)
+
+
+def test_stop_ends_the_server(tmp_path: Path) -> None:
+    try:
+        srv = LocalModelServer(slots=1, ctx_per_slot=512, log=tmp_path / "s.log").start()
+    except RealModelUnavailable as exc:
+        pytest.skip(str(exc))
+    url = srv.url
+    srv.stop()
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"{url}/health", timeout=2)
