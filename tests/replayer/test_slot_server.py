@@ -32,7 +32,9 @@ async def test_requests_beyond_the_slots_queue_and_wait():
     async with SlotServer(_ok, slots=1, per_request=0.2) as server:
         took = sorted(await asyncio.gather(*(_ask(server) for _ in range(3))))
         assert server.max_busy == 1 and server.max_waiting == 2 and server.refused == 0
-    assert took[0] < 0.35 and took[2] >= 0.55  # the third waited for two others
+    # one slot: the last waited for the two ahead of it (only lower bounds: a busy machine
+    # adds to every time)
+    assert took[2] >= 0.55
 
 
 async def test_a_full_queue_answers_503_with_retry_after():
