@@ -133,6 +133,8 @@ class AuditLog:
             raise AuditError(f"The audit log {path} does not exist; `deploysim gate --audit "
                              f"{path}` creates it on the first decision.")
         mode = "rw" if exists else "rwc"
+        if not exists:  # a new log's folder is created with it, as every output's is
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         try:
             self._db = sqlite3.connect(f"file:{path}?mode={mode}", uri=True,
                                        isolation_level=None)

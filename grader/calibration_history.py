@@ -121,6 +121,7 @@ def load_history(path: str) -> CalibrationHistory:
 def save_history(path: str, history: CalibrationHistory) -> None:
     """Write the history (atomically: a crash leaves the old file)."""
     tmp = f"{path}.tmp"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(history.model_dump_json(indent=2) + "\n")
     os.replace(tmp, path)

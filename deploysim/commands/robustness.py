@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import typer
 
-from deploysim.console import err, out, print_json
+from deploysim.console import err, print_json
 
 
 def robustness(
@@ -25,64 +22,16 @@ def robustness(
 ) -> None:
     """A profile × behavior matrix of rates with intervals and the paired change against the
     unperturbed run: which environment states make the model misbehave."""
-    from deploysim.commands.gate import grade_verdicts, read_run
-    from grader.gate import behavior_specs
-    from grader.report import sibling
-    from grader.report.robustness import render_robustness_html
-    from grader.robustness import ProfileRun
-    from grader.robustness import robustness as run_robustness
-    from grader.rubric import load_rubric
-    from recorder.errors import UsageError
+    from deploysim.outputs import check_out_file
+    from deploysim.tables import print_robustness
+    from grader.workflows import run_robustness
 
-    if not 0.5 < confidence < 1:
-        raise UsageError(f"--confidence {confidence} is not between 0.5 and 1; use e.g. 0.95.")
-    if report:
-        from deploysim.outputs import check_out_file
-
-        check_out_file(report, option="--report")
-    manifests = [read_run(r, "given") for r in runs]
-    rub = load_rubric(rubric)
-    from grader.robustness import check_same_sessions
-
-    check_same_sessions([ProfileRun(r, m, []) for r, m in zip(runs, manifests, strict=True)])
-    prof_runs = [ProfileRun(r, m, grade_verdicts(r, rub))
-                 for r, m in zip(runs, manifests, strict=True)]
-    result = run_robustness(prof_runs, behavior_specs(rub), confidence=confidence)
-    doc = result.to_dict()
-    if report:
-        os.makedirs(os.path.dirname(os.path.abspath(report)), exist_ok=True)
-        with open(report, "w", encoding="utf-8") as f:
-            f.write(render_robustness_html(result))
-        with open(sibling(report, ".json"), "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=2) + "\n")
-        doc["report"] = [report, sibling(report, ".json")]
+    outcome = run_robustness(runs, rubric, report=report, confidence=confidence,
+                             check_output=check_out_file)
     if as_json:
-        print_json(doc)
+        print_json(outcome.to_dict())
         return
-    from rich.table import Table
-
-    from deploysim.commands.gate import print_wide
-    from grader.change import pp
-    from grader.report.svg import fmt_num, fmt_rate
-
-    table = Table("behavior", *[r.label for r in result.runs])  # behaviors down, profiles across
-    for b in result.behaviors:
-        cells = []
-        for r in result.runs:
-            c = result.matrix[r.label][b.id]
-            text = fmt_rate(c.estimate.rate)
-            if c.change is not None:
-                mark = "*" if c.change.significant else ""
-                # with a zero on either side there is no ratio: the difference says it
-                side = c.change.zero_side
-                shown = f"{fmt_num(c.change.ratio)}×" if side is None else \
-                    "no event in either" if side == "both" else pp(c.change.difference)
-                text += f" ({shown}{mark})"
-            cells.append(text)
-        table.add_row(b.id, *cells)
-    print_wide(table)
-    out.print(f"changes against {result.reference}; * = significant at {confidence:.0%}",
-              markup=False)
+    print_robustness(outcome.result, confidence)
     if report:
         err.print(f"report: {report}", markup=False)
 

@@ -225,3 +225,9 @@ def test_decision_record_holds_what_the_issue_lists() -> None:
     assert rec["profiles"]["candidate"] == {"name": "flaky"} and rec["seeds"]["baseline"] == 7
     assert rec["behaviors"]["x"]["threshold"] == 1.2 and rec["deploysim_version"] == "0.1.0"
     assert rec["baseline"]["manifest"] == manifest and rec["decided_at"]
+
+
+def test_a_new_audit_log_creates_its_folder(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "audit.db"
+    AuditLog(str(path))
+    assert path.exists()

@@ -51,3 +51,11 @@ def test_round_trip_and_a_bad_file(tmp_path: Path) -> None:
     Path(path).write_text("{not json")
     with pytest.raises(GateError, match="cannot be read"):
         load_history(path)
+
+
+def test_saving_a_history_creates_its_folder(tmp_path: Path) -> None:
+    from grader.calibration_history import CalibrationHistory, load_history, save_history
+
+    path = tmp_path / "not" / "yet" / "history.json"
+    save_history(str(path), CalibrationHistory())
+    assert load_history(str(path)) == CalibrationHistory()
