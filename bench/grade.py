@@ -38,11 +38,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.engine import Engine
 from grader.grading import grade
 from grader.rubric import load_rubric
 from grader.testing import replay_trajectory
 from grader.trajectory import Trajectory
+from grader.verdict_engine import Engine
 from recorder import codec
 from recorder.corpus import Corpus
 from recorder.records import record_to_obj

@@ -23,11 +23,11 @@ from typing import Any
 
 from grader.detectors import Finding, get_detector
 from grader.detectors.llm_judge import LlmJudgeDetector
-from grader.engine import Engine
 from grader.errors import DetectorError, GraderError
 from grader.rubric import Rubric
 from grader.trajectory import Trajectory
 from grader.verdict import Verdict
+from grader.verdict_engine import Engine
 from grader.verdict_store import (  # re-exported: part of this module's API
     Target,
     VerdictSink,

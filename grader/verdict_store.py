@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from grader.engine import CREATED_BY
 from grader.errors import GraderError
 from grader.rubric import Rubric
 from grader.verdict import Verdict
+from grader.verdict_engine import CREATED_BY
 from recorder import framing, storage
 from recorder.corpus import Corpus, resolve
 from recorder.run import is_run, read_manifest

@@ -16,11 +16,11 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from grader.engine import Engine
 from grader.grading import grade_sessions
 from grader.rubric import load_rubric
 from grader.testing import Conv, coding_session, replay_trajectory
 from grader.trajectory import Trajectory
+from grader.verdict_engine import Engine
 from recorder import codec
 from recorder.records import record_to_obj
 from recorder.session import Session

@@ -9,13 +9,13 @@ import os
 
 import pytest
 
-from grader.engine import CREATED_BY
 from grader.errors import GraderError
 from grader.grading import grade, grade_sessions, read_verdicts, verdicts_filename
 from grader.rubric import load_rubric, parse_rubric
 from grader.testing import Conv, coding_session, one_behavior, replay_trajectory
 from grader.trajectory import Trajectory
 from grader.verdict import Evidence, Verdict
+from grader.verdict_engine import CREATED_BY
 from recorder import codec, framing
 from recorder.annotation import Annotation
 from recorder.reader import CassetteReader
