@@ -13,7 +13,11 @@ when it has at least `MIN_OWN` of them, else every behavior's. From those errors
 σ = sqrt(mean(ln(e)²)), the root-mean-square log error (it counts bias and spread alike), and
 combines it with the sampling interval on the log scale in quadrature:
 
-    half-width' = sqrt(half-width² + (z·σ)²)
+    half-width' = sqrt(half-width² + (q·σ)²),   q = t(m)
+
+where m is the number of errors σ was measured from: the Student-t predictive bound for the
+*next* error, not z, because a σ measured from six errors may well be too small (z is what q
+tends to as the history grows).
 
 Quadrature is how independent log-normal errors add; multiplying the interval's ends by a
 high percentile of past errors would add them linearly, as if the worst simulation error and
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.gate_errors import GateError
-from grader.intervals import z_value
+from grader.intervals import t_quantile, z_value
 from grader.predict_anchor import Rates, choose_mode, combine, safe
 
 if TYPE_CHECKING:
@@ -93,11 +97,24 @@ class CalibrationHistory(BaseModel):
         return math.sqrt(sum(x * x for x in logs) / len(logs)), len(logs), kind, scope
 
 
-def widen(point: float, low: float, high: float, sigma: float, confidence: float
-          ) -> tuple[float, float]:
+def error_quantile(sigma: float, confidence: float, count: int | None = None) -> float:
+    """How far (log scale) the next simulation error may reach at `confidence`: z·σ when σ is
+    known, else the predictive Student-t bound t(count)·σ for σ the root-mean-square of
+    `count` past log errors (centred on no error, so the next one over σ is t with `count`
+    degrees of freedom): a σ estimated from a handful of errors is itself uncertain, and z·σ
+    covers the next error only ~90% of the time at 6 errors."""
+    if count is None or count < 1:
+        return z_value(confidence) * sigma
+    return t_quantile(confidence, float(count)) * sigma
+
+
+def widen(point: float, low: float, high: float, sigma: float, confidence: float,
+          count: int | None = None) -> tuple[float, float]:
     """The interval widened by a log-normal simulation error σ, in quadrature on the log scale
-    (an end at 0, or a point at 0, is widened multiplicatively on the side that can move)."""
-    zs = z_value(confidence) * sigma
+    (an end at 0, or a point at 0, is widened multiplicatively on the side that can move);
+    `count`, the errors σ was measured from, makes the widening predictive
+    (`error_quantile`)."""
+    zs = error_quantile(sigma, confidence, count)
     if point <= 0:
         return low, min(1.0, high * math.exp(zs))
     lo = point * math.exp(-math.hypot(math.log(point / low), zs)) if low > 0 else 0.0

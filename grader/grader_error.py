@@ -147,8 +147,12 @@ class ReviewAccuracy:
         if hi - lo > SENS_SPREAD:
             out.append(f"the review pins the grader's sensitivity for {self.behavior} only to "
                        f"{lo:.2f}-{hi:.2f} ({self.fn} miss(es) among {self.fn + self.tn} "
-                       "reviewed clean items): the interval carries that, but label more of "
-                       "the grader's clean items to correct its misses reliably")
+                       "reviewed clean items): "
+                       + ("the interval carries that" if self.corrects_misses else
+                          f"fewer than {MIN_ERRORS} misses, so misses are left uncorrected "
+                          f"and rates may read low by up to {1 / max(lo, 1e-9):.1f}x")
+                       + ", but label more of the grader's clean items to correct its misses "
+                       "reliably")
         if not self.usable:
             out.append(f"the grader of {self.behavior} is no better than chance on the review "
                        f"(sensitivity + specificity − 1 = {self.youden:.2f}); its rates cannot "

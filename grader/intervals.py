@@ -1,6 +1,6 @@
-"""Closed-form intervals for a rate: Wilson, Clopper–Pearson (via the incomplete beta),
-zero-event upper bounds and the detection floor, and the Student t quantile that widens an
-interval when few sessions carry it.
+"""Closed-form intervals for a rate: Wilson, Clopper–Pearson and Jeffreys (via the incomplete
+beta), zero-event upper bounds and the detection floor, and the Student t quantile that widens
+an interval when few sessions carry it.
 
 >>> wilson(3, 1000).high                                  # doctest: +SKIP
 >>> floor_text(20_000)                                    # "below 1.5 per 10,000 ..."
@@ -107,6 +107,18 @@ def clopper_pearson(k: float, n: float, confidence: float = 0.95) -> Interval:
     low = 0.0 if k <= 0 else beta_ppf(alpha / 2, k, n - k + 1)
     high = 1.0 if k >= n else beta_ppf(1 - alpha / 2, k + 1, n - k)
     return Interval(low, high, confidence, "clopper-pearson")
+
+
+def jeffreys(k: float, n: float, confidence: float = 0.95) -> Interval:
+    """Jeffreys interval (the Beta(k + ½, n − k + ½) posterior's equal tails): near-nominal
+    coverage at small counts, where a bootstrap of k events is too narrow (it can only
+    resample the events it saw); k, n may be effective, non-integer."""
+    if n <= 0:
+        return Interval(0.0, 1.0, confidence, "jeffreys")
+    alpha, k = 1 - confidence, min(max(k, 0.0), n)
+    low = 0.0 if k <= 0 else beta_ppf(alpha / 2, k + 0.5, n - k + 0.5)
+    high = 1.0 if k >= n else beta_ppf(1 - alpha / 2, k + 0.5, n - k + 0.5)
+    return Interval(low, high, confidence, "jeffreys")
 
 
 def zero_event_upper(n: float, confidence: float = 0.95) -> float:

@@ -16,6 +16,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.fidelity.server import ROOT
 from bench.fidelity.windows import deploysim, env
@@ -53,16 +54,25 @@ def predict(baseline: Path, candidate: Path, observed: Path,
     if done.returncode not in (0, 1):
         raise RuntimeError(f"`deploysim predict` failed (exit {done.returncode}): "
                            f"{done.stderr.decode()[-600:]}")
-    raw = json.loads(done.stdout)
     if save is not None:
         save.write_bytes(done.stdout)
+    return parse(json.loads(done.stdout))
+
+
+def parse(raw: dict[str, Any]) -> dict[str, Estimate]:
+    """The estimates in `deploysim predict --json`'s output."""
     behaviors = raw.get("behaviors", raw)
     out = {}
     for b, v in behaviors.items():
         if isinstance(v, dict) and "predicted_rate" in v:
             iv = v.get("interval")
+            # the direction compares the prediction with the deployed model's rate on the
+            # same scale: after the grader-error correction when predict applied one (the raw
+            # observed rate carries the false alarms the prediction has had removed)
+            fixed = v.get("corrected_rates") or {}
             out[b] = Estimate(float(v["predicted_rate"]),
                               (float(iv[0]), float(iv[1])) if iv else None,
-                              v.get("observed_baseline_rate", v.get("observed_rate")),
+                              fixed.get("observed", v.get("observed_baseline_rate",
+                                                          v.get("observed_rate"))),
                               v.get("direction"))
     return out

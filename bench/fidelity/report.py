@@ -12,8 +12,8 @@ from bench.fidelity.params import describe
 from bench.fidelity.scoring import summarize
 
 ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix",
-              "predict_no_history", "predict_no_review", "predict_rollout", "anchor_pooled",
-              "anchor_per_segment", "anchor_shrunk")
+              "predict_no_history", "predict_no_review", "predict_rollout", "predict_eb",
+              "anchor_pooled", "anchor_per_segment", "anchor_shrunk")
 ABLATIONS = ("user_reaction", "state_drift", "novel_intents", "mix_shift", "grader_error",
              "stochastic")
 
@@ -114,15 +114,15 @@ def markdown(r: dict[str, Any]) -> str:
         "## Results",
         "",
         "| estimate | cells | median error | direction accuracy (moved cells) | "
-        "own calls: accuracy (calls) | 95% coverage |",
-        "|---|---|---|---|---|---|",
+        "own calls: accuracy (calls) | 95% coverage | median interval width |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, s in r["summary"].items():
         calls = (f"{_fmt(s.get('call_accuracy'))} ({s.get('calls')})" if s.get("calls")
                  else "—")
         lines.append(f"| {name} | {s['cells']} | {_fmt(s['median_error'], '×')} | "
                      f"{_fmt(s['direction_accuracy'])} ({s['moved_cells']}) | {calls} | "
-                     f"{_fmt(s['coverage'])} |")
+                     f"{_fmt(s['coverage'])} | {_fmt(s.get('median_width'), '×')} |")
     lines += ["", "**Noise floor** (the last deployment window recorded twice, two seeds, "
               f"true rates compared): median {_fmt(r['noise_floor']['median_error'], '×')} over "
               f"{len(r['noise_floor']['rows'])} cells.", "",
@@ -140,12 +140,16 @@ def markdown(r: dict[str, Any]) -> str:
               "non-zero. **Direction** is scored on cells whose true rate moved by at least "
               "1.5× between the releases: uncorrected and rollout compare the candidate with "
               "the baseline on the same replays (as the gate does), predict its prediction with "
-              "the observed production rate, naive always says \"same\". **Coverage** is the "
-              "share of cells whose true rate lies in the estimate's 95% interval (Wilson for "
-              "uncorrected, rollout and naive). **Own calls** score the direction predict reports "
-              "itself (`direction`: up or down only when the simulated change's interval "
-              "excludes no change): accuracy over the moved cells where it made a call, and how "
-              "many it made; a moved cell reported as \"no detectable change\" is not a call.",
+              "the observed production rate on the same scale (after the grader-error "
+              "correction when predict applied one), naive always says \"same\". **Coverage** "
+              "is the share of cells whose true rate lies in the estimate's 95% interval (Wilson "
+              "for uncorrected, rollout and naive); **median interval width** the median of "
+              "high / low, so coverage bought by width shows. **Own calls** score the direction "
+              "predict reports itself (`direction`: up or down when the paired bootstrap puts at "
+              "least 75% of the simulated change on that side of no change, "
+              "`direction_confidence`): accuracy over the moved cells where it made a call, and "
+              "how many it made; a moved cell reported as \"no detectable change\" is not a "
+              "call.",
               "- **naive** is the deployed release's observed production rate; **uncorrected** "
               "the candidate's rate on replayed production prefixes (today's method); "
               "**rollout** the candidate in rollout replays with the world's simulated user "
@@ -165,13 +169,20 @@ def markdown(r: dict[str, Any]) -> str:
               "building them into predict (point estimates only, no interval; "
               "`bench/fidelity/variants.py`): predict's anchor without review or history, the "
               "ratio taken per segment, and the log-ratio shrunk toward no change by its "
-              "signal share.",
+              "signal share; **predict_eb** is predict's own output with every behaviour's "
+              "change shrunk toward none by empirical Bayes across the behaviours of a pair "
+              "(`eb_shrunk`), measured and not adopted.",
               "- `--keep DIR` keeps every corpus and run; `--keep DIR --rescore` scores them "
               "again (e.g. after a change to `predict`) without recording anything.",
               "", "## Not measured yet", "",
               "- The first pair's history holds only the deployed release's `simulated` error "
               "(no earlier pair exists); later pairs pool every behaviour's anchored errors "
               "(fewer than 3 of a behaviour's own), so one bad cell widens every interval.",
+              "- Novel intents: predict is given the deployment window's planned segment mix, "
+              "not a corpus of its traffic, so it cannot tell what share of that traffic the "
+              "replay never saw, and nothing here widens an interval for it (the two "
+              "credential-access cells outside their intervals are moved by novel intents; "
+              "docs/calibration.md, \"What no replay can predict\").",
               "- The noise floor is measured on the last deployment window only (6 cells), and "
               "the ablation worlds run at a quarter of the main world's size (compare them with "
               "their own `none` row, not with the main table).",

@@ -43,6 +43,9 @@ def summarize(cells: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
     moved = [c for c in scored if c["moved"] and c[name].get("direction") is not None]
     calls = [c for c in scored if c["moved"] and c[name].get("call") not in (None, "same")]
     covered = [c[name]["covered"] for c in scored if c[name].get("covered") is not None]
+    # how wide the intervals are (high / low): coverage bought by width shows here
+    widths = [c[name]["interval"][1] / c[name]["interval"][0] for c in scored
+              if c[name].get("interval") and c[name]["interval"][0] > 0]
     return {
         "cells": len(scored),
         "median_error": round(statistics.median(errors), 3) if errors else None,
@@ -54,6 +57,7 @@ def summarize(cells: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
         "call_accuracy": (round(sum(c[name]["call"] == c["true_direction"] for c in calls)
                                 / len(calls), 3) if calls else None),
         "coverage": round(sum(covered) / len(covered), 3) if covered else None,
+        "median_width": round(statistics.median(widths), 2) if widths else None,
     }
 
 

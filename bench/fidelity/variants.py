@@ -12,12 +12,16 @@ move into grader/predict.py, one that did not stays here as the measurement that
 - **anchor_shrunk**: the simulated log-ratio shrunk toward no change by the share of its
   variance that is signal, w = max(0, 1 − se²/log(r)²) (a per-cell James–Stein-like factor;
   se from a session bootstrap): fewer false alarms where the simulated change is within noise.
+- **predict_eb**: predict's own output with every behavior's change shrunk toward no change by
+  empirical Bayes across the behaviors of one release pair (`eb_shrunk`): a change resting on
+  few events borrows from how far the well-measured ones moved.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -109,3 +113,34 @@ def add_variants(windows: Sequence[Mapping[str, list[Unit]]],
             shrunk = pooled / ratio * math.exp(w * lr)
             for name, est in zip(VARIANTS, (pooled, per, shrunk), strict=True):
                 cell[name] = score(min(est, 1.0), None, om, cell["true"], cell["true_n"])
+
+
+def eb_shrunk(behaviors: Mapping[str, Mapping[str, Any]], confidence: float = 0.95
+              ) -> dict[str, float]:
+    """Empirical-Bayes shrinkage of `deploysim predict --json`'s changes toward none.
+
+    Per behavior L = log(predicted / observed) (the observed rate after the grader correction
+    when one was applied) with s² its sampling variance, read off the paired ratio interval
+    (log width / 2z); the spread of the true changes across behaviors is estimated by moments,
+    τ² = max(0, mean(L²) − mean(s²)), and each L is multiplied by τ² / (τ² + s²): the
+    posterior mean under a normal prior centred on no change. Behaviors in difference mode (no
+    ratio) are left as predicted."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    logs: dict[str, tuple[float, float, float]] = {}
+    for b, v in behaviors.items():
+        fixed = v.get("corrected_rates") or {}
+        obs = float(fixed.get("observed", v["observed_baseline_rate"]))
+        iv = v.get("ratio_interval")
+        pred = float(v["predicted_rate"])
+        if obs <= 0 or pred <= 0 or not iv or iv[0] is None or iv[1] is None or iv[0] <= 0:
+            continue
+        logs[b] = (math.log(pred / obs), (math.log(iv[1]) - math.log(iv[0])) / (2 * z), obs)
+    out = {b: float(v["predicted_rate"]) for b, v in behaviors.items()}
+    if not logs:
+        return out
+    tau2 = max(0.0, sum(x * x for x, _, _ in logs.values()) / len(logs)
+               - sum(s * s for _, s, _ in logs.values()) / len(logs))
+    for b, (lr, se, obs) in logs.items():
+        w = tau2 / (tau2 + se * se) if tau2 + se * se > 0 else 0.0
+        out[b] = min(1.0, obs * math.exp(w * lr))
+    return out

@@ -22,6 +22,7 @@ from bench.fidelity.noisy_grader import write_rubric
 from bench.fidelity.params import BEHAVIORS, RELEASES, REVIEW_ITEMS, WorldConfig
 from bench.fidelity.scoring import MOVED, direction, score
 from bench.fidelity.server import ROOT, Servers
+from bench.fidelity.variants import eb_shrunk
 from bench.fidelity.windows import deploysim, env, record_window
 
 Graded = dict[str, list[Unit]]
@@ -229,12 +230,17 @@ def add_predictions(res: WorldRun, table: list[dict[str, Any]], corrections_off:
             jobs.append(("predict_rollout", rollout, full))
         for name, inputs, extra in jobs:
             got = E.predict(*inputs, (*rubric, *extra), save=res.out / f"{name}{k}.json")
+            shrunk = eb_shrunk(json.loads((res.out / f"{name}{k}.json").read_text())
+                               ["behaviors"]) if name == "predict" and corrections_off else {}
             for cell in table:
                 if cell["pair"] == f"{RELEASES[k]}->{RELEASES[k + 1]}" and \
                         cell["behavior"] in got:
                     e = got[cell["behavior"]]
                     cell[name] = score(e.rate, e.interval, e.reference, cell["true"],
                                        cell["true_n"], e.call)
+                    if cell["behavior"] in shrunk:  # measured, not adopted (report.py)
+                        cell["predict_eb"] = score(shrunk[cell["behavior"]], None, e.reference,
+                                                   cell["true"], cell["true_n"])
 
 
 def noise_floor(res: WorldRun) -> list[dict[str, Any]]:

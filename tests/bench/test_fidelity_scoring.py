@@ -44,7 +44,7 @@ def test_summarize_scores_direction_only_on_moved_cells() -> None:
     s = summarize(cells, "e")
     assert s == {"cells": 3, "median_error": 1.4, "direction_accuracy": 0.5, "moved_cells": 2,
                  "calls": 0, "call_accuracy": None,
-                 "coverage": pytest.approx(2 / 3, abs=1e-3)}
+                 "coverage": pytest.approx(2 / 3, abs=1e-3), "median_width": None}
 
 
 def test_an_estimators_own_calls_are_scored_apart_from_its_point_direction() -> None:
@@ -82,3 +82,25 @@ def test_release_dials_move_both_ways_and_stay_level_somewhere() -> None:
     moves = {(b > a * 1.2) - (b * 1.2 < a) for dial in params.DIALS.values()
              for a, b in itertools.pairwise(dial)}
     assert moves == {-1, 0, 1}
+
+
+def test_summarize_reports_how_wide_the_intervals_are() -> None:
+    cells = [{"informative": True, "moved": False, "true_direction": "same",
+              "e": score(0.02, (0.01, w * 0.01), 0.02, true=0.02, n=1000)} for w in (2, 4, 8)]
+    assert summarize(cells, "e")["median_width"] == 4.0
+
+
+def test_predicts_direction_is_read_against_the_corrected_observed_rate() -> None:
+    """predict's rate is on the grader-corrected scale: its direction is read against the
+    corrected observed rate, not the raw one that still carries the false alarms."""
+    from bench.fidelity.estimates import parse
+
+    raw = {"behaviors": {"b": {"predicted_rate": 0.011, "interval": [0.005, 0.02],
+                               "observed_baseline_rate": 0.015, "direction": "up",
+                               "corrected_rates": {"observed": 0.01, "baseline": 0.02,
+                                                   "candidate": 0.022}}}}
+    e = parse(raw)["b"]
+    assert e.reference == 0.01
+    assert score(e.rate, e.interval, e.reference, true=0.012, n=1000)["direction"] == "up"
+    raw["behaviors"]["b"]["corrected_rates"] = None
+    assert parse(raw)["b"].reference == 0.015

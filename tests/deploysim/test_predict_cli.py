@@ -60,8 +60,10 @@ def test_json_shape(world: dict[str, str], capsys: pytest.CaptureFixture[str]) -
     assert {c["name"] for c in ds["corrections"]} == {
         "baseline-anchor", "deployment-mix", "grader-error", "simulation-error"}
     assert all(set(c) == {"name", "applied", "why"} for c in ds["corrections"])
-    # a direction only where the ratio's interval excludes no change
-    assert ds["direction"] == ("up" if ds["ratio_interval"][0] > 1 else "no detectable change")
+    # detectable only where the ratio's interval excludes no change; a direction from 75%
+    assert ds["detectable"] == (ds["ratio_interval"][0] > 1)
+    assert ds["direction"] == ("up" if ds["direction_confidence"] >= 0.75
+                               else "no detectable change")
     for b in doc["behaviors"].values():  # most behaviors never fire: still finite everywhere
         assert b["direction"] in ("up", "down", "no detectable change")
         values = [b["predicted_rate"], *b["interval"], b["ratio"], *(b["ratio_interval"] or [])]

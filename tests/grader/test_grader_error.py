@@ -117,3 +117,15 @@ def test_reads_a_review_export(tmp_path: Path) -> None:
     assert rubric == "h"
     a = acc["b"]
     assert (a.tp, a.fp, a.fn, a.tn) == (25, 5, 5, 25)
+
+
+def test_the_sensitivity_warning_says_whether_the_interval_carries_the_misses() -> None:
+    """With fewer than MIN_ERRORS misses they are not corrected, and the warning must not
+    claim the interval carries them."""
+    few = ReviewAccuracy("b", tp=70, fp=5, fn=1, tn=74, flagged_weight=100,
+                         clean_weight=3000)
+    text = " ".join(few.warnings())
+    assert "left uncorrected" in text and "interval carries" not in text
+    many = ReviewAccuracy("b", tp=60, fp=5, fn=6, tn=69, flagged_weight=100,
+                          clean_weight=600)
+    assert "the interval carries that" in " ".join(many.warnings())

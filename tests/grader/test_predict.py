@@ -119,22 +119,28 @@ def test_the_history_widens_the_interval() -> None:
     assert any("only 3 measured" in w for w in wide.warnings)
 
 
-def test_a_direction_is_called_only_when_the_change_is_detectable() -> None:
-    """A real doubling on 200 sessions is called "up"; no change at all is, in almost every
-    seeded world, reported as no detectable change instead of a coin-flip up or down (the
-    point ratio alone would call a direction every time)."""
+def test_a_change_is_detectable_only_when_its_interval_excludes_none() -> None:
+    """A real doubling on 200 sessions is called "up" and detectable; no change at all is, in
+    almost every seeded world, not detectable (the point ratio alone would call a direction
+    every time), and the confident direction calls it at most about half the time, each call
+    with its confidence."""
     for seed in range(5):
         o, b, c, _ = synthetic(sessions=200, change=2.0, seed=seed)
-        assert predict_behavior(SPEC, o, b, c, replicates=400, seed=seed).direction == "up"
-    calls, moved = [], 0
+        p = predict_behavior(SPEC, o, b, c, replicates=400, seed=seed)
+        assert p.direction == "up" and p.detectable and p.direction_confidence > 0.99
+    detectable, called, moved = 0, 0, 0
     for seed in range(40):
         o, b, c, _ = synthetic(sessions=100, change=1.0, seed=100 + seed)
         p = predict_behavior(SPEC, o, b, c, replicates=400, seed=seed)
         moved += p.ratio != 1.0  # what a direction read off the point ratio would call
-        calls.append(p.direction)
-        assert p.to_dict()["direction"] == p.direction
+        detectable += p.detectable
+        called += p.direction != "no detectable change"
+        d = p.to_dict()
+        assert d["direction"] == p.direction and d["detectable"] == p.detectable
+        assert (p.direction != "no detectable change") == (d["direction_confidence"] >= 0.75)
     assert moved >= 30
-    assert calls.count("no detectable change") >= 34  # ~95% at a 95% interval
+    assert detectable <= 6  # ~5% at a 95% interval
+    assert called <= 28  # ~50% at a one-sided 75%
 
 
 def test_a_direction_is_called_in_difference_mode_from_the_difference() -> None:
