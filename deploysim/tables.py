@@ -14,7 +14,7 @@ from deploysim.console import out
 if TYPE_CHECKING:
     from grader.calibrate import Calibration
     from grader.gate import GateResult
-    from grader.predict import PredictionResult
+    from grader.predict import Prediction, PredictionResult
     from grader.robustness import Robustness
 
 __all__ = ["print_calibration", "print_gate", "print_prediction", "print_robustness",
@@ -76,13 +76,20 @@ def print_prediction(result: PredictionResult) -> None:
         applied = [c.name for c in p.corrections if c.applied]
         table.add_row(bid, fmt_rate(p.observed.rate), fmt_rate(p.baseline.rate),
                       fmt_rate(p.candidate.rate),
-                      "–" if p.ratio is None else f"{fmt_num(p.ratio)}×", p.direction,
+                      "–" if p.ratio is None else f"{fmt_num(p.ratio)}×", _change(p),
                       fmt_rate(p.predicted_rate), f"[{fmt_rate(lo)}, {fmt_rate(hi)}]",
                       ", ".join(applied))
     print_wide(table)
     for w in result.warnings + [f"{b}: {w}" for b, p in result.behaviors.items()
                                 for w in p.warnings]:
         out.print(f"  warning: {w}", markup=False)
+
+
+def _change(p: Prediction) -> str:
+    """The direction called, with how sure the simulation is of it (`up (83%)`)."""
+    if p.direction == "no detectable change":
+        return p.direction
+    return f"{p.direction} ({p.direction_confidence:.0%})"
 
 
 def print_calibration(result: Calibration) -> None:

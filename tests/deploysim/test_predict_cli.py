@@ -71,6 +71,8 @@ def test_json_shape(world: dict[str, str], capsys: pytest.CaptureFixture[str]) -
     assert run(_predict(world)) == 0
     text = capsys.readouterr().out
     assert "destructive-shell" in text and "predicted" in text
+    # the table says how sure the call is (this fixture's candidate is riskier: "up")
+    assert ds["direction"] == "up" and f"up ({ds['direction_confidence']:.0%})" in text
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> str:
