@@ -189,13 +189,9 @@ class Forwarder:
         streamed = _is_stream(upstream)
         if not streamed and (upstream.content_length or 0) <= SMALL_BODY:
             return await self._relay_small(request, upstream, cap, t0)
-        # headers ride with the first body bytes (one packet instead of two) when those are
-        # sure to follow at once: a sized body, or stream bytes that came with the headers;
-        # otherwise a stream's headers go out now (an MCP GET stream may stay silent for
-        # minutes, and the client is waiting for them)
-        first = upstream.content.read_nowait() if streamed else b""
-        cls = _SizedResponse if first or not streamed else web.StreamResponse
-        resp = cls(status=upstream.status, reason=upstream.reason)
+        # the headers go out at `prepare`, before any body bytes: an MCP GET stream may stay
+        # silent for minutes, and the client is waiting for them
+        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out = resp.headers
         for k, v in _forwardable(upstream.raw_headers, HOP_BY_HOP):
             out.add(k, v)
@@ -207,7 +203,7 @@ class Forwarder:
         await resp.prepare(request)
         metrics = self.metrics
         try:
-            async for data in _prepend(first, upstream.content.iter_any()):
+            async for data in upstream.content.iter_any():
                 await resp.write(data)
                 metrics.bytes_out += len(data)
                 if chunks is not None and kept < self.max_capture:
@@ -364,19 +360,6 @@ def _learn_name(raw: bytes) -> tuple[str, str]:
     if len(_NAMES) < _MAX_NAMES:
         _NAMES[raw] = known
     return known
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    async for data in rest:
-        yield data
-
-
-class _SizedResponse(web.StreamResponse):
-    """A relayed response whose headers are sent together with its first body bytes."""
-
-    _send_headers_immediately = False
 
 
 def _is_stream(upstream: aiohttp.ClientResponse) -> bool:

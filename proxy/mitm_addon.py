@@ -134,9 +134,7 @@ class RecordAddon:
         """Hand over without a coroutine when the sink never waits (policy `drop`); a sync
         hook is cheaper for mitmproxy, which awaits what a hook returns only if needed."""
         assert self.sink is not None
-        put_nowait = getattr(self.sink, "put_nowait", None)
-        if put_nowait is not None and getattr(self.sink, "policy", None) == "drop":
-            put_nowait(cap)
+        if self.sink.put_nowait(cap):
             return None
         return self.sink.put(cap)
 

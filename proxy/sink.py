@@ -36,7 +36,8 @@ import os
 import queue
 import socket
 import time
-from typing import Any, Literal, Protocol
+from abc import ABC, abstractmethod
+from typing import Any, Literal
 
 from proxy.capture import Capture
 from proxy.errors import BadOutDir
@@ -58,10 +59,24 @@ __all__ = ["DEFAULT_QUEUE_SIZE", "DEFAULT_ROTATE_BYTES", "Isolation", "QueuePoli
            "RecordingSink", "Redactor", "Sink", "load_redactor"]
 
 
-class Sink(Protocol):
-    """Where a proxy hands finished exchanges. `put` must never raise."""
+class Sink(ABC):
+    """Where a proxy hands finished exchanges. Subclass it and implement `put`.
 
-    async def put(self, capture: Capture) -> None: ...
+    >>> class Listed(Sink):
+    ...     def __init__(self): self.captures = []
+    ...     async def put(self, capture): self.captures.append(capture)
+    """
+
+    @abstractmethod
+    async def put(self, capture: Capture) -> None:
+        """Take one finished exchange; never raises (a failure is counted, not thrown)."""
+
+    def put_nowait(self, capture: Capture) -> bool:
+        """Take `capture` at once, from any thread, if this sink never makes a producer
+        wait: True when taken (queued, or counted as dropped); False when the producer must
+        `await put(capture)` instead. Producers that can hand over without a coroutine
+        (mitmproxy's hooks) ask this first. Default: False."""
+        return False
 
 
 class _MetricsReporter:
@@ -97,7 +112,7 @@ class _MetricsReporter:
         return self.metrics.forwarded, dict(self.metrics.drops)
 
 
-class RecordingSink:
+class RecordingSink(Sink):
     """Bounded queue → writer (thread or process) → cassettes in `out_dir`.
 
     Redaction is on by default (default rules plus `redact_rules`, key from the deploysim
@@ -226,10 +241,13 @@ class RecordingSink:
         self.metrics.count_drop("closed")
 
     def put_nowait(self, capture: Capture) -> bool:
-        """Queue an exchange from any thread without waiting; False when it was not queued
-        (counted as dropped)."""
+        """Under policy `drop`, queue an exchange from any thread without waiting (a full
+        queue counts it as dropped) and say True; under `block`, False: `put` must wait."""
+        if self.policy != "drop":
+            return False
         self.metrics.count_forwarded()
-        return self._offer(capture, count_drop=True)
+        self._offer(capture, count_drop=True)
+        return True
 
     def _offer(self, capture: Capture, *, count_drop: bool) -> bool:
         if self._backend is None or self._closed:

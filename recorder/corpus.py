@@ -11,7 +11,7 @@ from recorder.annotation import Annotation
 from recorder.corpus_marker import MARKER_NAME
 from recorder.errors import CorpusNotFound
 from recorder.exchange import Exchange
-from recorder.reader import CassetteReader, Problem, gc_paused
+from recorder.reader import CassetteReader, Problem
 from recorder.records import Record
 from recorder.session import Session
 from recorder.writer import SUFFIX
@@ -70,7 +70,7 @@ class Corpus:
         Filtering happens on the plain form, so skipped kinds are never validated."""
         wanted = frozenset(kinds) if kinds is not None else None
         for reader in self._readers():
-            yield from gc_paused(
+            yield from (
                 r for offset, obj in reader.iter_objs()
                 if (wanted is None or obj.get("kind") in wanted)
                 and (r := reader.typed(offset, obj)) is not None)
@@ -78,7 +78,7 @@ class Corpus:
     def objs(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every intact record in plain form with its file path (fast scans)."""
         for reader in self._readers():
-            yield from gc_paused((reader.path, obj) for _offset, obj in reader.iter_objs())
+            yield from ((reader.path, obj) for _offset, obj in reader.iter_objs())
 
     def exchanges(self) -> Iterator[Exchange]:
         return self.records(("exchange",))  # type: ignore[return-value]

@@ -18,13 +18,12 @@ Rules, in order of precedence (details in docs/recording.md):
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from recorder.collector import paused
 from recorder.derive_build import Housekeeping, build_session, session_ids, tool_only_sessions
 from recorder.derive_tools import Attacher, ToolUse, tool_uses
 from recorder.derive_tree import CallNode, Forest, SessionPath, session_paths
@@ -63,23 +62,6 @@ class Derivation:
     """Tool exchange id → id of the LLM session it was attached to."""
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while deriving.
-
-    Deriving allocates millions of small objects while the whole corpus is alive; every full
-    collection re-scans all of them, which made derivation about twice as slow and worse than
-    linear in the corpus size. Nothing here needs cycle collection midway (the few cycles,
-    parent/child links, are freed once the collector runs again afterwards)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None, *,
            progress: Progress | None = None) -> Derivation:
     """Parse, thread and attach; never raises on bad traffic (problems are collected).
@@ -87,7 +69,7 @@ def derive(exchanges: Iterable[Exchange], options: DeriveOptions | None = None, 
     Reads `exchanges` once and keeps every parsed call until threading is done; for a corpus
     on disk, `SessionStream` needs far less memory."""
     result = Derivation()
-    with _cyclic_gc_paused():
+    with paused():  # the whole corpus is alive: see recorder.collector for the figure
         result.sessions.extend(_derive(exchanges, None, options or DeriveOptions(), result,
                                        progress))
     return result
@@ -125,15 +107,8 @@ class SessionStream:
         return sum(self.result.protocols.values())
 
     def __iter__(self) -> Iterator[Session]:
-        sessions = _derive(self.source(), _Reread(self.source, self.on_reread),
+        yield from _derive(self.source(), _Reread(self.source, self.on_reread),
                            self.options, self.result, self.progress)
-        while True:
-            # the collector is paused only while deriving, never while the caller has the session
-            with _cyclic_gc_paused():
-                session = next(sessions, None)
-            if session is None:
-                return
-            yield session
 
 
 Progress = Callable[[str, int], None]

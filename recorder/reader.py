@@ -11,11 +11,9 @@ A reader yields every intact record in order. Damage becomes a `Problem`:
 
 from __future__ import annotations
 
-import gc
-import itertools
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -27,31 +25,6 @@ from recorder.header import FORMAT_VERSION, CassetteHeader
 from recorder.records import Record, record_from_obj
 
 CHUNK = 1 << 20
-BATCH = 512
-"""Records decoded per garbage-collector pause (see `gc_paused`)."""
-
-
-def gc_paused[T](items: Iterable[T], batch: int = BATCH) -> Iterator[T]:
-    """Yield `items`, producing them in batches with the cyclic GC paused.
-
-    Decoding allocates many small containers, and in a process that already holds many
-    objects every young-generation collection is triggered again and again (decoding ran ~1.8x
-    slower). The pause covers only the decoding of one bounded batch; the collector's state is
-    restored before any record reaches the caller, so the caller's code runs as it chose.
-    """
-    it = iter(items)
-    while True:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            chunk = list(itertools.islice(it, batch))
-        finally:
-            if was_enabled:
-                gc.enable()
-        if not chunk:
-            return
-        yield from chunk
-
 
 
 @dataclass(frozen=True)
@@ -282,8 +255,8 @@ class CassetteReader:
 
     def __iter__(self) -> Iterator[Record]:
         """Every intact record, typed, header excluded."""
-        return gc_paused(r for offset, obj in self.iter_objs()
-                         if (r := self.typed(offset, obj)) is not None)
+        return (r for offset, obj in self.iter_objs()
+                if (r := self.typed(offset, obj)) is not None)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -120,9 +120,8 @@ async def release(answerer: object) -> None:
 
 
 def description(answerer: ToolAnswerer) -> dict[str, Any]:
-    """What the answerer says about itself for the run manifest (`describe()`, if it has one)."""
-    describe = getattr(answerer, "describe", None)
-    return dict(describe()) if callable(describe) else {}
+    """What the answerer says about itself for the run manifest (a copy of `describe()`)."""
+    return dict(answerer.describe())
 
 
 def simulator_failures(answerer: ToolAnswerer) -> int:

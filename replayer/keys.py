@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recorder.session import Message, ToolDef
-from replayer.memo import IdentityMemo, plain
+from replayer.memo import NO_MEMO, Memos
 from replayer.wire.common import json_text, orjson_text
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
@@ -39,16 +39,13 @@ def _dump(obj: Message | ToolDef) -> str:
         # the JSON-mode dump (an Any field's becomes None), which orjson would write as null
         latency = obj.result.latency_ms if obj.result is not None else None
         if latency is None or math.isfinite(latency):
-            # the python-mode dump the record uses too: for what orjson accepts (JSON types,
-            # tuples, enums, UUIDs) it writes what json writes for the JSON-mode dump
-            fields = {k: v for k, v in plain(obj).items() if k not in _EXCLUDED}
+            # the python-mode dump: for what orjson accepts (JSON types, tuples, enums, UUIDs)
+            # it writes what json writes for the JSON-mode dump
+            fields = obj.model_dump(exclude=set(_EXCLUDED))
             if (fast := orjson_text(fields, sort_keys=True)) is not None:
                 return fast
         return _canonical(obj.model_dump(mode="json", exclude=set(_EXCLUDED)))
     return json_text(obj.model_dump(mode="json"), sort_keys=True, default=str)
-
-
-_fragment: IdentityMemo[Message | ToolDef, str] = IdentityMemo(_dump)
 
 
 @functools.lru_cache(maxsize=256)
@@ -80,14 +77,17 @@ def _params_text(params: Mapping[str, Any]) -> str:
 
 
 def request_key(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                params: Mapping[str, Any] | None = None, sample: int = 0) -> str:
-    """Equal to `recorder.llm.request_key(model, messages, tools, params, sample)`."""
+                params: Mapping[str, Any] | None = None, sample: int = 0, *,
+                memos: Memos = NO_MEMO) -> str:
+    """Equal to `recorder.llm.request_key(model, messages, tools, params, sample)`; `memos`
+    (the caller's) keeps each message's and tool's JSON fragment."""
+    fragment = memos.of(_dump)
     blob = "".join((
-        '{"messages":[', ",".join(_fragment.many(messages)),
+        '{"messages":[', ",".join(fragment.many(messages)),
         '],"model":', _model_text(model),
         ',"params":', _params_text(params or {}),
         # an int's JSON is its repr (bool, its subclass, is not: true/false)
         ',"sample":', str(sample) if type(sample) is int else _canonical(sample),
-        ',"tools":[', ",".join(_fragment.many(tools)), "]}",
+        ',"tools":[', ",".join(fragment.many(tools)), "]}",
     ))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -19,6 +19,7 @@ from recorder.session import ContentPart, Message, ToolDef
 from replayer.cache import AsyncCache
 from replayer.errors import ModelCallError
 from replayer.keys import request_key
+from replayer.memo import Memos
 from replayer.model_output import (
     EMPTY_REPLY,
     REPEATED,
@@ -60,6 +61,8 @@ class Candidate:
     reply's calls are answered; otherwise the candidate reads the tool's error and goes on."""
     deferred: DeferredAnswers | None = None
     """`--batch`: a step the cache cannot answer is answered from batches, not the client."""
+    memos: Memos = field(default_factory=Memos)
+    """Request-key fragments of the messages this candidate is asked about, for its run."""
 
 
 @dataclass
@@ -87,7 +90,8 @@ async def ask(candidate: Candidate, conversation: Sequence[Message], tools: Sequ
 
     Raises ModelCallError when the call fails; failures are never cached.
     """
-    key = request_key(candidate.model, conversation, tools, params, sample)
+    key = request_key(candidate.model, conversation, tools, params, sample,
+                      memos=candidate.memos)
     if candidate.cache is not None and (hit := await candidate.cache.get(key)) is not None:
         return hit, True
     if candidate.deferred is not None:  # a batch's answer takes the path a client's reply takes

@@ -1,11 +1,22 @@
-"""Per-object memo for the replay hot path.
+"""Memos of pure functions of recorded objects, owned by the run that asks for them.
 
 In prefix mode every trajectory of a session re-sends the same recorded message objects, step
-after step (turn t+1 shares turn t's prefix). Serialising a message once and reusing the
-result — for the request key, the request body and the written record — removes most of the
-per-turn CPU. Entries are keyed by object identity and hold the object, so an id is never
-reused while its entry lives; past `size` the oldest entries are dropped (a replay walks the
-corpus session by session, so the oldest are the ones it is done with).
+after step (turn t+1 shares turn t's prefix). Serialising a message once per run and reusing
+the result — for the request body, the request key and the written record — is worth it end
+to end: without it a whole `deploysim replay` command spent 21% more CPU a turn (1.138 against
+0.940 ms; `bench/replay_endpoint.py --latency 0.05 --concurrency 64 --turns 2000`, medians of
+5 alternating runs, 6 Dec 2026; docs/performance.md, "Removed fast paths").
+
+A `Memos` belongs to an object that lives as long as one run: the model client (request
+bodies), the loop's `Candidate` (request keys), the `TrajectoryWriter` (records). Its entries
+go with it, so nothing is process-wide and nothing needs clearing. Functions that take a
+`memos` default to `NO_MEMO`, which computes every value afresh: the readable reference,
+which the tests hold the memoised results equal to.
+
+>>> memos = Memos()
+>>> dumps = memos.of(dump_message)                           # doctest: +SKIP
+>>> dumps(message) is dumps(message)                         # doctest: +SKIP
+True
 """
 
 from __future__ import annotations
@@ -14,26 +25,15 @@ from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any, cast
 
-from pydantic import BaseModel
-
-_MEMOS: list[IdentityMemo[Any, Any]] = []
 _MISSING: Any = object()
 
 
-def clear_all() -> None:
-    """Forget every memoised value. A replay calls it when it finishes: its entries hold the
-    run's messages alive, and a process that runs several replays (tests, notebooks) would
-    otherwise carry them — and the garbage collector's work over them — into the next."""
-    for memo in _MEMOS:
-        memo.clear()
-
-
 class IdentityMemo[T, R]:
-    """`memo(obj)` = `fn(obj)`, computed once per live object.
+    """`memo(obj)` = `fn(obj)`, computed once per live object while the memo lives.
 
-    >>> dumps = IdentityMemo(lambda m: m.model_dump())
-    >>> dumps(message) is dumps(message)                     # doctest: +SKIP
-    True
+    Entries are keyed by object identity and hold the object, so an id is never reused while
+    its entry lives; past `size` the oldest entries are dropped (a replay walks the corpus
+    session by session, so the oldest are the ones it is done with).
     """
 
     def __init__(self, fn: Callable[[T], R], size: int = 50_000) -> None:
@@ -44,11 +44,6 @@ class IdentityMemo[T, R]:
         # lets `many` look a whole conversation up in C (map over dict.get)
         self._entries: dict[int, T] = {}
         self._values: dict[int, R] = {}
-        _MEMOS.append(self)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._values.clear()
 
     def __call__(self, obj: T) -> R:
         # a hit is the common case: keep it to one dict lookup (no recency bookkeeping)
@@ -81,6 +76,37 @@ class IdentityMemo[T, R]:
         return value
 
 
-plain: IdentityMemo[BaseModel, dict[str, Any]] = IdentityMemo(lambda m: m.model_dump())
-"""`model.model_dump()` (python mode) per model object, shared by the request key and the
-trajectory record so a recorded message is dumped once. Never mutate what it returns."""
+class _Computed[T, R](IdentityMemo[T, R]):
+    """Keeps nothing: every value computed afresh (`NO_MEMO`)."""
+
+    def __call__(self, obj: T) -> R:
+        return self.fn(obj)
+
+    def many(self, objs: Iterable[T]) -> list[R]:
+        return list(map(self.fn, objs))
+
+
+class Memos:
+    """One `IdentityMemo` per function, made at its first use; owned by one run's object.
+    Never mutate a value it returns: the next caller gets the same object."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._memos: dict[Callable[[Any], Any], IdentityMemo[Any, Any]] = {}
+
+    def of[T, R](self, fn: Callable[[T], R]) -> IdentityMemo[T, R]:
+        """The memo of `fn` (a module-level function: the same object at every call)."""
+        memo = self._memos.get(fn)
+        if memo is None:
+            memo = self._memos[fn] = IdentityMemo(fn, self.size)
+        return memo
+
+
+class _NoMemos(Memos):
+    def of[T, R](self, fn: Callable[[T], R]) -> IdentityMemo[T, R]:
+        return _Computed(fn)
+
+
+NO_MEMO: Memos = _NoMemos()
+"""Computes every value afresh and keeps nothing (the default of every function that takes
+`memos`): the reference the memoised results must equal."""

@@ -33,7 +33,7 @@ from recorder.session import Session
 from recorder.turns import counted_turns
 from recorder.writer import SUFFIX, CassetteWriter
 from replayer.errors import ReplayConfigError
-from replayer.memo import IdentityMemo, plain
+from replayer.memo import NO_MEMO, Memos
 from replayer.prefix import WorkKey
 
 PRODUCER = "deploysim replay"
@@ -264,17 +264,21 @@ def tally(run_dir: str) -> Tally:
     return scan(run_dir)[1]
 
 
-_packed: IdentityMemo[BaseModel, bytes] = IdentityMemo(lambda m: codec.pack(plain(m)))
+def _packed(item: BaseModel) -> bytes:
+    return codec.pack(item.model_dump())
+
+
 _SHARED = ("messages", "tools")
 """Session fields whose items (messages, tool definitions) recur across trajectories."""
 
 
-def record_payload(session: Session) -> bytes:
+def record_payload(session: Session, memos: Memos = NO_MEMO) -> bytes:
     """`recorder.codec.encode(recorder.records.record_to_obj(session))`, with each message and
-    tool definition packed once per object (the recorded prefix and the tools repeat across a
-    session's trajectories), the record assembled from codec pieces: the same bytes (a test
-    holds them so).
+    tool definition packed once per object in `memos` (the recorded prefix and the tools
+    repeat across a session's trajectories), the record assembled from codec pieces: the same
+    bytes (a test holds them so).
     """
+    packed = memos.of(_packed)
     obj = session.model_dump(mode="python", exclude=set(_SHARED))
     fields = Session.model_fields
     parts = [codec.map_header(len(fields))]
@@ -283,7 +287,7 @@ def record_payload(session: Session) -> bytes:
         if name in _SHARED:
             items: list[BaseModel] = getattr(session, name)
             parts.append(codec.array_header(len(items)))
-            parts.extend(_packed.many(items))
+            parts.extend(packed.many(items))
         else:
             parts.append(codec.pack(obj[name]))
     return b"".join(parts)
@@ -301,11 +305,13 @@ class TrajectoryWriter:
         self._writer: CassetteWriter | None = None
         self._meta = {"run_id": run_id, "shard": shard}
         self.written = 0
+        self.memos = Memos()
+        """Each message's packed bytes, for the trajectories this writer writes."""
 
     def write(self, session: Session) -> None:
         if self._writer is None:  # created lazily: a shard with nothing to do leaves no file
             self._writer = CassetteWriter(self.path, producer=PRODUCER, meta=self._meta)
-        self._writer.write_payload(record_payload(session))
+        self._writer.write_payload(record_payload(session, self.memos))
         self.written += 1
 
     def close(self) -> None:

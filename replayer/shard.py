@@ -13,12 +13,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from recorder.collector import replay_collector
 from recorder.corpus import Corpus
 from recorder.llm import ModelClient
-from recorder.reader import CassetteReader, gc_paused
+from recorder.reader import CassetteReader
 from recorder.session import Session
 from recorder.turns import Turn, turns
-from replayer import memo
 from replayer.answerer import release, simulator_failures
 from replayer.cache import AsyncCache, RunCache
 from replayer.clients import (
@@ -30,7 +30,6 @@ from replayer.clients import (
     make_client,
 )
 from replayer.clients.base import HttpModelClient
-from replayer.collector import replay_collector
 from replayer.config import ReplayConfig
 from replayer.errors import StepDeferred
 from replayer.loop import Candidate, DeferredAnswers
@@ -127,7 +126,7 @@ def shard_sessions(corpus: Corpus, ids: Collection[str]) -> Iterator[Session]:
                 yield reader.typed(offset, obj)
 
     for path in corpus.paths:
-        for session in gc_paused(matching(CassetteReader(path))):
+        for session in matching(CassetteReader(path)):
             if isinstance(session, Session) and session.source.type != "tool_only":
                 yield session
     if not stored:
@@ -202,7 +201,6 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     queue: asyncio.Queue[tuple[Session, WorkKey, list[Turn]] | None] = \
         asyncio.Queue(config.concurrency * 2)
     workers = min(config.concurrency, max(1, len(pending)))
-    forget = getattr(tool_answerer, "forget", None)
 
     def read() -> Iterator[SessionTurns]:
         for session in shard_sessions(corpus, {key[0] for key in pending}):
@@ -232,15 +230,13 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
                                              session_turns[turn], sample, run_id=run_id)
             except StepDeferred:
                 # replayed from the start next round: the stubs must not remember this try
-                if forget is not None:
-                    forget(trajectory_id(session.id, turn, sample))
+                tool_answerer.forget(trajectory_id(session.id, turn, sample))
                 continue
             writer.write(traj.session)
             report.tally.add_counts(turns=traj.turns, tool_calls=traj.tool_calls,
                                     errors=traj.errors, max_steps=traj.max_steps,
                                     provenance=traj.provenance)
-            if forget is not None:  # the stub engine's per-trajectory state is done with
-                forget(traj.session.id)
+            tool_answerer.forget(traj.session.id)  # its per-trajectory state is done with
             report.written += 1
             report.errors += len(traj.errors)
             room = MAX_MISSES - len(report.misses)
@@ -265,10 +261,8 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
             cache.close()
         report.accounting = accounting.to_dict()
         report.concurrency = adaptive.summaries()
-        memo.clear_all()  # the run's messages are done with (see replayer.memo.clear_all)
         report.cpu_s = time.process_time() - cpu_start
-        stats = getattr(tool_answerer, "stats", None)
-        report.stubs = dict(stats()) if callable(stats) else {}
+        report.stubs = dict(tool_answerer.stats())
         if config.tool_simulator:
             report.stubs["simulator_failures"] = simulator_failures(tool_answerer)
         await release(tool_answerer)  # the tool simulator's connections and cache

@@ -7,8 +7,9 @@ HTTP status, JSON-RPC error).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from recorder.session import ToolResult
 from recorder.toolcall import HttpReply, ToolKind
@@ -57,7 +58,36 @@ class StubAnswer:
     """On a miss or fallback: the closest recorded calls and a field-level diff."""
 
 
-class ToolAnswerer(Protocol):
-    """Anything that answers tool calls (the stub engine; a live tool in forward mode)."""
+class ToolAnswerer(ABC):
+    """Anything that answers tool calls (the stub engine; the live tools in forward mode).
 
-    async def answer(self, query: ToolQuery) -> StubAnswer: ...
+    Subclass it and implement `answer`; every other method its users call is declared here
+    with a default that does nothing, so an answerer with nothing to forget, count, describe
+    or close leaves them alone, and its users call them without asking whether they exist.
+
+    >>> class Always(ToolAnswerer):
+    ...     async def answer(self, query):
+    ...         return StubAnswer(result=ToolResult(content="ok"), provenance="synthetic")
+    """
+
+    @abstractmethod
+    async def answer(self, query: ToolQuery) -> StubAnswer:
+        """The answer to one call; never raises (a failure is a tool error in the answer)."""
+
+    def forget(self, trajectory_id: str) -> None:  # noqa: B027 (a no-op default on purpose)
+        """A trajectory is done with (written, or to be replayed from its start): drop what
+        the answerer keeps for it. Default: nothing is kept."""
+
+    def stats(self) -> dict[str, int]:
+        """How calls were answered, for the run's report (`provenance -> count`, ...).
+        Default: nothing counted."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """What a run manifest records about the answerer to reproduce its answers.
+        Default: nothing."""
+        return {}
+
+    async def close(self) -> None:  # noqa: B027 (a no-op default on purpose)
+        """Release connections and files the answerer opened itself (its owner calls it
+        once done with it: serve, for its live tools). Default: none."""

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 MISS_POLICIES = ("error", "forward")
 
 
-class StubEngine:
-    """Answers tool calls (implements `stubs.api.ToolAnswerer`).
+class StubEngine(ToolAnswerer):
+    """Answers tool calls (a `stubs.api.ToolAnswerer`).
 
     >>> engine = StubEngine.from_corpus("recordings/", seed=7, profile="flaky")  # doctest: +SKIP
     >>> answer = await engine.answer(ToolQuery(kind="function", name="get_weather",

@@ -27,7 +27,7 @@ from proxy.replay.diagnostics import ServedCall
 from proxy.replay.errors import ServeConfigError
 from proxy.replay.pinned import pin
 from proxy.routes import Route
-from proxy.sink import Isolation, RecordingSink
+from proxy.sink import Isolation, RecordingSink, Sink
 from recorder import storage
 from recorder.protocols.http_tool import UPSTREAM_PATH_LABEL
 from recorder.session import Session
@@ -47,7 +47,7 @@ class RunFiles:
     sessions: list[Session]
 
 
-class RunCapture:
+class RunCapture(Sink):
     """A `proxy.sink.Sink` for one serve run (see the module docstring).
 
     >>> capture = RunCapture("runs/a", run_id="serve-1f2e")            # doctest: +SKIP
@@ -117,9 +117,7 @@ class RunCapture:
 
             # the run folder's own key, as its exchanges got: one pseudonym per value
             redactor = load_redactor(self.redact_rules, resolve_key(corpus=self.out_dir))
-            redact_session = getattr(redactor, "redact_session", None)
-            if callable(redact_session):
-                sessions = [redact_session(s) for s in sessions]
+            sessions = [redactor.redact_session(s) for s in sessions]
         path = None
         if sessions:
             path = storage.join(self.out_dir, TRAJECTORIES)

@@ -48,6 +48,4 @@ class ToolDesk:
     def forget(self, key: str) -> None:
         """A trajectory ended (its MCP session was deleted): drop its counters and repeats."""
         self.counter.forget(key)
-        forget = getattr(self.answerer, "forget", None)
-        if callable(forget):
-            forget(key)
+        self.answerer.forget(key)

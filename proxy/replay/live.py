@@ -23,13 +23,13 @@ from recorder.protocols.sse import parse_sse
 from recorder.session import ToolResult
 from recorder.toolcall import HttpReply, McpServerRecord
 from recorder.version import __version__
-from stubs.api import StubAnswer, ToolQuery
+from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 CLIENT_INFO = {"name": "deploysim-serve", "version": __version__}
 _DROPPED = ("content-encoding", "content-length", "transfer-encoding", "connection")
 
 
-class LiveTools:
+class LiveTools(ToolAnswerer):
     """A `stubs.api.ToolAnswerer` that calls the real tool servers."""
 
     def __init__(self, upstreams: Mapping[str | None, str],

@@ -63,7 +63,8 @@ class ReplayServer:
 
     def __init__(self, cfg: ServeConfig, catalog: Catalog, answerer: ToolAnswerer, *,
                  corpus_hash: str | None = None, corpus_paths: list[str] | None = None,
-                 stubs: dict[str, Any] | None = None, live: Any = None) -> None:
+                 stubs: dict[str, Any] | None = None,
+                 live: ToolAnswerer | None = None) -> None:
         self.fallbacks, self.miss = miss_policy(cfg.miss, cfg.fallbacks)
         self.cfg = cfg
         self.catalog = catalog
@@ -218,9 +219,8 @@ class ReplayServer:
     async def stop(self) -> dict[str, Any]:
         """Stop listening; finish the run folder; the closing summary."""
         await self.gateway.stop()
-        close = getattr(self.live, "close", None)
-        if callable(close):
-            await close()
+        if self.live is not None:
+            await self.live.close()
         if self.capture is not None:
             self.files = await self.capture.finish()
             await asyncio.to_thread(self._write_manifest, self.files)

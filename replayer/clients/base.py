@@ -29,6 +29,7 @@ from replayer.errors import (
     ModelHTTPError,
     ModelUnreachable,
 )
+from replayer.memo import Memos
 from replayer.wire.common import compact, conversation_tokens, loads
 
 DEFAULT_CEILING = 16
@@ -83,6 +84,8 @@ class HttpModelClient:
         self.concurrency = concurrency
         """Ceiling of the endpoint's adaptive limit on calls in flight (None: no limit)."""
         self._session: aiohttp.ClientSession | None = None
+        self.memos = Memos()
+        """Each message's wire form, for the requests this client sends."""
 
     @property
     def url(self) -> str:
@@ -96,6 +99,13 @@ class HttpModelClient:
         """What the manifest records about this client (never the key)."""
         return {"name": self.model, "api": self.api, "base_url": self.base_url}
 
+    def encode_body(self, messages: Sequence[Message], tools: Sequence[ToolDef],
+                    params: Mapping[str, Any] | None) -> bytes:
+        """The request body as sent: the codec's request as compact JSON. A client whose
+        codec writes the bytes itself overrides this."""
+        return compact(self.codec.encode_request(self.model, messages, tools, params,
+                                                 memos=self.memos)).encode()
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
@@ -108,10 +118,7 @@ class HttpModelClient:
     async def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolDef] = (),
                        params: Mapping[str, Any] | None = None) -> Message:
         """The model's next assistant message for this conversation."""
-        encode_body = getattr(self.codec, "encode_body", None)
-        payload: bytes = (
-            encode_body(self.model, messages, tools, params) if encode_body is not None
-            else compact(self.codec.encode_request(self.model, messages, tools, params)).encode())
+        payload = self.encode_body(messages, tools, params)
         # the estimate only feeds the tokens/min limit; skip its cost when there is none
         estimate = conversation_tokens(messages, tools) if self.limiter is not None else 0
         data = await self.post_payload(payload, estimate=estimate)

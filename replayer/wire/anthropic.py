@@ -14,7 +14,7 @@ from typing import Any
 
 from recorder.protocols import anthropic_messages as parser
 from recorder.session import Message, ToolCall, ToolDef
-from replayer.memo import IdentityMemo
+from replayer.memo import NO_MEMO, Memos
 from replayer.wire.common import (
     alternating_turns,
     arguments_object,
@@ -56,10 +56,6 @@ def _source(data: Any) -> dict[str, Any]:
     return {"type": "url", "url": image_url(data)}
 
 
-_blocks: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_blocks_of)
-"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
-
-
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and "name" in choice:
         return {"type": "tool", "name": choice["name"]}
@@ -67,12 +63,13 @@ def _tool_choice(choice: Any) -> Any:
 
 
 def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                   params: Mapping[str, Any] | None = None, *, stream: bool = False
-                   ) -> dict[str, Any]:
-    """The JSON body of a Messages request for this conversation."""
+                   params: Mapping[str, Any] | None = None, *, stream: bool = False,
+                   memos: Memos = NO_MEMO) -> dict[str, Any]:
+    """The JSON body of a Messages request for this conversation (`memos`: the caller's,
+    which keeps each message's wire form; recorded prefixes repeat every step)."""
     p = portable_params(params)
     system = "\n\n".join(m.text for m in messages if m.role == "system")
-    turns = alternating_turns(messages, "assistant", "content", _blocks)
+    turns = alternating_turns(messages, "assistant", "content", memos.of(_blocks_of))
     body: dict[str, Any] = {"model": model,
                             "max_tokens": int(p.get("max_tokens") or DEFAULT_MAX_TOKENS),
                             "messages": turns}

@@ -20,7 +20,7 @@ from typing import Any
 
 from recorder.protocols import gemini as parser
 from recorder.session import Message, ToolDef
-from replayer.memo import IdentityMemo
+from replayer.memo import NO_MEMO, Memos
 from replayer.wire.common import (
     alternating_turns,
     arguments_object,
@@ -82,10 +82,6 @@ def _parts_of(m: Message) -> list[dict[str, Any]]:
     return parts
 
 
-_parts: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_parts_of)
-"""Wire parts per message object, computed once (recorded prefixes repeat every step)."""
-
-
 def _tool_config(choice: Any) -> dict[str, Any]:
     if isinstance(choice, dict):
         name = choice.get("name") or (choice.get("function") or {}).get("name")
@@ -95,12 +91,13 @@ def _tool_config(choice: Any) -> dict[str, Any]:
 
 
 def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                   params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   params: Mapping[str, Any] | None = None, *,
+                   memos: Memos = NO_MEMO) -> dict[str, Any]:
     """The JSON body of a generateContent request for this conversation (the model goes in
-    the URL: `path(model)`)."""
+    the URL: `path(model)`; `memos`: the caller's, which keeps each message's wire parts)."""
     p = portable_params(params)
     system = "\n\n".join(m.text for m in messages if m.role == "system")
-    contents = alternating_turns(messages, "model", "parts", _parts)
+    contents = alternating_turns(messages, "model", "parts", memos.of(_parts_of))
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}

@@ -17,7 +17,7 @@ from typing import Any
 
 from recorder.protocols import openai_chat as parser
 from recorder.session import Message, ToolDef
-from replayer.memo import IdentityMemo
+from replayer.memo import NO_MEMO, Memos
 from replayer.wire.common import (
     arguments_text,
     image_url,
@@ -60,11 +60,8 @@ def _message_of(m: Message) -> dict[str, Any]:
     return {"role": m.role, "content": m.text}
 
 
-_message: IdentityMemo[Message, dict[str, Any]] = IdentityMemo(_message_of)
-"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
-
-_message_text: IdentityMemo[Message, str] = IdentityMemo(lambda m: json_text(_message(m)))
-"""Its compact JSON text, likewise."""
+def _message_text(m: Message) -> str:
+    return json_text(_message_of(m))
 
 
 def _tool_choice(choice: Any) -> Any:
@@ -80,16 +77,17 @@ def _tool_of(t: ToolDef) -> dict[str, Any]:
 
 
 # a schema may hold any float, so a null in orjson's text sends the tool the standard way
-_tool_text: IdentityMemo[ToolDef, str] = IdentityMemo(
-    lambda t: json_text(_tool_of(t), finite=None))
+def _tool_text(t: ToolDef) -> str:
+    return json_text(_tool_of(t), finite=None)
 
 
 def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                   params: Mapping[str, Any] | None = None, *, stream: bool = False
-                   ) -> dict[str, Any]:
-    """The JSON body of a Chat Completions request for this conversation."""
+                   params: Mapping[str, Any] | None = None, *, stream: bool = False,
+                   memos: Memos = NO_MEMO) -> dict[str, Any]:
+    """The JSON body of a Chat Completions request for this conversation (`memos`: the
+    caller's, which keeps each message's wire form; recorded prefixes repeat every step)."""
     p = portable_params(params)
-    body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in messages]}
+    body: dict[str, Any] = {"model": model, "messages": memos.of(_message_of).many(messages)}
     if tools:
         body["tools"] = [_tool_of(t) for t in tools]
     body.update(select(p, ("temperature", "top_p", "stop", "seed", "parallel_tool_calls",
@@ -105,12 +103,13 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
 
 
 def encode_body(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                params: Mapping[str, Any] | None = None, *, stream: bool = False) -> bytes:
+                params: Mapping[str, Any] | None = None, *, stream: bool = False,
+                memos: Memos = NO_MEMO) -> bytes:
     """`encode_request` as the bytes a client sends (compact JSON), each message's and tool's
-    text serialised once per object rather than once per request."""
+    text serialised once per object in `memos` rather than once per request."""
     body = encode_request(model, (), tools, params, stream=stream)
-    return splice_body(body, {"messages": _message_text.many(messages),
-                              "tools": _tool_text.many(tools)})
+    return splice_body(body, {"messages": memos.of(_message_text).many(messages),
+                              "tools": memos.of(_tool_text).many(tools)})
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

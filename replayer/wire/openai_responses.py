@@ -14,7 +14,7 @@ from typing import Any
 
 from recorder.protocols import openai_responses as parser
 from recorder.session import Message, ToolDef
-from replayer.memo import IdentityMemo
+from replayer.memo import NO_MEMO, Memos
 from replayer.wire.common import (
     arguments_text,
     image_url,
@@ -52,10 +52,6 @@ def _items_of(m: Message) -> list[dict[str, Any]]:
     return [{"role": role, "content": parts}]
 
 
-_items: IdentityMemo[Message, list[dict[str, Any]]] = IdentityMemo(_items_of)
-"""Wire form per message object, computed once (recorded prefixes repeat every step)."""
-
-
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and "name" in choice:
         return {"type": "function", "name": choice["name"]}
@@ -63,9 +59,10 @@ def _tool_choice(choice: Any) -> Any:
 
 
 def encode_request(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
-                   params: Mapping[str, Any] | None = None, *, stream: bool = False
-                   ) -> dict[str, Any]:
-    """The JSON body of a Responses request for this conversation."""
+                   params: Mapping[str, Any] | None = None, *, stream: bool = False,
+                   memos: Memos = NO_MEMO) -> dict[str, Any]:
+    """The JSON body of a Responses request for this conversation (`memos`: the caller's,
+    which keeps each message's wire items; recorded prefixes repeat every step)."""
     p = portable_params(params)
     lead = 0
     while lead < len(messages) and messages[lead].role == "system":
@@ -73,7 +70,8 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     body: dict[str, Any] = {"model": model, "store": False}
     if lead:
         body["instructions"] = "\n\n".join(m.text for m in messages[:lead])
-    body["input"] = [item for m in messages[lead:] for item in _items(m)]
+    items = memos.of(_items_of)
+    body["input"] = [item for m in messages[lead:] for item in items(m)]
     if tools:
         body["tools"] = [{"type": "function", "name": t.name, "description": t.description,
                           "parameters": t.input_schema or {"type": "object", "properties": {}},

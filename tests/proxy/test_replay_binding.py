@@ -14,7 +14,7 @@ from proxy.replay.binding import UNBOUND, CallCounter, bind
 from proxy.replay.diagnostics import format_summary
 from proxy.replay.server import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus
-from stubs.api import StubAnswer, ToolQuery
+from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.engine import StubEngine
 from stubs.testing import http_call, mcp_call
 
@@ -24,7 +24,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     return recorded_corpus(str(tmp_path_factory.getbasetemp()))
 
 
-class Logged:
+class Logged(ToolAnswerer):
     """Answers with a stub engine and keeps every query it was asked."""
 
     def __init__(self, engine: StubEngine) -> None:

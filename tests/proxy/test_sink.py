@@ -18,6 +18,7 @@ from proxy.sink import RecordingSink
 from proxy.sink_backends import ProcessBackend
 from recorder.exchange import Exchange
 from recorder.ledger import Ledger
+from recorder.session import Session
 
 
 def capture(i: int, body: bytes = b"{}") -> Capture:
@@ -37,11 +38,17 @@ class SlowRedactor:
         time.sleep(self.delay)
         return ex
 
+    def redact_session(self, s: Session) -> Session:
+        return s
+
 
 class BrokenRedactor:
     policy_id = "broken"
 
     def redact_exchange(self, ex: Exchange) -> Exchange:
+        raise RuntimeError("parser bug")
+
+    def redact_session(self, s: Session) -> Session:
         raise RuntimeError("parser bug")
 
 
@@ -325,3 +332,40 @@ def _feedback(sink: RecordingSink):
     from proxy.sink import _MetricsReporter
 
     return _MetricsReporter(sink.metrics, sink.paths)
+
+
+async def test_put_nowait_takes_a_capture_only_when_the_policy_never_waits(tmp_path):
+    # a producer without a coroutine (mitmproxy's hooks) asks put_nowait first and awaits
+    # `put` when told False: under `block` nothing may be queued or counted by the first ask
+    blocking = RecordingSink(str(tmp_path / "b"), policy="block", isolation="thread",
+                             derive_sessions=False)
+    blocking.start()
+    assert blocking.put_nowait(capture(0)) is False
+    assert blocking.metrics.forwarded == 0
+    await blocking.put(capture(0))
+    await blocking.aclose()
+    assert blocking.metrics.recorded == 1
+
+    dropping = RecordingSink(str(tmp_path / "d"), policy="drop", isolation="thread",
+                             queue_size=1, redactor=SlowRedactor(0.05), derive_sessions=False)
+    dropping.start()
+    assert all(dropping.put_nowait(capture(i)) for i in range(5))  # taken: queued or dropped
+    await dropping.aclose()
+    assert dropping.metrics.forwarded == 5 and dropping.metrics.dropped > 0
+    assert dropping.metrics.recorded + dropping.metrics.dropped == 5
+
+
+async def test_a_sink_that_only_puts_makes_the_producer_await_put():
+    from proxy.sink import Sink
+
+    class Listed(Sink):
+        def __init__(self) -> None:
+            self.captures: list[Capture] = []
+
+        async def put(self, capture: Capture) -> None:
+            self.captures.append(capture)
+
+    sink = Listed()
+    assert sink.put_nowait(capture(0)) is False and sink.captures == []
+    await sink.put(capture(0))
+    assert len(sink.captures) == 1

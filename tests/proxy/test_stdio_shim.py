@@ -12,6 +12,7 @@ from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
+from proxy.sink import Sink
 from proxy.stdio_shim import (
     CLIENT,
     SERVER,
@@ -78,7 +79,7 @@ def test_line_assembler_keeps_lines_whole_across_reads():
     assert a.oversized == 1
 
 
-class _ListSink:
+class _ListSink(Sink):
     def __init__(self) -> None:
         self.captures: list[Capture] = []
 

@@ -20,13 +20,13 @@ from recorder.session import ToolResult
 from replayer.config import ReplayConfig
 from replayer.run import done_keys
 from replayer.testing.sessions import support_corpus, write_corpus
-from stubs.api import StubAnswer, ToolQuery
+from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 TURNS = [5, 8, 9]
 """Three sessions, 22 turns in all."""
 
 
-class RecordedAnswerer:
+class RecordedAnswerer(ToolAnswerer):
     """Answers a tool call with the source session's first recorded result for that tool
     (provenance `session`), else a tool error (provenance `miss`). Enough to test the loop;
     the real stub engine has its own tests."""

@@ -16,7 +16,7 @@ from recorder import codec
 from recorder.records import record_to_obj
 from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef, ToolResult
 from recorder.turns import turns
-from replayer.memo import IdentityMemo
+from replayer.memo import NO_MEMO, IdentityMemo, Memos
 from replayer.run import record_payload
 from replayer.testing.sessions import TOOLS, support_session
 from replayer.wire import openai_chat
@@ -60,9 +60,12 @@ params = st.fixed_dictionaries({}, optional={
 def test_chat_body_bytes_equal_the_plain_encoding(model, messages, tools, params, stream):
     expected = json.dumps(openai_chat.encode_request(model, messages, tools, params,
                                                      stream=stream), separators=(",", ":"))
+    assert openai_chat.encode_body(model, messages, tools, params,
+                                   stream=stream) == expected.encode()
+    memos = Memos()
     for _ in range(2):  # the second time every message's text comes from the memo
-        assert openai_chat.encode_body(model, messages, tools, params,
-                                       stream=stream) == expected.encode()
+        assert openai_chat.encode_body(model, messages, tools, params, stream=stream,
+                                       memos=memos) == expected.encode()
 
 
 def test_chat_body_with_non_finite_schema_floats_equals_the_plain_encoding():
@@ -76,10 +79,14 @@ def test_chat_body_with_non_finite_schema_floats_equals_the_plain_encoding():
 
 def test_chat_body_of_shared_prefixes_equals_the_plain_encoding():
     s = support_session("s1", 6)
+    memos = Memos()
     for t in turns(s):
         prefix = t.prefix(s)
-        assert openai_chat.encode_body("m", prefix, s.tools, s.params) == \
-            compact(openai_chat.encode_request("m", prefix, s.tools, s.params)).encode()
+        expected = compact(openai_chat.encode_request("m", prefix, s.tools, s.params)).encode()
+        assert openai_chat.encode_body("m", prefix, s.tools, s.params) == expected
+        assert openai_chat.encode_body("m", prefix, s.tools, s.params, memos=memos) == expected
+        assert compact(openai_chat.encode_request("m", prefix, s.tools, s.params,
+                                                  memos=memos)).encode() == expected
 
 
 @settings(max_examples=80, deadline=None)
@@ -89,10 +96,12 @@ def test_record_payload_equals_the_recorder_encoding(messages, sample, labels):
     session = Session(id="t#0@0", messages=messages, tools=list(TOOLS), labels=labels,
                       params={"temperature": 0.5, "model": "m"})
     again = session.model_copy(update={"messages": [*messages, *messages]})  # shared objects
+    memos = Memos()
     for s in (session, session, again):
         # the same bytes, or the same refusal (msgpack holds no integer beyond 64 bits)
-        assert _outcome(record_payload, s) == _outcome(
-            lambda x: codec.encode(record_to_obj(x)), s)
+        expected = _outcome(lambda x: codec.encode(record_to_obj(x)), s)
+        assert _outcome(record_payload, s) == expected
+        assert _outcome(lambda x: record_payload(x, memos), s) == expected
 
 
 def _outcome(fn, arg):
@@ -170,14 +179,22 @@ def test_json_text_of_unknown_floats_writes_what_json_writes(value, sort_keys):
         json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
 
 
-def test_clear_all_forgets_every_memo():
+def first(box: list[int]) -> int:
+    return box[0]
+
+
+def test_memos_belong_to_their_owner_and_no_memo_keeps_nothing():
     from replayer import memo as memo_module
 
     box = [1]
-    memo: IdentityMemo[list[int], int] = IdentityMemo(lambda b: b[0])
-    assert memo(box) == 1 and len(memo._entries) == 1
-    memo_module.clear_all()
-    assert memo._entries == {} and memo(box) == 1
+    run_a, run_b = Memos(), Memos()
+    assert run_a.of(first)(box) == 1 and run_a.of(first) is run_a.of(first)
+    assert len(run_a.of(first)._entries) == 1
+    assert run_b.of(first)._entries == {}  # another run's memo starts empty
+    box[0] = 2  # what a memo keeps, NO_MEMO computes again
+    assert run_a.of(first)(box) == 1 and NO_MEMO.of(first)(box) == 2
+    assert NO_MEMO.of(first).many([box, [3]]) == [2, 3] and NO_MEMO.of(first)._entries == {}
+    assert not hasattr(memo_module, "clear_all")  # nothing process-wide to clear
 
 
 # bytes made mostly of the characters the scans look for, so matches and near misses are common
@@ -222,3 +239,17 @@ def test_identity_memo_many_equals_one_call_per_object(picks, size):
         assert memo.many(objs) == [o[0] * 7 for o in objs]
         assert memo.many(tuple(objs)) == memo.many(iter(objs)) == [memo(o) for o in objs]
         assert len(memo._entries) <= max(size, 1) and memo._entries.keys() == memo._values.keys()
+
+
+def test_every_codec_encodes_the_same_request_with_and_without_a_run_memo():
+    from replayer.wire import anthropic, gemini, openai_responses
+
+    s = support_session("s1", 6)
+    for wire in (openai_chat, anthropic, gemini, openai_responses):
+        memos = Memos()
+        for t in turns(s):
+            prefix = t.prefix(s)
+            expected = compact(wire.encode_request("m", prefix, s.tools, s.params))
+            for _ in range(2):  # the second time from the memo
+                assert compact(wire.encode_request("m", prefix, s.tools, s.params,
+                                                   memos=memos)) == expected, wire.API

@@ -11,6 +11,7 @@ from recorder import llm
 from recorder.session import ContentPart, Message, ToolCall, ToolResult
 from recorder.turns import turns
 from replayer import keys
+from replayer.memo import Memos
 from replayer.testing.sessions import TOOLS, support_session
 
 
@@ -50,15 +51,19 @@ message = st.builds(
 def test_fast_key_equals_the_contract_key(model, messages, params, sample):
     expected = llm.request_key(model, messages, TOOLS, params, sample)
     assert keys.request_key(model, messages, TOOLS, params, sample) == expected
-    assert keys.request_key(model, messages, TOOLS, params, sample) == expected  # memoised
+    memos = Memos()
+    for _ in range(2):  # the second time every fragment comes from the run's memo
+        assert keys.request_key(model, messages, TOOLS, params, sample, memos=memos) == expected
 
 
 def test_shared_prefixes_key_like_the_contract():
     s = support_session("s1", 6)
+    memos = Memos()
     for t in turns(s):
         prefix = t.prefix(s)
-        assert keys.request_key("m", prefix, s.tools, s.params, 1) == \
-            llm.request_key("m", prefix, s.tools, s.params, 1)
+        expected = llm.request_key("m", prefix, s.tools, s.params, 1)
+        assert keys.request_key("m", prefix, s.tools, s.params, 1) == expected
+        assert keys.request_key("m", prefix, s.tools, s.params, 1, memos=memos) == expected
 
 
 def test_what_orjson_writes_differently_keys_like_the_contract():

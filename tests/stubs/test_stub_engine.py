@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stubs.api import StubAnswer, ToolQuery
+from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.config import StubConfig, ToolConfig
 from stubs.engine import StubEngine
 from stubs.errors import StubConfigError
@@ -268,7 +268,7 @@ async def test_same_seed_same_world_regardless_of_order_and_concurrency() -> Non
 
 
 async def test_a_failing_live_tool_is_a_miss_that_says_so() -> None:
-    class Down:
+    class Down(ToolAnswerer):
         async def answer(self, query: ToolQuery) -> StubAnswer:
             raise ConnectionError("connection refused")
 

@@ -1,11 +1,11 @@
-"""The collector settings a shard runs under: applied for the block, undone after it."""
+"""The garbage-collector settings (`recorder.collector`): applied for the block, undone after."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 
-from replayer.collector import YOUNG, replay_collector
+from recorder.collector import YOUNG, paused, replay_collector
 
 
 class _Node:
@@ -50,3 +50,36 @@ def test_overlapping_blocks_share_one_setting() -> None:
     assert gc.get_threshold()[0] == max(before[0], YOUNG) and gc.get_freeze_count() > 0
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_paused_stops_the_collector_for_the_block_only() -> None:
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_only_in_memory_derivation_pauses_the_collector(monkeypatch) -> None:
+    from recorder import derive as derive_module
+    from recorder.derive import SessionStream, derive
+    from recorder.testing import make_exchange
+
+    seen: list[bool] = []
+    real = derive_module._derive
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())  # as deriving starts
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(derive_module, "_derive", spy)
+    exchanges = [make_exchange("http://up/v1/chat/completions")]
+    derive(exchanges)
+    list(SessionStream(lambda: exchanges))
+    assert seen == [False, True] and gc.isenabled()
