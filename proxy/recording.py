@@ -21,7 +21,7 @@ from typing import Any
 
 from proxy.errors import BadListen
 from proxy.forward import Timeouts
-from proxy.live import LiveCounters
+from proxy.live_counters import LiveCounters
 from proxy.metrics import Metrics
 from proxy.signals import on_signals, stop_on_signals
 from proxy.sink import (

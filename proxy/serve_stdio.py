@@ -30,7 +30,6 @@ from typing import Any
 from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.replay.binding import Binding, bind
-from proxy.replay.capture import PRODUCER, SERVED_LABEL, RunCapture
 from proxy.replay.catalog import Catalog
 from proxy.replay.config import load_stubs, run_id_of
 from proxy.replay.desk import ToolDesk
@@ -46,6 +45,7 @@ from proxy.replay.mcp_protocol import (
     request_version,
     route_replies,
 )
+from proxy.replay.run_capture import PRODUCER, SERVED_LABEL, RunCapture
 from proxy.sink import Isolation
 from proxy.stdio_io import Reader, Writer, thread_reader, thread_writer
 from proxy.stdio_shim import LineAssembler, default_server_name

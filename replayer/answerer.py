@@ -95,7 +95,7 @@ def default_answerer(corpus: Corpus, config: ReplayConfig) -> ToolAnswerer:
 
         simulator = build_client(config, config.tool_simulator, Accounting())
         cache = OpenedOnUse(config.cache_path()) if config.cache else None
-    from stubs.policy import engine_miss
+    from stubs.miss_policy import engine_miss
 
     engine: ToolAnswerer = StubEngine.from_corpus(
         corpus, seed=config.seed, profile=config.profile or "none",

@@ -58,7 +58,7 @@ class ReplayConfig(BaseModel):
     """Fallback layers tried, in order, for a call no recording matches (`--fallbacks`)."""
     stub_miss: str = "error"
     """When nothing answers a call: `error` fails the turn (stub_miss), `continue` goes on;
-    either way the candidate sees the tool's own error (`stubs.policy`)."""
+    either way the candidate sees the tool's own error (`stubs.miss_policy`)."""
     batch: bool = False
     """`--batch`: the candidate's calls go through the provider's batch API, one batch round
     per step (`replayer.batch`); not part of the run's identity (the same trajectories)."""
@@ -84,7 +84,7 @@ class ReplayConfig(BaseModel):
             raise ReplayConfigError(f"--ray-workers {self.ray_workers} must be at least 1.")
         if self.batch:
             self._check_batch()
-        from stubs.policy import check_miss, parse_fallbacks
+        from stubs.miss_policy import check_miss, parse_fallbacks
 
         parse_fallbacks(self.stub_fallbacks)
         check_miss(self.stub_miss, ("error", "continue"), "deploysim replay")

@@ -21,6 +21,7 @@ from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
+from replayer.replayed_trajectory import Trajectory
 from replayer.shard import (
     AnswererFactory,
     BatchedProgress,
@@ -29,7 +30,6 @@ from replayer.shard import (
     ShardReport,
     run_shard,
 )
-from replayer.trajectory import Trajectory
 from stubs.api import ToolAnswerer
 
 POLL_S = 0.5

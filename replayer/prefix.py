@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from recorder.session import Session
 from recorder.turns import Turn, turns
 from replayer.loop import Candidate, prior_tool_calls, run_turn
-from replayer.trajectory import Trajectory, build_session, recorded, trajectory_id
+from replayer.replayed_trajectory import Trajectory, build_session, recorded, trajectory_id
 from replayer.wire.common import portable_params
 from stubs.api import ToolAnswerer
 

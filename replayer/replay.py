@@ -37,7 +37,7 @@ from replayer.shard import (
     sessions_of,
 )
 from stubs.api import ToolAnswerer
-from stubs.policy import answer_mix, fallback_warning
+from stubs.miss_policy import answer_mix, fallback_warning
 
 
 def _check_environment(config: ReplayConfig) -> dict[str, str]:
@@ -165,7 +165,7 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, env: dict[str,
             own -= sum(r.cpu_s for r in reports)
         summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
         if config.batch:
-            from replayer.batch.ledger import BatchLedger
+            from replayer.batch.batch_ledger import BatchLedger
 
             summary["batch"] = BatchLedger.load(config.out, run_id=manifest.run_id,
                                                 api=config.api).summary()

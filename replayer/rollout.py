@@ -13,7 +13,7 @@ from recorder.session import Message, Session
 from replayer.errors import ModelCallError
 from replayer.loop import Candidate, prior_tool_calls, run_turn
 from replayer.prefix import WorkKey
-from replayer.trajectory import Trajectory, build_session, recorded, trajectory_id
+from replayer.replayed_trajectory import Trajectory, build_session, recorded, trajectory_id
 from replayer.user_sim import UserSimulator
 from replayer.wire.common import portable_params
 from stubs.api import ToolAnswerer

@@ -85,7 +85,7 @@ RUN_FILES = re.compile(rf"^(?:{re.escape(MANIFEST)}|{STEM}-[^/]+{re.escape(SUFFI
                        rf"|answers\.sqlite(?:-wal|-shm|-journal)?))$")
 """What a replay writes into its folder (and `deploysim grade` beside it): the manifest, the
 trajectory cassettes, the verdicts of those trajectories, the default response cache, and a
-batch replay's ledger, spooled requests and collected answers (`replayer.batch.ledger`)."""
+batch replay's ledger, spooled requests and collected answers (`replayer.batch.batch_ledger`)."""
 
 
 def _relative(run_dir: str, path: str) -> str:

@@ -34,13 +34,13 @@ from replayer.config import ReplayConfig
 from replayer.errors import StepDeferred
 from replayer.loop import Candidate, DeferredAnswers
 from replayer.prefix import WorkKey, prefix_keys, replay_turn
+from replayer.replayed_trajectory import Trajectory, trajectory_id
 from replayer.rollout import replay_session, rollout_keys
 from replayer.run import Tally, TrajectoryWriter
 from replayer.tasks import TaskGroup
-from replayer.trajectory import Trajectory, trajectory_id
 from replayer.user_sim import UserSimulator
 from stubs.api import ToolAnswerer
-from stubs.policy import fails_trajectory
+from stubs.miss_policy import fails_trajectory
 
 AnswererFactory = Callable[[Corpus, ReplayConfig], ToolAnswerer]
 """Builds the tool answerer of a shard (the stub engine, normally)."""

@@ -29,8 +29,8 @@ from stubs.draw import Drawer
 from stubs.errors import StubConfigError
 from stubs.index import Entry, StubIndex, ToolTable, first_row, tool_label
 from stubs.layers import Layers, Outcome
+from stubs.miss_policy import FALLBACKS
 from stubs.perturb import PerturbContext, Profile, load_profile, perturb
-from stubs.policy import FALLBACKS
 from stubs.render import render, render_row, reply_of
 from stubs.repeat import ONE_ROW, POLICIES
 from stubs.reply import Reply, unpack_fields

@@ -18,7 +18,7 @@ def inspect(
 ) -> None:
     """Summarise a corpus: records by kind, sessions, turns, tool calls, time range, problems."""
     from recorder.corpus import Corpus
-    from recorder.summary import summarize
+    from recorder.corpus_summary import summarize
 
     summary = summarize(Corpus(corpus))
     if as_json:

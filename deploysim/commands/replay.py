@@ -146,7 +146,7 @@ def replay(
 
     from replayer.config import ReplayConfig
     from replayer.errors import ReplayConfigError
-    from stubs.policy import parse_fallbacks
+    from stubs.miss_policy import parse_fallbacks
 
     _check_rates(timeout, rpm, tpm)
     _workers(workers)
@@ -209,7 +209,7 @@ def _print(summary: dict[str, Any]) -> None:
               f"{c['errors']} errors ({summary['written']} written now, {summary['skipped']} "
               f"already present) in {summary['elapsed_s']:.1f}s", markup=False)
     if summary["provenance"]:
-        from stubs.policy import format_mix
+        from stubs.miss_policy import format_mix
 
         mix = ", ".join(f"{k} {v}" for k, v in summary["provenance"].items())
         out.print(f"tool answers: {format_mix(summary['answers'])} ({mix})", markup=False)

@@ -85,7 +85,7 @@ help="The real upstream of a record/forward route or of "
     from proxy.recording import parse_listen
     from proxy.replay.config import ServeConfig
     from proxy.replay.server import serve as run_serve
-    from stubs.policy import parse_fallbacks
+    from stubs.miss_policy import parse_fallbacks
 
     cfg = ServeConfig(corpus=list(corpus), listen=parse_listen(listen), profile=profile,
                       seed=seed, miss=miss,

@@ -280,7 +280,7 @@ def make_policy(t: Temperament, sampling: Sampling | None = None) -> Any:
 def world_policy(seed: int | None = None) -> Any:
     """One policy serving every simulated model, chosen by the request's `model`: sampled from
     one seeded random state per server run with `seed`, else deterministic."""
-    from replayer.testing.policies import by_model
+    from replayer.testing.scripted_policies import by_model
 
     sampling = Sampling(seed) if seed is not None else None
     return by_model({name: make_policy(t, sampling) for name, t in TEMPERAMENTS.items()})

@@ -130,7 +130,7 @@ def _upstreams(value: Any, where: str) -> dict[str | None, str]:
 
 def _fallbacks(value: Any, where: str) -> tuple[str, ...]:
     from stubs.errors import StubConfigError
-    from stubs.policy import parse_fallbacks
+    from stubs.miss_policy import parse_fallbacks
 
     try:
         return parse_fallbacks(value, "fallbacks")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from recorder.session import Message
-from stubs.policy import EXACT, FALLBACK_KINDS, base_provenance
+from stubs.miss_policy import EXACT, FALLBACK_KINDS, base_provenance
 
 CLASSES = ("recorded", "synthetic", "perturbed", "live", "miss")
 

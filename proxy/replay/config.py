@@ -23,7 +23,7 @@ LEGACY_MISS: dict[str, tuple[str, ...]] = {
 """Older `--miss` spellings that named fallbacks: `--miss synthesize` is `--fallbacks
 nearest,synthesize --miss error`."""
 MISS_POLICIES = ("error", "continue", "forward", *LEGACY_MISS)
-"""Every `--miss` value serve takes (`stubs.policy` says what each means)."""
+"""Every `--miss` value serve takes (`stubs.miss_policy` says what each means)."""
 ROUTE_MODES = {"replay": Mode.REPLAY, "record": Mode.RECORD, "forward": Mode.PASSTHROUGH}
 """`--route NAME=MODE` → the gateway mode of the route."""
 
@@ -38,8 +38,8 @@ def check_miss(miss: str) -> None:
 
 def miss_policy(miss: str, fallbacks: tuple[str, ...] | None) -> tuple[tuple[str, ...], str]:
     """`--miss` and `--fallbacks` → (the fallbacks, the policy: error | continue | forward);
-    one meaning with `deploysim replay` (`stubs.policy`)."""
-    from stubs.policy import default_fallbacks, parse_fallbacks
+    one meaning with `deploysim replay` (`stubs.miss_policy`)."""
+    from stubs.miss_policy import default_fallbacks, parse_fallbacks
 
     check_miss(miss)
     if miss in LEGACY_MISS:
@@ -59,9 +59,9 @@ class ServeConfig:
     profile: str = "none"
     seed: int = 0
     miss: str = "error"
-    """error | continue | forward (`stubs.policy`), or an older spelling (`LEGACY_MISS`)."""
+    """error | continue | forward (`stubs.miss_policy`), or an older spelling (`LEGACY_MISS`)."""
     fallbacks: tuple[str, ...] | None = None
-    """Fallback layers, in order, before the miss policy (None: `stubs.policy`'s default, or
+    """Fallback layers, in order, before the miss policy (None: `stubs.miss_policy`'s default, or
     what an older `--miss` spelling names)."""
     candidates: list[str] = field(default_factory=list)
     """`[NAME=]URL`: LLM routes forwarded to a live candidate model."""
@@ -126,7 +126,7 @@ def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, mis
     """The stub engine for `--miss` and `--fallbacks`: (answerer, its description, the live
     tools it forwards misses to, or None)."""
     from stubs.engine import StubEngine
-    from stubs.policy import engine_miss
+    from stubs.miss_policy import engine_miss
 
     layers, policy = miss_policy(miss, fallbacks)
     if "simulate" in layers and simulator is None:
@@ -135,7 +135,7 @@ def load_stubs(corpus: Corpus, catalog: Catalog, *, seed: int, profile: str, mis
                                "--fallbacks.")
     live = None
     if policy == "forward":
-        from proxy.replay.live import LiveTools
+        from proxy.replay.live_tools import LiveTools
 
         live = LiveTools(upstreams or {}, catalog.mcp_servers)
     engine = StubEngine.from_corpus(corpus, seed=seed, profile=profile, fallbacks=layers,

@@ -111,15 +111,15 @@ class ServeLog:
         return dict(sorted(self.provenance.items()))
 
     def answers(self) -> dict[str, Any]:
-        """Exact, fallback (by layer) and missed answers (`stubs.policy.answer_mix`)."""
-        from stubs.policy import answer_mix
+        """Exact, fallback (by layer) and missed answers (`stubs.miss_policy.answer_mix`)."""
+        from stubs.miss_policy import answer_mix
 
         return answer_mix(self.provenance)
 
     def warnings(self) -> list[str]:
         """What the stop summary must warn about: fallbacks over the threshold, failing
         candidate model calls."""
-        from stubs.policy import fallback_warning
+        from stubs.miss_policy import fallback_warning
 
         out = [w for w in [fallback_warning(self.answers())] if w]
         failed = self.llm.get("candidate_failed", 0)
@@ -154,7 +154,7 @@ class ServeLog:
 
 def format_summary(summary: dict[str, Any]) -> list[str]:
     """The stop summary as lines for a person."""
-    from stubs.policy import format_mix
+    from stubs.miss_policy import format_mix
 
     hits = ", ".join(f"{k} {v}" for k, v in summary["by_provenance"].items()) or "none"
     lines = [f"deploysim serve: {summary['tool_calls']} tool call(s) answered ({hits}); "

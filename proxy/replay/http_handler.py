@@ -17,8 +17,8 @@ from aiohttp import web
 
 from proxy.forward import HOP_BY_HOP
 from proxy.replay.binding import bind
-from proxy.replay.capture import RunCapture, local_capture
 from proxy.replay.desk import ToolDesk
+from proxy.replay.run_capture import RunCapture, local_capture
 from proxy.routes import Route
 from recorder.protocols.bodies import BodyDecodeError, decode_body, encodings_of
 from recorder.protocols.http_tool import body_value, query_dict

@@ -18,9 +18,9 @@ from aiohttp import web
 
 from proxy.forward import HOP_BY_HOP
 from proxy.replay.binding import bind
-from proxy.replay.capture import SERVED_LABEL, RunCapture, local_capture
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.llm_index import Found, LlmIndex, RecordedResponse, request_view
+from proxy.replay.run_capture import SERVED_LABEL, RunCapture, local_capture
 from proxy.request_body import decoded_body
 from proxy.routes import Mode, Route
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from proxy.replay.binding import bind, mcp_session_id
-from proxy.replay.capture import RunCapture, local_capture
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServedCall
 from proxy.replay.mcp_protocol import (
@@ -39,6 +38,7 @@ from proxy.replay.mcp_protocol import (
     is_modern,
     request_version,
 )
+from proxy.replay.run_capture import RunCapture, local_capture
 from proxy.request_body import decoded_body
 from proxy.routes import Route
 

@@ -25,7 +25,6 @@ from typing import Any
 
 from proxy.gateway import Gateway
 from proxy.metrics import Metrics
-from proxy.replay.capture import RunCapture, RunFiles
 from proxy.replay.catalog import Catalog
 from proxy.replay.config import (
     ROUTE_MODES,
@@ -45,6 +44,7 @@ from proxy.replay.llm_handler import LlmRouteHandler
 from proxy.replay.llm_index import LlmIndex
 from proxy.replay.mcp_handler import McpReplayHandler
 from proxy.replay.mcp_protocol import McpResponder, route_replies
+from proxy.replay.run_capture import RunCapture, RunFiles
 from proxy.routes import Mode, Route
 from proxy.signals import stop_on_signals
 from recorder.corpus import Corpus

@@ -30,7 +30,7 @@ from typing import IO, Any
 from recorder.llm import ModelClient, request_key
 from recorder.session import Message, ToolDef
 from replayer.batch.apis import BATCH_APIS, make_batch_api
-from replayer.batch.ledger import ANSWERS, BatchLedger, FailedRequest
+from replayer.batch.batch_ledger import ANSWERS, BatchLedger, FailedRequest
 from replayer.batch.rounds import BatchReplay
 from replayer.cache import RunCache
 from replayer.clients import Accounting, PriceTable

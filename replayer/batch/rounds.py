@@ -13,7 +13,7 @@ Between rounds: submit the round's requests (split to the provider's limits), po
 backoff until every batch has ended, store the answers, note the failures. A request that
 failed in a way that may pass (expired, 429, 5xx) is asked again next round, at most
 `ATTEMPTS` times; any other failure fails its turn with the reason an online call would have
-given. The ledger (`replayer.batch.ledger`) makes all of it survive a restart.
+given. The ledger (`replayer.batch.batch_ledger`) makes all of it survive a restart.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from recorder.session import Message, ToolDef
 from replayer.batch.apis import BatchApi, Outcome, make_batch_api
-from replayer.batch.ledger import ANSWERS, BatchEntry, BatchLedger, FailedRequest
+from replayer.batch.batch_ledger import ANSWERS, BatchEntry, BatchLedger, FailedRequest
 from replayer.cache import AsyncCache, RunCache
 from replayer.clients import Accounting, PriceTable, make_client
 from replayer.config import ReplayConfig
@@ -40,8 +40,8 @@ from replayer.errors import (
 )
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
+from replayer.replayed_trajectory import Trajectory
 from replayer.shard import AnswererFactory, ClientFactory, SessionTurns, ShardReport, run_shard
-from replayer.trajectory import Trajectory
 from replayer.wire import CODECS
 from stubs.api import ToolAnswerer
 

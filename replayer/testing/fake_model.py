@@ -38,7 +38,16 @@ from aiohttp import web
 from recorder.protocols.gemini import model_of
 from recorder.session import ContentPart, Message, ToolCall
 from replayer.testing import render_anthropic, render_gemini, render_openai
-from replayer.testing.policies import (
+from replayer.testing.script import (
+    SIMULATION,
+    Api,
+    Policy,
+    ScriptedCall,
+    ScriptedError,
+    ScriptedReply,
+    ScriptedRequest,
+)
+from replayer.testing.scripted_policies import (
     RuleAgent,
     by_model,
     call_first_tool,
@@ -48,15 +57,6 @@ from replayer.testing.policies import (
     fail_when,
     sample_arguments,
     scripted,
-)
-from replayer.testing.script import (
-    SIMULATION,
-    Api,
-    Policy,
-    ScriptedCall,
-    ScriptedError,
-    ScriptedReply,
-    ScriptedRequest,
 )
 from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, loads, stable_id
 

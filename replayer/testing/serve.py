@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from replayer.testing.policies import POLICIES, echo
 from replayer.testing.script import SIMULATION, Policy
+from replayer.testing.scripted_policies import POLICIES, echo
 
 if TYPE_CHECKING:  # fake_model imports this module (it re-exports serve_in_thread)
     from replayer.testing.fake_model import FakeModelServer

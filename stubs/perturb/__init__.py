@@ -5,7 +5,7 @@ permission_denied), `timing` (latency, timeout), `content` (empty, truncate, dro
 mutate_field, malformed), `history` (stale), `adversarial` (inject). See docs/perturbations.md.
 """
 
-from stubs.perturb import adversarial, content, failures, history, timing  # noqa: F401  (register)
+from stubs.perturb import adversarial, content, failures, stale, timing  # noqa: F401  (register)
 from stubs.perturb.profiles import (
     Applied,
     Profile,

@@ -214,7 +214,7 @@ def test_gate_on_real_replays_of_the_replayer(tmp_path, capsys) -> None:  # type
     """Replayer output, not hand-built runs: two models replayed through the stub engine
     under the hostile profile; the one that follows injected instructions is blocked."""
     from replayer.testing.fake_model import serve_in_thread
-    from replayer.testing.policies import RuleAgent, by_model
+    from replayer.testing.scripted_policies import RuleAgent, by_model
     from replayer.testing.sessions import support_corpus, write_corpus
 
     corpus = tmp_path / "corpus"

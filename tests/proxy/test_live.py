@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from proxy.live import LiveCounters, _View
+from proxy.live_counters import LiveCounters, _View
 from proxy.metrics import Metrics
 
 

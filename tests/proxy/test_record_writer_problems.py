@@ -16,8 +16,8 @@ from proxy.metrics import Metrics
 from proxy.record_writer import RecordWriter, WriterSettings
 from proxy.sink import RecordingSink
 from recorder.corpus import Corpus
+from recorder.corpus_summary import summarize
 from recorder.framing import DEFAULT_MAX_RECORD
-from recorder.summary import summarize
 from recorder.wellformed import TRUNCATED_BY_ERROR
 from recorder.writer import CassetteWriter
 

@@ -14,7 +14,7 @@ from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from agents.mcp import MCPServerStreamableHttp
 from openai import AsyncOpenAI
 
-from proxy.replay.capture import TRAJECTORIES
+from proxy.replay.run_capture import TRAJECTORIES
 from proxy.replay.server import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus, weather_policy
 from recorder.corpus import Corpus

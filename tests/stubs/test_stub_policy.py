@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stubs.errors import StubConfigError
-from stubs.policy import (
+from stubs.miss_policy import (
     DEFAULT_FALLBACKS,
     answer_mix,
     check_miss,

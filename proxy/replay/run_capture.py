@@ -104,7 +104,7 @@ class RunCapture(Sink):
         return await asyncio.to_thread(self._write_trajectories)
 
     def _write_trajectories(self) -> RunFiles:
-        from proxy.replay.trajectory import build_trajectories, read_exchanges
+        from proxy.replay.serve_trajectories import build_trajectories, read_exchanges
         from recorder.writer import CassetteWriter
 
         exchanges = read_exchanges(self.sink.paths)
