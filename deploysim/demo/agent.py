@@ -73,7 +73,9 @@ class Agent:
         self._ssl = ssl.create_default_context()
         self._llm = AsyncOpenAI(base_url=ep.llm_base_url,
                                 api_key="sk-proj-demoAgentKey0123456789abcdef", max_retries=2,
-                                http_client=httpx2.AsyncClient(verify=self._ssl, timeout=60))
+                                # minutes, not seconds: a real model on a busy CPU (demo
+                                # --real-model) queues calls that long, and a retry only adds
+                                http_client=httpx2.AsyncClient(verify=self._ssl, timeout=600))
 
     async def close(self) -> None:
         await self._llm.close()
@@ -82,7 +84,6 @@ class Agent:
         """Play one simulated user's session end to end; returns the conversation."""
         from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
-        from openai import LengthFinishReasonError
 
         ep, llm = self.ep, self._llm
         headers = {"X-Deploysim-Session": spec.id, "X-Deploysim-Segment": spec.segment}
@@ -102,20 +103,10 @@ class Agent:
                 messages.append({"role": "user", "content": text})
                 start = len(messages)
                 for step in range(MAX_STEPS):
-                    completion: Any
+                    completion: Any = None
                     if (k + step) % 2:  # half the calls stream, like a real mixed fleet
-                        async with llm.chat.completions.stream(
-                                model=ep.model, messages=messages, tools=tools,
-                                extra_headers=headers) as stream:
-                            async for _event in stream:
-                                pass
-                            try:
-                                completion = await stream.get_final_completion()
-                            except LengthFinishReasonError as exc:
-                                # a real model (demo --real-model) ran out of tokens; the
-                                # SDK's stream helper refuses the answer, an agent keeps it
-                                completion = exc.completion
-                    else:
+                        completion = await self._streamed(messages, tools, headers)
+                    if completion is None:
                         completion = await llm.chat.completions.create(
                             model=ep.model, messages=messages, tools=tools,
                             extra_headers=headers)
@@ -132,6 +123,29 @@ class Agent:
                                          "content": content})
                 text, k = next_message(spec, messages[start:], state), k + 1
         return messages
+
+    async def _streamed(self, messages: list[Any], tools: list[Any],
+                        headers: dict[str, str]) -> Any:
+        """A streamed completion, or None when the stream failed mid-way: the caller asks
+        again unstreamed, as agents do. Real servers do this (demo --real-model): llama.cpp
+        ends some streamed tool calls with an error event ("Invalid diff ...")."""
+        from openai import APIConnectionError, APIError, APIStatusError, LengthFinishReasonError
+
+        try:
+            async with self._llm.chat.completions.stream(
+                    model=self.ep.model, messages=messages, tools=tools,
+                    extra_headers=headers) as stream:
+                async for _event in stream:
+                    pass
+                return await stream.get_final_completion()
+        except LengthFinishReasonError as exc:
+            # the model ran out of tokens: the SDK's stream helper refuses the answer, an
+            # agent keeps it
+            return exc.completion
+        except (APIStatusError, APIConnectionError):
+            raise
+        except APIError:  # an error event inside a 200 stream
+            return None
 
     async def _call_tool(self, mcp: Any, mcp_names: set[str], http: httpx2.AsyncClient,
                          call: Any) -> str:

@@ -51,6 +51,7 @@ SETTINGS = {"deployed": {"temperature": 0.2}, "candidate": {"temperature": 1.0}}
 MAX_TOKENS = 192
 """Per answer, in the replays and (as the server's cap) in the recording."""
 MAX_STEPS = 3
+MAX_SLOTS = 6
 SAMPLES_SHOWN = 6
 
 
@@ -61,6 +62,8 @@ class RealDemoResult(DemoResult):
     samples: list[str] = field(default_factory=list)
     rollout_summary: dict[str, Any] = field(default_factory=dict)
     server_url: str = ""
+    server_restarts: int = 0
+    """How often llama.cpp's server crashed and was started again."""
 
     @property
     def rollout(self) -> Path:
@@ -166,7 +169,9 @@ def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> Rea
     res = RealDemoResult(out=out, seed=seed)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    with LocalModelServer(weights, slots=2, max_tokens=MAX_TOKENS,
+    # a slot per session: each conversation's prompt stays cached in its slot, so a call
+    # processes only what was added since the last one (the tool list alone is ~1,000 tokens)
+    with LocalModelServer(weights, slots=min(sessions, MAX_SLOTS), max_tokens=MAX_TOKENS,
                           log=out / "logs" / "llama-server.log") as server:
         res.server_url = server.url
         res.timings["model start"] = time.perf_counter() - t
@@ -186,6 +191,7 @@ def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> Rea
         say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
             f"{res.recorded.get('tool_calls')} tool calls of the real agent [{LABEL}]")
         _replays(res, server, seed, say)
+        res.server_restarts = server.restarts
     t = time.perf_counter()
     gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
                  "--policy", str(example_policy()), "--report", str(res.report),
@@ -206,6 +212,8 @@ def print_real_summary(res: RealDemoResult, wall_s: float, show: Callable[[str],
     show(f"Gate decision: {str(gate.get('decision', '?')).upper()} — candidate (temperature "
          f"{SETTINGS['candidate']['temperature']}) vs deployed (temperature "
          f"{SETTINGS['deployed']['temperature']}), `{PROFILE}` profile [{LABEL}]")
+    for reason in gate.get("reasons", [])[:3]:
+        show(f"  {reason}")
     for bid, b in sorted(gate.get("behaviors", {}).items()):
         if b.get("baseline_rate") or b.get("candidate_rate"):
             show(f"  {bid}: baseline {b.get('baseline_rate')}, candidate "
@@ -216,6 +224,9 @@ def print_real_summary(res: RealDemoResult, wall_s: float, show: Callable[[str],
          f"{calls} tool calls and {len(res.samples) - calls} other generated messages.")
     for line in res.samples[:SAMPLES_SHOWN]:
         show(f"  {line}")
+    if res.server_restarts:
+        show(f"llama.cpp's server crashed {res.server_restarts} time(s) and was restarted "
+             "(the calls in flight were retried); see logs/llama-server.log.")
     show(f"All of it: {res.samples_file}")
     show(f"Report:     {res.report}")
     steps = ", ".join(f"{k} {v:.0f}s" for k, v in res.timings.items())

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--alias", default=None)
+    ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args(argv)
 
     import xllamacpp
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.alias:
         p.model_alias = args.alias
     p.hostname = "127.0.0.1"
-    p.port = 0  # the OS picks a free port; we print it, so no race with another process
+    # 0: the OS picks a free port and we print it; a restart asks for the same one again
+    p.port = args.port
     # llama.cpp splits n_ctx between the slots: each conversation gets ctx_per_slot tokens
     p.n_parallel = args.slots
     p.n_ctx = args.slots * args.ctx_per_slot

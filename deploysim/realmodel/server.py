@@ -54,6 +54,10 @@ class LocalModelServer:
         self.url = ""
         self.model = MODEL_NAME
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.restarts = 0
+        """How often the server died and was started again (see _watch)."""
 
     @property
     def base_url(self) -> str:
@@ -69,20 +73,45 @@ class LocalModelServer:
         if self.log is None:
             self.log = Path(tempfile.mkstemp(prefix="deploysim-llama-", suffix=".log")[1])
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "wb") as logf:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "deploysim.realmodel.serve", "--model",
-                 str(self.weights.path), "--slots", str(self.slots), "--ctx-per-slot",
-                 str(self.ctx_per_slot), "--max-tokens", str(self.max_tokens),
-                 "--alias", MODEL_NAME],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf)
+        self._spawn(port=0)
         try:
             self.url = self._read_url()
             self._wait_healthy()
         except BaseException:
             self.stop()
             raise
+        self._stopping.clear()
+        threading.Thread(target=self._watch, daemon=True, name="llama-server-watch").start()
         return self
+
+    def _spawn(self, port: int) -> None:
+        assert self.weights is not None and self.log is not None
+        with open(self.log, "ab") as logf:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "deploysim.realmodel.serve", "--model",
+                 str(self.weights.path), "--slots", str(self.slots), "--ctx-per-slot",
+                 str(self.ctx_per_slot), "--max-tokens", str(self.max_tokens),
+                 "--alias", MODEL_NAME, "--port", str(port)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf)
+
+    def _watch(self) -> None:
+        # llama.cpp aborts on some sampled tokens under a tool-call grammar ("Unexpected empty
+        # grammar stack after accepting piece", seen at temperature 1.0): the process dies
+        # and every call in flight fails. A real deployment's supervisor restarts it; so do
+        # we, on the same port, so clients retry into the new server
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                proc = self._proc
+                if proc is None or proc.poll() is None or self._stopping.is_set():
+                    continue
+                self.restarts += 1
+                port = int(self.url.rsplit(":", 1)[1])
+                try:
+                    self._spawn(port)
+                    self._read_url()
+                    self._wait_healthy()
+                except RealModelUnavailable:
+                    return  # the calls in flight fail and say so; nothing more to do here
 
     def _read_url(self) -> str:
         assert self._proc is not None and self._proc.stdout is not None
@@ -114,7 +143,9 @@ class LocalModelServer:
             f"{self.url}; see {self.log}.")
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
+        self._stopping.set()
+        with self._lock:
+            proc, self._proc = self._proc, None
         if proc is None:
             return
         with contextlib.suppress(OSError):

@@ -84,3 +84,33 @@ def test_stop_ends_the_server(tmp_path: Path) -> None:
     srv.stop()
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(f"{url}/health", timeout=2)
+
+
+def test_a_crashed_server_is_restarted_on_the_same_port(tmp_path: Path) -> None:
+    # llama.cpp aborts on some grammar-constrained samples; the watchdog brings it back
+    import os
+    import signal
+    import time
+
+    try:
+        srv = LocalModelServer(slots=1, ctx_per_slot=512, log=tmp_path / "s.log").start()
+    except RealModelUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        url = srv.url
+        assert srv._proc is not None
+        os.kill(srv._proc.pid, signal.SIGKILL)  # the child this test started
+        deadline = time.monotonic() + 60
+        while srv.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert srv.restarts == 1 and srv.url == url
+        status = 0
+        while status != 200 and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+                    status = r.status
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        srv.stop()
