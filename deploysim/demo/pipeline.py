@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -287,20 +287,26 @@ def _cli_json(args: list[str]) -> tuple[int, Any]:
                         f"{text[-300:]}") from None
 
 
-def run_demo(out: Path, sessions: int = 200, seed: int = 7,
-             say: Callable[[str], None] = print) -> DemoResult:
-    """Run the whole demo into `out` and return what it produced."""
-    # every command the demo runs (in this process or as a subprocess) ignores a
-    # deploysim.toml in the working folder: its defaults must not change the demo
+@contextlib.contextmanager
+def without_project_config() -> Iterator[None]:
+    """Every command run inside (in this process or as a subprocess) ignores a deploysim.toml
+    in the working folder: a user's project defaults must not change a demo."""
     saved = os.environ.get("DEPLOYSIM_CONFIG")
     os.environ["DEPLOYSIM_CONFIG"] = "none"
     try:
-        return _run_demo(out, sessions, seed, say)
+        yield
     finally:
         if saved is None:
             os.environ.pop("DEPLOYSIM_CONFIG", None)
         else:
             os.environ["DEPLOYSIM_CONFIG"] = saved
+
+
+def run_demo(out: Path, sessions: int = 200, seed: int = 7,
+             say: Callable[[str], None] = print) -> DemoResult:
+    """Run the whole demo into `out` and return what it produced."""
+    with without_project_config():
+        return _run_demo(out, sessions, seed, say)
 
 
 def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> DemoResult:

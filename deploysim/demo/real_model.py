@@ -34,6 +34,7 @@ from deploysim.demo.pipeline import (
     _record,
     _replay_cmd,
     example_policy,
+    without_project_config,
 )
 from deploysim.realmodel import (
     MODEL_NAME,
@@ -144,15 +145,8 @@ def _write_samples(res: RealDemoResult) -> None:
 def run_real_demo(out: Path, sessions: int = 4, seed: int = 7,
                   say: Callable[[str], None] = print) -> RealDemoResult:
     """Run the real-model demo into `out`; raises RealModelUnavailable without the model."""
-    saved = os.environ.get("DEPLOYSIM_CONFIG")
-    os.environ["DEPLOYSIM_CONFIG"] = "none"  # as run_demo: a deploysim.toml must not apply
-    try:
+    with without_project_config():
         return _run(out, sessions, seed, say)
-    finally:
-        if saved is None:
-            os.environ.pop("DEPLOYSIM_CONFIG", None)
-        else:
-            os.environ["DEPLOYSIM_CONFIG"] = saved
 
 
 def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> RealDemoResult:
