@@ -14,7 +14,7 @@ from deploysim.console import err, out
 def demo(
     out_dir: Path = typer.Option(Path("deploysim-demo"), "--out", "-o", metavar="DIR",
                                  help="Folder for everything the demo writes (must be new)."),
-    sessions: int = typer.Option(200, "--sessions", min=5, max=5000,
+    sessions: int = typer.Option(200, "--sessions", min=3, max=5000,
                                  help="Simulated production sessions to record."),
     seed: int = typer.Option(7, "--seed", help="Seed of the simulated world and the replays."),
     serve_models: bool = typer.Option(False, "--serve-models",
@@ -27,7 +27,7 @@ def demo(
     real_model: bool = typer.Option(False, "--real-model",
                                     help="Real inference, toy model: a local Qwen2.5-Coder-0.5B "
                                     "under llama.cpp is the agent, the candidate and the "
-                                    "simulators (5 sessions unless --sessions; needs the "
+                                    "simulators (3 sessions unless --sessions; needs the "
                                     "real-model extra, see docs/real-model.md)."),
 ) -> None:
     """Record a simulated production world, replay a riskier candidate, grade, gate, report."""
@@ -35,7 +35,7 @@ def demo(
         _serve_models(port, seed)
         return
     if real_model:
-        _real_model_demo(out_dir, 5 if sessions == 200 else sessions, seed)
+        _real_model_demo(out_dir, 3 if sessions == 200 else sessions, seed)
         return
     from deploysim.demo.pipeline import run_demo
     from deploysim.demo.summary import print_summary
