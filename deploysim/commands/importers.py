@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -62,111 +63,66 @@ def _run(kind: str, files: list[str], out_dir: str, rules: str | None,
         print_json(imported)
 
 
-@import_app.command("openai-jsonl", epilog=_EXITS)
-def openai_jsonl(
-    files: list[str] = _files("JSONL files, one conversation per line "
-                                      "(`messages`, optional `tools`, `metadata`, `id`)."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import OpenAI chat-format conversations (one per line)."""
-    _run("openai-jsonl", files, out_dir, redact_rules, strict, as_json=as_json)
+def _register(kind: str, files_help: str, summary: str, segment: bool) -> None:
+    """`deploysim import KIND`: the same options for every format, and `--segment-attribute`
+    for the span formats, whose attributes can carry a segment."""
+    command: Callable[..., None]
+    if segment:
+        def with_segment(files: list[str] = _files(files_help), out_dir: str = _OUT,
+                         redact_rules: str | None = _RULES, strict: bool = _STRICT,
+                         segment: str = _SEGMENT, as_json: bool = _JSON) -> None:
+            _run(kind, files, out_dir, redact_rules, strict, {"segment_attribute": segment},
+                 as_json=as_json)
+
+        command = with_segment
+    else:
+        def plain(files: list[str] = _files(files_help), out_dir: str = _OUT,
+                  redact_rules: str | None = _RULES, strict: bool = _STRICT,
+                  as_json: bool = _JSON) -> None:
+            _run(kind, files, out_dir, redact_rules, strict, as_json=as_json)
+
+        command = plain
+    command.__doc__ = summary
+    import_app.command(kind, epilog=_EXITS)(command)
 
 
-@import_app.command("otel", epilog=_EXITS)
-def otel(
-    files: list[str] = _files("OTLP trace exports with GenAI spans: JSON (one "
-                                      "document, or one per line) or protobuf."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    segment: str = _SEGMENT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import OpenTelemetry GenAI semantic-convention spans (OTLP JSON or protobuf)."""
-    _run("otel", files, out_dir, redact_rules, strict, {"segment_attribute": segment},
-         as_json=as_json)
-
-
-@import_app.command("openinference", epilog=_EXITS)
-def openinference(
-    files: list[str] = _files("OpenInference spans (Phoenix, Arize): OTLP "
-                                      "JSON or protobuf, or one span per line."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    segment: str = _SEGMENT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import OpenInference LLM and TOOL spans (Phoenix / Arize traces)."""
-    _run("openinference", files, out_dir, redact_rules, strict, {"segment_attribute": segment},
-         as_json=as_json)
-
-
-@import_app.command("langfuse", epilog=_EXITS)
-def langfuse(
-    files: list[str] = _files("Langfuse observations JSONL, or the public "
-                                      "API's trace JSON (traces with `observations`)."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import Langfuse exports (GENERATION observations threaded per session)."""
-    _run("langfuse", files, out_dir, redact_rules, strict, as_json=as_json)
-
-
-@import_app.command("langsmith", epilog=_EXITS)
-def langsmith(
-    files: list[str] = _files("LangSmith runs: JSONL, a JSON array, or run "
-                                      "trees with `child_runs`."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import LangSmith run exports (llm runs threaded per thread or trace)."""
-    _run("langsmith", files, out_dir, redact_rules, strict, as_json=as_json)
-
-
-@import_app.command("inspect", epilog=_EXITS)
-def inspect_log(
-    files: list[str] = _files("Inspect AI logs (.eval or .json)."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import Inspect AI evaluation logs (one session per sample and epoch)."""
-    _run("inspect", files, out_dir, redact_rules, strict, as_json=as_json)
-
-
-@import_app.command("anthropic-jsonl", epilog=_EXITS)
-def anthropic_jsonl(
-    files: list[str] = _files("JSONL of `{request, response}` pairs or "
-                                      "Message Batches request/result lines."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import Anthropic Messages API calls (threaded into conversations)."""
-    _run("anthropic-jsonl", files, out_dir, redact_rules, strict, as_json=as_json)
-
-
-@import_app.command("openai-responses", epilog=_EXITS)
-def openai_responses(
-    files: list[str] = _files("Stored Responses API objects (with their "
-                                      "input items), one per line or a JSON array."),
-    out_dir: str = _OUT,
-    redact_rules: str | None = _RULES,
-    strict: bool = _STRICT,
-    as_json: bool = _JSON,
-) -> None:
-    """Import stored OpenAI Responses, chained by previous_response_id."""
-    _run("openai-responses", files, out_dir, redact_rules, strict, as_json=as_json)
+FORMATS: list[tuple[str, str, str, bool]] = [
+    ("openai-jsonl",
+     "JSONL files, one conversation per line (`messages`, optional `tools`, `metadata`, `id`).",
+     "Import OpenAI chat-format conversations (one per line).",
+     False),
+    ("otel",
+     "OTLP trace exports with GenAI spans: JSON (one document, or one per line) or protobuf.",
+     "Import OpenTelemetry GenAI semantic-convention spans (OTLP JSON or protobuf).",
+     True),
+    ("openinference",
+     "OpenInference spans (Phoenix, Arize): OTLP JSON or protobuf, or one span per line.",
+     "Import OpenInference LLM and TOOL spans (Phoenix / Arize traces).",
+     True),
+    ("langfuse",
+     "Langfuse observations JSONL, or the public API's trace JSON (traces with `observations`).",
+     "Import Langfuse exports (GENERATION observations threaded per session).",
+     False),
+    ("langsmith",
+     "LangSmith runs: JSONL, a JSON array, or run trees with `child_runs`.",
+     "Import LangSmith run exports (llm runs threaded per thread or trace).",
+     False),
+    ("inspect",
+     "Inspect AI logs (.eval or .json).",
+     "Import Inspect AI evaluation logs (one session per sample and epoch).",
+     False),
+    ("anthropic-jsonl",
+     "JSONL of `{request, response}` pairs or Message Batches request/result lines.",
+     "Import Anthropic Messages API calls (threaded into conversations).",
+     False),
+    ("openai-responses",
+     "Stored Responses API objects (with their input items), one per line or a JSON array.",
+     "Import stored OpenAI Responses, chained by previous_response_id.",
+     False),
+]
+"""(format, what FILE holds, the command's summary, whether spans may carry a segment)."""
+for _format in FORMATS:
+    _register(*_format)
 
 
 def register(app: typer.Typer) -> None:
