@@ -309,13 +309,19 @@ def run_demo(out: Path, sessions: int = 200, seed: int = 7,
         return _run_demo(out, sessions, seed, say)
 
 
-def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> DemoResult:
+def prepare(out: Path, seed: int) -> None:
+    """What every demo does first: quiet third-party logs, a redaction key of its own, and a
+    refusal to write into a folder that already holds something."""
     _quiet_logs()
     os.environ.setdefault("DEPLOYSIM_REDACTION_KEY", f"deploysim-demo-key-{seed}")
-    res = DemoResult(out=out, seed=seed)
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty; give a new --out folder (or delete it) so the demo "
                         "never mixes runs.")
+
+
+def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> DemoResult:
+    prepare(out, seed)
+    res = DemoResult(out=out, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
 
     world = World(out / "logs" / "world.log", seed)

@@ -30,10 +30,10 @@ from deploysim.demo.pipeline import (
     World,
     _cli_json,
     _deploysim,
-    _quiet_logs,
     _record,
     _replay_cmd,
     example_policy,
+    prepare,
     without_project_config,
 )
 from deploysim.realmodel import (
@@ -182,11 +182,7 @@ def run_real_demo(out: Path, sessions: int = 3, seed: int = 7,
 
 
 def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> RealDemoResult:
-    _quiet_logs()
-    os.environ.setdefault("DEPLOYSIM_REDACTION_KEY", f"deploysim-demo-key-{seed}")
-    if out.exists() and any(out.iterdir()):
-        raise DemoError(f"{out} is not empty; give a new --out folder (or delete it) so the demo "
-                        "never mixes runs.")
+    prepare(out, seed)
     # what is missing is said before anything is written
     reason = runtime_missing()
     if reason:
