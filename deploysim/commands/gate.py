@@ -6,23 +6,9 @@ checked (policy, rubric, runs, audit log) before anything is graded or written.
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from deploysim.console import err, out, print_json
-
-_MOVED = {"GradedRun", "build_report", "grade_verdicts", "read_run"}
-"""Names that lived here before the workflow moved to grader.workflows, kept importable."""
-
-
-def __getattr__(name: str) -> Any:
-    # resolved on first use, so that `deploysim --help` does not import the grader
-    if name in _MOVED:
-        import grader.workflows
-
-        return getattr(grader.workflows, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def gate(

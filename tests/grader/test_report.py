@@ -351,15 +351,16 @@ def test_the_url_is_the_viewers_own() -> None:
 
 def test_the_gate_commands_report_reads_both_runs_from_disk(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """`deploysim gate --report`'s builder: the baseline's trajectories come from its run
+    """The gate's report builder (`grader.workflows.build_report`, what `deploysim gate
+    --report` runs): the baseline's trajectories come from its run
     folder, every flag of both runs' verdicts is indexed, and viewer links
     carry the run folders as absolute paths even when the gate was given relative ones."""
     from gate_runs import write_world
 
-    from deploysim.commands.gate import GradedRun, grade_verdicts, read_run
-    from deploysim.commands.gate import build_report as gate_build_report
     from grader.gate import behavior_specs
     from grader.rubric import load_rubric
+    from grader.workflows import GradedRun, grade_verdicts, read_run
+    from grader.workflows import build_report as gate_build_report
 
     monkeypatch.chdir(tmp_path)
     write_world(Path("my runs"), sessions=30, turns=2, base_p=0.05, cand_p=0.35)
