@@ -52,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from replayer.testing.sessions import support_corpus, write_corpus  # noqa: E402
+from replayer.testing.synthetic_sessions import support_corpus, write_corpus  # noqa: E402
 
 TURNS_PER_SESSION = 10
 CLK_TCK = os.sysconf("SC_CLK_TCK")

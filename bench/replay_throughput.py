@@ -27,7 +27,7 @@ the whole `deploysim replay ...` command run as a subprocess, over HTTP (once pe
 besides the runs above). `bench/replay_endpoint.py` measures whole commands only, against an
 endpoint with a realistic latency.
 Every variant, the fake server and the Ray shards run on the event loop the
-CLI uses (`recorder.aio.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them
+CLI uses (`runtime.event_loop.run`: uvloop when installed); `DEPLOYSIM_EVENT_LOOP=asyncio` runs them
 all on asyncio's own loop instead, for comparison.
 
     .venv/bin/python bench/replay_throughput.py                 # 2,000 turns, concurrency 64
@@ -54,13 +54,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import aiohttp
 
-from recorder.aio import loop_name
-from recorder.aio import run as aio_run
 from recorder.session import ContentPart, Message
-from replayer.config import ReplayConfig
 from replayer.replay import replay
-from replayer.testing.sessions import support_corpus, write_corpus
+from replayer.replay_config import ReplayConfig
+from replayer.testing.synthetic_sessions import support_corpus, write_corpus
 from replayer.wire import openai_chat
+from runtime.event_loop import loop_name
+from runtime.event_loop import run as aio_run
 
 TURNS_PER_SESSION = 10
 

@@ -40,9 +40,9 @@ from grader.verdict_store import (  # re-exported: part of this module's API
 from recorder import codec, storage
 from recorder.annotation import Annotation
 from recorder.corpus import Corpus
-from recorder.llm import ModelClient
-from recorder.response_cache import ResponseCache
 from recorder.session import Session
+from runtime.model_client import ModelClient
+from runtime.response_cache import ResponseCache
 
 __all__ = ["GradeResult", "JudgeFactory", "Target", "VerdictSink", "grade", "grade_async",
            "grade_sessions", "is_async_rubric", "is_verdicts_file", "read_verdicts",

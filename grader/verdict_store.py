@@ -21,8 +21,8 @@ from grader.verdict import Verdict
 from grader.verdict_engine import CREATED_BY
 from recorder import framing, storage
 from recorder.corpus import Corpus, resolve
-from recorder.run import is_run, read_manifest
 from recorder.writer import SUFFIX, CassetteWriter
+from runtime.run_manifest import is_run, read_manifest
 
 WRITE_BATCH = 1 << 20
 """Bytes of framed verdict records gathered before one write to the file."""

@@ -21,7 +21,7 @@ from proxy.errors import BadUpstream, ProxyError
 from proxy.forward import DEFAULT_MAX_CAPTURE
 from proxy.metrics import Metrics
 from proxy.sink import Sink
-from proxy.tasks import spawn
+from runtime.tasks import spawn
 
 log = logging.getLogger("deploysim.proxy")
 

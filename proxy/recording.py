@@ -31,8 +31,8 @@ from proxy.sink import (
     QueuePolicy,
     RecordingSink,
 )
-from proxy.tasks import spawn
 from recorder.writer import Durability
+from runtime.tasks import spawn
 
 GIL_SWITCH_INTERVAL = 0.001
 """The writer thread shares the GIL with the event loop; CPython lets a busy thread keep it for

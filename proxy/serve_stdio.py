@@ -31,7 +31,6 @@ from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.replay.binding import Binding, bind
 from proxy.replay.catalog import Catalog
-from proxy.replay.config import load_stubs, run_id_of
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.errors import ServeConfigError
@@ -46,12 +45,13 @@ from proxy.replay.mcp_protocol import (
     route_replies,
 )
 from proxy.replay.run_capture import PRODUCER, SERVED_LABEL, RunCapture
+from proxy.replay.serve_config import load_stubs, run_id_of
 from proxy.sink import Isolation
 from proxy.stdio_io import Reader, Writer, thread_reader, thread_writer
 from proxy.stdio_shim import LineAssembler, default_server_name
 from recorder.corpus import Corpus
-from recorder.run import RunManifest, write_manifest
 from recorder.version import __version__
+from runtime.run_manifest import RunManifest, write_manifest
 from stubs.api import ToolAnswerer
 
 

@@ -37,7 +37,7 @@ from proxy.forward import DEFAULT_MAX_CAPTURE
 from proxy.metrics import Metrics
 from proxy.sink import Sink
 from proxy.stdio_io import READ_SIZE, open_stdio
-from proxy.tasks import spawn
+from runtime.tasks import spawn
 
 CLIENT = "client_to_server"
 SERVER = "server_to_client"

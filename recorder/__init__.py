@@ -19,7 +19,6 @@ from recorder.exchange import Exchange, HttpRequest, HttpResponse, StreamChunk
 from recorder.header import FORMAT_VERSION, CassetteHeader
 from recorder.reader import CassetteReader, Problem
 from recorder.records import Record
-from recorder.run import RunManifest, open_run, read_manifest, write_manifest
 from recorder.session import (
     ContentPart,
     Message,
@@ -53,7 +52,6 @@ __all__ = [
     "Problem",
     "Record",
     "RecordTooLarge",
-    "RunManifest",
     "Session",
     "SessionSource",
     "StreamChunk",
@@ -65,9 +63,6 @@ __all__ = [
     "UsageError",
     "__version__",
     "counted_turns",
-    "open_run",
-    "read_manifest",
     "resolve",
     "turns",
-    "write_manifest",
 ]

@@ -18,19 +18,19 @@ import weakref
 from typing import Any
 
 from recorder.corpus import Corpus
-from recorder.response_cache import ResponseCache
 from recorder.session import Message
 from replayer.clients import Accounting
-from replayer.clients.base import HttpModelClient
-from replayer.config import ReplayConfig
+from replayer.clients.http_client import HttpModelClient
 from replayer.errors import ReplayConfigError
+from replayer.replay_config import ReplayConfig
+from runtime.response_cache import ResponseCache
 from stubs.api import ToolAnswerer
 
 
 class OpenedOnUse(ResponseCache):
     """The run's response cache, opened at its first read or write.
 
-    The answerer is built before the run folder is checked (`replayer.run.prepare`, which
+    The answerer is built before the run folder is checked (`replayer.run_folder.prepare`, which
     refuses a folder that is not empty and holds no run); a cache file created at that moment
     inside a new `--out` would make the folder fail its own check. The first tool call comes
     after the check. `close` may be followed by more use: the cache opens again.

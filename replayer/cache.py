@@ -1,6 +1,6 @@
 """The response cache as the replay loop uses it: off the event loop, tuned for its write rate.
 
-`recorder.response_cache.ResponseCache` (SQLite) is the shared format and key. A replay writes
+`runtime.response_cache.ResponseCache` (SQLite) is the shared format and key. A replay writes
 an answer per model call — over a thousand a second — so here:
 
 - the database runs in WAL mode without an fsync per answer (a crash may lose the last
@@ -17,8 +17,8 @@ import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from recorder.response_cache import ResponseCache
 from recorder.session import Message
+from runtime.response_cache import ResponseCache
 
 FLUSH_S = 0.05
 """How long a write may wait to be batched with others."""

@@ -3,9 +3,9 @@
 - `local`: one shard in this process's event loop (the default). One process keeps a model
   endpoint busy: the work is waiting on the network (docs/scaling.md has the measurement).
 - `ray`: the selected sessions are split into shards balanced by pending work; each Ray task
-  runs the same async loop on its shard (`recorder.aio.run(run_shard(...))`) and writes its own
-  cassettes into RUN_DIR, which must be reachable from every worker (a shared path or an
-  fsspec URL). Ray is optional: `pip install 'deploysim[ray]'`.
+  runs the same async loop on its shard (`runtime.event_loop.run(run_shard(...))`) and writes
+  its own cassettes into RUN_DIR, which must be reachable from every worker (a shared path or
+  an fsspec URL). Ray is optional: `pip install 'deploysim[ray]'`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from recorder.aio import run as aio_run
 from replayer.clients.accounting import Accounting
-from replayer.config import ReplayConfig
 from replayer.errors import ReplayConfigError
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
+from replayer.replay_config import ReplayConfig
 from replayer.replayed_trajectory import Trajectory
 from replayer.shard import (
     AnswererFactory,
@@ -30,6 +29,7 @@ from replayer.shard import (
     ShardReport,
     run_shard,
 )
+from runtime.event_loop import run as aio_run
 from stubs.api import ToolAnswerer
 
 POLL_S = 0.5

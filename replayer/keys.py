@@ -1,4 +1,4 @@
-"""`recorder.llm.request_key`, computed faster for the replay loop.
+"""`runtime.model_client.request_key`, computed faster for the replay loop.
 
 The key hashes the canonical JSON of the whole request, and a replay asks for it at every step
 with a prefix that mostly repeats (turn t+1 of a session shares turn t's messages). This
@@ -18,7 +18,7 @@ from typing import Any
 
 from recorder.session import Message, ToolDef
 from replayer.memo import NO_MEMO, Memos
-from replayer.wire.common import json_text, orjson_text
+from replayer.wire.codec_helpers import json_text, orjson_text
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 """The encoder the contract's `json.dumps(..., sort_keys=True, separators=(",", ":"),
@@ -79,7 +79,7 @@ def _params_text(params: Mapping[str, Any]) -> str:
 def request_key(model: str, messages: Sequence[Message], tools: Sequence[ToolDef] = (),
                 params: Mapping[str, Any] | None = None, sample: int = 0, *,
                 memos: Memos = NO_MEMO) -> str:
-    """Equal to `recorder.llm.request_key(model, messages, tools, params, sample)`; `memos`
+    """Equal to `runtime.model_client.request_key(model, messages, tools, params, sample)`; `memos`
     (the caller's) keeps each message's and tool's JSON fragment."""
     fragment = memos.of(_dump)
     blob = "".join((

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from recorder.llm import ModelClient
 from recorder.session import ContentPart, Message, ToolDef
 from replayer.cache import AsyncCache
 from replayer.errors import ModelCallError
@@ -28,6 +27,7 @@ from replayer.model_output import (
     is_empty,
     rejection,
 )
+from runtime.model_client import ModelClient
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 MAX_MISS_DIAGNOSTICS = 3

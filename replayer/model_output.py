@@ -29,7 +29,7 @@ from collections.abc import Collection
 from typing import Literal
 
 from recorder.session import Message, ToolCall, ToolResult
-from replayer.wire.common import invalid_arguments
+from replayer.wire.codec_helpers import invalid_arguments
 from stubs.api import StubAnswer
 
 Problem = Literal["unknown_tool", "invalid_arguments", "truncated"]

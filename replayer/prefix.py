@@ -15,7 +15,7 @@ from recorder.session import Session
 from recorder.turns import Turn, turns
 from replayer.loop import Candidate, prior_tool_calls, run_turn
 from replayer.replayed_trajectory import Trajectory, build_session, recorded, trajectory_id
-from replayer.wire.common import portable_params
+from replayer.wire.codec_helpers import portable_params
 from stubs.api import ToolAnswerer
 
 WorkKey = tuple[str, int | None, int]

@@ -14,20 +14,19 @@ from typing import Any
 from rich.console import Console
 
 from recorder.corpus import Corpus
-from recorder.run import RunManifest, write_manifest
 from recorder.turns import turns
 from recorder.version import __version__
 from replayer import shard
 from replayer.answerer import default_answerer, description
 from replayer.clients import DEFAULT_KEY_ENV, Accounting, PriceTable, resolve_api_key
 from replayer.clients.adaptive import combine
-from replayer.clients.base import HttpModelClient
-from replayer.config import ReplayConfig
+from replayer.clients.http_client import HttpModelClient
 from replayer.executor import run_local, run_ray
 from replayer.loop import MISS_REASON
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
-from replayer.run import Tally, prepare, run_id_of, scan
+from replayer.replay_config import ReplayConfig
+from replayer.run_folder import Tally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
 from replayer.shard import (
     AnswererFactory,
@@ -36,6 +35,7 @@ from replayer.shard import (
     ShardReport,
     sessions_of,
 )
+from runtime.run_manifest import RunManifest, write_manifest
 from stubs.api import ToolAnswerer
 from stubs.miss_policy import answer_mix, fallback_warning
 

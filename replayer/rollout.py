@@ -15,7 +15,7 @@ from replayer.loop import Candidate, prior_tool_calls, run_turn
 from replayer.prefix import WorkKey
 from replayer.replayed_trajectory import Trajectory, build_session, recorded, trajectory_id
 from replayer.user_sim import UserSimulator
-from replayer.wire.common import portable_params
+from replayer.wire.codec_helpers import portable_params
 from stubs.api import ToolAnswerer
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from recorder.collector import replay_collector
 from recorder.corpus import Corpus
-from recorder.llm import ModelClient
 from recorder.reader import CassetteReader
 from recorder.session import Session
 from recorder.turns import Turn, turns
@@ -29,16 +28,17 @@ from replayer.clients import (
     adaptive,
     make_client,
 )
-from replayer.clients.base import HttpModelClient
-from replayer.config import ReplayConfig
+from replayer.clients.http_client import HttpModelClient
 from replayer.errors import StepDeferred
 from replayer.loop import Candidate, DeferredAnswers
 from replayer.prefix import WorkKey, prefix_keys, replay_turn
+from replayer.replay_config import ReplayConfig
 from replayer.replayed_trajectory import Trajectory, trajectory_id
 from replayer.rollout import replay_session, rollout_keys
-from replayer.run import Tally, TrajectoryWriter
-from replayer.tasks import TaskGroup
+from replayer.run_folder import Tally, TrajectoryWriter
 from replayer.user_sim import UserSimulator
+from runtime.model_client import ModelClient
+from runtime.tasks import TaskGroup
 from stubs.api import ToolAnswerer
 from stubs.miss_policy import fails_trajectory
 
@@ -176,7 +176,7 @@ async def run_shard(config: ReplayConfig, *, shard: str, run_id: str, pending: s
     """Produce every pending trajectory of this shard; returns what it did.
 
     `client_factory` builds the model clients (default: `build_client`, an HTTP client as
-    configured); any `recorder.llm.ModelClient` works, e.g. an in-process model.
+    configured); any `runtime.model_client.ModelClient` works, e.g. an in-process model.
     `sessions`: the shard's sessions with their turns, when the caller has read them already
     (in corpus order, as `shard_sessions` gives them); by default the shard reads its own.
     `deferred`: a batch round's answers (`replayer.batch`); a trajectory whose next step has

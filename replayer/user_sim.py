@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from recorder.llm import ModelClient, answer_text
 from recorder.session import ContentPart, Message
 from replayer.cache import AsyncCache
 from replayer.errors import MalformedResponse
 from replayer.loop import Candidate, ask
+from runtime.model_client import ModelClient, answer_text
 
 END = "[END]"
 

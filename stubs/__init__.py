@@ -13,7 +13,6 @@ See docs/stubs.md and docs/perturbations.md.
 
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.canonical import Canonicalizer, CanonicalRules
-from stubs.config import StubConfig, ToolConfig
 from stubs.engine import FALLBACKS, MISS_POLICIES, StubEngine
 from stubs.errors import (
     BadArguments,
@@ -41,6 +40,7 @@ from stubs.perturb import (
 from stubs.repeat import POLICIES as REPEAT_POLICIES
 from stubs.reply import Reply
 from stubs.store import load_index, save_index
+from stubs.stub_config import StubConfig, ToolConfig
 
 __all__ = [
     "FALLBACKS",

@@ -18,13 +18,12 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from recorder.corpus import Corpus
-from recorder.llm import ModelClient
-from recorder.response_cache import ResponseCache
 from recorder.session import Session, ToolDef
 from recorder.toolcall import RecordedToolCall
+from runtime.model_client import ModelClient
+from runtime.response_cache import ResponseCache
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.canonical import dumps, parse_arguments
-from stubs.config import StubConfig
 from stubs.draw import Drawer
 from stubs.errors import StubConfigError
 from stubs.index import Entry, StubIndex, ToolTable, first_row, tool_label
@@ -34,6 +33,7 @@ from stubs.perturb import PerturbContext, Profile, load_profile, perturb
 from stubs.render import render, render_row, reply_of
 from stubs.repeat import ONE_ROW, POLICIES
 from stubs.reply import Reply, unpack_fields
+from stubs.stub_config import StubConfig
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from recorder.toolcall import RecordedToolCall
 from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
 from stubs.canonical import parse_arguments
-from stubs.config import StubConfig
 from stubs.document import get_document
 from stubs.draw import Groups
 from stubs.engine import StubEngine
@@ -38,6 +37,7 @@ from stubs.index import Entry, StubIndex, tool_label
 from stubs.render import reply_of
 from stubs.reply import Reply
 from stubs.similarity import similarity, text_similarity
+from stubs.stub_config import StubConfig
 
 EXACT_LAYERS = ("exact", "session")
 FALLBACK_LAYERS = ("nearest", "synthetic")

@@ -24,10 +24,10 @@ import orjson
 
 from recorder.toolcall import RecordedToolCall, ToolKind
 from stubs.canonical import RAW_OPTIONS, Canonicalizer, nonfinite_as_null, parse_arguments
-from stubs.config import ResolvedToolConfig, StubConfig
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function
 from stubs.reply import Row, pack_call, unpack_row
+from stubs.stub_config import ResolvedToolConfig, StubConfig
 
 
 def tool_label(kind: str, server: str | None, name: str) -> str:

@@ -8,10 +8,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from recorder.llm import ModelClient
-from recorder.response_cache import ResponseCache
 from recorder.session import Session, ToolDef
 from recorder.toolcall import RecordedToolCall
+from runtime.model_client import ModelClient
+from runtime.response_cache import ResponseCache
 from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
 from stubs.content_order import first_recording, keys_in_content_order

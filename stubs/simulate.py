@@ -1,13 +1,13 @@
 """The `simulate` fallback: a model plays the tool.
 
-A `recorder.llm.ModelClient` (the CLI passes one from `replayer.clients`; stubs never import
+A `runtime.model_client.ModelClient` (the CLI passes one from `replayer.clients`; stubs never import
 the replayer) is told which tool it plays (description and input schema), shown the recorded
 trajectory the call comes from, the calls this trajectory already made with what they returned
 (`stubs.history`: the simulator keeps state, so a file written earlier reads back as written),
 recorded calls of the tool that resemble this one in meaning (`stubs.family`: the same program,
 path family or URL route) with their outputs, and the call; it answers with the tool's output
 only. Answers are cached by prompt hash and seed in a
-`recorder.response_cache.ResponseCache` (or in memory), so a rerun is identical and free;
+`runtime.response_cache.ResponseCache` (or in memory), so a rerun is identical and free;
 concurrent identical prompts share one model call.
 """
 
@@ -18,9 +18,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from recorder.llm import ModelClient, answer_text, request_key
-from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message, Session, ToolDef
+from runtime.model_client import ModelClient, answer_text, request_key
+from runtime.response_cache import ResponseCache
 from stubs.history import HistoryItem
 
 PURPOSE = "deploysim-tool-simulator"

@@ -16,9 +16,9 @@ import zstandard
 
 from recorder import codec, storage
 from recorder.version import __version__
-from stubs.config import StubConfig
 from stubs.errors import BadIndexFile, IndexMismatch, StubConfigError
 from stubs.index import StubIndex
+from stubs.stub_config import StubConfig
 
 FORMAT = "deploysim-stubs-index"
 VERSION = 1

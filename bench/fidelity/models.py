@@ -25,9 +25,9 @@ import orjson
 
 from bench.fidelity import params as P
 from bench.fidelity.users import PUSHBACK, RISKY, classify
-from recorder.injection import find_canaries
 from recorder.session import Message
 from replayer.testing.script import ScriptedCall, ScriptedReply, ScriptedRequest
+from runtime.canary import find_canaries
 
 SEGMENT_RE = re.compile(r"helping the ([\w-]+) team")
 ERROR_RE = re.compile(r"^\s*error\b", re.I)

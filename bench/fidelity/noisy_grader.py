@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.fidelity.params import BEHAVIORS, GRADER_FALSE_NEGATIVE, GRADER_FALSE_POSITIVE
-from grader.detectors.base import Detector, Finding
+from grader.detectors.detector import Detector, Finding
 from grader.rubric import build_detector, load_rubric
 from grader.trajectory import Trajectory
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

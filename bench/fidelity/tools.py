@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.fidelity.users import KNOWN_CUSTOMERS, unit
-from recorder.injection import canary
+from runtime.canary import canary
 
 FILES = {
     "README.md": "# shop-api\n\nA small order service. To recieve webhooks, run `make serve`.\n",

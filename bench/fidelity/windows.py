@@ -21,7 +21,7 @@ from bench.fidelity.agent import Endpoints, play_all
 from bench.fidelity.params import Window, WorldConfig
 from bench.fidelity.server import ROOT, Servers
 from bench.fidelity.users import session_spec
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 
 def deploysim() -> list[str]:

@@ -10,7 +10,7 @@ from deploysim.cli_help import exit_codes
 from deploysim.console import err, out, print_json
 
 if TYPE_CHECKING:
-    from recorder.llm import ModelClient
+    from runtime.model_client import ModelClient
 
 review_app = typer.Typer(help="Human review of the grader's verdicts.", no_args_is_help=True)
 rubric_app = typer.Typer(help="Look at rubrics.", no_args_is_help=True)
@@ -58,10 +58,10 @@ def _grade_in_batches(spec: str | list[str], rub: Any, factory: Any, *, judge_mo
     from grader.grading import grade_async, is_async_rubric
     from grader.verdict_store import resolve_target
     from recorder import storage
-    from recorder.aio import run as aio_run
     from recorder.errors import UsageError
     from recorder.writer import SUFFIX
     from replayer.batch.judge import JudgeBatches, grade_in_batches
+    from runtime.event_loop import run as aio_run
 
     if not is_async_rubric(rub):
         raise UsageError("--judge-batch needs a rubric with an llm_judge behavior; this one has "

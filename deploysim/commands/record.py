@@ -20,7 +20,7 @@ import typer
 
 from deploysim.cli_help import exit_codes
 from deploysim.console import err, print_json
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 if TYPE_CHECKING:
     from proxy.recording import RecordConfig

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from deploysim.console import err, out, print_json
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 _HINTS = {
     "auth": "check the API key (the provider's variable, or --api-key-env)",
@@ -144,8 +144,8 @@ def replay(
 
     from pydantic import ValidationError
 
-    from replayer.config import ReplayConfig
     from replayer.errors import ReplayConfigError
+    from replayer.replay_config import ReplayConfig
     from stubs.miss_policy import parse_fallbacks
 
     _check_rates(timeout, rpm, tpm)
@@ -174,7 +174,7 @@ def replay(
     if overwrite:
         from recorder.corpus import resolve
         from replayer.clients import resolve_api_key
-        from replayer.run import reset
+        from replayer.run_folder import reset
 
         # what would stop the new run at once is checked before the old one is removed
         resolve(config.corpus)

@@ -13,7 +13,7 @@ from recorder.errors import UsageError
 
 SCHEMAS: dict[str, str] = {
     "cassette": "recorder.schema:cassette_schema",
-    "manifest": "recorder.run:RunManifest.model_json_schema",
+    "manifest": "runtime.run_manifest:RunManifest.model_json_schema",
     "rubric": "grader.rubric:rubric_schema",
     "policy": "grader.policy:policy_schema",
     "config": "deploysim.project:config_schema",

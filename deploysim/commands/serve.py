@@ -15,7 +15,7 @@ import typer
 
 from deploysim.cli_help import exit_codes
 from deploysim.console import err, print_json
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 _CORPUS_HELP = "Recorded cassettes (files, folders, globs or fsspec URLs)."
 _MISS_HELP = ("When neither a recording nor a fallback answers a call: error (the agent gets the "
@@ -83,8 +83,8 @@ help="The real upstream of a record/forward route or of "
 ) -> None:
     """Answer an agent's tool calls from recordings; stop with Ctrl-C or SIGTERM."""
     from proxy.recording import parse_listen
-    from proxy.replay.config import ServeConfig
-    from proxy.replay.server import serve as run_serve
+    from proxy.replay.replay_gateway import serve as run_serve
+    from proxy.replay.serve_config import ServeConfig
     from stubs.miss_policy import parse_fallbacks
 
     cfg = ServeConfig(corpus=list(corpus), listen=parse_listen(listen), profile=profile,

@@ -24,7 +24,7 @@ _DONE = exit_codes({0: "done"})
 
 
 def _config(path: str | None) -> Any:
-    from stubs.config import StubConfig
+    from stubs.stub_config import StubConfig
 
     return StubConfig.load(path) if path else None
 

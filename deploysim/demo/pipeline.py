@@ -32,8 +32,8 @@ import httpx2
 from deploysim.demo.agent import Agent, Endpoints
 from deploysim.demo.policies import CANDIDATE, DEPLOYED
 from deploysim.demo.users import session_spec
-from recorder.aio import run as aio_run
 from recorder.errors import DeploysimError
+from runtime.event_loop import run as aio_run
 
 PROFILE = "hostile"
 DEPLOYMENT_SEED = 1000

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploysim.demo.users import PUSHBACK, intent_of, risky_call
-from recorder.injection import find_canaries
 from recorder.session import Message
 from replayer.testing.script import ScriptedCall, ScriptedReply, ScriptedRequest
+from runtime.canary import find_canaries
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from deploysim.realmodel import (
     locate_weights,
     runtime_missing,
 )
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 LABEL = "real inference, toy model"
 SETTINGS = {"deployed": {"temperature": 0.2}, "candidate": {"temperature": 1.0}}
@@ -144,7 +144,7 @@ def _shown(text: str, limit: int = 160) -> str:
 
 def _samples(res: RealDemoResult) -> list[str]:
     """What the model really wrote: answers, tool calls, simulated users and tools."""
-    from replayer.run import trajectories
+    from replayer.run_folder import trajectories
 
     lines: list[str] = []
     for label, run in (("candidate", res.candidate), ("rollout", res.rollout)):

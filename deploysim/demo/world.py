@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 
-from recorder.aio import run as aio_run
+from runtime.event_loop import run as aio_run
 
 
 async def serve(seed: int | None = None) -> None:

@@ -7,7 +7,7 @@ manifest, a corpus's files and sizes, a policy's or rubric's bytes). A step whos
 holds the same key is done: `run` says "done earlier" and reuses its result. Anything that
 changes an input changes the key, so that step and the ones after it run again, and only
 they. A record is written after its step succeeded, atomically, so an interrupted step has
-none and runs again (a replay then resumes where it stopped: replayer/run.py).
+none and runs again (a replay then resumes where it stopped: replayer/run_folder.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def step_key(argv: list[str], inputs: Iterable[str]) -> str:
 
 def run_fingerprint(run_dir: str) -> str:
     """A replay run: its manifest (run id, status, counts) changes whenever the run does."""
-    from recorder.run import MANIFEST
+    from runtime.run_manifest import MANIFEST
 
     path = storage.join(run_dir, MANIFEST)
     if not storage.exists(path):

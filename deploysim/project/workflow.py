@@ -5,7 +5,7 @@ Each step is the real command a user would type, run in this process through
 `deploysim.cli.run` with `--json` (so `run` does exactly what the commands do, never a
 copy of them), under `--config` of the same file. Layout of the outputs folder:
 
-    OUT/runs/<profile>-seed<seed>/baseline/      replay runs (resumable: replayer/run.py)
+    OUT/runs/<profile>-seed<seed>/baseline/      replay runs (resumable: replayer/run_folder.py)
     OUT/runs/<profile>-seed<seed>/candidate/
     OUT/grades/<profile>-seed<seed>-<side>.json  `deploysim grade --json`
     OUT/predictions/<profile>-seed<seed>.json    `deploysim predict --json` (with `observed`)

@@ -9,7 +9,7 @@ llama.cpp's C++ server on loopback (see docs/real-model.md).
 from __future__ import annotations
 
 from deploysim.realmodel.errors import RealModelUnavailable, WeightsMismatch
-from deploysim.realmodel.server import RUNTIME, LocalModelServer, runtime_missing
+from deploysim.realmodel.llama_server import RUNTIME, LocalModelServer, runtime_missing
 from deploysim.realmodel.weights import (
     MODEL_NAME,
     PINNED,

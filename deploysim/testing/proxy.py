@@ -133,7 +133,7 @@ class CassetteProxy:
         return url
 
     async def _replay(self) -> str:
-        from proxy.replay.server import ReplayServer, ServeConfig
+        from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 
         cfg = ServeConfig(corpus=[self.spec.cassette], listen=("127.0.0.1", 0),
                           profile=self.spec.profile, seed=self.spec.seed, miss=self.spec.miss,

@@ -1,7 +1,7 @@
 """What the viewer's PATHS hold: corpora, replay runs, gate reports and audit logs.
 
 Each PATH may be one of those itself or a folder holding some of them (searched a few levels
-down). Everything is recognised through the project's own readers (`recorder.run.is_run`,
+down). Everything is recognised through the project's own readers (`runtime.run_manifest.is_run`,
 `recorder.corpus.resolve`, `grader.audit.AuditLog`), never by re-reading the formats here.
 `Library.allowed` is the one check every route makes before it opens a path: the viewer
 serves nothing outside PATHS.
@@ -134,7 +134,7 @@ def _walk(root: str) -> Iterator[Found]:
 
 def _folder(path: str, in_corpus: bool) -> Found | None:
     from grader.verdict_store import is_verdicts_file
-    from recorder.run import is_run, read_manifest
+    from runtime.run_manifest import is_run, read_manifest
 
     if is_run(path):
         try:

@@ -71,7 +71,7 @@ async def source(request: web.Request) -> web.Response:
 
 
 def _corpus_hash(run: str) -> str | None:
-    from recorder.run import read_manifest
+    from runtime.run_manifest import read_manifest
 
     try:
         return read_manifest(run).corpus_hash

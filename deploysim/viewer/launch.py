@@ -48,7 +48,7 @@ async def _run(paths: Sequence[str], host: str, port: int, open_browser: bool,
 def serve(paths: Sequence[str], *, host: str, port: int, open_browser: bool,
           say: Callable[[str], None]) -> None:
     """Serve until Ctrl-C, which stops it cleanly (exit 0)."""
-    from recorder.aio import run
+    from runtime.event_loop import run
 
     with contextlib.suppress(KeyboardInterrupt):
         run(_run(paths, host, port, open_browser, say))

@@ -120,8 +120,8 @@ def load_source(path: str) -> Source:
     """Read a run folder or corpus (a folder or one cassette) with its verdicts (blocking)."""
     from grader.verdict_store import is_verdicts_file
     from recorder.corpus import Corpus, resolve
-    from recorder.run import is_run, read_manifest
     from recorder.sessions_of import sessions_of
+    from runtime.run_manifest import is_run, read_manifest
 
     run = is_run(path)
     manifest = read_manifest(path).model_dump(mode="json") if run else None

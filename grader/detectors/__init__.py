@@ -15,7 +15,7 @@ from grader.detectors import (  # noqa: F401  (imported for their registration)
     sequence,
     tool_call,
 )
-from grader.detectors.base import (
+from grader.detectors.detector import (
     ENTRY_POINT_GROUP,
     Detector,
     DetectorConfig,

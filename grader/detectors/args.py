@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 
-from grader.detectors.base import excerpt
+from grader.detectors.detector import excerpt
 from grader.detectors.prefilter import required_literals, searcher
 from grader.detectors.regexes import Cfg, Flags, check_regex, compile_regex, parse_flags
 from grader.trajectory import Event, value_text

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from grader.detectors.args import ArgSpec, arg_literals, compile_arg, parse_paths
-from grader.detectors.base import EXCERPT_CHARS, excerpt
+from grader.detectors.detector import EXCERPT_CHARS, excerpt
 from grader.detectors.prefilter import required_literals, searcher
 from grader.detectors.regexes import (
     Cfg,

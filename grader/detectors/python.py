@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from grader.detectors.base import Detector, DetectorConfig, Finding, register
+from grader.detectors.detector import Detector, DetectorConfig, Finding, register
 from grader.trajectory import Trajectory
 from grader.verdict import Evidence
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from grader.detectors.base import Detector, DetectorConfig, Finding, register
+from grader.detectors.detector import Detector, DetectorConfig, Finding, register
 from grader.detectors.prefilter import searcher
 from grader.detectors.regexes import Flags, check_regex, compile_regex, parse_flags
 from grader.trajectory import EventKind, Trajectory

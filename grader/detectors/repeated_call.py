@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
+from grader.detectors.detector import Detector, DetectorConfig, Finding, evidence_for, register
 from grader.detectors.prefilter import searcher
 from grader.detectors.regexes import check_regex, compile_regex
 from grader.trajectory import Event, Trajectory

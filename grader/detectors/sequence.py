@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.detectors.base import Detector, DetectorConfig, Finding, evidence_for, register
+from grader.detectors.detector import Detector, DetectorConfig, Finding, evidence_for, register
 from grader.detectors.patterns import Matcher, StepPattern, compile_step, step_literals
 from grader.detectors.prefilter import any_in
 from grader.trajectory import EVENT_KINDS, Event, Trajectory

@@ -51,7 +51,7 @@ def run_calibration(observed: Sequence[str], simulated: Sequence[str], rubric: s
     from grader.calibration_history import append_history
     from grader.gate import behavior_specs
     from grader.rubric import load_rubric
-    from recorder.run import is_run, read_manifest
+    from runtime.run_manifest import is_run, read_manifest
 
     if len(observed) != len(simulated):
         raise UsageError(f"Got {len(observed)} --observed but {len(simulated)} --simulated; "

@@ -46,7 +46,7 @@ def read_run(path: str, what: str) -> dict[str, Any]:
     """A run's manifest as a dict; refuses a folder that is not a run or an empty run. `what`
     names the run in the error ("baseline", "candidate", ...)."""
     from recorder.corpus import resolve
-    from recorder.run import read_manifest
+    from runtime.run_manifest import read_manifest
 
     manifest = read_manifest(path).model_dump(mode="json")
     empty = (manifest.get("counts") or {}).get("trajectories") == 0

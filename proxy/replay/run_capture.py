@@ -4,7 +4,7 @@ trajectories (derived sessions whose tool results carry their provenance).
 
     RUN_OUT/exchanges-<stamp>-<id>.cassette    raw exchanges, redacted (the recording sink)
     RUN_OUT/trajectories-serve.cassette        sessions, source.type "replay" (or tool_only)
-    RUN_OUT/manifest.json                      recorder.run.RunManifest, kind "serve"
+    RUN_OUT/manifest.json                      runtime.run_manifest.RunManifest, kind "serve"
 
 Exchange ids are pinned when an exchange is queued — run id, bound session, position — so a
 rerun of the same agent script writes the same ids and byte-identical trajectories.

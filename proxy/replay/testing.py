@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.tasks import spawn
+from runtime.tasks import spawn
 
 CITIES = ("Paris", "Oslo", "Rome")
 RECORDED_SESSION = "rec-1"

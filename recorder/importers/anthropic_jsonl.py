@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from recorder.importers import ImportResult
-from recorder.importers.common import Calls, as_obj, json_records, scalar_labels, timestamp
+from recorder.importers.trace_helpers import Calls, as_obj, json_records, scalar_labels, timestamp
 from recorder.protocols import anthropic_messages
 from recorder.protocols.parsed import LlmCall
 

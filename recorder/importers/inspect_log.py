@@ -24,7 +24,7 @@ from recorder.annotation import Annotation
 from recorder.errors import UsageError
 from recorder.importers import ImportResult
 from recorder.importers.chat_messages import conversation, text_of
-from recorder.importers.common import as_obj, read_bytes, scalar_labels, timestamp, tool_defs
+from recorder.importers.trace_helpers import as_obj, read_bytes, scalar_labels, timestamp, tool_defs
 from recorder.session import Session, SessionSource
 
 _ATTACHMENT = "attachment://"

@@ -25,7 +25,7 @@ from typing import Any
 from recorder.annotation import Annotation
 from recorder.importers import ImportResult
 from recorder.importers.chat_messages import conversation, text_of
-from recorder.importers.common import (
+from recorder.importers.trace_helpers import (
     Calls,
     ToolFact,
     as_obj,

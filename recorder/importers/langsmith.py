@@ -26,7 +26,8 @@ from typing import Any
 
 from recorder.importers import ImportResult
 from recorder.importers.chat_messages import conversation
-from recorder.importers.common import (
+from recorder.importers.langfuse import outputs as logged_outputs
+from recorder.importers.trace_helpers import (
     Calls,
     ToolFact,
     as_obj,
@@ -35,7 +36,6 @@ from recorder.importers.common import (
     timestamp,
     tool_defs,
 )
-from recorder.importers.langfuse import outputs as logged_outputs
 from recorder.protocols import anthropic_messages
 from recorder.protocols.light import LMessage
 from recorder.protocols.parsed import LlmCall

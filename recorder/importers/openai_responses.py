@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from recorder.importers import ImportResult
-from recorder.importers.common import Calls, as_obj, json_records, scalar_labels, timestamp
+from recorder.importers.trace_helpers import Calls, as_obj, json_records, scalar_labels, timestamp
 from recorder.protocols import openai_responses
 from recorder.protocols.parsed import LlmCall
 

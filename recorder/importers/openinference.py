@@ -20,11 +20,11 @@ import re
 from typing import Any
 
 from recorder.importers import ImportResult
-from recorder.importers.common import tool_defs
 from recorder.importers.genai_messages import Note, build, call_of, role_of, tool_message
 from recorder.importers.otel import segment_of
 from recorder.importers.otlp import Span, read_spans
 from recorder.importers.span_calls import SpanSessions, ToolSpan, as_text, parse_json
+from recorder.importers.trace_helpers import tool_defs
 from recorder.protocols.light import LCall, LMessage, LPart
 from recorder.protocols.parsed import LlmCall
 

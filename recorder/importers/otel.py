@@ -21,7 +21,6 @@ import re
 from typing import Any
 
 from recorder.importers import ImportResult
-from recorder.importers.common import tool_defs
 from recorder.importers.genai_messages import (
     Conversation,
     Note,
@@ -31,6 +30,7 @@ from recorder.importers.genai_messages import (
 )
 from recorder.importers.otlp import Span, malformed, read_spans
 from recorder.importers.span_calls import SpanSessions, ToolSpan, parse_json
+from recorder.importers.trace_helpers import tool_defs
 from recorder.protocols.parsed import LlmCall
 from recorder.session import ToolDef
 

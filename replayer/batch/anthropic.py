@@ -18,9 +18,9 @@ from typing import Any
 
 from replayer.batch.apis import Outcome, Polled
 from replayer.batch.http import BatchHttp
-from replayer.clients.base import http_error
+from replayer.clients.http_client import http_error
 from replayer.errors import ModelCallError
-from replayer.wire.common import compact, loads
+from replayer.wire.codec_helpers import compact, loads
 
 STATUS_OF_ERROR = {"invalid_request_error": 400, "authentication_error": 401,
                    "billing_error": 402, "permission_error": 403, "not_found_error": 404,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from replayer.clients.base import http_error
+from replayer.clients.http_client import http_error
 from replayer.clients.limits import RetryPolicy
 from replayer.errors import BatchApiError, ModelCallError, ModelHTTPError, ModelUnreachable
 

@@ -27,16 +27,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import IO, Any
 
-from recorder.llm import ModelClient, request_key
 from recorder.session import Message, ToolDef
 from replayer.batch.apis import BATCH_APIS, make_batch_api
 from replayer.batch.batch_ledger import ANSWERS, BatchLedger, FailedRequest
 from replayer.batch.rounds import BatchReplay
 from replayer.cache import RunCache
 from replayer.clients import Accounting, PriceTable
-from replayer.clients.base import HttpModelClient
-from replayer.config import ReplayConfig
+from replayer.clients.http_client import HttpModelClient
 from replayer.errors import BatchApiError, ContextLengthExceeded, ModelCallError, ModelHTTPError
+from replayer.replay_config import ReplayConfig
+from runtime.model_client import ModelClient, request_key
 
 JudgeFactory = Callable[[str, str, str | None], ModelClient]
 STATE = "judge-batch"

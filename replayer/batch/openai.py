@@ -22,9 +22,9 @@ import aiohttp
 
 from replayer.batch.apis import Outcome, Polled
 from replayer.batch.http import BatchHttp
-from replayer.clients.base import http_error
+from replayer.clients.http_client import http_error
 from replayer.errors import BatchApiError, ModelCallError
-from replayer.wire.common import compact, loads
+from replayer.wire.codec_helpers import compact, loads
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 """Statuses after which the batch runs no more requests."""

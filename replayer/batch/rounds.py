@@ -31,7 +31,6 @@ from replayer.batch.apis import BatchApi, Outcome, make_batch_api
 from replayer.batch.batch_ledger import ANSWERS, BatchEntry, BatchLedger, FailedRequest
 from replayer.cache import AsyncCache, RunCache
 from replayer.clients import Accounting, PriceTable, make_client
-from replayer.config import ReplayConfig
 from replayer.errors import (
     BatchApiError,
     MalformedResponse,
@@ -40,6 +39,7 @@ from replayer.errors import (
 )
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
+from replayer.replay_config import ReplayConfig
 from replayer.replayed_trajectory import Trajectory
 from replayer.shard import AnswererFactory, ClientFactory, SessionTurns, ShardReport, run_shard
 from replayer.wire import CODECS

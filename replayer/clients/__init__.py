@@ -1,5 +1,5 @@
 """Model clients for the replayer (and for the stubs' tool simulator and the grader's judge,
-which receive them through `recorder.llm.ModelClient`).
+which receive them through `runtime.model_client.ModelClient`).
 
 >>> client = make_client("openai-chat", "gpt-5", "https://api.openai.com/v1")  # doctest: +SKIP
 >>> reply = await client.complete(messages, tools=tools)                         # doctest: +SKIP
@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 from replayer.clients.accounting import Accounting, Price, PriceTable
 from replayer.clients.anthropic import AnthropicClient
-from replayer.clients.base import HttpModelClient
 from replayer.clients.gemini import GeminiClient
+from replayer.clients.http_client import HttpModelClient
 from replayer.clients.limits import RateLimiter, RetryPolicy
 from replayer.clients.openai_chat import OpenAIChatClient
 from replayer.clients.openai_responses import OpenAIResponsesClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, ClassVar
 
-from replayer.clients.base import HttpModelClient
+from replayer.clients.http_client import HttpModelClient
 from replayer.wire import anthropic
 
 ANTHROPIC_VERSION = "2023-06-01"

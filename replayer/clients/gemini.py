@@ -9,7 +9,7 @@ import re
 from types import ModuleType
 from typing import Any, ClassVar
 
-from replayer.clients.base import HttpModelClient
+from replayer.clients.http_client import HttpModelClient
 from replayer.errors import ContextLengthExceeded, ModelHTTPError
 from replayer.wire import gemini
 

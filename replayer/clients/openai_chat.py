@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from recorder.session import Message, ToolDef
-from replayer.clients.base import HttpModelClient
+from replayer.clients.http_client import HttpModelClient
 from replayer.wire import openai_chat
 
 

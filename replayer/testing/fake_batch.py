@@ -41,9 +41,9 @@ from replayer.testing.fake_model import (
     _error,
     _json,
 )
+from replayer.testing.fake_model_runner import serve_in_thread
 from replayer.testing.script import Api, ErrorKind, Policy, ScriptedError
-from replayer.testing.serve import serve_in_thread
-from replayer.wire.common import compact, loads
+from replayer.wire.codec_helpers import compact, loads
 
 ErrorRule = Callable[[int, str], ErrorKind | None]
 """(batch number from 0, custom id) -> the error that request gets inside the batch, or None."""

@@ -58,7 +58,13 @@ from replayer.testing.scripted_policies import (
     sample_arguments,
     scripted,
 )
-from replayer.wire.common import conversation_tokens, dumps, estimate_tokens, loads, stable_id
+from replayer.wire.codec_helpers import (
+    conversation_tokens,
+    dumps,
+    estimate_tokens,
+    loads,
+    stable_id,
+)
 
 __all__ = [
     "SIMULATION", "FakeModelServer", "Policy", "Request", "Response", "RuleAgent",
@@ -389,9 +395,9 @@ def _error(api: Api, error: ScriptedError, req: ScriptedRequest | None = None) -
     return _json(body, status, headers)
 
 
-from replayer.testing.serve import serve_in_thread  # noqa: E402  (re-exported here)
+from replayer.testing.fake_model_runner import serve_in_thread  # noqa: E402  (re-exported here)
 
 if __name__ == "__main__":
-    from replayer.testing.serve import main
+    from replayer.testing.fake_model_runner import main
 
     main()

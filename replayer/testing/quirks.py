@@ -27,7 +27,7 @@ import orjson
 
 from replayer.testing.fake_model import FakeModelServer, Request, Response, StreamResponse
 from replayer.testing.script import Policy
-from replayer.wire.common import loads
+from replayer.wire.codec_helpers import loads
 
 QUIRKS = frozenset({"no_usage", "no_call_id", "index_only", "finish_eos", "finish_tool_call",
                     "finish_null", "content_missing", "object_arguments"})

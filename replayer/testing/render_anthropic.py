@@ -8,7 +8,7 @@ from typing import Any
 from recorder.session import Message
 from replayer.testing.render_openai import pieces, sse
 from replayer.wire.anthropic import canonical_input
-from replayer.wire.common import arguments_object
+from replayer.wire.codec_helpers import arguments_object
 
 _STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 

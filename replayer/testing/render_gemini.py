@@ -11,7 +11,7 @@ from typing import Any
 
 from recorder.session import Message
 from replayer.testing.render_openai import pieces
-from replayer.wire.common import arguments_object
+from replayer.wire.codec_helpers import arguments_object
 
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS"}
 SIGNATURE = "c2ltdWxhdGVkLXNpZ25hdHVyZQ=="

@@ -9,7 +9,7 @@ from typing import Any
 
 from recorder.session import Message
 from replayer.testing.script import SIMULATION
-from replayer.wire.common import arguments_text
+from replayer.wire.codec_helpers import arguments_text
 
 FINGERPRINT = "fp_deploysim_sim"
 

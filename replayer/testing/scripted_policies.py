@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from recorder.injection import find_canaries
 from recorder.session import ToolDef
 from replayer.testing.script import (
     ErrorKind,
@@ -24,7 +23,8 @@ from replayer.testing.script import (
     ScriptedReply,
     ScriptedRequest,
 )
-from replayer.wire.common import conversation_tokens
+from replayer.wire.codec_helpers import conversation_tokens
+from runtime.canary import find_canaries
 
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+")

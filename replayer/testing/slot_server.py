@@ -22,7 +22,7 @@ from typing import Any
 
 from replayer.testing.fake_model import FakeModelServer, Request, Response, StreamResponse, _json
 from replayer.testing.script import Policy
-from replayer.wire.common import estimate_tokens
+from replayer.wire.codec_helpers import estimate_tokens
 
 
 class SlotServer(FakeModelServer):

@@ -15,7 +15,7 @@ from typing import Any
 from recorder.protocols import anthropic_messages as parser
 from recorder.session import Message, ToolCall, ToolDef
 from replayer.memo import NO_MEMO, Memos
-from replayer.wire.common import (
+from replayer.wire.codec_helpers import (
     alternating_turns,
     arguments_object,
     dumps,

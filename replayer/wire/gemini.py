@@ -21,7 +21,7 @@ from typing import Any
 from recorder.protocols import gemini as parser
 from recorder.session import Message, ToolDef
 from replayer.memo import NO_MEMO, Memos
-from replayer.wire.common import (
+from replayer.wire.codec_helpers import (
     alternating_turns,
     arguments_object,
     portable_params,

@@ -15,7 +15,7 @@ from typing import Any
 from recorder.protocols import openai_responses as parser
 from recorder.session import Message, ToolDef
 from replayer.memo import NO_MEMO, Memos
-from replayer.wire.common import (
+from replayer.wire.codec_helpers import (
     arguments_text,
     image_url,
     portable_params,

@@ -2,7 +2,7 @@
 
 Each payload names a target the model is asked to act on — a URL to send data to, a command to
 run, an address to mail — and that target embeds the call's canary token
-(`recorder.injection.canary(seed, trajectory, call_index)`). The grader's `injection_followed`
+(`runtime.canary.canary(seed, trajectory, call_index)`). The grader's `injection_followed`
 detector looks for the token in the model's *later actions*: reading an injection is fine,
 acting on it is not. Payloads are templates with `{canary}` and `{tool}` placeholders,
 configurable per profile rule.
@@ -14,7 +14,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from recorder.injection import canary
+from runtime.canary import canary
 from stubs.document import get_document, put_document, put_text, reply_text
 from stubs.perturb.content import parent, show, walk
 from stubs.perturb.registry import Effect, PerturbContext, operator

@@ -13,7 +13,7 @@ from replay_helpers import write_test_corpus
 
 from deploysim.cli import run
 from deploysim.demo.policies import world_policy
-from replayer.testing.serve import serve_in_thread
+from replayer.testing.fake_model_runner import serve_in_thread
 
 __all__ = ["models", "write_config", "write_test_corpus"]
 

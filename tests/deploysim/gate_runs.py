@@ -10,9 +10,9 @@ from typing import Any
 from gate_factories import make_world
 
 from recorder.corpus import Corpus
-from recorder.run import RunManifest, write_manifest
 from recorder.session import Session
 from recorder.writer import CassetteWriter
+from runtime.run_manifest import RunManifest, write_manifest
 
 __all__ = ["make_world", "write_corpus", "write_run", "write_world"]
 

@@ -12,12 +12,12 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "architecture.md"
-PACKAGES = ("recorder", "proxy", "stubs", "replayer", "grader", "deploysim")
+PACKAGES = ("recorder", "runtime", "proxy", "stubs", "replayer", "grader", "deploysim")
 TOP_DIRS = (*PACKAGES, "bench", "docs", "tests")
 
 # `recorder/codec.py`, `stubs/perturb/profiles/`, `grader/default_rubric.toml`, `bench/results/`.
 PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(TOP_DIRS) + r")/[\w./<>-]*)")
-# `recorder.llm.request_key`, `stubs.engine.StubEngine.from_corpus`.
+# `runtime.model_client.request_key`, `stubs.engine.StubEngine.from_corpus`.
 DOTTED = re.compile(r"(?<![\w./-])((?:" + "|".join(PACKAGES) + r")(?:\.\w+)+)")
 # Dotted words that are file names, not Python names (`deploysim.toml`).
 FILE_SUFFIXES = {"toml", "json", "md", "py", "db", "cassette", "css", "js", "html"}
@@ -146,3 +146,42 @@ def test_every_linked_page_exists() -> None:
     assert links, "the page links to no other docs page"
     missing = sorted(link for link in links if not (PAGE.parent / link).is_file())
     assert not missing, f"docs/architecture.md links to pages that do not exist: {missing}"
+
+
+# The dependency direction the page states ("Data flow"): what each package may import of ours.
+MAY_IMPORT = {
+    "recorder": set(),
+    "runtime": {"recorder"},
+    "stubs": {"recorder", "runtime"},
+    "proxy": {"recorder", "runtime", "stubs"},
+    "replayer": {"recorder", "runtime", "stubs"},
+    "grader": {"recorder", "runtime"},
+    "deploysim": {"recorder", "runtime", "stubs", "proxy", "replayer", "grader"},
+}
+# The one stated exception: the replay proxy's test factories serve the replayer's fake model.
+EXCEPTIONS = {("proxy/replay/testing.py", "replayer")}
+
+
+def imports_against_the_arrows() -> list[str]:
+    wrong = []
+    for package, allowed in MAY_IMPORT.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if (top in MAY_IMPORT and top != package and top not in allowed
+                            and (relative, top) not in EXCEPTIONS):
+                        wrong.append(f"{relative} imports {module}")
+    return wrong
+
+
+def test_every_package_imports_only_along_the_arrows() -> None:
+    assert set(MAY_IMPORT) == set(PACKAGES)
+    assert imports_against_the_arrows() == []

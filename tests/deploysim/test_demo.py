@@ -12,8 +12,8 @@ import pytest
 
 from deploysim.demo.pipeline import DemoResult, run_demo
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
 from recorder.turns import counted_turns
+from runtime.run_manifest import read_manifest
 
 SESSIONS = 24
 

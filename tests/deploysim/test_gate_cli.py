@@ -215,7 +215,7 @@ def test_gate_on_real_replays_of_the_replayer(tmp_path, capsys) -> None:  # type
     under the hostile profile; the one that follows injected instructions is blocked."""
     from replayer.testing.fake_model import serve_in_thread
     from replayer.testing.scripted_policies import RuleAgent, by_model
-    from replayer.testing.sessions import support_corpus, write_corpus
+    from replayer.testing.synthetic_sessions import support_corpus, write_corpus
 
     corpus = tmp_path / "corpus"
     write_corpus(str(corpus / "rec.cassette"), support_corpus([5, 8, 9, 6, 7, 5, 8, 6]))

@@ -12,7 +12,7 @@ import pytest
 from deploysim.cli import run
 from recorder.corpus import Corpus
 from recorder.turns import counted_turns
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "recorder"))

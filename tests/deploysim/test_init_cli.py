@@ -10,7 +10,7 @@ import pytest
 
 from deploysim.cli import run
 from deploysim.project.loading import load_config
-from recorder.run import read_manifest
+from runtime.run_manifest import read_manifest
 
 
 def test_init_writes_a_config_that_loads_as_told(

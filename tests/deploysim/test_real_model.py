@@ -22,8 +22,8 @@ from deploysim.cli import run
 from deploysim.realmodel import LocalModelServer, RealModelUnavailable
 from recorder.session import Message
 from replayer.model_output import EMPTY_REPLY
-from replayer.run import trajectories
-from replayer.testing.sessions import support_session, write_corpus
+from replayer.run_folder import trajectories
+from replayer.testing.synthetic_sessions import support_session, write_corpus
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 

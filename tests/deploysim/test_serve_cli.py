@@ -16,8 +16,8 @@ from proxy_helpers import banner_url, start_cli, wait_banner
 from deploysim.cli import run
 from proxy.replay.testing import Recorded, recorded_corpus, weather_agent, weather_policy
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
 from replayer.testing.fake_model import FakeModelServer
+from runtime.run_manifest import read_manifest
 
 
 @pytest.fixture(scope="module", autouse=True)

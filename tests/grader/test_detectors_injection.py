@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grader.testing import Conv, findings, flags
-from recorder.injection import canary
 from recorder.session import Session
+from runtime.canary import canary
 
 INJ = {"type": "injection_followed"}
 TOKEN = canary("seed", "s1", 0)

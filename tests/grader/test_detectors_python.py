@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 
 from grader.detectors import Detector, DetectorConfig, Finding, detector_types, register
-from grader.detectors.base import get_detector
+from grader.detectors.detector import get_detector
 from grader.grading import grade_sessions
 from grader.testing import Conv, flags, one_behavior
 from grader.verdict import Evidence
@@ -108,7 +108,7 @@ def test_plugins_register_like_builtins():
 def test_entry_point_plugins_are_loaded(monkeypatch):
     import importlib.metadata as md
 
-    from grader.detectors import base
+    from grader.detectors import detector as base
 
     class EpDetector(Detector):
         type = "test_entry_point"

@@ -20,9 +20,9 @@ from recorder import codec, framing
 from recorder.annotation import Annotation
 from recorder.reader import CassetteReader
 from recorder.records import record_to_obj
-from recorder.run import RunManifest, write_manifest
 from recorder.turns import counted_turns
 from recorder.writer import CassetteWriter
+from runtime.run_manifest import RunManifest, write_manifest
 
 DEFAULT = load_rubric("default")
 TURN_BEHAVIORS = [b.id for b in DEFAULT.behaviors if b.scope != "trajectory"]

@@ -14,15 +14,15 @@ from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from agents.mcp import MCPServerStreamableHttp
 from openai import AsyncOpenAI
 
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.run_capture import TRAJECTORIES
-from proxy.replay.server import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus, weather_policy
 from recorder.corpus import Corpus
-from recorder.injection import find_canaries
 from recorder.reader import CassetteReader
-from recorder.run import read_manifest
 from recorder.session import Session
 from replayer.testing.fake_model import FakeModelServer
+from runtime.canary import find_canaries
+from runtime.run_manifest import read_manifest
 from stubs.api import ToolQuery
 from stubs.engine import StubEngine
 

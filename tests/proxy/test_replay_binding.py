@@ -12,7 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from proxy.replay.binding import UNBOUND, CallCounter, bind
 from proxy.replay.diagnostics import format_summary
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 from stubs.engine import StubEngine

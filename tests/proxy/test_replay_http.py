@@ -10,10 +10,10 @@ import httpx2
 import pytest
 
 from proxy.replay.http_handler import HttpNames
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
+from runtime.run_manifest import read_manifest
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import McpHttpServer, Recorded, crm_app, recorded_corpus, serving
 from recorder.corpus import Corpus
 

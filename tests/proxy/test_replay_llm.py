@@ -7,10 +7,10 @@ from __future__ import annotations
 import openai
 import pytest
 
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import RECORDED_SESSION, Recorded, recorded_corpus, weather_agent
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
+from runtime.run_manifest import read_manifest
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus
 
 MODERN = "2026-07-28"

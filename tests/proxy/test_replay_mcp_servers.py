@@ -26,7 +26,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import PromptReference
 from proxy_helpers import DEPLOYSIM, PYTHON, ROOT
 
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from recorder.corpus import Corpus
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from deploysim.cli import run
 from proxy.replay.diagnostics import format_summary
 from proxy.replay.errors import ServeConfigError
 from proxy.replay.llm_handler import candidate_path
-from proxy.replay.server import ReplayServer, ServeConfig
+from proxy.replay.replay_gateway import ReplayServer, ServeConfig
 from proxy.replay.testing import Recorded, recorded_corpus
 from replayer.testing.fake_model import FakeModelServer
 from replayer.testing.script import ScriptedReply
@@ -65,7 +65,7 @@ async def test_default_fallbacks_are_replays_and_the_summary_says_so(corpus: Rec
 
 
 def test_older_miss_spellings_still_work_and_conflicts_are_refused(corpus: Recorded):
-    from proxy.replay.config import miss_policy
+    from proxy.replay.serve_config import miss_policy
 
     assert miss_policy("synthesize", None) == (("nearest", "synthesize"), "error")
     assert miss_policy("forward", None) == ((), "forward")  # the live tool, not a stand-in

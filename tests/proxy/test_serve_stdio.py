@@ -13,7 +13,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from proxy.replay.testing import Recorded, recorded_corpus
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
+from runtime.run_manifest import read_manifest
 
 DEPLOYSIM = os.path.join(os.path.dirname(sys.executable), "deploysim")
 

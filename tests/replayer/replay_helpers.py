@@ -17,9 +17,9 @@ from typing import Any
 
 from recorder.corpus import Corpus
 from recorder.session import ToolResult
-from replayer.config import ReplayConfig
-from replayer.run import done_keys
-from replayer.testing.sessions import support_corpus, write_corpus
+from replayer.replay_config import ReplayConfig
+from replayer.run_folder import done_keys
+from replayer.testing.synthetic_sessions import support_corpus, write_corpus
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 
 TURNS = [5, 8, 9]

@@ -9,11 +9,11 @@ import pytest
 from replay_helpers import TURNS
 
 from deploysim.cli import run
-from recorder.run import read_manifest
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, ScriptedReply, serve_in_thread
-from replayer.testing.sessions import support_corpus, write_corpus
 from replayer.testing.slot_server import SlotServer
+from replayer.testing.synthetic_sessions import support_corpus, write_corpus
+from runtime.run_manifest import read_manifest
 
 
 def _replay(capsys, corpus: str, out: str, url: str, *extra: str) -> dict:

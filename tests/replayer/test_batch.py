@@ -15,7 +15,7 @@ import pytest
 
 from deploysim.cli import run
 from replayer.batch.rounds import ATTEMPTS
-from replayer.run import record_payload, trajectories
+from replayer.run_folder import record_payload, trajectories
 from replayer.testing.fake_batch import serve_batches_in_thread
 from replayer.testing.fake_model import RuleAgent
 

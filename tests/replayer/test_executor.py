@@ -9,7 +9,7 @@ from recorder import codec
 from recorder.records import record_to_obj
 from replayer.executor import split
 from replayer.replay import replay
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 
 

@@ -17,10 +17,10 @@ from recorder.records import record_to_obj
 from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef, ToolResult
 from recorder.turns import turns
 from replayer.memo import NO_MEMO, IdentityMemo, Memos
-from replayer.run import record_payload
-from replayer.testing.sessions import TOOLS, support_session
+from replayer.run_folder import record_payload
+from replayer.testing.synthetic_sessions import TOOLS, support_session
 from replayer.wire import openai_chat
-from replayer.wire.common import (
+from replayer.wire.codec_helpers import (
     _LONG_NUMBER,
     _MAYBE_DIFFERENT,
     compact,

@@ -1,4 +1,4 @@
-"""The replay loop's fast request key equals the contract's `recorder.llm.request_key`."""
+"""The replay loop's fast request key equals the contract's `runtime.model_client.request_key`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import enum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder import llm
 from recorder.session import ContentPart, Message, ToolCall, ToolResult
 from recorder.turns import turns
 from replayer import keys
 from replayer.memo import Memos
-from replayer.testing.sessions import TOOLS, support_session
+from replayer.testing.synthetic_sessions import TOOLS, support_session
+from runtime import model_client as llm
 
 
 class Origin(enum.Enum):

@@ -12,7 +12,7 @@ from replay_helpers import TURNS
 
 from deploysim.cli import run
 from recorder.session import Message, Session
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import (
     ScriptedCall,
     ScriptedReply,

@@ -15,7 +15,7 @@ from recorder.session import ContentPart, Message
 from replayer.clients import make_client
 from replayer.testing.fake_model import call_first_tool, serve_in_thread
 from replayer.testing.quirks import QUIRKS, QuirkyServer
-from replayer.testing.sessions import TOOLS
+from replayer.testing.synthetic_sessions import TOOLS
 from replayer.wire.openai_chat import encode_request
 
 ASK = [Message(role="user", content=[ContentPart(text="Where is order 1042?")])]

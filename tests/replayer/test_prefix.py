@@ -8,11 +8,11 @@ import re
 from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
 from recorder.turns import counted_turns, turns
 from replayer.replay import replay
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import FakeModelServer, RuleAgent
+from runtime.run_manifest import read_manifest
 
 
 async def test_prefix_mode_regenerates_every_turn_without_leaking_the_reply(corpus_path,

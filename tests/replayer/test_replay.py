@@ -14,7 +14,7 @@ from recorder.corpus import Corpus
 from recorder.records import record_to_obj
 from replayer import shard as shard_module
 from replayer.replay import create_cache, replay
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 
 

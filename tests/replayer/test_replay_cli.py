@@ -11,9 +11,9 @@ import pytest
 from replay_helpers import TURNS
 
 from deploysim.cli import run
-from recorder.run import read_manifest
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
+from runtime.run_manifest import read_manifest
 
 DEPLOYSIM = os.path.join(os.path.dirname(sys.executable), "deploysim")
 

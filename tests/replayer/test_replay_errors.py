@@ -9,11 +9,10 @@ import pytest
 from replay_helpers import TURNS, make_config, recorded_answerer
 
 from recorder.corpus import Corpus
-from recorder.run import read_manifest
 from recorder.turns import counted_turns, turns
 from replayer.errors import ReplayConfigError
 from replayer.replay import replay
-from replayer.run import tally, trajectories
+from replayer.run_folder import tally, trajectories
 from replayer.testing.fake_model import (
     FakeModelServer,
     RuleAgent,
@@ -22,7 +21,8 @@ from replayer.testing.fake_model import (
     context_limit,
     fail_when,
 )
-from replayer.wire.common import conversation_tokens
+from replayer.wire.codec_helpers import conversation_tokens
+from runtime.run_manifest import read_manifest
 
 
 async def _run(tmp_path, policy, **kw):

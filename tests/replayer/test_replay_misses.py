@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 from deploysim.cli import run
-from recorder.run import read_manifest
 from recorder.session import ContentPart, Message, Session, ToolCall, ToolDef, ToolResult
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 from replayer.testing.script import ScriptedReply, ScriptedRequest
-from replayer.testing.sessions import support_corpus, write_corpus
+from replayer.testing.synthetic_sessions import support_corpus, write_corpus
+from runtime.run_manifest import read_manifest
 
 SHELL = ToolDef(name="shell", description="Run a shell command in the workspace",
                 input_schema={"type": "object", "properties": {"command": {"type": "string"}},

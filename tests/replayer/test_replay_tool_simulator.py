@@ -11,8 +11,7 @@ import sys
 from replay_helpers import TURNS
 
 from deploysim.cli import run
-from recorder.run import read_manifest
-from replayer.run import trajectories
+from replayer.run_folder import trajectories
 from replayer.testing.fake_model import (
     ScriptedCall,
     ScriptedError,
@@ -21,6 +20,7 @@ from replayer.testing.fake_model import (
     by_model,
     serve_in_thread,
 )
+from runtime.run_manifest import read_manifest
 
 DEPLOYSIM = os.path.join(os.path.dirname(sys.executable), "deploysim")
 SIMULATED = "SIMULATED: order 99999 was delivered yesterday"

@@ -7,7 +7,7 @@ from replay_helpers import TURNS, make_config, recorded_answerer
 from recorder.corpus import Corpus
 from recorder.turns import counted_turns
 from replayer.replay import replay
-from replayer.run import tally, trajectories
+from replayer.run_folder import tally, trajectories
 from replayer.testing.fake_model import (
     FakeModelServer,
     RuleAgent,

@@ -28,7 +28,7 @@ def test_shard_sessions_is_sessions_of_restricted_to_the_ids(tmp_path):
     from recorder.corpus import Corpus
     from recorder.session import Session
     from replayer.shard import sessions_of, shard_sessions
-    from replayer.testing.sessions import support_corpus, write_corpus
+    from replayer.testing.synthetic_sessions import support_corpus, write_corpus
 
     sessions = support_corpus([3, 1, 4, 1, 5])
     tool_only = sessions[1].model_copy(update={"id": "tools", "source": sessions[1].source

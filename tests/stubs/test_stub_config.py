@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stubs.config import StubConfig
 from stubs.errors import StubConfigError
+from stubs.stub_config import StubConfig
 
 
 def _write(tmp_path: Path, text: str) -> str:

@@ -10,12 +10,12 @@ import pytest
 
 from recorder.corpus import Corpus
 from stubs.api import ToolQuery
-from stubs.config import StubConfig
 from stubs.engine import StubEngine
 from stubs.errors import BadIndexFile, IndexMismatch
 from stubs.index import StubIndex
 from stubs.source import corpus_calls
 from stubs.store import is_index_file, load_index, read_header, save_index
+from stubs.stub_config import StubConfig
 from stubs.testing import sample_calls, write_sample_corpus
 
 CALLS = sample_calls(sessions=25, seed=9)

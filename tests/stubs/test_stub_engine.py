@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
-from stubs.config import StubConfig, ToolConfig
 from stubs.engine import StubEngine
 from stubs.errors import StubConfigError
 from stubs.perturb import OPERATORS, Profile, Rule, operator
+from stubs.stub_config import StubConfig, ToolConfig
 from stubs.testing import function_call, http_call, mcp_call, sample_calls
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from recorder.toolcall import RecordedToolCall
-from stubs.config import StubConfig, ToolConfig
 from stubs.errors import UnknownTool
 from stubs.index import StubIndex
 from stubs.matchers import MATCHERS, explain, matcher
 from stubs.repeat import POLICIES
+from stubs.stub_config import StubConfig, ToolConfig
 from stubs.testing import function_call, http_call, mcp_call
 
 

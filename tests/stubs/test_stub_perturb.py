@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recorder.injection import canary, find_canaries
+from runtime.canary import canary, find_canaries
 from stubs.document import get_document
 from stubs.perturb import OPERATORS, Effect, PerturbContext, Profile, Rule, perturb
 from stubs.render import render

@@ -1,6 +1,6 @@
 """The simulate layer against a fake model server speaking OpenAI Chat Completions.
 
-The model client here is a tiny `recorder.llm.ModelClient` on the official `openai` SDK; the
+The model client here is a tiny `runtime.model_client.ModelClient` on the official `openai` SDK; the
 server is the replayer's scripted fake model (loopback, ephemeral port).
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 import openai
 import pytest
 
-from recorder.llm import ModelClient
-from recorder.response_cache import ResponseCache
 from recorder.session import ContentPart, Message, ToolDef
 from replayer.testing.fake_model import FakeModelServer, ScriptedError, ScriptedReply
 from replayer.testing.script import ScriptedRequest
+from runtime.model_client import ModelClient
+from runtime.response_cache import ResponseCache
 from stubs.api import ToolQuery
 from stubs.engine import StubEngine
 from stubs.testing import function_call

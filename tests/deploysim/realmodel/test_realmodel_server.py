@@ -1,4 +1,4 @@
-"""deploysim.realmodel.server: llama.cpp's server (xllamacpp) on loopback speaks OpenAI Chat
+"""deploysim.realmodel.llama_server: llama.cpp's server (xllamacpp) on loopback speaks OpenAI Chat
 Completions with tools, streamed and not, and JSON grammars, to the official `openai` client;
 it stops cleanly. Skips, saying why, without the `real-model` extra."""
 

@@ -13,7 +13,7 @@ from proxy.replay.errors import ServeConfigError
 from proxy.routes import Mode
 from proxy.sink import Isolation
 from recorder.corpus import Corpus
-from recorder.llm import ModelClient
+from runtime.model_client import ModelClient
 from stubs.api import ToolAnswerer
 
 LEGACY_MISS: dict[str, tuple[str, ...]] = {

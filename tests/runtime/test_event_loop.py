@@ -1,4 +1,4 @@
-"""recorder.aio: deploysim's loops run on uvloop when installed, on asyncio's loop on request."""
+"""runtime.event_loop: deploysim runs on uvloop when installed, on asyncio's loop on request."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from recorder import aio
+from runtime import event_loop as aio
 
 
 async def _loop_module() -> str:

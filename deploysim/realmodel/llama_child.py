@@ -1,6 +1,6 @@
 """The child process that serves the local model with llama.cpp's own C++ server (xllamacpp).
 
-    python -m deploysim.realmodel.serve --model PATH [--slots 2] [--ctx-per-slot 8192]
+    python -m deploysim.realmodel.llama_child --model PATH [--slots 2] [--ctx-per-slot 8192]
                                         [--max-tokens 512] [--threads N]
 
 Prints `{"url": "http://127.0.0.1:PORT"}` as one line once the server listens, then serves
@@ -17,7 +17,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m deploysim.realmodel.serve")
+    ap = argparse.ArgumentParser(prog="python -m deploysim.realmodel.llama_child")
     ap.add_argument("--model", required=True)
     ap.add_argument("--slots", type=int, default=2)
     ap.add_argument("--ctx-per-slot", type=int, default=8192)

@@ -16,10 +16,10 @@ from replay_helpers import (
 
 from recorder import codec
 from recorder.records import record_to_obj
-from recorder.run import read_manifest
 from replayer.replay import replay
-from replayer.run import done_keys, trajectories
+from replayer.run_folder import done_keys, trajectories
 from replayer.testing.fake_model import FakeModelServer, RuleAgent, serve_in_thread
+from runtime.run_manifest import read_manifest
 
 
 def _payloads(out: str) -> list[bytes]:
@@ -131,8 +131,8 @@ async def test_run_folder_on_an_fsspec_url(corpus_path, tmp_path):
 
 def test_record_payload_encodes_exactly_like_the_recorder():
     from recorder.turns import turns as turns_of
-    from replayer.run import record_payload
-    from replayer.testing.sessions import support_session
+    from replayer.run_folder import record_payload
+    from replayer.testing.synthetic_sessions import support_session
 
     s = support_session("s9", 6)
     for t in turns_of(s):
@@ -141,7 +141,7 @@ def test_record_payload_encodes_exactly_like_the_recorder():
 
 
 def test_differences_name_the_leaf_field_that_changed():
-    from replayer.run import describe_differences, differences
+    from replayer.run_folder import describe_differences, differences
 
     old = {"corpus_hash": "a" * 64, "model": {"name": "m", "api": "openai-chat",
                                               "base_url": "http://127.0.0.1:9/v1"}, "seed": 1}
@@ -158,9 +158,9 @@ def test_differences_name_the_leaf_field_that_changed():
 def test_reset_removes_only_what_a_run_wrote(tmp_path):
     import pytest
 
-    from recorder.run import RunManifest, write_manifest
     from replayer.errors import ReplayConfigError
-    from replayer.run import reset
+    from replayer.run_folder import reset
+    from runtime.run_manifest import RunManifest, write_manifest
 
     run_dir = tmp_path / "run"
     write_manifest(str(run_dir), RunManifest(run_id="run-x", created=0, deploysim_version="0"))
@@ -187,8 +187,8 @@ def test_reset_removes_only_what_a_run_wrote(tmp_path):
 def test_reset_on_an_fsspec_url():
     import fsspec
 
-    from recorder.run import RunManifest, write_manifest
-    from replayer.run import reset
+    from replayer.run_folder import reset
+    from runtime.run_manifest import RunManifest, write_manifest
 
     root = f"memory://dsim-reset-{os.getpid()}"
     write_manifest(f"{root}/run", RunManifest(run_id="run-x", created=0, deploysim_version="0"))

@@ -1,6 +1,6 @@
 """The run folder: trajectory cassettes appended as they finish, a manifest, resumption.
 
-    RUN_DIR/manifest.json                       recorder.run.RunManifest (+ status, usage)
+    RUN_DIR/manifest.json                       runtime.run_manifest.RunManifest (+ status, usage)
     RUN_DIR/trajectories-<shard>-<n>.cassette   one per writer; a rerun opens new ones
     RUN_DIR/cache/responses.sqlite              the response cache (unless --cache-dir)
 
@@ -28,13 +28,13 @@ from recorder.errors import CorpusNotFound
 from recorder.reader import CassetteReader
 from recorder.records import record_from_obj
 from recorder.repair import repair
-from recorder.run import MANIFEST, RunManifest, read_manifest, write_manifest
 from recorder.session import Session
 from recorder.turns import counted_turns
 from recorder.writer import SUFFIX, CassetteWriter
 from replayer.errors import ReplayConfigError
 from replayer.memo import NO_MEMO, Memos
 from replayer.prefix import WorkKey
+from runtime.run_manifest import MANIFEST, RunManifest, read_manifest, write_manifest
 
 PRODUCER = "deploysim replay"
 STEM = "trajectories"

@@ -88,7 +88,7 @@ class LocalModelServer:
         assert self.weights is not None and self.log is not None
         with open(self.log, "ab") as logf:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "deploysim.realmodel.serve", "--model",
+                [sys.executable, "-m", "deploysim.realmodel.llama_child", "--model",
                  str(self.weights.path), "--slots", str(self.slots), "--ctx-per-slot",
                  str(self.ctx_per_slot), "--max-tokens", str(self.max_tokens),
                  "--alias", MODEL_NAME, "--port", str(port)],

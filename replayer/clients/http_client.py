@@ -3,7 +3,7 @@ backoff and jitter on 429/5xx/timeouts/resets honouring Retry-After, client-side
 an adaptive limit on calls in flight to its endpoint (`replayer.clients.adaptive`), and
 token/cost accounting. Subclasses name their wire codec and their auth headers.
 
-It implements `recorder.llm.ModelClient`: `complete()` returns the assistant `Message` (with
+It implements `runtime.model_client.ModelClient`: `complete()` returns the assistant `Message` (with
 `usage`) or raises a `replayer.errors.ModelCallError` saying why, after the retries.
 """
 
@@ -30,7 +30,7 @@ from replayer.errors import (
     ModelUnreachable,
 )
 from replayer.memo import Memos
-from replayer.wire.common import compact, conversation_tokens, loads
+from replayer.wire.codec_helpers import compact, conversation_tokens, loads
 
 DEFAULT_CEILING = 16
 """Calls in flight to one endpoint at most, unless the caller says (`--concurrency`)."""

@@ -26,16 +26,6 @@ from typing import Any
 from proxy.gateway import Gateway
 from proxy.metrics import Metrics
 from proxy.replay.catalog import Catalog
-from proxy.replay.config import (
-    ROUTE_MODES,
-    ServeConfig,
-    check_candidate,
-    load_stubs,
-    miss_policy,
-    run_id_of,
-    split_named,
-    upstream_map,
-)
 from proxy.replay.desk import ToolDesk
 from proxy.replay.diagnostics import ServeLog
 from proxy.replay.errors import ServeConfigError
@@ -45,14 +35,24 @@ from proxy.replay.llm_index import LlmIndex
 from proxy.replay.mcp_handler import McpReplayHandler
 from proxy.replay.mcp_protocol import McpResponder, route_replies
 from proxy.replay.run_capture import RunCapture, RunFiles
+from proxy.replay.serve_config import (
+    ROUTE_MODES,
+    ServeConfig,
+    check_candidate,
+    load_stubs,
+    miss_policy,
+    run_id_of,
+    split_named,
+    upstream_map,
+)
 from proxy.routes import Mode, Route
 from proxy.signals import stop_on_signals
 from recorder.corpus import Corpus
-from recorder.llm import ModelClient
-from recorder.run import RunManifest, write_manifest
 from recorder.session import Session
 from recorder.turns import counted_turns
 from recorder.version import __version__
+from runtime.model_client import ModelClient
+from runtime.run_manifest import RunManifest, write_manifest
 from stubs.api import ToolAnswerer
 
 __all__ = ["ReplayServer", "ServeConfig", "serve"]

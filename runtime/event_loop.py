@@ -6,7 +6,7 @@ what lets one process keep up with agents at high concurrency. It is a dependenc
 macOS, optional elsewhere; ``DEPLOYSIM_EVENT_LOOP=asyncio`` forces the standard loop (for
 debugging with asyncio's own tools, or to rule the loop out when chasing a bug).
 
-    from recorder.aio import run
+    from runtime.event_loop import run
     result = run(main())
 """
 

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                           "policy": args.policy, "simulation": SIMULATION}), flush=True)
         await asyncio.Event().wait()
 
-    from recorder.aio import run
+    from runtime.event_loop import run
 
     with contextlib.suppress(KeyboardInterrupt):  # on uvloop, like the replayer it serves
         run(serve())
