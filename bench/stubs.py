@@ -51,8 +51,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from recorder.recorded_tool_call import HttpReply, RecordedToolCall
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply, RecordedToolCall
 from stubs.api import ToolQuery
 from stubs.engine import StubEngine
 from stubs.index import StubIndex

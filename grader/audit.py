@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.gate_errors import AuditError
+from grader.errors import AuditError
 
 FORMAT = "deploysim-audit"
 VERSION = "1"

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.gate_errors import GateError
+from grader.errors import GateError
 from grader.intervals import t_quantile, z_value
 from grader.predict_anchor import Rates, choose_mode, combine, safe
 

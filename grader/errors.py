@@ -1,11 +1,17 @@
-"""Errors raised by the grader.
+"""Errors raised by the grader: grading, and the gate family (estimation, gate, audit,
+calibration, report).
 
     DeploysimError (recorder.errors)
-    └── UsageError
-        └── GraderError             anything wrong with what the grader was asked to do
-            ├── RubricError         a rubric that cannot be loaded (syntax, field, regex, detector)
-            ├── DetectorError       a detector that cannot be built or run as configured
-            └── ReviewError         a review sample or labels file that cannot be used
+    └── UsageError                  bad arguments or configuration (exit 2)
+        ├── GraderError             anything wrong with what the grader was asked to do
+        │   ├── RubricError         a rubric that cannot be loaded (syntax, field, regex, detector)
+        │   ├── DetectorError       a detector that cannot be built or run as configured
+        │   └── ReviewError         a review sample or labels file that cannot be used
+        └── GateError               anything the gate family refuses to work on
+            ├── PolicyError         a policy file that cannot be used as written
+            ├── PairingError        baseline and candidate that are not on the same units
+            ├── EmptyRunError       a run with nothing to estimate from
+            └── AuditError          an audit database that is not ours or was tampered with
 
 A detector that crashes on one trajectory is *not* an exception here: it becomes an error
 verdict (flagged None) and grading continues. Every message is one sentence naming the thing,
@@ -31,3 +37,23 @@ class DetectorError(GraderError):
 
 class ReviewError(GraderError):
     """A human-review sample or labels file that cannot be used."""
+
+
+class GateError(UsageError):
+    """Base of the gate family's errors (exit 2)."""
+
+
+class PolicyError(GateError):
+    """A gate policy that is malformed or names something the rubric does not have."""
+
+
+class PairingError(GateError):
+    """Baseline and candidate runs that cannot be compared unit by unit."""
+
+
+class EmptyRunError(GateError):
+    """A run (or corpus) with no graded units."""
+
+
+class AuditError(GateError):
+    """An audit database that is not a deploysim audit log, or whose chain is broken."""

@@ -34,8 +34,8 @@ from grader.change import (
     quantity_number,
 )
 from grader.compare import Comparison, compare, paired_keys
+from grader.errors import EmptyRunError, PairingError
 from grader.estimate import Estimate, Interval, Per, derive_seed, estimate, units_from_verdicts
-from grader.gate_errors import EmptyRunError, PairingError
 from grader.policy import Policy, ResolvedRule
 from grader.verdict import Verdict
 

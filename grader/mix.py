@@ -15,7 +15,7 @@ from grader.units import UNLABELLED
 
 def normalize_mix(mix: Mapping[str, float], where: str = "the deployment mix") -> dict[str, float]:
     """Shares summing to 1; raises MixError for negative or all-zero shares."""
-    from grader.gate_errors import GateError
+    from grader.errors import GateError
 
     bad = [s for s, v in mix.items() if not isinstance(v, int | float) or v < 0]
     if bad:
@@ -35,7 +35,7 @@ def load_mix(ref: Mapping[str, float] | str) -> dict[str, float]:
     if ref.endswith(".toml"):
         import tomllib
 
-        from grader.gate_errors import GateError
+        from grader.errors import GateError
 
         try:
             with open(ref, "rb") as f:
@@ -53,7 +53,7 @@ def load_mix(ref: Mapping[str, float] | str) -> dict[str, float]:
 
 def mix_from_corpus(spec: str) -> dict[str, float]:
     """Each segment's share of the counted turns of a (production) corpus."""
-    from grader.gate_errors import GateError
+    from grader.errors import GateError
     from recorder.corpus import Corpus
     from recorder.turns import counted_turns
 
@@ -72,7 +72,7 @@ def mix_weights(segments: list[str], mix: Mapping[str, float] | None
     """Weights aligned to `segments` and notes on segments the sample and mix do not share."""
     if mix is None:
         return None, []
-    from grader.gate_errors import GateError
+    from grader.errors import GateError
 
     shares = normalize_mix(mix)
     notes = []

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.gate_errors import PolicyError
+from grader.errors import PolicyError
 
 DecideOn = Literal["point", "interval"]
 Outcome = Literal["pass", "block"]

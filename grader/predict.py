@@ -28,6 +28,7 @@ import numpy as np
 
 from grader.calibration_history import CalibrationHistory, widen
 from grader.compare import paired_keys
+from grader.errors import EmptyRunError, GateError, PairingError
 from grader.estimate import (
     Estimate,
     Interval,
@@ -40,7 +41,6 @@ from grader.estimate import (
     units_from_verdicts,
 )
 from grader.gate import BehaviorSpec, check_paired
-from grader.gate_errors import EmptyRunError, GateError, PairingError
 from grader.grader_error import MIN_ERRORS, ReviewAccuracy, rogan_gladen
 from grader.intervals import upper_bound
 from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.compare import Comparison, compare
+from grader.errors import PairingError
 from grader.estimate import Estimate, derive_seed, estimate, units_from_verdicts
 from grader.gate import BehaviorSpec
-from grader.gate_errors import PairingError
 from grader.verdict import Verdict
 
 UNPERTURBED = ("", "none", "unperturbed", "off")

@@ -94,7 +94,7 @@ _AFTER_ID, _AFTER_SID, _AFTER_EVIDENCE, _AFTER_ERROR, _AFTER_SEGMENT = (
 
 
 @dataclass
-class Tally:
+class BehaviorTally:
     """Running counts for one behavior."""
 
     turns: int = 0
@@ -130,7 +130,7 @@ class _Plan:
     """The record after `pair_key`."""
     id_bytes: bytes = b""
     """The behavior id, UTF-8 (the last part of what a verdict id hashes)."""
-    tally: Tally = field(default_factory=Tally)
+    tally: BehaviorTally = field(default_factory=BehaviorTally)
 
 
 @dataclass(frozen=True, slots=True)

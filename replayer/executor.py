@@ -98,7 +98,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
     one_config = shard_config(config, len(shards))
 
     @ray.remote
-    class Tally:
+    class ProgressActor:
         def __init__(self) -> None:
             self.done = self.errors = self.tokens = 0
             self.cost: dict[str, float] = {}
@@ -126,7 +126,7 @@ async def run_ray(config: ReplayConfig, *, run_id: str, pending: set[WorkKey],
         done.flush(Accounting(**report.accounting))
         return report
 
-    tally = Tally.remote()  # type: ignore[attr-defined]
+    tally = ProgressActor.remote()  # type: ignore[attr-defined]
     refs = [shard_task.remote(one_config, f"ray{i:02d}", keys, answerer, tally, client_factory)
             for i, keys in enumerate(shards)]
     remaining = list(refs)

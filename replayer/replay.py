@@ -26,7 +26,7 @@ from replayer.loop import MISS_REASON
 from replayer.prefix import WorkKey
 from replayer.progress import ReplayProgress
 from replayer.replay_config import ReplayConfig
-from replayer.run_folder import Tally, prepare, run_id_of, scan
+from replayer.run_folder import RunTally, prepare, run_id_of, scan
 from replayer.selection import SessionFacts, select
 from replayer.shard import (
     AnswererFactory,
@@ -191,12 +191,12 @@ def _keys(facts: SessionFacts, config: ReplayConfig) -> list[WorkKey]:
 
 
 def _finish(config: ReplayConfig, manifest: RunManifest, previous: RunManifest | None,
-            prior: Tally, reports: list[ShardReport], status: str, *, skipped: int,
+            prior: RunTally, reports: list[ShardReport], status: str, *, skipped: int,
             elapsed: float) -> dict[str, Any]:
     """Count the run (what was there before plus what the shards wrote), write the final
     manifest, and build the summary."""
     if status == "complete":
-        t = Tally()
+        t = RunTally()
         t.merge(prior)
         for r in reports:
             t.merge(r.tally)

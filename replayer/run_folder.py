@@ -193,7 +193,7 @@ def trajectories(run_dir: str) -> Iterator[Session]:
 
 
 @dataclass
-class Tally:
+class RunTally:
     """Counts over every trajectory in a run folder (generated turns only)."""
 
     trajectories: int = 0
@@ -231,7 +231,7 @@ class Tally:
         self.max_steps += max_steps
         self.provenance.update({k or "unknown": v for k, v in provenance.items()})
 
-    def merge(self, other: Tally) -> None:
+    def merge(self, other: RunTally) -> None:
         for name in ("trajectories", "turns", "tool_calls", "errors", "max_steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors_by_reason.update(other.errors_by_reason)
@@ -243,10 +243,10 @@ class Tally:
                 "max_steps_reached": self.max_steps}
 
 
-def scan(run_dir: str) -> tuple[set[WorkKey], Tally]:
+def scan(run_dir: str) -> tuple[set[WorkKey], RunTally]:
     """The (source session, turn, sample) keys already in RUN_DIR, and their counts."""
     keys: set[WorkKey] = set()
-    t = Tally()
+    t = RunTally()
     for session in trajectories(run_dir):
         src = session.source
         keys.add((src.source_session or "", src.source_turn, src.sample or 0))
@@ -259,7 +259,7 @@ def done_keys(run_dir: str) -> set[WorkKey]:
     return scan(run_dir)[0]
 
 
-def tally(run_dir: str) -> Tally:
+def tally(run_dir: str) -> RunTally:
     """Counts over every trajectory in RUN_DIR."""
     return scan(run_dir)[1]
 
@@ -327,6 +327,6 @@ def open_run(run_dir: str) -> tuple[RunManifest, Corpus]:
     return read_manifest(run_dir), Corpus(run_dir)
 
 
-__all__ = ["Tally", "TrajectoryWriter", "describe_differences", "differences", "done_keys",
+__all__ = ["RunTally", "TrajectoryWriter", "describe_differences", "differences", "done_keys",
            "open_run", "prepare", "record_payload", "reset", "run_id_of", "scan", "tally",
            "trajectories", "write_manifest"]

@@ -35,7 +35,7 @@ from replayer.prefix import WorkKey, prefix_keys, replay_turn
 from replayer.replay_config import ReplayConfig
 from replayer.replayed_trajectory import Trajectory, trajectory_id
 from replayer.rollout import replay_session, rollout_keys
-from replayer.run_folder import Tally, TrajectoryWriter
+from replayer.run_folder import RunTally, TrajectoryWriter
 from replayer.user_sim import UserSimulator
 from runtime.model_client import ModelClient
 from runtime.tasks import TaskGroup
@@ -89,7 +89,7 @@ class ShardReport:
     misses: list[dict[str, Any]] = field(default_factory=list)
     simulator_errors: list[str] = field(default_factory=list)
     stubs: dict[str, Any] = field(default_factory=dict)
-    tally: Tally = field(default_factory=Tally)
+    tally: RunTally = field(default_factory=RunTally)
     """Counts over the trajectories this shard wrote."""
     cpu_s: float = 0.0
     """CPU seconds the shard's process used while the shard ran (deploysim's own cost)."""

@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from recorder.recorded_tool_call import HttpReply, ToolKind
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply, ToolKind
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from recorder.corpus import Corpus
+from recorder.recorded_tool_call import RecordedToolCall
 from recorder.session import Session, ToolDef
-from recorder.toolcall import RecordedToolCall
 from runtime.model_client import ModelClient
 from runtime.response_cache import ResponseCache
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery

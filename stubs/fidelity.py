@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.toolcall import RecordedToolCall
+from recorder.recorded_tool_call import RecordedToolCall
 from stubs import seeding
 from stubs.api import StubAnswer, ToolQuery
 from stubs.canonical import parse_arguments
@@ -68,7 +68,7 @@ def same_response(truth: Reply, answer: Reply) -> bool:
 
 
 @dataclass
-class Tally:
+class ToolTally:
     """Running totals for one tool (or all)."""
 
     calls: int = 0
@@ -138,8 +138,8 @@ async def measure(calls: Callable[[], Iterable[RecordedToolCall]], *, holdout: f
             index.add(call)
     engine = StubEngine(index, seed=seed, fallbacks=fallbacks, miss="error", **engine_kwargs)
     groups: dict[int, bool] = {}
-    overall = Tally()
-    tools: dict[str, Tally] = {}
+    overall = ToolTally()
+    tools: dict[str, ToolTally] = {}
     for i, call in enumerate(calls()):
         # every call of a session is replayed in order, so repeat positions (a polled job going
         # queued -> running -> done) advance as in the recording; only held-out calls are scored
@@ -152,7 +152,7 @@ async def measure(calls: Callable[[], Iterable[RecordedToolCall]], *, holdout: f
         truth, got = _truth(call), reply_of(answer)
         match, sim = same_response(truth, got), response_similarity(truth, got)
         label = tool_label(call.kind, call.server, call.name)
-        tally = tools.setdefault(label, Tally())
+        tally = tools.setdefault(label, ToolTally())
         for t in (overall, tally):
             t.add(answer.provenance, match, sim)
         base = answer.provenance.split("+")[0]

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from recorder.toolcall import RecordedToolCall, ToolKind
+from recorder.recorded_tool_call import RecordedToolCall, ToolKind
 from stubs.canonical import RAW_OPTIONS, Canonicalizer, nonfinite_as_null, parse_arguments
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function

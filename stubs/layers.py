@@ -8,8 +8,8 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from recorder.recorded_tool_call import RecordedToolCall
 from recorder.session import Session, ToolDef
-from recorder.toolcall import RecordedToolCall
 from runtime.model_client import ModelClient
 from runtime.response_cache import ResponseCache
 from stubs import seeding

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
-from recorder.toolcall import ToolKind
+from recorder.recorded_tool_call import ToolKind
 from stubs.index import StubIndex, ToolTable
 from stubs.reply import Reply, Row, error_reply
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from recorder.recorded_tool_call import HttpReply, ToolKind
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply, ToolKind
 from stubs.api import StubAnswer
 from stubs.construct import dataclass_builder, model_builder
 from stubs.reply import Reply

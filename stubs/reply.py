@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from recorder import codec
-from recorder.toolcall import RecordedToolCall, ToolKind
+from recorder.recorded_tool_call import RecordedToolCall, ToolKind
 
 
 class Row(NamedTuple):

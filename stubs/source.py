@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from recorder.corpus import Corpus
+from recorder.extract_tool_calls import extract_mcp_servers, extract_tool_calls, sessions_of
+from recorder.recorded_tool_call import RecordedToolCall
 from recorder.session import Session, ToolDef
-from recorder.toolcall import RecordedToolCall
-from recorder.toolcalls import extract_mcp_servers, extract_tool_calls, sessions_of
 
 
 def open_corpus(corpus: Corpus | str | Iterable[str]) -> Corpus:

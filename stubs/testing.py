@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from recorder.recorded_tool_call import HttpReply, RecordedToolCall
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply, RecordedToolCall
 
 
 def _text(value: Any) -> str:

@@ -177,7 +177,7 @@ def _file(path: str) -> Found | None:
 
 def _audit(path: str) -> Found | None:
     from grader.audit import AuditLog
-    from grader.gate_errors import AuditError
+    from grader.errors import AuditError
 
     try:
         with AuditLog(path, create=False) as log:

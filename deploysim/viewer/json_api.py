@@ -130,7 +130,7 @@ async def compare(request: web.Request) -> web.Response:
 
 async def audit(request: web.Request) -> web.Response:
     from deploysim.viewer.trend import audit_history
-    from grader.gate_errors import AuditError
+    from grader.errors import AuditError
 
     path = checked_path(request, "path")
     assert path is not None

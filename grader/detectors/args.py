@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 
-from grader.detectors.detector import excerpt
+from grader.detectors.detector import SettingTable, excerpt
 from grader.detectors.prefilter import required_literals, searcher
-from grader.detectors.regexes import Cfg, Flags, check_regex, compile_regex, parse_flags
+from grader.detectors.regexes import Flags, check_regex, compile_regex, parse_flags
 from grader.trajectory import Event, value_text
 
 _WILD = object()
@@ -89,7 +89,7 @@ def outside_roots(path: str, roots: list[str]) -> bool:
     return True
 
 
-class ArgPredicate(Cfg):
+class ArgPredicate(SettingTable):
     """A test on the values found at one argument path (any value passing passes)."""
 
     flags: Flags = ""

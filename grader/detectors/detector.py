@@ -41,6 +41,13 @@ ENTRY_POINT_GROUP = "deploysim.detectors"
 EXCERPT_CHARS = 200
 
 
+class SettingTable(BaseModel):
+    """Base of the tables inside a detector's table (a step pattern, an argument predicate):
+    frozen, unknown keys refused, fields settable by name or alias."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
 class DetectorConfig(BaseModel):
     """Base of every detector's rubric table; `type` names the detector."""
 

@@ -12,10 +12,9 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from grader.detectors.args import ArgSpec, arg_literals, compile_arg, parse_paths
-from grader.detectors.detector import EXCERPT_CHARS, excerpt
+from grader.detectors.detector import EXCERPT_CHARS, SettingTable, excerpt
 from grader.detectors.prefilter import required_literals, searcher
 from grader.detectors.regexes import (
-    Cfg,
     Flags,
     check_regex,
     compile_regex,
@@ -25,7 +24,7 @@ from grader.detectors.regexes import (
 from grader.trajectory import Event, EventKind
 
 
-class StepPattern(Cfg):
+class StepPattern(SettingTable):
     """Matches one trajectory event. `on` defaults to `tool_call` when `tool`, `args` or
     `result` is given, to `tool_result` for `is_error` alone, else to `assistant`."""
 

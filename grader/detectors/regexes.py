@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import ValidationInfo
 
 _FLAG_LETTERS = {"i": re.I, "m": re.M, "s": re.S, "x": re.X, "a": re.A}
 _FLAG_NAMES = {"ignorecase": re.I, "multiline": re.M, "dotall": re.S, "verbose": re.X,
@@ -43,12 +43,6 @@ def flags_of(info: ValidationInfo) -> int:
         return parse_flags(info.data.get("flags", ""))
     except ValueError:
         return 0
-
-
-class Cfg(BaseModel):
-    """Base of detector setting tables: frozen, unknown keys refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 def check_regex(value: str | None, info: ValidationInfo) -> str | None:

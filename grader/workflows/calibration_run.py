@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from grader.gate_errors import EmptyRunError
+from grader.errors import EmptyRunError
 from grader.workflows.graded_runs import grade_verdicts
 from recorder.errors import UsageError
 

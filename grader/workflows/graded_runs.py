@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from grader.gate_errors import EmptyRunError, PairingError
+from grader.errors import EmptyRunError, PairingError
 from recorder import storage
 from recorder.errors import CorpusNotFound, UsageError
 

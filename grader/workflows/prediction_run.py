@@ -99,7 +99,7 @@ def gate_predictions(pol: Policy, specs: Sequence[BehaviorSpec], rubric: Rubric,
                      history: str | None) -> PredictionResult | None:
     """The predictions a gate's max_predicted_* rules judge (None without an observed corpus;
     a policy that needs them then is refused)."""
-    from grader.gate_errors import PolicyError
+    from grader.errors import PolicyError
     from grader.predict import predict
 
     if observed is None:

@@ -86,7 +86,7 @@ def check_audit(path: str, check_output: CheckOutput | None = None) -> None:
     """Refuse an audit log that is not ours or whose chain is broken (a missing or empty one is
     created later: `check_output` may refuse its path now)."""
     from grader.audit import AuditLog
-    from grader.gate_errors import AuditError
+    from grader.errors import AuditError
 
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         if check_output:

@@ -3,7 +3,7 @@
 For every route the traffic was recorded under (`None` for the unnamed upstream at `/`):
 its kind (llm, mcp or http, from the protocols seen), the upstream it went to, and what
 replay needs beyond the stub index — the MCP servers' self-descriptions
-(`recorder.toolcalls.extract_mcp_servers`), their replies to requests other than tools/call
+(`recorder.extract_tool_calls.extract_mcp_servers`), their replies to requests other than tools/call
 (resources, prompts, ...), the HTTP tool names, and (when LLM routes are answered from
 recordings) the recorded LLM exchanges.
 """
@@ -21,7 +21,7 @@ from recorder.corpus import Corpus
 from recorder.exchange import Exchange
 from recorder.protocols import detect_protocol, parse_exchange
 from recorder.protocols.http_tool import UPSTREAM_PATH_LABEL
-from recorder.toolcall import McpServerRecord
+from recorder.recorded_tool_call import McpServerRecord
 
 RouteKind = Literal["llm", "mcp", "http"]
 LLM_PROTOCOLS = ("openai_chat", "openai_responses", "anthropic_messages", "gemini")
@@ -54,7 +54,7 @@ class Catalog:
              keep_llm: Callable[[str | None], bool] = lambda route: True) -> Catalog:
         """Read every exchange of `corpus` once; LLM exchanges are kept (in memory) only for
         the routes `keep_llm` says will be answered from recordings."""
-        from recorder.toolcalls import extract_mcp_servers
+        from recorder.extract_tool_calls import extract_mcp_servers
 
         cat = cls()
         kinds: dict[str | None, Counter[str]] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from proxy.replay.binding import Binding, CallCounter
 from proxy.replay.diagnostics import ServedCall, ServeLog
-from recorder.toolcall import ToolKind
+from recorder.recorded_tool_call import ToolKind
 from stubs.api import ToolAnswerer, ToolQuery
 
 Sleep = Callable[[float], Awaitable[Any]]

@@ -22,7 +22,7 @@ from proxy.replay.run_capture import RunCapture, local_capture
 from proxy.routes import Route
 from recorder.protocols.bodies import BodyDecodeError, decode_body, encodings_of
 from recorder.protocols.http_tool import body_value, query_dict
-from recorder.toolcall import HttpReply
+from recorder.recorded_tool_call import HttpReply
 
 if TYPE_CHECKING:
     from proxy.gateway import Gateway

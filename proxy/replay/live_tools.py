@@ -20,8 +20,8 @@ import aiohttp
 from proxy.replay.mcp_protocol import LEGACY_VERSIONS, META_CAPABILITIES, MODERN_VERSIONS
 from recorder.protocols.mcp import META_VERSION, result_text
 from recorder.protocols.sse import parse_sse
+from recorder.recorded_tool_call import HttpReply, McpServerRecord
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply, McpServerRecord
 from recorder.version import __version__
 from stubs.api import StubAnswer, ToolAnswerer, ToolQuery
 

@@ -32,7 +32,7 @@ from proxy.replay.diagnostics import ServedCall
 from proxy.replay.mcp_miss import unknown_tool_reply
 from proxy.replay.mcp_recorded import LIST_METHODS, McpRecorded
 from recorder.protocols.mcp import META_SERVER_INFO, META_VERSION
-from recorder.toolcall import McpServerRecord
+from recorder.recorded_tool_call import McpServerRecord
 
 MODERN_VERSIONS = ("2026-07-28",)
 """Protocol versions of the stateless generation (no handshake, `_meta` on every request)."""

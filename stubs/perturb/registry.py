@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from recorder.toolcall import ToolKind
+from recorder.recorded_tool_call import ToolKind
 from stubs import seeding
 from stubs.reply import Reply
 

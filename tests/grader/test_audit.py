@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader.audit import GENESIS, Anchor, AuditLog, decision_record, row_hash
-from grader.gate_errors import AuditError
+from grader.errors import AuditError
 
 
 def _log_with_rows(path: Path, n: int = 3) -> None:

@@ -15,7 +15,7 @@ from grader.calibration_history import (
     save_history,
     widen,
 )
-from grader.gate_errors import GateError
+from grader.errors import GateError
 from grader.intervals import z_value
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from gate_factories import make_verdicts
 
+from grader.errors import GateError
 from grader.estimate import (
     Units,
     clopper_pearson,
@@ -20,7 +21,6 @@ from grader.estimate import (
     wilson,
     zero_event_upper,
 )
-from grader.gate_errors import GateError
 from grader.verdict import Verdict
 
 

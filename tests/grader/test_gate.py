@@ -7,8 +7,8 @@ import math
 import pytest
 from gate_factories import fixed_verdicts, make_verdicts
 
+from grader.errors import EmptyRunError, PairingError, PolicyError
 from grader.gate import BehaviorSpec, evaluate
-from grader.gate_errors import EmptyRunError, PairingError, PolicyError
 from grader.policy import parse_policy
 
 SPECS = [BehaviorSpec("destructive-shell", "critical", "tool_call"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.gate_errors import GateError
+from grader.errors import GateError
 from grader.mix import load_mix, mix_from_corpus
 
 

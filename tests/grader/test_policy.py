@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from grader.gate_errors import PolicyError
+from grader.errors import PolicyError
 from grader.policy import load_policy, parse_policy, policy_schema
 
 MINIMAL = '''\

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from gate_factories import make_verdicts
 
+from grader.errors import PairingError
 from grader.gate import BehaviorSpec
-from grader.gate_errors import PairingError
 from grader.report.robustness import render_robustness_html
 from grader.robustness import ProfileRun, robustness
 

@@ -17,9 +17,9 @@ from mcp.server.mcpserver import MCPServer
 from recorder_fakes import CapturingRelay
 
 from recorder.exchange import Exchange, HttpRequest, HttpResponse
+from recorder.extract_tool_calls import extract_mcp_servers, extract_tool_calls
 from recorder.protocols import parse_exchange
 from recorder.testing import make_exchange
-from recorder.toolcalls import extract_mcp_servers, extract_tool_calls
 
 
 def build_server() -> MCPServer:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_toolcalls import conversation
+from test_extract_tool_calls import conversation
 
 from deploysim.cli import run
 from recorder.corpus import Corpus

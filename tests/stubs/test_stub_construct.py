@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from recorder.recorded_tool_call import HttpReply
 from recorder.session import ToolResult
-from recorder.toolcall import HttpReply
 from stubs.api import StubAnswer, ToolQuery
 from stubs.construct import dataclass_builder, model_builder
 from stubs.engine import StubEngine

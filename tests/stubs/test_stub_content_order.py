@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from recorder.toolcall import RecordedToolCall
+from recorder.recorded_tool_call import RecordedToolCall
 from stubs.api import StubAnswer, ToolQuery
 from stubs.content_order import key_rank, keys_in_content_order, rows_in_content_order
 from stubs.engine import StubEngine

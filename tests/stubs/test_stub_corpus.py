@@ -1,5 +1,5 @@
 """Stubs built from a real cassette corpus (sessions plus raw MCP and HTTP exchanges, read by
-`recorder.toolcalls.extract_tool_calls`), and prebuilt indexes."""
+`recorder.extract_tool_calls.extract_tool_calls`), and prebuilt indexes."""
 
 from __future__ import annotations
 

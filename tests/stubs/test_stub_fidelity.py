@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.toolcall import RecordedToolCall
+from recorder.recorded_tool_call import RecordedToolCall
 from stubs.errors import StubConfigError
 from stubs.fidelity import held_out, measure, response_similarity, same_response
 from stubs.reply import Reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.toolcall import RecordedToolCall
+from recorder.recorded_tool_call import RecordedToolCall
 from stubs.errors import UnknownTool
 from stubs.index import StubIndex
 from stubs.matchers import MATCHERS, explain, matcher

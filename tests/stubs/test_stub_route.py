@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recorder.toolcall import RecordedToolCall
+from recorder.recorded_tool_call import RecordedToolCall
 from stubs.api import StubAnswer, ToolQuery
 from stubs.engine import StubEngine
 from stubs.reply import Reply

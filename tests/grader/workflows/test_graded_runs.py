@@ -10,7 +10,7 @@ import pytest
 from gate_runs import write_run
 
 from grader import load_rubric
-from grader.gate_errors import EmptyRunError, PairingError
+from grader.errors import EmptyRunError, PairingError
 from grader.workflows.graded_runs import (
     check_distinct,
     check_same_corpus,

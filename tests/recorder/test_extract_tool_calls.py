@@ -8,8 +8,8 @@ from typing import Any
 from recorder.corpus import Corpus
 from recorder.derive import derive_sessions
 from recorder.exchange import Exchange
+from recorder.extract_tool_calls import extract_mcp_servers, extract_tool_calls, sessions_of
 from recorder.testing import make_exchange, sse_events
-from recorder.toolcalls import extract_mcp_servers, extract_tool_calls, sessions_of
 from recorder.writer import CassetteWriter
 
 CHAT = "https://api.openai.com/v1/chat/completions"

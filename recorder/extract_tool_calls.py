@@ -26,10 +26,10 @@ from recorder.exchange import Exchange
 from recorder.protocols import parse_exchange
 from recorder.protocols.bodies import BodyDecodeError, decode_body, encodings_of
 from recorder.protocols.mcp import META_SERVER_INFO, META_VERSION
+from recorder.recorded_tool_call import HttpReply, McpServerRecord, RecordedToolCall
 from recorder.records import Record
 from recorder.session import Session, ToolResult
 from recorder.sessions_of import sessions_of
-from recorder.toolcall import HttpReply, McpServerRecord, RecordedToolCall
 
 __all__ = ["extract_mcp_servers", "extract_tool_calls", "sessions_of"]
 

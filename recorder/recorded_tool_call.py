@@ -1,8 +1,8 @@
 """Recorded tool calls and MCP server catalogues: what stubs and the replay proxy are built from.
 
-Extracted from a corpus by `recorder.toolcalls.extract_tool_calls` (LLM function tools from
+Extracted from a corpus by `recorder.extract_tool_calls.extract_tool_calls` (LLM function tools from
 sessions, MCP `tools/call` and HTTP tool routes from raw exchanges) and
-`recorder.toolcalls.extract_mcp_servers`.
+`recorder.extract_tool_calls.extract_mcp_servers`.
 """
 
 from __future__ import annotations
