@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -107,7 +108,15 @@ def git(*args: str) -> str:
 
 
 def export(label: str, ref: str) -> Tree:
-    """The committed tree of `ref` in /tmp/dsim-ab/<sha> (reused when already complete)."""
+    """The committed tree of `ref` in /tmp/dsim-ab/<sha> (reused when already complete), or
+    `ref` itself when it is a folder holding a tree (a copy of uncommitted work, measured as is)."""
+    if Path(ref).is_dir():
+        if not (Path(ref) / "recorder").is_dir():
+            raise AbError(f"--{label} {ref!r} is a folder but not a deploysim tree; give a commit "
+                          "or a folder with recorder/, bench/ and the other packages")
+        root = Path(ref).resolve()
+        # a stand-in for the sha, unique per folder (names the run's scratch space)
+        return Tree(label, ref, "dir" + hashlib.sha1(str(root).encode()).hexdigest()[:9], root)
     done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
                            f"{ref}^{{commit}}"], capture_output=True, text=True)
     sha = done.stdout.strip() if ref and done.returncode == 0 else ""
@@ -321,8 +330,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[1:]))
-    ap.add_argument("--before", required=True, help="git ref of the tree before")
-    ap.add_argument("--after", default="HEAD", help="git ref of the tree after (default HEAD)")
+    ap.add_argument("--before", required=True,
+                    help="git ref of the tree before, or a folder holding a tree")
+    ap.add_argument("--after", default="HEAD",
+                    help="git ref of the tree after (default HEAD), or a folder holding a tree")
     ap.add_argument("--repeat", type=int, default=None,
                     help="runs of each benchmark on each tree (default 3; 1 with --quick)")
     ap.add_argument("--only", default="", help="comma-separated benchmark names: "
