@@ -93,7 +93,7 @@ def from_json(value: Any) -> Any:
 
 
 def _key(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key  # a msgpack array key reads as a tuple
+    return tuple(key) if isinstance(key, list) else key  # the codec reads an array key as a tuple
 
 
 def dump_lines(path: str) -> tuple[Iterator[str], CassetteReader]:
