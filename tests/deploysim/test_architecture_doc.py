@@ -185,3 +185,31 @@ def imports_against_the_arrows() -> list[str]:
 def test_every_package_imports_only_along_the_arrows() -> None:
     assert set(MAY_IMPORT) == set(PACKAGES)
     assert imports_against_the_arrows() == []
+
+
+# A module's base name says what it holds, so a name used in two packages must mean the same
+# thing in both. These are the names that do, and why; any other repeat is a collision.
+SAME_MEANING = {
+    # one provider's or format's wire format, at each layer that speaks it
+    "openai_chat": "the OpenAI Chat Completions format: its parser, client and request codec",
+    "openai_responses": "the OpenAI Responses format: parser, importer, client, request codec",
+    "anthropic": "the Anthropic Messages format: client, request codec, batch API",
+    "gemini": "the Gemini format: parser, client, request codec",
+    "otel": "OpenTelemetry spans, read (importer) and written (exporter)",
+    # a command and the library module that does its work (commands stay thin shells)
+    "gate": "the release gate", "predict": "the deployment-rate prediction",
+    "calibrate": "the calibration", "audit": "the audit log", "replay": "the replay",
+    "schema": "the JSON Schema of the cassette records",
+    "robustness": "the robustness matrix: command, workflow, report section",
+}
+ANY_PACKAGE = {"__init__", "errors", "testing", "cli"}
+
+
+def test_a_module_name_means_one_thing_across_the_tree() -> None:
+    homes: dict[str, list[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            homes.setdefault(path.stem, []).append(path.relative_to(ROOT).as_posix())
+    repeated = {name: paths for name, paths in homes.items()
+                if len({p.rsplit("/", 1)[0] for p in paths}) > 1 and name not in ANY_PACKAGE}
+    assert sorted(set(repeated) - set(SAME_MEANING)) == [], repeated
