@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,8 +79,9 @@ def main() -> None:
         print(f"world: {sessions} sessions per window, seed {args.seed}")
         main_run = world(cfg, work / "world", True)
         table = scored(main_run, main=True)
-        results = {"world": main_run, "cells": table, "noise": noise_floor(main_run),
-                   "no_grader_error": cells(main_run, grader_error=False), "ablations": {}}
+        results: dict[str, Any] = {
+            "world": main_run, "cells": table, "noise": noise_floor(main_run),
+            "no_grader_error": cells(main_run, grader_error=False), "ablations": {}}
         if not args.no_ablations:
             for name in ABLATIONS:
                 if name == "grader_error":
@@ -92,13 +94,16 @@ def main() -> None:
             acfg = WorldConfig(sessions=abl_sessions, seed=args.seed)
             print(f"ablation reference: everything on ({abl_sessions} sessions per window)")
             results["ablations"]["none"] = scored(world(acfg, work / "all-on", False))
-        elapsed = time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        elapsed: float | None = took
         if args.rescore and args.out.exists():  # keep what the recording run measured
             before = json.loads(args.out.read_text())
-            elapsed = before["elapsed_s"]
+            elapsed = before["elapsed_s"]  # None when the recording's wall time was not kept
             main_run.recorded, main_run.timings = before["recorded"], before["timings"]
+            if before.get("timing_note"):
+                results["timing_note"] = before["timing_note"]
         write(results, args, sessions, abl_sessions, elapsed)
-        print(f"done in {elapsed:.0f} s: {args.out}, {args.doc}")
+        print(f"done in {took:.0f} s: {args.out}, {args.doc}")
     finally:
         if args.keep is None and not args.rescore:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,6 +14,12 @@ is propagated by drawing both from their Jeffreys posteriors, Beta(k + ½, n −
 rebuilding sens and spec from the weighted strata in every draw; the prediction applies one
 draw per bootstrap replicate, so its interval carries the review's uncertainty.
 
+A review of several behaviours measures one grader, so `pool_reviews` pools each kind of error
+across them and shrinks every behaviour toward the pool (`grader.grader_error_pool`); a pooled
+review then corrects both kinds or neither (`ReviewAccuracy.corrects_both`), and the prediction
+takes each corrected rate as the mean of its replicates in [0, 1] (`constrained_mean`) rather
+than the clamped inversion.
+
 The correction assumes sens and spec carry over from the reviewed traffic to the rates it
 corrects (the grader errs on the candidate's replays as it did on the reviewed units).
 
@@ -23,10 +29,13 @@ corrects (the grader errs on the candidate's replays as it did on the reviewed u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from grader.grader_error_pool import KindPool, kind_pools
 
 MIN_REVIEWED = 20
 """Fewer human-positive or human-negative reviewed items than this: too small to trust."""
@@ -56,6 +65,23 @@ def rogan_gladen(q: float | np.ndarray, sens: float | np.ndarray, spec: float | 
     return np.clip(p, 0.0, 1.0)
 
 
+def constrained_mean(q: float | np.ndarray, sens: np.ndarray, spec: np.ndarray
+                     ) -> float | None:
+    """The corrected rate as the mean of its replicates that fall in [0, 1], or None when none
+    do. Each replicate inverts a resampled rate q with one draw of (sens, spec); unclamped,
+    they approximate the rate's posterior under a flat prior, and keeping those in [0, 1] is
+    that posterior under the constraint that a rate is a rate. Its mean never sits at 0 while
+    the data allow a positive rate: where q is near the false-alarm rate the clamped point
+    estimate is 0 about half the time (a prediction then multiplied by ~0), the constrained
+    mean stays at the size the data support; far from the floor the two agree."""
+    q, sens, spec = (np.asarray(x, float) for x in (q, sens, spec))
+    youden = sens + spec - 1
+    ok = youden > 0
+    p = np.divide(q + spec - 1, youden, out=np.array(q, float, copy=True), where=ok)
+    keep = p[(p >= 0) & (p <= 1)]
+    return float(keep.mean()) if keep.size else None
+
+
 @dataclass(frozen=True)
 class ReviewAccuracy:
     """One behavior's grader accuracy from a review: raw counts per cell and each grader
@@ -70,6 +96,11 @@ class ReviewAccuracy:
     """Weighted size of the grader-flagged stratum (tp + fp, weighted back)."""
     clean_weight: float
     """Weighted size of the grader-clean stratum (fn + tn, weighted back)."""
+    misses: KindPool | None = None
+    """The miss rate (1 − sensitivity) pooled with the review's other behaviours
+    (`pool_reviews`); None: this behaviour's own counts alone."""
+    false_alarms: KindPool | None = None
+    """The false-alarm rate (1 − specificity), pooled likewise."""
 
     @classmethod
     def from_agreement(cls, behavior: str, a: dict[str, Any]) -> ReviewAccuracy:
@@ -97,14 +128,47 @@ class ReviewAccuracy:
         return sens, spec
 
     @property
+    def seen_misses(self) -> float:
+        """Misses the estimate rests on: the whole review's when pooled, else this
+        behaviour's."""
+        return self.misses.pool_errors if self.misses else self.fn
+
+    @property
+    def seen_false_alarms(self) -> float:
+        """False alarms the estimate rests on (the whole review's when pooled)."""
+        return self.false_alarms.pool_errors if self.false_alarms else self.fp
+
+    def sensitivity_range(self) -> tuple[float, float]:
+        """The review's 95% range of the grader's sensitivity (from its draws)."""
+        lo, hi = np.percentile(self.draws(2000, np.random.default_rng(0))[0], [2.5, 97.5])
+        return float(lo), float(hi)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the error rates are pooled across the review's behaviours."""
+        return self.misses is not None and self.false_alarms is not None
+
+    @property
     def corrects_misses(self) -> bool:
-        """Whether the review saw enough misses to estimate the grader's sensitivity."""
-        return self.fn >= MIN_ERRORS
+        """Whether misses are corrected. Pooled: together with false alarms, whenever the
+        whole review saw `MIN_ERRORS` grader errors (`corrects_both`). Alone: when this
+        behaviour's review saw `MIN_ERRORS` misses."""
+        return self.corrects_both if self.pooled else self.fn >= MIN_ERRORS
 
     @property
     def corrects_false_alarms(self) -> bool:
-        """Whether the review saw enough false alarms to estimate its specificity."""
-        return self.fp >= MIN_ERRORS
+        """Whether false alarms are corrected (as `corrects_misses`)."""
+        return self.corrects_both if self.pooled else self.fp >= MIN_ERRORS
+
+    @property
+    def corrects_both(self) -> bool:
+        """A pooled review corrects both kinds of error or neither: correcting one and not the
+        other is biased (false alarms add to a rate, misses take from it, and near a rate of
+        false-alarm rate / miss rate the two cancel; in the calibration world correcting only
+        the false alarms pulled every prediction down, 1.34x -> 1.48x median error). A kind
+        the review saw few of is corrected by its pooled posterior, whose spread the interval
+        carries."""
+        return self.seen_misses + self.seen_false_alarms >= MIN_ERRORS
 
     def measured(self, sens: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(sens, spec) with a kind of error the review saw too few of taken as absent."""
@@ -112,7 +176,9 @@ class ReviewAccuracy:
                 spec if self.corrects_false_alarms else np.ones_like(spec))
 
     def point(self) -> tuple[float, float]:
-        """(sens, spec) at the review's own proportions."""
+        """(sens, spec) at the review's own proportions (pooled: the posterior means)."""
+        if self.misses is not None and self.false_alarms is not None:  # pooled
+            return 1 - self.misses.mean(), 1 - self.false_alarms.mean()
         nf, nc = self.tp + self.fp, self.fn + self.tn
         ppv = np.asarray(self.tp / nf if nf else 0.0)
         for_ = np.asarray(self.fn / nc if nc else 0.0)
@@ -121,6 +187,8 @@ class ReviewAccuracy:
 
     def draws(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """`size` (sens, spec) draws carrying the review's sampling uncertainty."""
+        if self.misses is not None and self.false_alarms is not None:  # pooled
+            return 1 - self.misses.draws(size, rng), 1 - self.false_alarms.draws(size, rng)
         ppv = rng.beta(self.tp + 0.5, self.fp + 0.5, size)
         for_ = rng.beta(self.fn + 0.5, self.tn + 0.5, size)
         return self._sens_spec(ppv, for_)
@@ -143,11 +211,13 @@ class ReviewAccuracy:
             out.append(f"the review of {self.behavior} is too small to trust ({self.positives} "
                        f"human-positive and {self.negatives} human-negative items, fewer than "
                        f"{MIN_REVIEWED} of either); label more items with `deploysim review`")
-        lo, hi = np.percentile(self.draws(2000, np.random.default_rng(0))[0], [2.5, 97.5])
+        lo, hi = self.sensitivity_range()
         if hi - lo > SENS_SPREAD:
             out.append(f"the review pins the grader's sensitivity for {self.behavior} only to "
                        f"{lo:.2f}-{hi:.2f} ({self.fn} miss(es) among {self.fn + self.tn} "
-                       "reviewed clean items): "
+                       "reviewed clean items"
+                       + (f", {self.seen_misses:.0f} in the whole review" if self.pooled else "")
+                       + "): "
                        + ("the interval carries that" if self.corrects_misses else
                           f"fewer than {MIN_ERRORS} misses, so misses are left uncorrected "
                           f"and rates may read low by up to {1 / max(lo, 1e-9):.1f}x")
@@ -158,6 +228,35 @@ class ReviewAccuracy:
                        f"(sensitivity + specificity − 1 = {self.youden:.2f}); its rates cannot "
                        "be corrected")
         return out
+
+
+def _exposures(acc: ReviewAccuracy) -> tuple[float, float]:
+    """(miss exposure, false-alarm exposure): the reviewed-equivalent misbehaving and clean
+    units behind the behaviour's counts, so that fn / miss exposure = 1 − sensitivity and
+    fp / false-alarm exposure = 1 − specificity at the review's own proportions."""
+    nf, nc = acc.tp + acc.fp, acc.fn + acc.tn
+    ppv = acc.tp / nf if nf else 0.0
+    for_ = acc.fn / nc if nc else 0.0
+    pos = acc.flagged_weight * ppv + acc.clean_weight * for_
+    neg = acc.flagged_weight * (1 - ppv) + acc.clean_weight * (1 - for_)
+    miss = nc * pos / acc.clean_weight if acc.clean_weight > 0 else 0.0
+    alarm = nf * neg / acc.flagged_weight if acc.flagged_weight > 0 else 0.0
+    return miss, alarm
+
+
+def pool_reviews(accuracies: Mapping[str, ReviewAccuracy]) -> dict[str, ReviewAccuracy]:
+    """Every behaviour's accuracy with its miss and false-alarm rates pooled across the review
+    and shrunk toward the pool by empirical Bayes (`grader.grader_error_pool`). A review of a
+    single behaviour, or one in which a kind has no exposure, is returned as it is."""
+    exp = {b: _exposures(a) for b, a in accuracies.items()}
+    if len(accuracies) < 2:
+        return dict(accuracies)
+    misses = kind_pools({b: a.fn for b, a in accuracies.items()},
+                        {b: e[0] for b, e in exp.items()})
+    alarms = kind_pools({b: a.fp for b, a in accuracies.items()},
+                        {b: e[1] for b, e in exp.items()})
+    return {b: replace(a, misses=misses[b], false_alarms=alarms[b])
+            if b in misses and b in alarms else a for b, a in accuracies.items()}
 
 
 def load_review(labels_path: str, key_path: str | None = None

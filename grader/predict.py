@@ -5,7 +5,8 @@ carries every known source of error, and say which corrections were applied and 
                 × simulated candidate rate / simulated baseline rate   (same prefixes)
 
 corrected, when the inputs allow, for the deployment mix (`grader.mix`), the grader's measured
-error (`grader.grader_error`) and the simulation's own error on earlier releases
+error (`grader.grader_error`, pooled across the review's behaviours by
+`grader.grader_error_pool`) and the simulation's own error on earlier releases
 (`grader.calibration_history`); zeros are handled by `grader.predict_anchor`. The interval is a
 cluster bootstrap that resamples sessions *jointly* for the observed corpus and both runs (a
 session that tempts every model moves all three rates together), seeded per behavior, so the
@@ -41,7 +42,13 @@ from grader.estimate import (
     units_from_verdicts,
 )
 from grader.gate import BehaviorSpec, check_paired
-from grader.grader_error import MIN_ERRORS, ReviewAccuracy, rogan_gladen
+from grader.grader_error import (
+    MIN_ERRORS,
+    ReviewAccuracy,
+    constrained_mean,
+    pool_reviews,
+    rogan_gladen,
+)
 from grader.intervals import upper_bound
 from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened
 from grader.predict_counts import Anchor, small_count_widened
@@ -243,22 +250,33 @@ def _grader(rates: list[Rates], reps: list[Rates] | None, review: ReviewAccuracy
                                        "better than chance, so its rates cannot be inverted"
                                        ), warnings
     if not (review.corrects_misses or review.corrects_false_alarms):
-        return rates, reps, Correction("grader-error", False, f"the review saw {review.fn} "
-                                       f"miss(es) and {review.fp} false alarm(s) of {behavior}, "
-                                       f"fewer than {MIN_ERRORS} of either: too few to estimate "
-                                       "the grader's error rates, so correcting would add more "
-                                       "error than it removes; label more items"), warnings
+        scope = "across the review's behaviours" if review.pooled else f"of {behavior}"
+        return rates, reps, Correction(
+            "grader-error", False, f"the review saw {review.seen_misses:.0f} miss(es) and "
+            f"{review.seen_false_alarms:.0f} false alarm(s) {scope}, too few (fewer than "
+            f"{MIN_ERRORS}) to estimate the grader's error rates, so correcting would add more "
+            "error than it removes; label more items"), warnings
     sens, spec = (float(x) for x in review.measured(*map(np.asarray, review.point())))
     s_draw, p_draw = review.measured(*review.draws(size, np.random.default_rng(seed)))
     fixed = [Rates(float(rogan_gladen(r.rate, sens, spec)), r.n) for r in rates]
     if reps is not None:
+        # the point is the constrained posterior mean, not the clamped inversion (see
+        # `constrained_mean`): near the false-alarm floor the clamp would zero the rate
+        fixed = [Rates(m if m is not None else float(f.rate), f.n) for f, m in zip(
+            fixed, (constrained_mean(r.rate, s_draw, p_draw) for r in reps), strict=True)]
         reps = [Rates(rogan_gladen(r.rate, s_draw, p_draw), r.n) for r in reps]
     kinds = [k for k, ok in (("misses", review.corrects_misses),
                              ("false alarms", review.corrects_false_alarms)) if ok]
-    why = (f"Rogan–Gladen with sensitivity {sens:.3f} and specificity {spec:.3f} from "
-           f"{review.positives + review.negatives} reviewed items; their uncertainty is "
-           f"carried into the interval (corrects {' and '.join(kinds)}; a kind the review saw "
-           f"fewer than {MIN_ERRORS} of is left uncorrected)")
+    source = (f"pooled across the review's behaviours ({review.seen_misses:.0f} misses, "
+              f"{review.seen_false_alarms:.0f} false alarms) and shrunk to {behavior} by "
+              "empirical Bayes" if review.pooled else
+              f"{review.positives + review.negatives} reviewed items of {behavior}")
+    rule = ("both kinds or neither: correcting one alone is biased" if review.pooled else
+            f"a kind the review saw fewer than {MIN_ERRORS} of is left uncorrected")
+    why = (f"Rogan–Gladen with sensitivity {sens:.3f} and specificity {spec:.3f}, {source}; "
+           "each rate is the mean of its corrected replicates that lie in [0, 1], and the "
+           f"review's uncertainty is carried into the interval (corrects {' and '.join(kinds)}; "
+           f"{rule})")
     return fixed, reps, Correction("grader-error", True, why), warnings
 
 
@@ -425,6 +443,8 @@ def predict(specs: Sequence[BehaviorSpec], observed: Sequence[Verdict],
                         "define; review with the rubric you predict with "
                         f"({', '.join(sorted(known))}).")
     groups = [_by_behavior(v) for v in (observed, baseline, candidate)]
+    # one review grades every behaviour with one grader: pool its errors across them
+    review = pool_reviews(review or {})
     out: dict[str, Prediction] = {}
     for spec in specs:
         units = [units_from_verdicts(g.get(spec.id, []), spec.id, spec.per) for g in groups]
