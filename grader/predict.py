@@ -5,8 +5,8 @@ carries every known source of error, and say which corrections were applied and 
                 × simulated candidate rate / simulated baseline rate   (same prefixes)
 
 corrected, when the inputs allow, for the deployment mix (`grader.mix`), the grader's measured
-error (`grader.grader_error`, pooled across the review's behaviours by
-`grader.grader_error_pool`) and the simulation's own error on earlier releases
+error (`grader.review_accuracy`, pooled across the review's behaviours by
+`grader.review_accuracy_pool`) and the simulation's own error on earlier releases
 (`grader.calibration_history`); zeros are handled by `grader.predict_anchor`. The interval is a
 cluster bootstrap that resamples sessions *jointly* for the observed corpus and both runs (a
 session that tempts every model moves all three rates together), seeded per behavior, so the
@@ -42,16 +42,16 @@ from grader.estimate import (
     units_from_verdicts,
 )
 from grader.gate import BehaviorSpec, check_paired
-from grader.grader_error import (
+from grader.intervals import upper_bound
+from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened
+from grader.predict_counts import Anchor, small_count_widened
+from grader.review_accuracy import (
     MIN_ERRORS,
     ReviewAccuracy,
     constrained_mean,
     pool_reviews,
     rogan_gladen,
 )
-from grader.intervals import upper_bound
-from grader.predict_anchor import Mode, Rates, choose_mode, combine, ratio, zero_widened
-from grader.predict_counts import Anchor, small_count_widened
 from grader.verdict import Verdict
 
 Direction = Literal["up", "down", "no detectable change"]

@@ -17,9 +17,9 @@ from recorder.errors import UsageError
 if TYPE_CHECKING:
     from grader.calibration_history import CalibrationHistory
     from grader.gate import BehaviorSpec
-    from grader.grader_error import ReviewAccuracy
     from grader.policy import Policy
     from grader.predict import PredictionResult
+    from grader.review_accuracy import ReviewAccuracy
     from grader.rubric import Rubric
     from grader.verdict import Verdict
 
@@ -48,7 +48,7 @@ def load_prediction_inputs(review: str | None, review_key: str | None, history: 
                                       list[str]]:
     """The review's accuracies, the calibration history and warnings about them."""
     from grader.calibration_history import load_history
-    from grader.grader_error import load_review
+    from grader.review_accuracy import load_review
 
     warnings: list[str] = []
     accuracies: dict[str, ReviewAccuracy] = {}
