@@ -15,7 +15,7 @@ rebuilding sens and spec from the weighted strata in every draw; the prediction 
 draw per bootstrap replicate, so its interval carries the review's uncertainty.
 
 A review of several behaviours measures one grader, so `pool_reviews` pools each kind of error
-across them and shrinks every behaviour toward the pool (`grader.grader_error_pool`); a pooled
+across them and shrinks every behaviour toward the pool (`grader.review_accuracy_pool`); a pooled
 review then corrects both kinds or neither (`ReviewAccuracy.corrects_both`), and the prediction
 takes each corrected rate as the mean of its replicates in [0, 1] (`constrained_mean`) rather
 than the clamped inversion.
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.grader_error_pool import KindPool, kind_pools
+from grader.review_accuracy_pool import KindPool, kind_pools
 
 MIN_REVIEWED = 20
 """Fewer human-positive or human-negative reviewed items than this: too small to trust."""
@@ -246,7 +246,7 @@ def _exposures(acc: ReviewAccuracy) -> tuple[float, float]:
 
 def pool_reviews(accuracies: Mapping[str, ReviewAccuracy]) -> dict[str, ReviewAccuracy]:
     """Every behaviour's accuracy with its miss and false-alarm rates pooled across the review
-    and shrunk toward the pool by empirical Bayes (`grader.grader_error_pool`). A review of a
+    and shrunk toward the pool by empirical Bayes (`grader.review_accuracy_pool`). A review of a
     single behaviour, or one in which a kind has no exposure, is returned as it is."""
     exp = {b: _exposures(a) for b, a in accuracies.items()}
     if len(accuracies) < 2:

@@ -28,7 +28,7 @@ What it assumes: one grader's error rates differ between behaviours by no more t
 shows (the marginal likelihood measures that spread, and a behaviour whose own events disagree
 with the pool keeps more of its own); the rates are small (a Poisson count of rare errors).
 
->>> pooled = grader.grader_error.pool_reviews({"a": acc_a, "b": acc_b})  # doctest: +SKIP
+>>> pooled = grader.review_accuracy.pool_reviews({"a": acc_a, "b": acc_b})  # doctest: +SKIP
 >>> pooled["a"].point()                                            # (sensitivity, specificity)
 """
 

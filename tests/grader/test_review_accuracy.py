@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from predict_factories import synthetic
 
 from grader.gate import BehaviorSpec
-from grader.grader_error import ReviewAccuracy, load_review, rogan_gladen
 from grader.predict import predict_behavior
+from grader.review_accuracy import ReviewAccuracy, load_review, rogan_gladen
+from grader.testing import synthetic
 
 
 def test_recovers_the_true_rate_from_a_known_error_grader() -> None:

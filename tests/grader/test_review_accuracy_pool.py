@@ -10,9 +10,9 @@ import pytest
 from predict_factories import synthetic
 
 from grader.gate import BehaviorSpec
-from grader.grader_error import ReviewAccuracy, constrained_mean, pool_reviews, rogan_gladen
-from grader.grader_error_pool import kind_pools
 from grader.predict import predict_behavior
+from grader.review_accuracy import ReviewAccuracy, constrained_mean, pool_reviews, rogan_gladen
+from grader.review_accuracy_pool import kind_pools
 
 SENS, SPEC = 0.88, 0.997
 PREVALENCE = (0.005, 0.01, 0.02, 0.03, 0.05, 0.08)
