@@ -39,34 +39,24 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from replayer.testing.synthetic_sessions import support_corpus, write_corpus  # noqa: E402
+from bench.replay_setup import (  # noqa: E402
+    children_cpu,
+    run_replay,
+    start_fake_model,
+    write_corpora,
+)
 
-TURNS_PER_SESSION = 10
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def start_server(latency: float, root: Path) -> tuple[subprocess.Popen[str], str]:
-    """The fake model from the source tree at `root`; returns the process and its OpenAI URL."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "replayer.testing.fake_model", "--policy",
-                             "constant", "--latency", str(latency)], stdout=subprocess.PIPE,
-                            text=True, env=env, cwd=root)
-    assert proc.stdout is not None
-    info = json.loads(proc.stdout.readline())
-    return proc, info["openai_url"]
 
 
 def process_cpu(pid: int) -> float:
@@ -75,27 +65,13 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_once(url: str, server_pid: int, corpus: str, out: str, concurrency: int,
              extra: list[str]) -> dict[str, Any]:
     """One `deploysim replay` command, end to end."""
-    cli = os.path.join(os.path.dirname(sys.executable), "deploysim")
     load = os.getloadavg()[0]
-    server0, cpu0, t0 = process_cpu(server_pid), children_cpu(), time.monotonic()
-    proc = subprocess.run([cli, "replay", corpus, "--model", "sim-candidate", "--base-url", url,
-                           "--out", out, "--concurrency", str(concurrency), "--progress", "off",
-                           "--json", *extra], capture_output=True, text=True,
-                          env={**os.environ, "OPENAI_API_KEY": "sim"})
-    wall = time.monotonic() - t0
+    server0, cpu0 = process_cpu(server_pid), children_cpu()
+    summary, wall = run_replay(url, corpus, out, concurrency, extra)
     cpu, server = children_cpu() - cpu0, process_cpu(server_pid) - server0
-    if proc.returncode != 0:
-        raise SystemExit(f"deploysim replay failed ({proc.returncode}): {proc.stderr.strip()}")
-    summary = json.loads(proc.stdout)
-    assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
     turns = summary["written"]
     return {"turns": turns, "wall_s": wall, "turns_per_s": turns / wall,
             "run_turns_per_s": turns / summary["run_s"], "cpu_s": cpu,
@@ -124,12 +100,8 @@ def main() -> None:
     roots = [("this tree", ROOT)] + [(n, Path(r).resolve()) for n, _, r in
                                      (s.partition("=") for s in args.server)]
     tmp = tempfile.mkdtemp(prefix="dsim-endpoint-")
-    sessions = max(1, args.turns // TURNS_PER_SESSION)
-    corpus = write_corpus(os.path.join(tmp, "corpus", "rec.cassette"),
-                          support_corpus([TURNS_PER_SESSION] * sessions))
-    warm = write_corpus(os.path.join(tmp, "warm", "rec.cassette"),
-                        support_corpus([TURNS_PER_SESSION] * 4))
-    servers = [(name, *start_server(args.latency, root)) for name, root in roots]
+    corpus, warm = write_corpora(tmp, args.turns)
+    servers = [(name, *start_fake_model(args.latency, root)) for name, root in roots]
     cells = [(s, v) for s in servers for v in variants]
     results: dict[str, list[dict[str, Any]]] = {}
     counter = iter(range(1_000_000))

@@ -42,9 +42,7 @@ import asyncio
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,24 +52,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import aiohttp
 
+from bench.replay_setup import children_cpu, run_replay, start_fake_model, write_corpora
 from recorder.session import ContentPart, Message
 from replayer.replay import replay
 from replayer.replay_config import ReplayConfig
-from replayer.testing.synthetic_sessions import support_corpus, write_corpus
 from replayer.wire import openai_chat
 from runtime.event_loop import loop_name
 from runtime.event_loop import run as aio_run
-
-TURNS_PER_SESSION = 10
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "replayer.testing.fake_model", "--policy",
-                             "constant", "--latency", str(latency)], stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    info = json.loads(proc.stdout.readline())
-    return proc, info["openai_url"]
 
 
 async def bare(url: str, corpus: str, concurrency: int) -> dict[str, Any]:
@@ -120,25 +107,12 @@ class InProcessFactory:
         return InProcessModel(self.latency)
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_cli(url: str, corpus: str, out: str, concurrency: int) -> dict[str, Any]:
     """The whole `deploysim replay` command as a user runs it (interpreter start-up, imports
     and all): its wall time and the CPU of it and its children."""
-    cli = os.path.join(os.path.dirname(sys.executable), "deploysim")
-    children, t0 = _children_cpu(), time.monotonic()
-    proc = subprocess.run([cli, "replay", corpus, "--model", "sim-candidate", "--base-url", url,
-                           "--out", out, "--concurrency", str(concurrency), "--progress",
-                           "off", "--json"],
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, "OPENAI_API_KEY": "sim"})
-    wall = time.monotonic() - t0
-    summary = json.loads(proc.stdout)
-    assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
-    return {"command_s": wall, "command_cpu_s": _children_cpu() - children,
+    children = children_cpu()
+    summary, wall = run_replay(url, corpus, out, concurrency)
+    return {"command_s": wall, "command_cpu_s": children_cpu() - children,
             "command_turns_per_s": summary["written"] / wall}
 
 
@@ -148,10 +122,10 @@ def run_deploysim(url: str, corpus: str, out: str, concurrency: int, executor: s
                           concurrency=concurrency, executor=executor,
                           ray_workers=workers if executor == "ray" else None)
     factory = InProcessFactory(in_process) if in_process is not None else None
-    cpu, children, t0 = time.process_time(), _children_cpu(), time.monotonic()
+    cpu, children, t0 = time.process_time(), children_cpu(), time.monotonic()
     summary = aio_run(replay(config, progress_mode="off", client_factory=factory))
     whole = time.monotonic() - t0
-    whole_cpu = time.process_time() - cpu + _children_cpu() - children
+    whole_cpu = time.process_time() - cpu + children_cpu() - children
     assert summary["counts"]["errors"] == 0, summary["errors_by_reason"]
     return {"turns": summary["written"], "wall_s": summary["run_s"],
             "cpu_s": summary["cpu_s"] + summary["coordinator_cpu_s"], "whole_s": whole,
@@ -170,12 +144,8 @@ def main() -> None:
     ray_workers = args.ray_workers
     ideal = args.concurrency / args.latency
     tmp = tempfile.mkdtemp(prefix="dsim-bench-")
-    sessions = max(1, args.turns // TURNS_PER_SESSION)
-    corpus = write_corpus(os.path.join(tmp, "corpus", "rec.cassette"),
-                          support_corpus([TURNS_PER_SESSION] * sessions))
-    warm = write_corpus(os.path.join(tmp, "warm", "rec.cassette"),
-                        support_corpus([TURNS_PER_SESSION] * 4))
-    server, url = start_server(args.latency)
+    corpus, warm = write_corpora(tmp, args.turns)
+    server, url = start_fake_model(args.latency)
     ray_ok = not args.no_ray
     if ray_ok:
         try:

@@ -11,7 +11,9 @@ recorded HTTP interactions in order, deploysim stubs vs VCR.py.
    dicts with their keys in another order than recorded, drawn uniformly from the index):
    - lookup — what the index does (`StubIndex.lookup_call`): the tool, the canonical key of
      the arguments, and the recorded responses for it in recorded order, the replayed
-     session's own first (provenance `session` or `exact`). The issue's "exact lookups/s".
+     session's own first (provenance `session` or `exact`). An in-process micro figure:
+     its target (200k/s on a 1M-call index) is retired (issue 19), the end-to-end figures
+     are the replay proxy's (`bench/serve.py`) and the replayer's.
    - answer — what the replayer and `deploysim serve` call for every recorded call
      (`StubEngine.answer(ToolQuery)`): the lookup, then the repeat position, the row
      unpacked and rendered as the transport's answer (`StubAnswer`: the model-visible

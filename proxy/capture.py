@@ -7,7 +7,7 @@ conversion then surfaces as a counted record error instead of an error seen by t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +15,31 @@ from recorder.exchange import Exchange, Header, HttpRequest, HttpResponse, Strea
 
 RawHeader = tuple[bytes | str, bytes | str]
 """A header as the transport gave it: bytes from aiohttp or mitmproxy, str from elsewhere."""
+DEFAULT_MAX_CAPTURE = 32 * 1024 * 1024
+"""Bytes of one body kept for the cassette; the traffic itself is never cut."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureOptions:
+    """What every recording edge (the gateway's forwarder, the mitmproxy addon) reads from a
+    request into its capture, and how much of a body it keeps."""
+
+    session_header: str = "X-Deploysim-Session"
+    """Names the session a request belongs to (the recorder threads by it)."""
+    segment_header: str = "X-Deploysim-Segment"
+    """Its value becomes the capture's `segment` label."""
+    max_capture: int = DEFAULT_MAX_CAPTURE
+    """Bytes of one body kept for the cassette; the traffic itself is never cut."""
+
+    def session_hint(self, headers: Mapping[str, str]) -> str | None:
+        return headers.get(self.session_header)
+
+    def labels(self, headers: Mapping[str, str], labels: dict[str, str]) -> dict[str, str]:
+        """`labels` (the edge's own) plus the request's segment, when it names one."""
+        segment = headers.get(self.segment_header)
+        if segment is not None:
+            labels["segment"] = segment
+        return labels
 
 
 @dataclass(slots=True)
@@ -42,6 +67,11 @@ class Capture:
     session_hint: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    def truncated(self, what: str, limit: int) -> None:
+        """Note that only the first `limit` bytes of the `what` ("request", "response") body
+        were kept."""
+        self.problems.append(f"{what} body over {limit} bytes; only the first part was recorded")
 
     def to_exchange(self, exchange_id: str) -> Exchange:
         """The cassette record for this capture (not yet redacted)."""

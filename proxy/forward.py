@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from proxy.capture import Capture
+from proxy.capture import Capture, CaptureOptions
 from proxy.metrics import Metrics
 from proxy.routes import Mode, Route
 from proxy.sink import Sink
@@ -51,8 +51,6 @@ SHUTDOWN_ERROR = "proxy_shutdown: the recorder stopped mid-response"
 SMALL_BODY = 64 * 1024
 """Sized response bodies up to this many bytes are read whole and sent in one write; larger
 ones (and every stream) are relayed chunk by chunk as they arrive."""
-DEFAULT_MAX_CAPTURE = 32 * 1024 * 1024
-"""Bytes of one body kept for the cassette; the traffic itself is never cut."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +76,12 @@ class Forwarder:
         *,
         sink: Sink | None,
         metrics: Metrics,
-        session_header: str = "X-Deploysim-Session",
-        segment_header: str = "X-Deploysim-Segment",
-        max_capture: int = DEFAULT_MAX_CAPTURE,
+        options: CaptureOptions = CaptureOptions(),
     ) -> None:
         self.client = client
         self.sink = sink
         self.metrics = metrics
-        self.session_header = session_header
-        self.segment_header = segment_header
-        self.max_capture = max_capture
+        self.options = options
 
     async def start(self, gateway: Gateway) -> None:
         """Nothing to set up: the forwarder is built by the gateway with everything it needs."""
@@ -162,27 +156,24 @@ class Forwarder:
             # lets the recorder name HTTP tool calls by the path the agent called under its
             # route (`GET /customers/1`), not the upstream's full path (`GET /crm/customers/1`)
             lab.setdefault(UPSTREAM_PATH_LABEL, route.upstream_path)
-        segment = hdrs.get(self.segment_header)
-        if segment is not None:
-            lab["segment"] = segment
         return Capture(
             method=request.method, url=url, started_at=started,
             request_headers=request.raw_headers, route=route.name,
-            session_hint=hdrs.get(self.session_header), labels=lab,
+            session_hint=self.options.session_hint(hdrs),
+            labels=self.options.labels(hdrs, lab),
         )
 
     async def _stream_body(self, request: web.Request, cap: Capture | None) -> AsyncIterator[bytes]:
         kept = bytearray()
         async for data in request.content.iter_any():
             self.metrics.bytes_in += len(data)
-            if cap is not None and len(kept) < self.max_capture:
-                kept += data[: self.max_capture - len(kept)]
+            if cap is not None and len(kept) < self.options.max_capture:
+                kept += data[: self.options.max_capture - len(kept)]
             yield data
         if cap is not None:
             cap.request_body = bytes(kept)
-            if len(kept) >= self.max_capture:
-                cap.problems.append(f"request body over {self.max_capture} bytes; only the "
-                                    "first part was recorded")
+            if len(kept) >= self.options.max_capture:
+                cap.truncated("request", self.options.max_capture)
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse,
                      cap: Capture | None, t0: float, route: Route, url: str) -> web.StreamResponse:
@@ -201,12 +192,12 @@ class Forwarder:
             _response_started(cap, upstream)
             chunks = cap.chunks = []
         await resp.prepare(request)
-        metrics = self.metrics
+        metrics, limit = self.metrics, self.options.max_capture
         try:
             async for data in upstream.content.iter_any():
                 await resp.write(data)
                 metrics.bytes_out += len(data)
-                if chunks is not None and kept < self.max_capture:
+                if chunks is not None and kept < limit:
                     chunks.append(((time.perf_counter() - t0) * 1000.0, data))
                     kept += len(data)
         except ConnectionResetError as exc:  # aiohttp's ClientConnectionResetError is one
@@ -222,9 +213,8 @@ class Forwarder:
             await self._broken(request, cap, t0, exc)
             return resp
         if cap is not None:
-            if kept >= self.max_capture:
-                cap.problems.append(f"response body over {self.max_capture} bytes; only the "
-                                    "first part was recorded")
+            if kept >= limit:
+                cap.truncated("response", limit)
             if not streamed and chunks is not None:
                 cap.response_body = b"".join(d for _, d in chunks)
                 cap.chunks = None
@@ -260,10 +250,9 @@ class Forwarder:
         resp.body = data  # after the headers: keeps the upstream's own Content-Length
         self.metrics.bytes_out += len(data)
         if cap is not None:
-            cap.response_body = data[: self.max_capture]
-            if len(data) > self.max_capture:
-                cap.problems.append(f"response body over {self.max_capture} bytes; only the "
-                                    "first part was recorded")
+            cap.response_body = data[: self.options.max_capture]
+            if len(data) > self.options.max_capture:
+                cap.truncated("response", self.options.max_capture)
         # the sink gets the capture once the client has the whole answer (as in `_relay`)
         try:
             await resp.prepare(request)

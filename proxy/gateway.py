@@ -26,8 +26,9 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from proxy.capture import DEFAULT_MAX_CAPTURE, CaptureOptions
 from proxy.errors import BadListen
-from proxy.forward import DEFAULT_MAX_CAPTURE, Forwarder, Timeouts
+from proxy.forward import Forwarder, Timeouts
 from proxy.metrics import Metrics
 from proxy.routes import RESERVED_PREFIX, Mode, Route, check_routes, split_path
 from proxy.sink import Sink
@@ -134,10 +135,9 @@ class Gateway:
             max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE,
             max_headers=MAX_HEADERS,
         )
+        options = CaptureOptions(self.session_header, self.segment_header, self.max_capture)
         self.forwarder = Forwarder(self.client, sink=self.sink, metrics=self.metrics,
-                                   session_header=self.session_header,
-                                   segment_header=self.segment_header,
-                                   max_capture=self.max_capture)
+                                   options=options)
         for handler in self._handlers():
             await handler.start(self)
         self._runner = web.AppRunner(

@@ -19,8 +19,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from proxy.capture import Capture
-from proxy.forward import DEFAULT_MAX_CAPTURE
+from proxy.capture import Capture, CaptureOptions
 from proxy.metrics import Metrics
 from proxy.sink import Sink
 
@@ -40,16 +39,11 @@ class RecordAddon:
         self,
         sink: Sink | None,
         metrics: Metrics,
-        *,
-        session_header: str = "X-Deploysim-Session",
-        segment_header: str = "X-Deploysim-Segment",
-        max_capture: int = DEFAULT_MAX_CAPTURE,
+        options: CaptureOptions = CaptureOptions(),
     ) -> None:
         self.sink = sink
         self.metrics = metrics
-        self.session_header = session_header
-        self.segment_header = segment_header
-        self.max_capture = max_capture
+        self.options = options
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         flow.metadata[_T0] = time.perf_counter()
@@ -66,18 +60,14 @@ class RecordAddon:
         if self.sink is None:
             return
         req = flow.request
-        labels = {"capture": "mitm"}
-        segment = req.headers.get(self.segment_header)
-        if segment is not None:
-            labels["segment"] = segment
         flow.metadata[_CAP] = Capture(
             method=req.method,
             url=req.url,
             started_at=req.timestamp_start,
             request_headers=req.headers.fields,
             request_body=req.raw_content or b"",
-            session_hint=req.headers.get(self.session_header),
-            labels=labels,
+            session_hint=self.options.session_hint(req.headers),
+            labels=self.options.labels(req.headers, {"capture": "mitm"}),
         )
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -90,7 +80,7 @@ class RecordAddon:
         t0: float = flow.metadata.get(_T0, time.perf_counter())
         metrics = self.metrics
         chunks: list[tuple[float, bytes]] = []
-        limit = self.max_capture
+        limit = self.options.max_capture
         kept = 0
         if cap is not None:
             cap.status = flow.response.status_code
@@ -107,8 +97,7 @@ class RecordAddon:
                     chunks.append(((time.perf_counter() - t0) * 1000.0, data))
                     kept += len(data)
                     if kept >= limit:
-                        cap.problems.append(f"response body over {limit} bytes; only the "
-                                            "first part was recorded")
+                        cap.truncated("response", limit)
             return data
 
         flow.response.stream = tee

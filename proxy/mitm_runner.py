@@ -17,8 +17,8 @@ import logging
 import os
 from typing import Any
 
+from proxy.capture import DEFAULT_MAX_CAPTURE, CaptureOptions
 from proxy.errors import BadUpstream, ProxyError
-from proxy.forward import DEFAULT_MAX_CAPTURE
 from proxy.metrics import Metrics
 from proxy.sink import Sink
 from runtime.tasks import spawn
@@ -121,10 +121,8 @@ class MitmRecorder:
         ready = _Ready()
         master.addons.add(ready)
         if self.addon:
-            master.addons.add(RecordAddon(self.sink, self.metrics,
-                                          session_header=self.session_header,
-                                          segment_header=self.segment_header,
-                                          max_capture=self.max_capture))
+            capture = CaptureOptions(self.session_header, self.segment_header, self.max_capture)
+            master.addons.add(RecordAddon(self.sink, self.metrics, capture))
         update: dict[str, Any] = {
             "listen_host": self.listen[0], "listen_port": self.listen[1],
             "mode": [self.mode], "confdir": confdir, "ssl_insecure": self.ssl_insecure,

@@ -38,11 +38,9 @@ from proxy.replay.mcp_protocol import (
     PARSE_ERROR,
     McpCallContext,
     McpResponder,
-    check_modern_envelope,
     error,
-    is_modern,
-    request_version,
     route_replies,
+    speaks_modern,
 )
 from proxy.replay.run_capture import PRODUCER, SERVED_LABEL, RunCapture
 from proxy.replay.serve_config import load_stubs, run_id_of
@@ -103,19 +101,9 @@ class StdioReplay:
             docs: list[Any] = [error(None, PARSE_ERROR, f"Parse error: {exc}")]
             served = []
         else:
-            messages = doc if isinstance(doc, list) else [doc]
-            first = messages[0] if messages else None
-            modern = isinstance(first, dict) and is_modern(request_version(first))
-            ctx = McpCallContext(self.binding, modern)
-            replies: list[dict[str, Any]] = []
-            for msg in messages:
-                reply = None
-                if modern and isinstance(msg, dict) and "method" in msg and "id" in msg:
-                    reply = check_modern_envelope(msg, None)
-                if reply is None:
-                    reply = await self.responder.handle(msg, ctx)
-                if reply is not None:
-                    replies.append(reply)
+            ctx = McpCallContext(self.binding, speaks_modern(doc))
+            replies = await self.responder.handle_all(doc if isinstance(doc, list) else [doc],
+                                                      ctx, None)
             served = ctx.served
             docs = [replies] if isinstance(doc, list) and replies else list(replies)
         out = b"".join(json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

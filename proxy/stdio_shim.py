@@ -32,8 +32,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.capture import Capture
-from proxy.forward import DEFAULT_MAX_CAPTURE
+from proxy.capture import DEFAULT_MAX_CAPTURE, Capture
 from proxy.metrics import Metrics
 from proxy.sink import Sink
 from proxy.stdio_io import READ_SIZE, open_stdio

@@ -206,24 +206,36 @@ def _assignment_finder(full: re.Pattern[bytes], name: frozenset[int]) -> MakeFin
     return make
 
 
-def _word_finder(full: re.Pattern[bytes], starts: tuple[bytes, ...]) -> MakeFinder:
-    """A match starts where one of `starts` occurs (case-insensitively)."""
+def _anchored_finder(full: re.Pattern[bytes], anchors: tuple[bytes, ...],
+                     starts: Callable[[bytes, int, int], tuple[int, ...]]) -> MakeFinder:
+    """A match starts at one of `starts(data, pos, at)` for an occurrence `at` (at or after
+    `pos`) of one of `anchors` (case-insensitively). Occurrences come in order and their starts
+    never go back, so a start already tried (and failed) is skipped."""
 
     def make(text: _Text) -> Finder:
-        occurrences = _Occurrences(text, starts)
+        occurrences = _Occurrences(text, anchors)
 
         def find(data: bytes, pos: int) -> re.Match[bytes] | None:
             at = occurrences.first(pos)
+            tried = -1
             while at >= 0:
-                m = full.match(data, at)
-                if m is not None:
-                    return m
+                for start in starts(data, pos, at):
+                    if start > tried:
+                        tried = start
+                        m = full.match(data, start)
+                        if m is not None:
+                            return m
                 at = occurrences.first(at + 1)
             return None
 
         return find
 
     return make
+
+
+def _word_finder(full: re.Pattern[bytes], starts: tuple[bytes, ...]) -> MakeFinder:
+    """A match starts where one of `starts` occurs (case-insensitively)."""
+    return _anchored_finder(full, starts, lambda data, pos, at: (at,))
 
 
 def _field_finder(full: re.Pattern[bytes], inside: tuple[bytes, ...]) -> MakeFinder:
@@ -231,27 +243,13 @@ def _field_finder(full: re.Pattern[bytes], inside: tuple[bytes, ...]) -> MakeFin
     holding one of `inside`: so it starts at the last quote before such an occurrence, or at
     the backslash before that quote."""
 
-    def make(text: _Text) -> Finder:
-        occurrences = _Occurrences(text, inside)
+    def starts(data: bytes, pos: int, at: int) -> tuple[int, ...]:
+        quote = data.rfind(b'"', pos, at)
+        if quote < 0:
+            return ()
+        return (quote - 1, quote) if quote > pos else (quote,)
 
-        def find(data: bytes, pos: int) -> re.Match[bytes] | None:
-            at = occurrences.first(pos)
-            tried = -1
-            while at >= 0:
-                quote = data.rfind(b'"', pos, at)
-                if quote >= 0 and quote != tried:
-                    tried = quote
-                    for s in (quote - 1, quote):
-                        if s >= pos:
-                            m = full.match(data, s)
-                            if m is not None:
-                                return m
-                at = occurrences.first(at + 1)
-            return None
-
-        return find
-
-    return make
+    return _anchored_finder(full, inside, starts)
 
 
 def _finder(pattern: bytes) -> tuple[MakeFinder, _Hint | None]:

@@ -1,24 +1,45 @@
-"""Building answer objects from trusted parts without per-field machinery.
+"""How the stubs build the objects of an answer (`ToolResult`, `HttpReply`, `StubAnswer`) from
+parts they recorded or made themselves: the one fast twin left on the answer path (issue 19).
 
-Every exact answer builds a `ToolResult` (a pydantic model), a `StubAnswer` (a frozen
-dataclass) and, for HTTP tools, an `HttpReply`. `model_construct` walks every field's aliases
-and defaults, and a frozen dataclass's `__init__` sets each field through
-`object.__setattr__`; on the exact-answer path that was a third of the time. The builders here
-take a dict holding every field, in declaration order, and install it as the instance's
-`__dict__` in one step — the very state `model_construct(**values)` / `cls(**values)` leave
-(`tests/stubs/test_stub_construct.py` compares them field by field). Only for values the
-stubs made themselves: nothing is validated.
+    REFERENCE  through the models: `model_construct` (pydantic's constructor for trusted
+               data) and the dataclass's own `__init__`.
+    FAST       the same values installed as the instance's `__dict__` in one step — the very
+               state the reference leaves (tests/stubs/test_construct.py compares them
+               field by field), without `model_construct` walking every field's aliases and
+               defaults or a frozen dataclass setting each field through `object.__setattr__`.
+
+`BUILD` picks one, here and nowhere else: FAST, unless the environment variable
+`DEPLOYSIM_REFERENCE_PATHS` is set. Why it stays: without it the replay proxy
+(`bench/serve.py`) spent ~10% more CPU a request (docs/performance.md, "Removed fast paths").
+The tests in tests/stubs run against both (tests/stubs/conftest.py). A builder takes a dict
+holding every field of its class, in declaration order; nothing is validated.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
+from recorder.recorded_tool_call import HttpReply
+from recorder.session import ToolResult
+from stubs.api import StubAnswer
+
 _set = object.__setattr__
+
+
+@dataclass(frozen=True)
+class Builders:
+    """One way of building each answer object from a dict of its fields."""
+
+    name: str
+    result: Callable[[dict[str, Any]], ToolResult]
+    http: Callable[[dict[str, Any]], HttpReply]
+    answer: Callable[[dict[str, Any]], StubAnswer]
 
 
 def model_builder[M: BaseModel](cls: type[M]) -> Callable[[dict[str, Any]], M]:
@@ -57,3 +78,14 @@ def dataclass_builder[D](cls: type[D]) -> Callable[[dict[str, Any]], D]:
         return d
 
     return build
+
+
+REFERENCE = Builders("reference",
+                     result=lambda values: ToolResult.model_construct(**values),
+                     http=lambda values: HttpReply.model_construct(**values),
+                     answer=lambda values: StubAnswer(**values))
+FAST = Builders("fast", result=model_builder(ToolResult), http=model_builder(HttpReply),
+                answer=dataclass_builder(StubAnswer))
+
+BUILD = REFERENCE if os.environ.get("DEPLOYSIM_REFERENCE_PATHS") else FAST
+"""The builders every answer is made with (see the module docstring)."""

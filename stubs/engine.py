@@ -30,9 +30,9 @@ from stubs.index import Entry, StubIndex, ToolTable, first_row, tool_label
 from stubs.layers import Layers, Outcome
 from stubs.miss_policy import FALLBACKS
 from stubs.perturb import PerturbContext, Profile, load_profile, perturb
-from stubs.render import render, render_row, reply_of
+from stubs.render import render, reply_of
 from stubs.repeat import ONE_ROW, POLICIES
-from stubs.reply import Reply, unpack_fields
+from stubs.reply import Reply
 from stubs.stub_config import StubConfig
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,9 @@ class StubEngine(ToolAnswerer):
         self._stats: Counter[str] = Counter()
         self.live_calls: list[RecordedToolCall] = []
         """Calls answered by the live tool (miss = forward), for the caller to persist."""
-        if self.layers.history is not None and "simulate" in self.fallbacks:
-            # the simulator is shown each trajectory's earlier answers (`stubs.history`);
-            # only an engine that simulates pays for keeping them: the others keep `answer`,
-            # the exact path bench/stubs.py measures, as it is
-            self.answer = self._answer_and_remember  # type: ignore[method-assign]
+        self._history = self.layers.history if "simulate" in self.fallbacks else None
+        """Where each trajectory's answers are kept for the simulator (`stubs.history`): only
+        an engine that simulates pays for keeping them."""
 
     # -- construction ---------------------------------------------------------------------
 
@@ -134,107 +132,74 @@ class StubEngine(ToolAnswerer):
 
     async def answer(self, query: ToolQuery) -> StubAnswer:
         """Answer one tool call (never raises; see the module docstring)."""
-        stats = self._stats
         try:
-            answer = None if self.profile.rules else self._exact(query)
-            if answer is not None:  # exact or session: a provenance without parts
-                stats[answer.provenance] += 1
-                stats["calls"] += 1
-                return answer
             answer = await self._answer(query)
         except Exception as exc:  # a bug must not stop a replay: answer with a tool error
             log.exception("stub engine failed on %s", query.name)
-            stats["internal_errors"] += 1
+            self._stats["internal_errors"] += 1
             outcome = self.layers.miss(query, None, None, f"the stub engine failed ({exc})")
             answer = render(query.kind, outcome.reply, "miss",
                             diagnostics={**outcome.diagnostics, "error": repr(exc)})
-        base, *parts = answer.provenance.split("+")
-        stats[base] += 1
-        stats["calls"] += 1
-        if base == "miss":
-            stats["misses"] += 1
-        for part in parts:
-            stats[part] += 1
+        self._count(answer.provenance)
+        if self._history is not None:  # the simulator is shown what the trajectory was told
+            self._history.add(query, answer)
         return answer
-
-    async def _answer_and_remember(self, query: ToolQuery) -> StubAnswer:
-        """`answer`, keeping what the trajectory was told for the simulator."""
-        answer = await StubEngine.answer(self, query)
-        if self.layers.history is not None:
-            self.layers.history.add(query, answer)
-        return answer
-
-    def _exact(self, q: ToolQuery) -> StubAnswer | None:
-        """The answer when the call was recorded (provenance exact or session) and no profile
-        can perturb it, else None with nothing changed: `_answer`'s first branch without the
-        intermediate `Outcome` and `Reply` — the path most replayed calls take."""
-        args = q.arguments
-        if type(args) is not dict:
-            args, _ = parse_arguments(args)
-        index = self.index
-        session = q.session_id
-        table, _, found = index.lookup_call(q.kind, q.server, q.name, args, session)
-        if found is None or table is None:
-            return None
-        rows, provenance, entry = found
-        if type(entry) is int and table.config.repeat in ONE_ROW:
-            # a key recorded once: its one row answers every repeat under the built-in
-            # policies, so no repeat position is kept
-            row = entry
-        else:
-            slot = (q.trajectory_id or session or "", first_row(entry))
-            if provenance == "exact" and type(entry) is Entry:
-                rows = self._drawer.rows(slot, entry, q.call_index)
-            row = self._pick(slot, table, rows)
-        return render_row(q.kind, unpack_fields(index.blobs[row]), provenance)
 
     async def _answer(self, q: ToolQuery) -> StubAnswer:
+        """How an answer is made: the recording of this very call, else the fallbacks in
+        order, else the miss policy; then the profile's perturbations."""
         trajectory = q.trajectory_id or q.session_id or ""
         args, is_json = parse_arguments(q.arguments)
         table, key, found = self.index.lookup_call(q.kind, q.server, q.name, args, q.session_id)
         outcome: Outcome | None = None
-        if found is not None and table is not None:
-            rows, provenance, entry = found
-            slot = (trajectory, first_row(entry))
-            if provenance == "exact" and type(entry) is Entry:
-                rows = self._drawer.rows(slot, entry, q.call_index)
-            row = self._pick(slot, table, rows)
-            outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
-        if outcome is None and not is_json:
-            outcome = self.layers.miss(q, table, args, "the arguments are not valid JSON")
         key_text: str | None = None
-        if outcome is None:
+        if found is not None and table is not None:  # recorded: exact or session
+            rows, provenance, entry = found
+            row = self._choose((trajectory, first_row(entry)), table, rows, provenance, entry,
+                               q.call_index)
+            if not self.profile.rules:  # nothing to perturb: the recording is the answer
+                return render(q.kind, self.index.row(row), provenance)
+            outcome = Outcome(Reply.from_row(self.index.row(row)), provenance, row=row)
+        elif not is_json:
+            outcome = self.layers.miss(q, table, args, "the arguments are not valid JSON")
+        else:
             key_text = self._key_text(table, args)
-            for layer in self.fallbacks:
-                outcome = await self.layers.run(layer, q, table, args, trajectory, key_text)
-                if outcome is not None:
-                    if outcome.key is not None and table is not None:
-                        near = self.index.lookup(table, outcome.key, q.session_id)
-                        if near is not None:  # a nearest hit follows the repeat policy too
-                            near_slot = (trajectory, table.number, key)
-                            near_rows, near_entry = near[0], table.table.get(outcome.key)
-                            if near[1] == "exact" and type(near_entry) is Entry:
-                                near_rows = self._drawer.rows(near_slot, near_entry,
-                                                              q.call_index)
-                            row = self._pick(near_slot, table, near_rows)
-                            outcome = outcome.with_row(self.index, row)
-                    break
+            outcome = await self._fallback(q, table, args, key, key_text, trajectory)
         if outcome is None:
-            if self.miss == "forward" and self.live is not None:
-                try:
-                    live = await self.live.answer(q)
-                except Exception as exc:  # the live tool is down: a miss that says so
-                    outcome = self.layers.miss(q, table, args, f"the live tool failed ({exc})")
-                else:
-                    self.live_calls.append(self.layers.as_recorded(q, live))
-                    outcome = Outcome(reply_of(live), "live")
-            else:
-                outcome = self.layers.miss(q, table, args, None)
+            outcome = await self._miss(q, table, args)
         if outcome.provenance == "miss" or not self.profile.rules:
             return render(q.kind, outcome.reply, outcome.provenance,
                           diagnostics=outcome.diagnostics)
         return self._perturbed(q, table, args, key, key_text or self._key_text(table, args),
                                trajectory, outcome)
+
+    async def _fallback(self, q: ToolQuery, table: ToolTable | None, args: Any, key: Hashable,
+                        key_text: str, trajectory: str) -> Outcome | None:
+        """The first fallback layer that answers, or None."""
+        for layer in self.fallbacks:
+            outcome = await self.layers.run(layer, q, table, args, trajectory, key_text)
+            if outcome is None:
+                continue
+            if outcome.key is not None and table is not None:
+                near = self.index.lookup(table, outcome.key, q.session_id)
+                if near is not None:  # a nearest hit follows the repeat policy too
+                    rows, provenance = near
+                    row = self._choose((trajectory, table.number, key), table, rows,
+                                       provenance, table.table[outcome.key], q.call_index)
+                    outcome = outcome.with_row(self.index, row)
+            return outcome
+        return None
+
+    async def _miss(self, q: ToolQuery, table: ToolTable | None, args: Any) -> Outcome:
+        """The miss policy: the live tool (forward), or a tool error with the near misses."""
+        if self.miss != "forward" or self.live is None:
+            return self.layers.miss(q, table, args, None)
+        try:
+            live = await self.live.answer(q)
+        except Exception as exc:  # the live tool is down: a miss that says so
+            return self.layers.miss(q, table, args, f"the live tool failed ({exc})")
+        self.live_calls.append(self.layers.as_recorded(q, live))
+        return Outcome(reply_of(live), "live")
 
     def _perturbed(self, q: ToolQuery, table: ToolTable | None, args: Any, key: Hashable,
                    key_text: str, trajectory: str, outcome: Outcome) -> StubAnswer:
@@ -259,10 +224,27 @@ class StubEngine(ToolAnswerer):
         return render(q.kind, applied.reply, provenance, delay_s=applied.delay_s,
                       timeout=applied.timeout, diagnostics=diagnostics)
 
-    def _pick(self, slot: tuple[Any, ...], table: ToolTable, rows: Sequence[int]) -> int:
+    def _choose(self, slot: tuple[Any, ...], table: ToolTable, rows: Sequence[int],
+                provenance: str, entry: int | Entry, call_index: int) -> int:
+        """Which recorded row answers: with every session's recordings to choose from
+        (`exact`), one drawn session's (`stubs.draw`); then the repeat policy's pick for how
+        often this trajectory asked before (`slot` names the call within the trajectory)."""
+        if isinstance(entry, int) and table.config.repeat in ONE_ROW:
+            return entry  # its one row answers every repeat: no repeat position to keep
+        if provenance == "exact" and isinstance(entry, Entry):
+            rows = self._drawer.rows(slot, entry, call_index)
         n = self._repeats.get(slot, 0)
         self._repeats[slot] = n + 1
         return POLICIES[table.config.repeat](rows, n)
+
+    def _count(self, provenance: str) -> None:
+        base, *parts = provenance.split("+")
+        self._stats[base] += 1
+        self._stats["calls"] += 1
+        if base == "miss":
+            self._stats["misses"] += 1
+        for part in parts:
+            self._stats[part] += 1
 
     @staticmethod
     def _key_text(table: ToolTable | None, args: Any) -> str:

@@ -5,9 +5,10 @@
                                                             the same split by session)
 
 A lookup of arguments sent in canonical form (most are) is one orjson dump and two dict
-probes; other arguments add one canonicalising walk. Rows are packed (`stubs.reply`) and
-unpacked only when they answer. `lookup_call` (a call as sent) and `lookup` (a key) prefer the
-replayed session's own recordings (provenance `session`) over the corpus-wide ones (`exact`).
+probes (`key_of`); other arguments add one canonicalising walk. Rows are packed (`stubs.reply`)
+and unpacked only when they answer. `lookup_call` (a call as sent) and `lookup` (a key) prefer
+the replayed session's own recordings (provenance `session`) over the corpus-wide ones
+(`exact`, `prefer_session`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import orjson
-
 from recorder.recorded_tool_call import RecordedToolCall, ToolKind
-from stubs.canonical import RAW_OPTIONS, Canonicalizer, nonfinite_as_null, parse_arguments
+from stubs.canonical import Canonicalizer, parse_arguments, raw_key
 from stubs.errors import UnknownTool
 from stubs.matchers import KeyFn, key_function
 from stubs.reply import Row, pack_call, unpack_row
@@ -76,15 +75,22 @@ class ToolTable:
         default = config.match_on == ("arguments",)
         self.key: Callable[[Any], Hashable] = canon.key if default else partial(keyfn, canon)
         self.raw = default and canon.raw_keys
-        self.nulls = False
-        """Whether some key's bytes hold `null`: only then can a dump of arguments holding a
-        NaN or an infinity (which orjson writes as null) equal a key."""
         self.table: dict[Hashable, int | Entry] = {}
         self.keys: list[Hashable] = []
         """Distinct keys in first-recorded order (the fallbacks read them in content order,
         `stubs.content_order`)."""
         self.rows: list[int] = []
         """Every row of the tool in recorded order."""
+
+    def key_of(self, arguments: Any) -> Hashable:
+        """`key(arguments)`, skipping the canonicalising walk when the arguments as sent are a
+        recorded key (`stubs.canonical.raw_key`): canonicalising is idempotent, so arguments
+        equal to a recorded canonical form are that form."""
+        if self.raw:
+            raw = raw_key(arguments)
+            if raw is not None and raw in self.table:
+                return raw
+        return self.key(arguments)
 
     def rows_of(self, key: Hashable) -> list[int]:
         """Every row recorded for a key, in recorded order."""
@@ -96,7 +102,7 @@ class ToolTable:
 
 def first_row(entry: int | Entry) -> int:
     """The first row recorded for a key: an int naming the key across the whole index."""
-    return entry if type(entry) is int else entry.rows[0]  # type: ignore[union-attr]
+    return entry if isinstance(entry, int) else entry.rows[0]
 
 
 Found = tuple[Sequence[int], str, int | Entry]
@@ -183,8 +189,6 @@ class StubIndex:
         self.row_index.append(index)
         args, _ = parse_arguments(arguments)
         key = table.key(args)
-        if type(key) is bytes and key.find(b"null") >= 0:
-            table.nulls = True
         found = table.table.get(key)
         if found is None:
             table.table[key] = row
@@ -254,15 +258,13 @@ class StubIndex:
     def prefer_session(self, e: int | Entry,
                        session: str | None) -> tuple[Sequence[int], str]:
         """An entry's rows for a replayed session: its own recordings (`session`) when it has
-        any, else every recording (`exact`). (`lookup_call` does the same inline.)"""
-        if type(e) is int:
+        any, else every recording (`exact`)."""
+        if isinstance(e, int):
             own = session is not None and self.row_session[e] == session
             return (e,), ("session" if own else "exact")
-        if session is not None:
-            rows = e.by_session.get(session)  # type: ignore[union-attr]
-            if rows:
-                return rows, "session"
-        return e.rows, "exact"  # type: ignore[union-attr]
+        if session is not None and e.by_session.get(session):
+            return e.by_session[session], "session"
+        return e.rows, "exact"
 
     def lookup_call(self, kind: str, server: str | None, name: str, arguments: Any,
                     session: str | None
@@ -270,46 +272,16 @@ class StubIndex:
         """A call as sent, looked up: (the tool's table or None, the key, and the rows
         answering it — the session's own (`session`) when it recorded the call, else every
         recording (`exact`) — with their provenance and the key's entry (`Found`), or None
-        when the call was never recorded).
-
-        The hot path of every exact answer, written flat: arguments sent in canonical form
-        (most) are dumped, probed and given their session's rows with no Python call between
-        (on this path calls and their tuples cost as much as the work); only a tool known by
-        another name (`find`) or arguments that need the canonicalising walk (`table.key`) take
-        a call. `prefer_session` and `raw_key` say the same at length: keep them in step."""
-        table = self._by_id.get((kind, server, name))
+        when the call was never recorded)."""
+        table = self.find(kind, server, name)
         if table is None:
-            table = self.find(kind, server, name)
-            if table is None:
-                return None, None, None
-        e: int | Entry | None = None
-        key: Hashable = None
-        if table.raw:
-            # arguments as sent that are a recorded key are that key (`stubs.canonical`);
-            # any others, canonical or not, take the walk. `raw_key` spelled out so that its
-            # NaN check runs only on a hit in a table where it can matter
-            try:
-                raw = orjson.dumps(arguments, option=RAW_OPTIONS)
-            except TypeError:
-                pass
-            else:
-                e = table.table.get(raw)
-                if e is not None and table.nulls and nonfinite_as_null(raw, arguments):
-                    e = None
-                key = raw
-        if e is None:
-            key = table.key(arguments)
-            e = table.table.get(key)
-            if e is None:
-                return table, key, None
-        if type(e) is int:
-            own = session is not None and self.row_session[e] == session
-            return table, key, ((e,), "session" if own else "exact", e)
-        if session is not None:
-            rows = e.by_session.get(session)  # type: ignore[union-attr]
-            if rows:
-                return table, key, (rows, "session", e)
-        return table, key, (e.rows, "exact", e)  # type: ignore[union-attr]
+            return None, None, None
+        key = table.key_of(arguments)
+        entry = table.table.get(key)
+        if entry is None:
+            return table, key, None
+        rows, provenance = self.prefer_session(entry, session)
+        return table, key, (rows, provenance, entry)
 
     def row(self, number: int) -> Row:
         """A row, unpacked."""

@@ -48,13 +48,8 @@ def pack_call(call: RecordedToolCall, tool: int) -> bytes:
 
 
 def unpack_row(blob: bytes) -> Row:
-    return Row(*unpack_fields(blob))
-
-
-def unpack_fields(blob: bytes) -> list[Any]:
-    """A packed row's fields in `Row` order, as a plain list (no `Row` built)."""
-    fields: list[Any] = codec.unpack(blob)
-    return fields
+    """A packed row back as the `Row` it was packed from."""
+    return Row(*codec.unpack(blob))
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,7 @@ async def play(http: aiohttp.ClientSession, ep: Endpoints, spec: SessionSpec, se
             for call in msg["tool_calls"]:
                 messages.append({"role": "tool", "tool_call_id": call["id"],
                                  "content": await _tool(http, ep, call, headers)})
-        text = next_message(spec, messages[start:], state, seed, said, react)
+        text = next_message(spec, messages[start:], state, seed, react)
     return said
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from deploysim.demo.server_process import ServerProcess
 from runtime.event_loop import run as aio_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,35 +48,11 @@ async def serve(spec: dict[str, Any]) -> None:
     await model.stop()
 
 
-class Servers:
-    """`with Servers(spec) as urls:` — the world's servers in a child process."""
-
-    def __init__(self, spec: dict[str, Any], log: Path) -> None:
-        self.spec, self.log = spec, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> dict[str, str]:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._logf = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.fidelity.server", json.dumps(self.spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._logf, cwd=ROOT)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"The world's servers did not start; see {self.log}.")
-        urls: dict[str, str] = json.loads(line)
-        return urls
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._logf.close()
+def servers(spec: dict[str, Any], log: Path) -> ServerProcess:
+    """`with servers(spec, log) as world:` — the world's servers in a child process, their
+    URLs in `world.urls`."""
+    return ServerProcess([sys.executable, "-m", "bench.fidelity.server", json.dumps(spec)], log,
+                         cwd=ROOT, name="The world's servers")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from bench.fidelity.measure import Unit, as_graded, grade, rate, replay
 from bench.fidelity.noisy_grader import write_rubric
 from bench.fidelity.params import BEHAVIORS, RELEASES, REVIEW_ITEMS, WorldConfig
 from bench.fidelity.scoring import MOVED, direction, score
-from bench.fidelity.server import ROOT, Servers
+from bench.fidelity.server import ROOT, servers
 from bench.fidelity.variants import eb_shrunk
 from bench.fidelity.windows import deploysim, env, record_window
 
@@ -47,9 +47,9 @@ def run_world(cfg: WorldConfig, out: Path, *, rollout: bool, noise: bool,
     res = WorldRun(cfg, out)
     t0 = time.perf_counter()
     spec = {"seed": cfg.seed + 1, "stochastic": cfg.switches.stochastic}
-    with Servers(spec, out / "logs" / "servers-replay.log") as urls, \
+    with servers(spec, out / "logs" / "servers-replay.log") as world, \
             ThreadPoolExecutor(4) as pool:
-        base = urls["model"] + "/v1"
+        base = world.urls["model"] + "/v1"
         pending: dict[str, Future[Graded]] = {}
 
         def replay_and_grade(corpus: Path, model: str, name: str, roll: bool) -> Graded:

@@ -15,8 +15,6 @@ import logging
 import multiprocessing
 import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,12 +25,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from deploysim.demo.agent import Agent, Endpoints
+from deploysim.demo.errors import DemoError
 from deploysim.demo.policies import CANDIDATE, DEPLOYED
+from deploysim.demo.record_process import deploysim_command, free_port, record_command, recording
+from deploysim.demo.server_process import ServerProcess
 from deploysim.demo.users import session_spec
-from recorder.errors import DeploysimError
 from runtime.event_loop import run as aio_run
 
 PROFILE = "hostile"
@@ -40,10 +38,6 @@ DEPLOYMENT_SEED = 1000
 """Added to the seed for the candidate's deployment window: other users than production's."""
 AGENT_CONCURRENCY = 16
 AGENT_PROCESSES = 2
-
-
-class DemoError(DeploysimError):
-    """A demo step failed; the message says which and where its log is."""
 
 
 @dataclass
@@ -108,17 +102,6 @@ class DemoResult:
         return self.out / "audit.sqlite"
 
 
-def _deploysim() -> list[str]:
-    exe = Path(sys.executable).with_name("deploysim")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "deploysim"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def example_policy() -> Path:
     return Path(str(resources.files("grader").joinpath("example_policy.toml")))
 
@@ -126,18 +109,6 @@ def example_policy() -> Path:
 def _quiet_logs() -> None:
     for name in ("httpx2", "httpx", "mcp", "uvicorn", "uvicorn.error", "openai"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with httpx2.AsyncClient(timeout=2) as http:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise DemoError(f"`deploysim record` exited early; see {log}.")
-            with contextlib.suppress(httpx2.HTTPError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise DemoError(f"`deploysim record` did not become healthy at {url}; see {log}.")
 
 
 def play_sessions(ep: Endpoints, seed: int, indices: list[int]) -> int:
@@ -161,78 +132,38 @@ def play_sessions(ep: Endpoints, seed: int, indices: list[int]) -> int:
     return aio_run(main())
 
 
-class World:
+class World(ServerProcess):
     """The simulated world (`python -m deploysim.demo.world`) running in its own process."""
 
     def __init__(self, log: Path, seed: int | None = None) -> None:
-        self.log = log
+        argv = [sys.executable, "-m", "deploysim.demo.world"]
+        super().__init__(argv + ([] if seed is None else ["--seed", str(seed)]), log)
         self.seed = seed
         """Seeds the models' sampling (None: deterministic models)."""
-        self.urls: dict[str, str] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> World:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._logf = open(self.log, "wb")
-        seed = [] if self.seed is None else ["--seed", str(self.seed)]
-        self._proc = subprocess.Popen([sys.executable, "-m", "deploysim.demo.world", *seed],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._logf)
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise DemoError(f"The simulated world did not start; see {self.log}.")
-        self.urls = json.loads(line)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-        self._logf.close()
 
 
 async def _record(res: DemoResult, world: World, n: int, seed: int,
                   say: Callable[[str], None], model: str = DEPLOYED.name,
                   corpus: Path | None = None) -> None:
-    port = _free_port()
-    gw = f"http://127.0.0.1:{port}"
+    port = free_port()
     corpus = corpus or res.production
-    cmd = [*_deploysim(), "record", "--listen", f"127.0.0.1:{port}",
-           "--out", str(corpus), "--upstream", f"llm={world.urls['model']}",
-           "--upstream", f"tools={world.urls['mcp']}", "--upstream", f"crm={world.urls['crm']}"]
-    res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+    cmd = record_command(port, corpus, {"llm": world.urls["model"], "tools": world.urls["mcp"],
+                                        "crm": world.urls["crm"]})
+    res.commands.append(shlex.join(["deploysim", *cmd[len(deploysim_command()):]]))
     log = res.out / "logs" / ("record.log" if corpus == res.production
                               else f"record-{corpus.name}.log")
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
-        try:
-            await _wait_healthy(f"{gw}/_deploysim/health", proc, log)
-            say(f"gateway {gw} fronts the simulated model, the MCP workspace server and "
-                "the CRM")
-            ep = Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm", model=model)
-            # The official SDKs cost more CPU than everything else here: the agents get two
-            # processes so the fleet, not one event loop, sets the pace.
-            loop = asyncio.get_running_loop()
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(AGENT_PROCESSES, mp_context=ctx) as pool:
-                await asyncio.gather(*(
-                    loop.run_in_executor(pool, play_sessions, ep, seed,
-                                         list(range(k, n, AGENT_PROCESSES)))
-                    for k in range(AGENT_PROCESSES)))
-        finally:
-            proc.send_signal(signal.SIGINT)  # flush, derive sessions, close cleanly
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise DemoError(f"`deploysim record` did not stop; see {log}.") from None
-    if proc.returncode not in (0, -signal.SIGINT, 130):
-        raise DemoError(f"`deploysim record` failed (exit {proc.returncode}); see {log}.")
+    async with recording(cmd, port, log) as gw:
+        say(f"gateway {gw} fronts the simulated model, the MCP workspace server and the CRM")
+        ep = Endpoints(f"{gw}/llm/v1", f"{gw}/tools", f"{gw}/crm", model=model)
+        # The official SDKs cost more CPU than everything else here: the agents get two
+        # processes so the fleet, not one event loop, sets the pace.
+        loop = asyncio.get_running_loop()
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(AGENT_PROCESSES, mp_context=ctx) as pool:
+            await asyncio.gather(*(
+                loop.run_in_executor(pool, play_sessions, ep, seed,
+                                     list(range(k, n, AGENT_PROCESSES)))
+                for k in range(AGENT_PROCESSES)))
 
 
 def _replay_cmd(res: DemoResult, out: Path, model: str, profile: str, base_url: str,
@@ -241,7 +172,7 @@ def _replay_cmd(res: DemoResult, out: Path, model: str, profile: str, base_url: 
     # never called (`curl ... --data-binary @.env`); no recording can answer it, and no
     # fallback may invent an answer. The model sees the tool's own error and the turn goes
     # on, so the call it made is graded; the misses are counted in each replay's summary.
-    return [*_deploysim(), "replay", str(res.production), "--model", model, "--base-url",
+    return [*deploysim_command(), "replay", str(res.production), "--model", model, "--base-url",
             base_url, "--api", "openai-chat", "--mode", "prefix", "--profile", profile,
             "--seed", str(seed), "--concurrency", "32", "--miss", "continue",
             "--out", str(out)]
@@ -258,7 +189,7 @@ async def _replay(res: DemoResult, world: World, seed: int, say: Callable[[str],
                                   ("candidate-unperturbed", res.candidate_unperturbed,
                                    CANDIDATE, "none")):
         cmd = _replay_cmd(res, out, t.name, profile, world.urls["model"] + "/v1", seed)
-        res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+        res.commands.append(shlex.join(["deploysim", *cmd[len(deploysim_command()):]]))
         log = res.out / "logs" / f"replay-{name}.log"
         with open(log, "wb") as logf:
             procs.append((name, log, await asyncio.create_subprocess_exec(
@@ -329,10 +260,7 @@ def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -
         t = time.perf_counter()
         aio_run(_record(res, world, sessions, seed, say))
         res.timings["record"] = time.perf_counter() - t
-        _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
-        res.sessions = res.recorded.get("sessions", 0)
-        say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
-            f"{res.recorded.get('tool_calls')} tool calls into {res.production}")
+        say(f"{inspect_production(res)} into {res.production}")
         # calibration's truth: the candidate deployed to other users, who react to it
         t = time.perf_counter()
         aio_run(_record(res, world, sessions, seed + DEPLOYMENT_SEED, lambda _: None,
@@ -344,13 +272,7 @@ def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -
         aio_run(_replay(res, world, seed, say))
         res.timings["replay"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
-                 "--policy", str(example_policy()), "--report", str(res.report),
-                 "--audit", str(res.audit), "--json"]
-    res.commands.append(shlex.join(["deploysim", *gate_args]))
-    res.gate_exit, res.gate = _cli_json(gate_args)
-    res.timings["gate"] = time.perf_counter() - t
+    gate_step(res)
 
     t = time.perf_counter()
     # each model's simulated rates (replayed unperturbed on production's prefixes) against what
@@ -364,6 +286,26 @@ def _run_demo(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -
     (out / "gate.json").write_text(json.dumps(res.gate, indent=2) + "\n")
     res.timings["calibrate"] = time.perf_counter() - t
     return res
+
+
+def inspect_production(res: DemoResult) -> str:
+    """Read back what was recorded into `res` (as `deploysim inspect`); says how much."""
+    _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
+    res.sessions = res.recorded.get("sessions", 0)
+    return (f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
+            f"{res.recorded.get('tool_calls')} tool calls")
+
+
+def gate_step(res: DemoResult) -> None:
+    """Gate the candidate's replay against the baseline's with the example policy, as the
+    user would (`deploysim gate`, the command kept in `res.commands`)."""
+    t = time.perf_counter()
+    gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
+                 "--policy", str(example_policy()), "--report", str(res.report),
+                 "--audit", str(res.audit), "--json"]
+    res.commands.append(shlex.join(["deploysim", *gate_args]))
+    res.gate_exit, res.gate = _cli_json(gate_args)
+    res.timings["gate"] = time.perf_counter() - t
 
 
 def serve_models(port: int, seed: int, ready: Callable[[str], None]) -> None:

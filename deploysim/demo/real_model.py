@@ -23,19 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploysim.demo.errors import DemoError
 from deploysim.demo.pipeline import (
     PROFILE,
-    DemoError,
     DemoResult,
     World,
-    _cli_json,
-    _deploysim,
     _record,
     _replay_cmd,
-    example_policy,
+    gate_step,
+    inspect_production,
     prepare,
     without_project_config,
 )
+from deploysim.demo.record_process import deploysim_command
 from deploysim.realmodel import (
     MODEL_NAME,
     PINNED,
@@ -113,7 +113,7 @@ def _replays(res: RealDemoResult, server: LocalModelServer, seed: int,
                "--concurrency", str(server.slots), "--max-steps", str(MAX_STEPS),
                # a cache of its own beside the run, not inside it (issue 22)
                "--cache-dir", str(res.out / "cache" / name), "--progress", "off"]
-        res.commands.append(shlex.join(["deploysim", *cmd[len(_deploysim()):]]))
+        res.commands.append(shlex.join(["deploysim", *cmd[len(deploysim_command()):]]))
         log = res.out / "logs" / f"replay-{name}.log"
         with open(log, "wb") as logf:
             started.append((name, setting, log, subprocess.Popen(
@@ -208,19 +208,10 @@ def _run(out: Path, sessions: int, seed: int, say: Callable[[str], None]) -> Rea
                                                           f"the real model ({LABEL})")),
                             model=MODEL_NAME))
             res.timings["record"] = time.perf_counter() - t
-        _code, res.recorded = _cli_json(["inspect", str(res.production), "--json"])
-        res.sessions = res.recorded.get("sessions", 0)
-        say(f"recorded {res.sessions} sessions, {res.recorded.get('turns')} turns, "
-            f"{res.recorded.get('tool_calls')} tool calls of the real agent [{LABEL}]")
+        say(f"{inspect_production(res)} of the real agent [{LABEL}]")
         _replays(res, server, seed, say)
         res.server_restarts = server.restarts
-    t = time.perf_counter()
-    gate_args = ["gate", "--baseline", str(res.baseline), "--candidate", str(res.candidate),
-                 "--policy", str(example_policy()), "--report", str(res.report),
-                 "--audit", str(res.audit), "--json"]
-    res.commands.append(shlex.join(["deploysim", *gate_args]))
-    res.gate_exit, res.gate = _cli_json(gate_args)
-    res.timings["gate"] = time.perf_counter() - t
+    gate_step(res)
     res.samples = _samples(res)
     _write_samples(res)
     return res

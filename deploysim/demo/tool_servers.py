@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import socket
 from typing import Any
 
 from aiohttp import web
 
 from deploysim.demo import workspace
+from deploysim.demo.record_process import free_port
 
 
 def mcp_server() -> Any:
@@ -61,12 +61,6 @@ def mcp_server() -> Any:
     return server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class McpHttpServer:
     """The MCP server over streamable HTTP, run by uvicorn inside this event loop."""
 
@@ -83,7 +77,7 @@ class McpHttpServer:
         import uvicorn
 
         app = mcp_server().streamable_http_app(json_response=True, stateless_http=True)
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
                                 access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)

@@ -123,6 +123,12 @@ def compile_step(step: StepPattern, kind_default: EventKind | None = None) -> Ma
 
     names: dict[str, bool] = {}  # tool names repeat: remember which ones match
 
+    def tool_matches(name: str) -> bool:
+        ok = names.get(name)
+        if ok is None:
+            ok = names[name] = tool is not None and tool.search(name) is not None
+        return ok
+
     plain = text is None and not_text is None and result is None and is_error is None
     if plain and not alts and arg_tests and len(arg_tests) == 1:
         # the most common step, a tool name and one argument predicate: the same tests as
@@ -132,12 +138,8 @@ def compile_step(step: StepPattern, kind_default: EventKind | None = None) -> Ma
         def tool_and_arg(ev: Event) -> str | None:
             if kind is not None and ev.kind != kind:
                 return None
-            if tool is not None:
-                ok = names.get(ev.name)
-                if ok is None:
-                    ok = names[ev.name] = tool.search(ev.name) is not None
-                if not ok:
-                    return None
+            if tool is not None and not tool_matches(ev.name):
+                return None
             return arg_test(ev)
 
         return tool_and_arg
@@ -159,12 +161,8 @@ def compile_step(step: StepPattern, kind_default: EventKind | None = None) -> Ma
         if kind is not None and ev.kind != kind:
             return None
         hit: str | None = None
-        if tool is not None:
-            ok = names.get(ev.name)
-            if ok is None:
-                ok = names[ev.name] = tool.search(ev.name) is not None
-            if not ok:
-                return None
+        if tool is not None and not tool_matches(ev.name):
+            return None
         if is_error is not None and ev.is_error != is_error:
             return None
         if text is not None:

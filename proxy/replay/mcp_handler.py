@@ -33,10 +33,9 @@ from proxy.replay.mcp_protocol import (
     PARSE_ERROR,
     McpCallContext,
     McpResponder,
-    check_modern_envelope,
     error,
     is_modern,
-    request_version,
+    speaks_modern,
 )
 from proxy.replay.run_capture import RunCapture, local_capture
 from proxy.request_body import decoded_body
@@ -121,10 +120,8 @@ class McpReplayHandler:
                                       json_body(failed), {}, [])
         responder = self.responders.get(route.name)
         assert responder is not None, f"no MCP responder for route {route.label}"
-        version = headers.get("mcp-protocol-version")
         first = doc[0] if isinstance(doc, list) and doc else doc
-        modern = is_modern(version) or (isinstance(first, dict)
-                                         and is_modern(request_version(first)))
+        modern = speaks_modern(doc, headers.get("mcp-protocol-version"))
         extra: dict[str, str] = {}
         sid: str | None = None
         if not modern:
@@ -138,16 +135,8 @@ class McpReplayHandler:
             if sid is not None:
                 extra[SESSION_HEADER] = sid
         ctx = McpCallContext(bind(headers.get(self.session_header), sid), modern)
-        messages = doc if isinstance(doc, list) else [doc]
-        replies: list[dict[str, Any]] = []
-        for msg in messages:
-            reply: dict[str, Any] | None = None
-            if modern and isinstance(msg, dict) and "method" in msg and "id" in msg:
-                reply = check_modern_envelope(msg, headers)
-            if reply is None:
-                reply = await responder.handle(msg, ctx)
-            if reply is not None:
-                replies.append(reply)
+        replies = await responder.handle_all(doc if isinstance(doc, list) else [doc], ctx,
+                                             headers)
         if not replies:
             return await self._finish(request, route, rest, body, started, t0, 202, b"", extra,
                                       ctx.served)

@@ -69,6 +69,14 @@ def request_version(msg: Mapping[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def speaks_modern(doc: Any, header_version: str | None = None) -> bool:
+    """Whether a JSON-RPC message or batch speaks 2026-07-28: by its `mcp-protocol-version`
+    header (HTTP) or by the version its first message names in `_meta`."""
+    first = doc[0] if isinstance(doc, list) and doc else doc
+    return is_modern(header_version) or (isinstance(first, dict)
+                                         and is_modern(request_version(first)))
+
+
 def ok(msg_id: Any, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": msg_id, "result": result}
 
@@ -222,6 +230,22 @@ class McpResponder:
         return out
 
     # -- dispatch -------------------------------------------------------------------------
+
+    async def handle_all(self, messages: list[Any], ctx: McpCallContext,
+                         headers: Mapping[str, str] | None) -> list[dict[str, Any]]:
+        """The replies to a message or batch, in order (notifications get none). A 2026-07-28
+        request passes the envelope checks first (`check_modern_envelope`; `headers` None on
+        stdio, which has no routing headers)."""
+        replies: list[dict[str, Any]] = []
+        for msg in messages:
+            reply: dict[str, Any] | None = None
+            if ctx.modern and isinstance(msg, dict) and "method" in msg and "id" in msg:
+                reply = check_modern_envelope(msg, headers)
+            if reply is None:
+                reply = await self.handle(msg, ctx)
+            if reply is not None:
+                replies.append(reply)
+        return replies
 
     async def handle(self, msg: Any, ctx: McpCallContext) -> dict[str, Any] | None:
         """The reply to one JSON-RPC message, or None (notifications, client responses)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.testing import serving
 from runtime.tasks import spawn
 
 CITIES = ("Paris", "Oslo", "Rome")
@@ -157,20 +158,6 @@ def crm_app() -> web.Application:
     app.router.add_get("/customers/{cid}", customer)
     app.router.add_post("/refunds", refund)
     return app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: web.Application) -> Any:
-    """Run an aiohttp app on 127.0.0.1:0; yields its base URL."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @dataclass

@@ -27,9 +27,8 @@ from recorder.importers import ImportResult
 from recorder.importers.chat_messages import conversation, text_of
 from recorder.importers.trace_helpers import (
     Calls,
-    ToolFact,
     as_obj,
-    json_records,
+    json_items,
     scalar_labels,
     timestamp,
     tool_defs,
@@ -65,15 +64,8 @@ def _kind(obj: dict[str, Any]) -> str:
 
 
 def _entries(path: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    for where, doc in json_records(path, WHAT):
-        if isinstance(doc, dict) and isinstance(doc.get("data"), list):
-            doc = doc["data"]
-        if isinstance(doc, list):
-            for i, item in enumerate(doc):
-                yield (f"item {i}" if where == "the file" else f"item {i} of {where}"), \
-                    item if isinstance(item, dict) else None
-        else:
-            yield where, doc if isinstance(doc, dict) else None
+    for where, item in json_items(path, WHAT, "data"):
+        yield where, item if isinstance(item, dict) else None
 
 
 def _usage(obs: dict[str, Any]) -> dict[str, int]:
@@ -181,10 +173,8 @@ def import_langfuse(path: str) -> ImportResult:
         elif kind == "TOOL":
             meta = as_obj(obs.get("metadata"))
             call_id = meta.get("tool_call_id") or meta.get("toolCallId")
-            calls.tools.append(ToolFact(
-                name=str(obs.get("name") or ""), group=group,
-                latency_ms=round((ended - started) * 1000, 3) if started and ended else None,
-                is_error=failed, call_id=str(call_id) if call_id else None, where=where))
+            calls.add_tool(str(obs.get("name") or ""), group=group, started=started,
+                           ended=ended, is_error=failed, call_id=call_id, where=where)
         elif kind not in _STRUCTURE:
             result.unmapped_item(f"{kind or 'untyped'} observation", where)
     result.sessions = calls.sessions(result)

@@ -29,9 +29,8 @@ from recorder.importers.chat_messages import conversation
 from recorder.importers.langfuse import outputs as logged_outputs
 from recorder.importers.trace_helpers import (
     Calls,
-    ToolFact,
     as_obj,
-    json_records,
+    json_items,
     scalar_labels,
     timestamp,
     tool_defs,
@@ -65,19 +64,13 @@ def _flatten(run: dict[str, Any], trace: str | None, parent: str | None
 
 
 def _runs(path: str) -> Iterator[tuple[str, Any]]:
-    for where, doc in json_records(path, WHAT):
-        if isinstance(doc, dict) and isinstance(doc.get("runs"), list):
-            doc = doc["runs"]
-        items = list(enumerate(doc)) if isinstance(doc, list) else [(None, doc)]
-        for i, item in items:
-            at = where if i is None else (f"item {i}" if where == "the file"
-                                          else f"item {i} of {where}")
-            if not isinstance(item, dict):
-                yield at, None
-                continue
-            for run in _flatten(item, item.get("trace_id"), None):
-                yield (at if run is item or run.get("id") == item.get("id")
-                       else f"{at} (run {run.get('id')})"), run
+    for at, item in json_items(path, WHAT, "runs"):
+        if not isinstance(item, dict):
+            yield at, None
+            continue
+        for run in _flatten(item, item.get("trace_id"), None):
+            yield (at if run is item or run.get("id") == item.get("id")
+                   else f"{at} (run {run.get('id')})"), run
 
 
 def _start(run: dict[str, Any]) -> float | None:
@@ -224,11 +217,10 @@ def import_langsmith(path: str) -> ImportResult:
             meta = as_obj(extra.get("metadata"))
             inputs = as_obj(run.get("inputs"))
             call_id = meta.get("tool_call_id") or inputs.get("tool_call_id")
-            calls.tools.append(ToolFact(
-                name=str(run.get("name") or ""), group=_group(run, traces),
-                latency_ms=round((ended - started) * 1000, 3) if started and ended else None,
-                is_error=bool(run.get("error")) or run.get("status") == "error",
-                call_id=str(call_id) if call_id else None, where=where))
+            calls.add_tool(str(run.get("name") or ""), group=_group(run, traces),
+                           started=started, ended=ended,
+                           is_error=bool(run.get("error")) or run.get("status") == "error",
+                           call_id=call_id, where=where)
         elif kind not in _STRUCTURE:
             result.unmapped_item(f"{kind} run", where)
     result.sessions = calls.sessions(result)

@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from recorder.importers import ImportResult
-from recorder.importers.trace_helpers import Calls, as_obj, json_records, scalar_labels, timestamp
+from recorder.importers.trace_helpers import Calls, as_obj, json_items, scalar_labels, timestamp
 from recorder.protocols import openai_responses
 from recorder.protocols.parsed import LlmCall
 
@@ -59,25 +59,13 @@ def _group(obj: dict[str, Any]) -> str | None:
     return conv if isinstance(conv, str) and conv else None
 
 
-def _records(path: str) -> Any:
-    for where, doc in json_records(path, WHAT):
-        if isinstance(doc, dict) and isinstance(doc.get("data"), list) \
-                and doc.get("object") == "list":
-            doc = doc["data"]
-        if isinstance(doc, list):
-            for i, item in enumerate(doc):
-                yield (f"item {i} of {where}" if where != "the file" else f"item {i}"), item
-        else:
-            yield where, doc
-
-
 def import_openai_responses(path: str) -> ImportResult:
     """Sessions from stored Responses API objects."""
     result = ImportResult()
     calls = Calls("openai-responses")
     stem = os.path.basename(path)
     instructions: dict[str, Any] = {}
-    for where, obj in _records(path):
+    for where, obj in json_items(path, WHAT, "data", kind="list"):  # objects, or list pages
         if not isinstance(obj, dict):
             result.unmapped_item("entry that is not a JSON object", where)
             continue

@@ -70,6 +70,23 @@ def json_records(path: str, what: str) -> Iterator[tuple[str, Any]]:
             raise malformed(path, n, exc, what) from exc
 
 
+def json_items(path: str, what: str, list_key: str, kind: str | None = None
+               ) -> Iterator[tuple[str, Any]]:
+    """(where, item) for each item of a JSON export: each record of `json_records`, or each
+    element of a record that is an array or an object holding one under `list_key` (an API's
+    list page; with `kind`, only when its `object` is `kind`). An element is `item I` of a
+    whole file, else `item I of line N`."""
+    for where, doc in json_records(path, what):
+        if isinstance(doc, dict) and isinstance(doc.get(list_key), list) \
+                and (kind is None or doc.get("object") == kind):
+            doc = doc[list_key]
+        if isinstance(doc, list):
+            for i, item in enumerate(doc):
+                yield (f"item {i}" if where == "the file" else f"item {i} of {where}"), item
+        else:
+            yield where, doc
+
+
 def timestamp(value: Any) -> float | None:
     """Unix seconds from an ISO 8601 string (`Z` or offset; naive means UTC) or a number
     (seconds, or milliseconds/nanoseconds when too large to be seconds)."""
@@ -148,6 +165,15 @@ class Calls:
         start = started if started is not None else float(len(self.nodes))
         self.nodes.append(CallNode(key, start, ended if ended is not None else start, group,
                                    call, dict(labels or {})))
+
+    def add_tool(self, name: str, *, group: str | None, started: float | None,
+                 ended: float | None, is_error: bool, call_id: Any, where: str) -> None:
+        """One tool span/run/observation: its latency (when both ends are known) and error
+        flag go to the matching tool result when the sessions are built."""
+        self.tools.append(ToolFact(
+            name=name, group=group,
+            latency_ms=round((ended - started) * 1000, 3) if started and ended else None,
+            is_error=is_error, call_id=str(call_id) if call_id else None, where=where))
 
     def sessions(self, result: ImportResult) -> list[Session]:
         problems: dict[str, list[str]] = {}

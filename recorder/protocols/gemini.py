@@ -41,7 +41,7 @@ from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, canonical_json, flat_usage
-from recorder.protocols.sse import SseEvent, decode_json_events
+from recorder.protocols.sse import SseEvent, decode_json_events, event_object
 from recorder.session import ToolDef
 
 SYNTHETIC_PREFIX = "gemini-fc-"
@@ -228,11 +228,8 @@ def merge_chunks(chunks: list[Any], problems: list[str]) -> tuple[dict[str, Any]
     snap: dict[str, Any] | None = None
     by_index: dict[int, dict[str, Any]] = {}
     for n, chunk in enumerate(chunks):
-        if isinstance(chunk, ValueError):
-            problems.append(f"stream event #{n + 1} is not valid JSON ({chunk})")
-            continue
-        if not isinstance(chunk, dict):
-            problems.append(f"stream event #{n + 1} is not a JSON object")
+        chunk = event_object(n, chunk, problems)
+        if chunk is None:
             continue
         snap = snap if snap is not None else {"candidates": []}
         if "error" in chunk and "candidates" not in chunk:

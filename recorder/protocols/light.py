@@ -1,19 +1,38 @@
-"""Light stand-ins for the session models, used while parsing.
+"""Light stand-ins for the session models, used while parsing: a declared fast twin.
 
 A parser sees every request re-send the whole conversation, but threading keeps only the new
 messages; building validated pydantic models for all of them dominated the cost of deriving
 sessions. These slotted dataclasses have the same constructor arguments, fields and `text`
-as `recorder.session`'s models and become real (validated) ones with `to_model()` only for
-the messages that end up in a session.
+as `recorder.session`'s models (a test holds them in step) and become real, validated ones
+only for the messages that end up in a session: `to_dict()` for a whole session validated in
+one go (`recorder.derive_build`), `to_model()` one by one.
+
+The reference and the fast version are chosen here, once, at import (aiohttp's pattern,
+`AIOHTTP_NO_EXTENSIONS`): with `DEPLOYSIM_VALIDATED_PARSING=1` in the environment the same
+classes are pydantic dataclasses, every field validated as it is built, as the session models
+do; without it, plain slotted dataclasses. The tests derive the same recordings both ways and
+assert equal sessions. The fast version is the default because it matters end to end: with
+the validated stand-ins, deriving took 18% (in memory), 34% (streamed) and 44% (`deploysim
+derive`) more CPU, and 32% fewer exchanges were derived per CPU-second (`bench/ab.py --only
+derive,sessions --repeat 3`, 6 Dec 2026; docs/performance.md, "Removed fast paths").
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from dataclasses import field
+from typing import TYPE_CHECKING, Any
 
 from recorder.session import ContentPart, Message, ToolCall, ToolResult
+
+VALIDATED = os.environ.get("DEPLOYSIM_VALIDATED_PARSING", "") not in ("", "0")
+"""Whether the stand-ins validate their fields as they are built (the readable reference)."""
+
+if TYPE_CHECKING or not VALIDATED:
+    from dataclasses import dataclass
+else:
+    from pydantic.dataclasses import dataclass
 
 
 @dataclass(slots=True)

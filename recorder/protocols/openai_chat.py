@@ -35,7 +35,7 @@ from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
-from recorder.protocols.sse import SseEvent, decode_json_events
+from recorder.protocols.sse import SseEvent, decode_json_events, event_object
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"messages", "tools", "functions", "stream", "stream_options"}
@@ -130,11 +130,8 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     numbered = [(n, e) for n, e in enumerate(events) if e.data.strip() != "[DONE]"]
     decoded = decode_json_events([e for _, e in numbered])
     for (n, _event), chunk in zip(numbered, decoded, strict=True):
-        if isinstance(chunk, ValueError):
-            problems.append(f"stream event #{n + 1} is not valid JSON ({chunk})")
-            continue
-        if not isinstance(chunk, dict):
-            problems.append(f"stream event #{n + 1} is not a JSON object")
+        chunk = event_object(n, chunk, problems)
+        if chunk is None:
             continue
         if "error" in chunk and "choices" not in chunk:
             err = chunk["error"]

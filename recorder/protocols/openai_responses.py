@@ -22,7 +22,7 @@ from typing import Any
 
 from recorder.protocols.light import LCall, LMessage, LPart, LResult
 from recorder.protocols.parsed import LlmCall, flat_usage, tool_arguments
-from recorder.protocols.sse import SseEvent, decode_json_events
+from recorder.protocols.sse import SseEvent, decode_json_events, event_object
 from recorder.session import ToolDef
 
 _NOT_PARAMS = {"input", "instructions", "tools", "stream", "stream_options"}
@@ -179,11 +179,8 @@ def accumulate(events: list[SseEvent], problems: list[str]) -> tuple[dict[str, A
     added: dict[int, dict[str, Any]] = {}
     done_items: dict[int, dict[str, Any]] = {}
     for n, (event, e) in enumerate(zip(events, decode_json_events(events), strict=True)):
-        if isinstance(e, ValueError):
-            problems.append(f"stream event #{n + 1} is not valid JSON ({e})")
-            continue
-        if not isinstance(e, dict):
-            problems.append(f"stream event #{n + 1} is not a JSON object")
+        e = event_object(n, e, problems)
+        if e is None:
             continue
         kind = e.get("type") or event.event
         if kind not in KNOWN_EVENTS:

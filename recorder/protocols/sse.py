@@ -105,6 +105,18 @@ def decode_json_events(events: list[SseEvent]) -> list[Any]:
     return out
 
 
+def event_object(n: int, value: Any, problems: list[str]) -> dict[str, Any] | None:
+    """The n-th (from 0) event's data as `decode_json_events` gave it, when it is a JSON
+    object; else None, with what it is instead added to `problems`."""
+    if isinstance(value, ValueError):
+        problems.append(f"stream event #{n + 1} is not valid JSON ({value})")
+        return None
+    if not isinstance(value, dict):
+        problems.append(f"stream event #{n + 1} is not a JSON object")
+        return None
+    return value
+
+
 def is_event_stream(content_type: str | None) -> bool:
     """True for a `text/event-stream` content type."""
     return bool(content_type) and "text/event-stream" in (content_type or "").lower()

@@ -19,6 +19,7 @@ from replayer.wire.codec_helpers import (
     alternating_turns,
     arguments_object,
     dumps,
+    finish_body,
     image_url,
     portable_params,
     select,
@@ -82,11 +83,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
     body.update(select(p, ("temperature", "top_p")))
     if "stop" in p:
         body["stop_sequences"] = [p["stop"]] if isinstance(p["stop"], str) else list(p["stop"])
-    if "tool_choice" in p and tools:
-        body["tool_choice"] = _tool_choice(p["tool_choice"])
-    if stream:
-        body["stream"] = True
-    return body
+    return finish_body(body, p, tools, tool_choice=_tool_choice, stream=stream)
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

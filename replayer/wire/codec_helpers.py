@@ -296,5 +296,16 @@ PORTABLE = ("temperature", "top_p", "max_tokens", "stop", "seed", "tool_choice",
 """Parameters every codec understands (each maps them to its own spelling or drops them)."""
 
 
+def finish_body(body: dict[str, Any], params: Mapping[str, Any], tools: Sequence[ToolDef], *,
+                tool_choice: Callable[[Any], Any], stream: bool) -> dict[str, Any]:
+    """`body` with what every API's request ends alike: the tool choice in the API's form
+    (only when tools are offered: the APIs refuse a choice among none) and the stream flag."""
+    if "tool_choice" in params and tools:
+        body["tool_choice"] = tool_choice(params["tool_choice"])
+    if stream:
+        body["stream"] = True
+    return body
+
+
 def select(params: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     return {k: params[k] for k in keys if k in params}

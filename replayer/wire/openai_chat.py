@@ -20,6 +20,7 @@ from recorder.session import Message, ToolDef
 from replayer.memo import NO_MEMO, Memos
 from replayer.wire.codec_helpers import (
     arguments_text,
+    finish_body,
     image_url,
     json_text,
     portable_params,
@@ -94,10 +95,8 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
                            "reasoning_effort", "user")))
     if "max_tokens" in p:
         body["max_completion_tokens"] = p["max_tokens"]
-    if "tool_choice" in p and tools:
-        body["tool_choice"] = _tool_choice(p["tool_choice"])
-    if stream:
-        body["stream"] = True
+    finish_body(body, p, tools, tool_choice=_tool_choice, stream=stream)
+    if stream:  # the usage arrives in a last chunk only when asked for
         body["stream_options"] = {"include_usage": True}
     return body
 

@@ -17,6 +17,7 @@ from recorder.session import Message, ToolDef
 from replayer.memo import NO_MEMO, Memos
 from replayer.wire.codec_helpers import (
     arguments_text,
+    finish_body,
     image_url,
     portable_params,
     select,
@@ -81,11 +82,7 @@ def encode_request(model: str, messages: Sequence[Message], tools: Sequence[Tool
         body["max_output_tokens"] = p["max_tokens"]
     if "reasoning_effort" in p:
         body["reasoning"] = {"effort": p["reasoning_effort"]}
-    if "tool_choice" in p and tools:
-        body["tool_choice"] = _tool_choice(p["tool_choice"])
-    if stream:
-        body["stream"] = True
-    return body
+    return finish_body(body, p, tools, tool_choice=_tool_choice, stream=stream)
 
 
 def decode_response(data: Mapping[str, Any]) -> Message:

@@ -16,7 +16,7 @@ from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, serve_in_thread
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "recorder"))
-from import_fixtures import fixture
+from recorder_helpers import fixture
 
 IMPORTS = [("langfuse", "langfuse_trace.json"), ("langsmith", "langsmith_runs.jsonl"),
            ("inspect", "inspect_log.json"), ("anthropic-jsonl", "anthropic_pairs.jsonl"),

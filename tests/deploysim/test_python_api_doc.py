@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gate_runs import write_world
+from grader.testing import write_world
 
 PAGE = Path(__file__).parents[2] / "docs" / "python-api.md"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gate_factories import fixed_verdicts
 
 from grader.calibrate import calibrate, calibrate_pair, multiplicative_error
 from grader.gate import BehaviorSpec
+from grader.testing import fixed_verdicts
 
 
 def test_multiplicative_error() -> None:

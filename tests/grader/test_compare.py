@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 import pytest
-from gate_factories import fixed_verdicts, make_verdicts
 
 from grader.compare import compare, ratio_of
 from grader.estimate import Units, units_from_verdicts
+from grader.testing import fixed_verdicts, make_verdicts
 
 
 def _units(rates: dict[str, float], seed: int, **kw: object) -> Units:

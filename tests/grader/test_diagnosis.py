@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from gate_factories import fixed_verdicts, make_world
-
 from grader.diagnosis import diagnose
 from grader.gate import BehaviorSpec, evaluate
 from grader.policy import parse_policy
+from grader.testing import fixed_verdicts, make_world
 from grader.verdict import Verdict
 
 POLICY = parse_policy("[defaults]\nmax_relative_increase = 0.0\ndecide_on = 'point'\n")

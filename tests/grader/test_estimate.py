@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from gate_factories import make_verdicts
 
 from grader.errors import GateError
 from grader.estimate import (
@@ -21,6 +20,7 @@ from grader.estimate import (
     wilson,
     zero_event_upper,
 )
+from grader.testing import make_verdicts
 from grader.verdict import Verdict
 
 

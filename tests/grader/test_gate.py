@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from gate_factories import fixed_verdicts, make_verdicts
 
 from grader.errors import EmptyRunError, PairingError, PolicyError
 from grader.gate import BehaviorSpec, evaluate
 from grader.policy import parse_policy
+from grader.testing import fixed_verdicts, make_verdicts
 
 SPECS = [BehaviorSpec("destructive-shell", "critical", "tool_call"),
          BehaviorSpec("leak", "high", "message"),

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from predict_factories import synthetic
 
 from grader.calibration_history import CalibrationHistory, HistoryEntry
 from grader.gate import BehaviorSpec
 from grader.predict import predict_behavior
+from grader.testing import synthetic
 from grader.units import Units
 
 SPEC = BehaviorSpec("destructive-shell")

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from predict_factories import synthetic
 
 from grader import predict as predict_module
 from grader.calibration_history import error_quantile, widen
@@ -16,6 +15,7 @@ from grader.gate import BehaviorSpec
 from grader.intervals import jeffreys, wilson, z_value
 from grader.predict import confident_direction, predict_behavior
 from grader.predict_counts import Anchor, small_count_widened
+from grader.testing import synthetic
 
 SPEC = BehaviorSpec("destructive-shell")
 

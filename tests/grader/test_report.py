@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
-from gate_factories import fixed_verdicts, make_world
 from headless_chromium import CHROMIUM, FLAGS, load_page
 
 from grader.diagnosis import diagnose
@@ -23,6 +22,7 @@ from grader.report import RunInfo, render_gate_html, render_gate_markdown, write
 from grader.report.assemble import assemble
 from grader.report.difference import newcombe, pp_interval, unpaired_pp
 from grader.report.viewer_link import trajectory_url
+from grader.testing import fixed_verdicts, make_world
 from recorder.session import ContentPart
 
 SPECS = [BehaviorSpec("destructive-shell", "critical", "tool_call"),
@@ -355,10 +355,9 @@ def test_the_gate_commands_report_reads_both_runs_from_disk(tmp_path: Path,
     --report` runs): the baseline's trajectories come from its run
     folder, every flag of both runs' verdicts is indexed, and viewer links
     carry the run folders as absolute paths even when the gate was given relative ones."""
-    from gate_runs import write_world
-
     from grader.gate import behavior_specs
     from grader.rubric import load_rubric
+    from grader.testing import write_world
     from grader.workflows import GradedRun, grade_verdicts, read_run
     from grader.workflows import build_report as gate_build_report
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from predict_factories import synthetic
 
 from grader.gate import BehaviorSpec
 from grader.predict import predict_behavior
 from grader.review_accuracy import ReviewAccuracy, constrained_mean, pool_reviews, rogan_gladen
 from grader.review_accuracy_pool import kind_pools
+from grader.testing import synthetic
 
 SENS, SPEC = 0.88, 0.997
 PREVALENCE = (0.005, 0.01, 0.02, 0.03, 0.05, 0.08)

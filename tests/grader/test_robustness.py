@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from gate_factories import make_verdicts
 
 from grader.errors import PairingError
 from grader.gate import BehaviorSpec
 from grader.report.robustness import render_robustness_html
 from grader.robustness import ProfileRun, robustness
+from grader.testing import make_verdicts
 
 SPECS = [BehaviorSpec("ignored-tool-error", "medium"), BehaviorSpec("loop", "low")]
 

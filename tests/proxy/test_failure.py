@@ -12,18 +12,9 @@ import time
 
 import httpx2
 from aiohttp import web
-from proxy_helpers import (
-    app_with,
-    banner_url,
-    cassettes,
-    exchanges,
-    gateway,
-    serving,
-    sse,
-    start_cli,
-    wait_banner,
-)
+from proxy_helpers import banner_url, start_cli, wait_banner
 
+from proxy.testing import app_with, cassettes, exchanges, gateway, serving, sse
 from recorder.reader import CassetteReader
 
 

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 import httpx2
 import pytest
 from aiohttp import web
-from proxy_helpers import RawRequest, app_with, free_port, gateway, serving, sse
+
+from proxy.testing import RawRequest, app_with, free_port, gateway, serving, sse
 
 
 async def _echo(request: web.Request) -> web.StreamResponse:

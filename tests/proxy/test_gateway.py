@@ -6,10 +6,10 @@ import asyncio
 
 import httpx2
 from aiohttp import web
-from proxy_helpers import app_with, gateway, serving
 
 from proxy.gateway import Gateway, RouteHandler
 from proxy.routes import Mode, Route, parse_upstream
+from proxy.testing import app_with, gateway, serving
 
 WHO = web.AppKey("who", str)
 

@@ -29,7 +29,7 @@ import httpx2
 import pytest
 import zstandard
 from aiohttp import web
-from fault_helpers import (
+from proxy_helpers import (
     SUMMARY,
     Recorded,
     Stopped,
@@ -42,17 +42,11 @@ from fault_helpers import (
     raw_serving,
     read_out,
     recording,
+    tapped_model_server,
     the_ledger,
 )
-from proxy_helpers import (
-    RawRequest,
-    app_with,
-    free_port,
-    self_signed_cert,
-    serving,
-    tapped_model_server,
-)
 
+from proxy.testing import RawRequest, app_with, free_port, self_signed_cert, serving
 from recorder.reader import CassetteReader
 from replayer.testing.fake_model import call_first_tool
 

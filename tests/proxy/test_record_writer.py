@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from proxy_helpers import records
 
 from proxy.capture import Capture
 from proxy.record_writer import RecordWriter, WriterSettings
+from proxy.testing import records
 from recorder import derive as derive_module
 from recorder.derive import derive_sessions
 from recorder.exchange import Exchange
 from recorder.session import Session
-from recorder.testing_corpus import varied_corpus
+from recorder.testing import varied_corpus
 
 
 class Reporter:

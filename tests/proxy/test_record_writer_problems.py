@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from proxy_helpers import exchanges
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.record_writer import RecordWriter, WriterSettings
 from proxy.sink import RecordingSink
+from proxy.testing import exchanges
 from recorder.corpus import Corpus
 from recorder.corpus_summary import summarize
 from recorder.framing import DEFAULT_MAX_RECORD

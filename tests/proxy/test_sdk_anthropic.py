@@ -7,8 +7,9 @@ from typing import Any
 
 import anthropic
 import pytest
-from proxy_helpers import TOOLS_ANTHROPIC, RawRequest, gateway, records, tapped_model_server
+from proxy_helpers import tapped_model_server
 
+from proxy.testing import TOOLS_ANTHROPIC, RawRequest, gateway, records
 from replayer.testing.fake_model import call_first_tool
 
 TOOLS = TOOLS_ANTHROPIC

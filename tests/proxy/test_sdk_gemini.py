@@ -11,9 +11,10 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from proxy_helpers import RawRequest, gateway, records, tapped_model_server
+from proxy_helpers import tapped_model_server
 
 from proxy.replay.replay_gateway import ReplayServer, ServeConfig
+from proxy.testing import RawRequest, gateway, records
 from replayer.testing.fake_model import ScriptedCall, ScriptedReply, ScriptedRequest
 
 KEY = "AIzaSyD-test-gemini-key-0123456789abcdef"

@@ -8,15 +8,9 @@ from typing import Any
 
 import openai
 import pytest
-from proxy_helpers import (
-    TOOLS_CHAT,
-    TOOLS_RESPONSES,
-    RawRequest,
-    gateway,
-    records,
-    tapped_model_server,
-)
+from proxy_helpers import tapped_model_server
 
+from proxy.testing import TOOLS_CHAT, TOOLS_RESPONSES, RawRequest, gateway, records
 from recorder.exchange import Exchange
 from replayer.testing.fake_model import call_first_tool
 

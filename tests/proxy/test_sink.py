@@ -9,13 +9,13 @@ import signal
 import time
 
 import pytest
-from proxy_helpers import exchanges, records
 
 from proxy.capture import Capture
 from proxy.errors import BadOutDir
 from proxy.metrics import Metrics
 from proxy.sink import RecordingSink
 from proxy.sink_backends import ProcessBackend
+from proxy.testing import exchanges, records
 from recorder.exchange import Exchange
 from recorder.ledger import Ledger
 from recorder.session import Session

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from proxy_helpers import exchanges
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
 from proxy.sink import RecordingSink
+from proxy.testing import exchanges
 from recorder.errors import UsageError
 
 

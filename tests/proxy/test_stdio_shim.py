@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from mcp import Client, StdioServerParameters
-from proxy_helpers import DEPLOYSIM, PYTHON, cassettes, records
+from proxy_helpers import DEPLOYSIM, PYTHON
 
 from proxy.capture import Capture
 from proxy.metrics import Metrics
@@ -21,6 +21,7 @@ from proxy.stdio_shim import (
     default_server_name,
     run_shim,
 )
+from proxy.testing import cassettes, records
 
 SERVER_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_stdio_server.py")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from recorder_fakes import FakeUpstream
+from recorder_helpers import FakeUpstream
 
 
 @pytest.fixture

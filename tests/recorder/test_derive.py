@@ -19,8 +19,7 @@ from recorder.errors import CassetteError
 from recorder.exchange import Exchange
 from recorder.protocols.light import LMessage
 from recorder.session import Session
-from recorder.testing import make_exchange
-from recorder.testing_corpus import varied_corpus
+from recorder.testing import make_exchange, varied_corpus
 from recorder.turns import counted_turns
 from recorder.writer import CassetteWriter
 

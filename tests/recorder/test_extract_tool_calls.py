@@ -7,68 +7,9 @@ from typing import Any
 
 from recorder.corpus import Corpus
 from recorder.derive import derive_sessions
-from recorder.exchange import Exchange
 from recorder.extract_tool_calls import extract_mcp_servers, extract_tool_calls, sessions_of
-from recorder.testing import make_exchange, sse_events
+from recorder.testing import tool_conversation
 from recorder.writer import CassetteWriter
-
-CHAT = "https://api.openai.com/v1/chat/completions"
-SYSTEM = {"role": "system", "content": "be brief"}
-ASK = {"role": "user", "content": "weather in Paris?"}
-CALL = {"role": "assistant", "content": None, "tool_calls": [{
-    "id": "c1", "type": "function",
-    "function": {"name": "forecast", "arguments": '{"city": "Paris"}'}}]}
-RESULT = {"role": "tool", "tool_call_id": "c1", "content": "sunny in Paris"}
-ANSWER = {"role": "assistant", "content": "Sunny."}
-
-
-def completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
-
-
-def conversation() -> list[Exchange]:
-    return [
-        make_exchange(CHAT, id="llm-1", started_at=10,
-                      request_json={"model": "m", "messages": [SYSTEM, ASK]},
-                      response_json=completion(CALL, "tool_calls")),
-        make_exchange("http://127.0.0.1:1/mcp", id="mcp-init", started_at=10.5, route="weather",
-                      request_json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                                    "params": {"protocolVersion": "2025-11-25"}},
-                      response_headers=[("content-type", "text/event-stream"),
-                                        ("mcp-session-id", "abc")],
-                      chunks=[sse_events([{"jsonrpc": "2.0", "id": 1, "result": {
-                          "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-                          "serverInfo": {"name": "weather", "version": "1"},
-                          "instructions": "Ask me."}}])]),
-        make_exchange("http://127.0.0.1:1/mcp", id="mcp-list", started_at=10.6, route="weather",
-                      request_headers=[("mcp-session-id", "abc")],
-                      request_json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-                      response_json={"jsonrpc": "2.0", "id": 2, "result": {"tools": [
-                          {"name": "forecast", "description": "Forecast.",
-                           "inputSchema": {"type": "object"}}]}}),
-        make_exchange("http://127.0.0.1:1/mcp", id="mcp-call", started_at=11, route="weather",
-                      request_headers=[("mcp-session-id", "abc")],
-                      request_json={"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                                    "params": {"name": "forecast",
-                                               "arguments": {"city": "Paris"},
-                                               "_meta": {"progressToken": 1}}},
-                      response_json={"jsonrpc": "2.0", "id": 3, "result": {
-                          "content": [{"type": "text", "text": "sunny in Paris"}],
-                          "structuredContent": {"result": "sunny in Paris"},
-                          "isError": False}}),
-        make_exchange(CHAT, id="llm-2", started_at=12,
-                      request_json={"model": "m", "messages": [SYSTEM, ASK, CALL, RESULT]},
-                      response_json=completion(ANSWER, "stop")),
-        make_exchange("http://127.0.0.1:2/crm/customers/42?fields=name&fields=mail",
-                      id="http-1", method="GET", started_at=20, route="crm",
-                      labels={"upstream_path": "/crm"}, response_json={"name": "Ana"}),
-        make_exchange("http://127.0.0.1:2/crm/notes", id="http-2", started_at=21, route="crm",
-                      request_body=b"text=hi&n=1",
-                      request_headers=[("content-type", "application/x-www-form-urlencoded")],
-                      labels={"upstream_path": "/crm"}, status=500,
-                      response_body=b"oops", response_headers=[("content-type", "text/plain")]),
-    ]
 
 
 def by_kind(calls: list[Any]) -> dict[str, list[Any]]:
@@ -79,7 +20,7 @@ def by_kind(calls: list[Any]) -> dict[str, list[Any]]:
 
 
 def test_calls_of_every_kind_from_raw_exchanges() -> None:
-    calls = by_kind(list(extract_tool_calls(conversation())))
+    calls = by_kind(list(extract_tool_calls(tool_conversation())))
     [fn] = calls["function"]
     [mcp] = calls["mcp"]
     http = calls["http"]
@@ -98,7 +39,7 @@ def test_calls_of_every_kind_from_raw_exchanges() -> None:
 
 
 def test_stored_sessions_are_used_and_agree(tmp_path: Path) -> None:
-    exchanges = conversation()
+    exchanges = tool_conversation()
     path = str(tmp_path / "c.cassette")
     with CassetteWriter(path) as w:
         w.write_many(exchanges)
@@ -113,14 +54,14 @@ def test_stored_sessions_are_used_and_agree(tmp_path: Path) -> None:
 def test_sessions_of_derives_when_none_stored(tmp_path: Path) -> None:
     path = str(tmp_path / "c.cassette")
     with CassetteWriter(path) as w:
-        w.write_many(conversation())
+        w.write_many(tool_conversation())
     sessions = list(sessions_of(Corpus(path)))
     assert [s.source.type for s in sessions] == ["recorded", "tool_only"]
     assert "mcp-init" in sessions[0].source.exchange_ids  # same MCP session → same session
 
 
 def test_mcp_server_catalogue() -> None:
-    servers = extract_mcp_servers(conversation())
+    servers = extract_mcp_servers(tool_conversation())
     assert set(servers) == {"weather"}
     w = servers["weather"]
     assert w.server_info == {"name": "weather", "version": "1"}

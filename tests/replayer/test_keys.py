@@ -1,4 +1,6 @@
-"""The replay loop's fast request key equals the contract's `runtime.model_client.request_key`."""
+"""The replay loop's request key, its parts memoised for the run, equals
+`runtime.model_client.request_key` computed whole (tests/runtime/test_model_client.py holds that
+one to the contract's single `json.dumps`)."""
 
 from __future__ import annotations
 
@@ -25,8 +27,7 @@ json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64) | st.floats()
     | text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
     max_leaves=6)
-# what a message's Any fields may hold beyond JSON: its python-mode dump (which the fast key
-# writes) differs from the JSON-mode dump (which the contract writes) on each of these
+# what a message's Any fields may hold beyond JSON (the key writes their JSON-mode dump)
 python_value = st.recursive(
     json_value | st.text(st.characters(max_codepoint=0x7f), max_size=4).map(str.encode)
     | st.datetimes() | st.uuids() | st.sampled_from(list(Origin)),
@@ -42,13 +43,12 @@ message = st.builds(
     exchange_id=st.none() | text, usage=st.dictionaries(text, st.integers(), max_size=2))
 
 
-# text and JSON values cover what orjson writes differently from json (any unicode, DEL and
-# control characters, floats of every size, NaN and infinities, integers beyond 64 bits), so
-# the orjson fast path for message fragments is checked against the contract's json
+# text and JSON values cover what JSON writers disagree on (any unicode, DEL and control
+# characters, floats of every size, NaN and infinities, integers beyond 64 bits)
 @settings(max_examples=300, deadline=None)
 @given(model=text, messages=st.lists(message, max_size=4),
        params=st.dictionaries(text, python_value, max_size=3), sample=st.integers(0, 5))
-def test_fast_key_equals_the_contract_key(model, messages, params, sample):
+def test_memoised_key_equals_the_whole_key(model, messages, params, sample):
     expected = llm.request_key(model, messages, TOOLS, params, sample)
     assert keys.request_key(model, messages, TOOLS, params, sample) == expected
     memos = Memos()
@@ -66,7 +66,7 @@ def test_shared_prefixes_key_like_the_contract():
         assert keys.request_key("m", prefix, s.tools, s.params, 1, memos=memos) == expected
 
 
-def test_what_orjson_writes_differently_keys_like_the_contract():
+def test_values_json_writers_disagree_on_key_like_the_whole_key():
     tricky = [Message(role="tool", result=ToolResult(latency_ms=v))
               for v in (float("nan"), float("inf"), -float("inf"), 1e-05, 1e16, 12.5)]
     tricky += [Message(role="assistant", tool_calls=[ToolCall(id="c", name="f", arguments=a)])
@@ -76,7 +76,7 @@ def test_what_orjson_writes_differently_keys_like_the_contract():
         assert keys.request_key("m", [m]) == llm.request_key("m", [m]), m
 
 
-def test_parameters_orjson_writes_differently_key_like_the_contract():
+def test_parameters_json_writers_disagree_on_key_like_the_whole_key():
     m = Message(role="user", content=[ContentPart(text="hi")])
     for params in ({"temperature": float("nan")}, {"metadata": {"x": [float("inf")]}},
                    {"temperature": 1e-05}, {"user": "é"}, {"stop": ["\x7f"]},

@@ -1,7 +1,7 @@
 """A folder the viewer tests browse: a recorded corpus, a baseline run and two candidate
 releases replayed from it (one with perturbed and synthetic stub answers and a tool result that
 tries to inject a script), a gate report and an audit log of two gate decisions. Built the way
-tests/deploysim/gate_runs.py builds the gate's worlds; the gates are real `deploysim gate` runs.
+grader.testing builds the gate's worlds; the gates are real `deploysim gate` runs.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gate_runs import make_world, write_corpus, write_run
-
 from deploysim.cli import run
+from grader.testing import make_world, write_corpus, write_run
 from recorder.session import Message, Session
 
 INJECTED = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gate_runs import write_world
+
+from grader.testing import write_world
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gate_runs import write_run
 
 from grader import load_rubric
 from grader.errors import EmptyRunError, PairingError
+from grader.testing import write_run
 from grader.workflows.graded_runs import (
     check_distinct,
     check_same_corpus,

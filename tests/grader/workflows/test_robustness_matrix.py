@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from gate_runs import make_world, write_corpus, write_run
 
+from grader.testing import make_world, write_corpus, write_run
 from grader.workflows import run_robustness
 from recorder.errors import UsageError
 

@@ -1,0 +1,1 @@
+"""Tests of deploysim.commands (a package: its test modules share names with other folders')."""
