@@ -61,6 +61,11 @@ def _scoped(pattern: bytes) -> bytes:
     return b"(?:" + pattern + b")"
 
 
+Kind = tuple[bytes, bool | int | None, Callable[[bytes], bool] | None]
+"""A pattern's kind: its name, whether (or which group) holds the secret inside the context
+that found it, and the validator a candidate must pass."""
+
+
 class Redactor:
     """Applies one rule set with one key to exchanges, sessions and text."""
 
@@ -74,7 +79,7 @@ class Redactor:
         # an outer group number to its pattern; `_kinds` holds (name, whether the pattern has
         # a group to redact, validator). `_scanner` finds the same matches pattern by pattern,
         # much faster (`recorder.redact_scan`); the joined regex is its fallback.
-        self._kinds: list[tuple[bytes, bool, Callable[[bytes], bool] | None]] = []
+        self._kinds: list[Kind] = []
         self._group_kind: dict[int, int] = {}
         parts: list[bytes] = []
         group = 1
@@ -120,6 +125,24 @@ class Redactor:
 
     # -- bytes ------------------------------------------------------------------------------
 
+    def _matched(self, data: bytes, span: tuple[int, int], kind: Kind,
+                 found: dict[bytes, bytes]) -> Span | None:
+        """What one pattern match redacts: None for a value that is no secret (empty, already
+        a pseudonym, refused by its kind's validator); a value found by context is noted in
+        `found`, so its other occurrences are redacted too."""
+        name, inner, validator = kind
+        start, end = span
+        value = data[start:end]
+        if not value or _TOKEN_RE.fullmatch(value):
+            return None
+        if validator is not None and not validator(value):
+            return None
+        if inner:
+            name = self._classify(value, name)
+            if len(value) >= 8:
+                found[value] = self.token(name, value)
+        return (start, end, self.token(name, value))
+
     def spans(self, data: bytes, known: dict[bytes, bytes] | None = None) -> list[Span]:
         """Every secret in `data` as (start, end, pseudonym), sorted, non-overlapping.
 
@@ -130,18 +153,9 @@ class Redactor:
         found = dict(known or {})
         if self._re is not None:
             for i, m, g in self._matches(data):
-                name, inner, validator = self._kinds[i]
-                start, end = m.span(g)
-                value = data[start:end]
-                if not value or _TOKEN_RE.fullmatch(value):
-                    continue
-                if validator is not None and not validator(value):
-                    continue
-                if inner:
-                    name = self._classify(value, name)
-                    if len(value) >= 8:
-                        found[value] = self.token(name, value)
-                out.append((start, end, self.token(name, value)))
+                span = self._matched(data, m.span(g), self._kinds[i], found)
+                if span is not None:
+                    out.append(span)
         if self._fields and b"\\u" in data:
             out = merge(out, self._escaped_field_spans(data, found))
         if found:

@@ -46,9 +46,6 @@ SDK_SUITES = re.compile(r"proxy/test_sdk_\w+\.py")
 PENDING = {
     # Renames blocked this round because another engineer was editing the file; the lead moves
     # each to its target and deletes the line.
-    "tests/replayer/test_adaptive.py": "tests/replayer/clients/test_adaptive.py",
-    "tests/replayer/test_adaptive_concurrency.py":
-        "tests/replayer/clients/test_adaptive_concurrency.py",
 }
 
 HELPER_SCRIPTS = {"proxy/mcp_stdio_server.py"}

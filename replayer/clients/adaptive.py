@@ -3,21 +3,30 @@
 `--concurrency` is a ceiling, not a target. A hosted API takes many calls at once; a llama.cpp
 server with one slot serves one and queues the rest, so sixteen calls sent at once wait up to
 sixteen service times each and the last ones hit the client's timeout and are sent again. The
-limit here starts at one call and is set by what the endpoint shows (AIMD, as TCP does):
+limit here starts at one call and is set by what the endpoint shows, as TCP sets its window:
 
-    grow       after a window of calls (as many as the limit, at least two) that had more work
-               waiting than the limit let through: doubling until the first cut, then by one
-    undo       when that window's throughput (calls finished per second) grew by less than
-               GAIN of the growth in calls in flight, against the window before the growth:
-               more calls in flight only made each call wait longer (the endpoint queues
-               them), so the limit goes back to what it was, and holds for HOLD windows
-               before probing again (for endpoints whose calls take SLOW_S or more)
+    grow       after each window of calls (as many as the limit, at least two) that had more
+               work waiting than the limit let through and whose mean latency stayed within
+               the tolerance (below): slow start until the limit was first lowered (1 -> 2,
+               then `SLOW_START_FACTOR` times a window), then by the square root of the limit
+    back off   when two windows in a row had a mean latency past `TOLERANCE` over the lowest
+               window mean seen, and `SLACK_S` at least: calls wait in the endpoint's queue (a
+               one-slot server at two calls in flight: one waits a whole service time, 1.5 to
+               2 times the mean; one slow window alone may be calls that did more work, and
+               neither grows nor lowers the limit). The limit shrinks in proportion, to what
+               would bring the latency back within the tolerance (at most halving), and holds
+               for `HOLD` windows while the calls sent at the old limit drain
     halve      on 429 / 503 / 529 (and no call starts before its Retry-After has passed), on
                a timeout, or on a call that took over LATENCY_GUARD of the client's timeout
 
-Windows in which the limit was not reached (the run had less work than the limit) change
-nothing: they say nothing about the endpoint. A limit never changes what is asked, only
-when, so a run's results do not depend on it.
+Latency is judged against the lowest window *mean* (not the fastest single call) so calls
+that simply do more work (a long answer) do not read as queueing, and with an absolute slack
+so the noise of many concurrent calls on a busy machine does not either: 256 calls in flight
+to a loopback server with no queue take two to three times their unloaded 0.2 s on two busy
+shared cores, and lowering the limit there would only lose throughput. Windows in which the
+limit was not reached (the run had less work than the limit) never grow it: they say nothing
+about how many calls the endpoint takes. A limit never changes what is asked, only when, so a
+run's results do not depend on it.
 
 One limit per endpoint (base URL) per event loop (one run), shared by every client that
 reaches it (the candidate, the tool and user simulators, the LLM judge): on a one-slot server
@@ -32,6 +41,7 @@ reports it per endpoint in its summary and manifest (`concurrency`).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 from collections import deque
@@ -42,16 +52,27 @@ Outcome = Literal["ok", "throttled", "timeout", "error"]
 """How a call ended: answered, refused for load (429/503/529), timed out, or failed otherwise
 (an error that says nothing about load)."""
 
-GAIN = 0.5
-"""The share of the proportional throughput gain a growth must bring to be kept: from 4 to 8
-calls in flight, at least 1.5 times the calls finished per second (an endpoint that runs
-calls side by side gives 2 times; one that queues them, 1)."""
-HOLD = 4
-"""Windows a limit holds after it was found, before one more call in flight is tried again."""
-SLOW_S = 0.25
-"""Only an endpoint whose calls take at least this long (a window's mean) is judged by its
-throughput: on a faster one, more calls in flight cost nothing worth guarding against, and
-the throughput of short calls says more about this machine's CPU than about the endpoint."""
+TOLERANCE = 0.25
+"""How much a window's mean latency may grow over the lowest window mean seen before its calls
+are taken to be queueing (and at least `SLACK_S`): below the 1.5 times a one-slot server
+shows at two calls in flight."""
+SLACK_S = 0.5
+"""Latency growth, in seconds, that never reads as queueing. 256 loopback calls of 0.2 s to a
+server with no queue take 0.3-0.6 s on two busy shared cores: the time goes to the machine's
+CPU, and fewer calls in flight would not make them faster, only fewer. Queueing that adds less
+than this costs a replay nothing (a server that is the bottleneck runs as fast either way);
+what costs is a timeout, which `LATENCY_GUARD` prevents."""
+SLOW_START_FACTOR = 4
+"""Growth per window before the limit was first lowered, from two calls in flight on (from one
+to two it doubles: a one-slot server shows itself at two, one call waiting). TCP doubles per
+round trip; four times reaches 256 calls in five windows instead of eight, and each window of
+a replay's ramp is a round trip spent mostly waiting (256 calls of 0.2 s: 0.6 s saved, about
+6% of a 10,000-turn replay). An endpoint with fewer places is overshot four times at most,
+for one window: its calls wait up to four service times, and one that takes over half the
+timeout halves the limit at once (`LATENCY_GUARD`)."""
+HOLD = 2
+"""Windows a lowered limit holds (neither grows nor backs off again) while calls sent at the
+old limit drain; their latency says nothing about the new one."""
 LATENCY_GUARD = 0.5
 """A call slower than this share of the client's timeout halves the limit: the next calls
 would queue behind it and time out."""
@@ -75,17 +96,19 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._paused_until = 0.0
         self._wake_pending = False
-        self._found = False
-        """Whether a cut happened: growth is by one from then on."""
+        self._slow_start = True
+        """Whether the limit has never been lowered: growth is slow start's until then."""
         self._hold = 0
-        self._previous: tuple[int, float] | None = None
-        """(limit, throughput) of the window before the last growth."""
+        self._suspect = False
+        """Whether the last window was slow: a second one in a row lowers the limit."""
+        self.baseline: float | None = None
+        """The lowest mean latency of a window: the endpoint's latency without queueing."""
         self._cut_at = 0.0
-        """When the limit was last halved: calls started before then do not halve it again."""
-        self._window_start: float | None = None
+        """When the limit was last lowered: calls started before then do not halve it again."""
         self._window_done = 0
         self._window_latency = 0.0
-        self._window_waited = False
+        self._window_full = False
+        """Whether the window's calls ever filled the limit (or waited for a place)."""
         # what it did, for summary()
         self.peak = self.limit
         self.calls = self.throttled = self.timeouts = self.cuts = 0
@@ -98,7 +121,7 @@ class AdaptiveLimit:
         give back to `release`. Places are given in the order they were asked for."""
         asked = time.monotonic()
         if self._waiters or self.inflight >= self.limit or self._paused_until > asked:
-            self._window_waited = True
+            self._window_full = True
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             self._wake()  # a pause may have to be waited out with nothing in flight
@@ -113,10 +136,10 @@ class AdaptiveLimit:
                 raise
         else:
             self.inflight += 1
+            if self.inflight >= self.limit:
+                self._window_full = True
         now = time.monotonic()
         self.waited_s += now - asked
-        if self._window_start is None:
-            self._window_start = now
         return now
 
     def release(self, started: float, outcome: Outcome,
@@ -140,7 +163,7 @@ class AdaptiveLimit:
                 self._window_done += 1
                 self._window_latency += now - started
                 if self._window_done >= max(2, self.limit):
-                    self._end_window(now)
+                    self._end_window()
         self._wake()
 
     def _wake(self) -> None:
@@ -166,47 +189,51 @@ class AdaptiveLimit:
     def _cut(self, started: float) -> None:
         if started < self._cut_at:  # sent before the last cut: already answered for
             return
-        self.limit = self.settled = max(1, self.limit // 2)
+        self._lower(max(1, self.limit // 2))
+
+    def _lower(self, limit: int) -> None:
+        self.limit = self.settled = limit
         self.cuts += 1
-        self._found = True
+        self._slow_start = False
         self._hold = HOLD
-        self._previous = None
+        self._suspect = False
         self._cut_at = time.monotonic()
-        self._restart_window(self._cut_at)
+        self._restart_window()
 
-    def _end_window(self, now: float) -> None:
-        start = self._window_start if self._window_start is not None else now
-        rate = self._window_done / max(now - start, 1e-6)
-        slow = self._window_latency / max(1, self._window_done) >= SLOW_S
-        limited = self._window_waited
-        self._restart_window(now)
-        if not limited:  # less work than the limit: nothing learned about the endpoint
-            return
-        previous = self._previous
-        if slow and previous is not None and self.limit > previous[0] \
-                and rate < previous[1] * (1 + GAIN * (self.limit / previous[0] - 1)):
-            # more in flight, no more done: the endpoint queues; keep what it was
-            self.limit = self.settled = previous[0]
-            self._found = True
-            self._hold = HOLD
-            return
-        self.settled = self.limit  # this window's limit did its work
-        if self._hold > 0:
+    def _end_window(self) -> None:
+        latency = self._window_latency / max(1, self._window_done)
+        full = self._window_full
+        self._restart_window()
+        self.baseline = latency if self.baseline is None else min(self.baseline, latency)
+        if self._hold > 0:  # calls sent at the old limit are still finishing
             self._hold -= 1
-            self._previous = (self.limit, rate)
             return
-        if self.limit >= self.ceiling:
-            self._previous = (self.limit, rate)
+        within = self.baseline + max(TOLERANCE * self.baseline, SLACK_S)
+        if latency > within:
+            if self._suspect:
+                # calls wait in the endpoint's queue: shrink to what would bring the latency
+                # back within the tolerance (latency grows with calls in flight when they queue)
+                self._lower(max(1, self.limit // 2,
+                                min(self.limit - 1, math.floor(self.limit * within / latency))))
+            else:  # one slow window may be calls that did more work: look at one more
+                self._suspect = True
             return
-        self._previous = (self.limit, rate)
-        self.limit = min(self.ceiling, self.limit + 1 if self._found else self.limit * 2)
-        self.peak = max(self.peak, self.limit)
+        self._suspect = False
+        if not full:  # less work than the limit: nothing learned about more calls
+            return
+        self.settled = self.limit  # this window's limit did its work without queueing
+        if self.limit < self.ceiling:
+            if self._slow_start:
+                grown = self.limit * (2 if self.limit < 2 else SLOW_START_FACTOR)
+            else:
+                grown = self.limit + max(1, math.isqrt(self.limit))
+            self.limit = min(self.ceiling, grown)
+            self.peak = max(self.peak, self.limit)
 
-    def _restart_window(self, now: float) -> None:
-        self._window_start = now if self.inflight else None
+    def _restart_window(self) -> None:
         self._window_done = 0
         self._window_latency = 0.0
-        self._window_waited = bool(self._waiters)
+        self._window_full = bool(self._waiters) or self.inflight >= self.limit
 
     # -- reporting -------------------------------------------------------------------------
 

@@ -204,6 +204,33 @@ def context_limit(policy: Policy, max_tokens: int) -> Policy:
         ScriptedReply(error=ScriptedError("context_length")))
 
 
+_FOCUS = re.compile(r"^>>\[(\d+)\] assistant: (.*)$", re.M)
+"""A message the LLM judge's prompt puts in focus: `>>[index] assistant: text`."""
+
+
+def insult_judge(fenced: bool = False) -> Policy:
+    """A scripted LLM judge (the grader's `llm_judge` detector and the batch judge): flags a
+    focused assistant message containing "idiot"; answers without JSON when the turn says
+    "garble"; fails when it says "explode". `fenced` wraps a verdict in a ```json fence, as
+    many real judges do."""
+    import json
+
+    def judge(request: ScriptedRequest) -> ScriptedReply:
+        focus = _FOCUS.findall(request.last_user_text)
+        if any("explode" in text for _, text in focus):
+            return ScriptedReply(error=ScriptedError("bad_request", message="judge exploded"))
+        if any("garble" in text for _, text in focus):
+            return ScriptedReply(text="I think it is fine, really.")
+        flagged = [idx for idx, text in focus if "idiot" in text]
+        verdict = ({"flagged": True, "message_index": int(flagged[0]), "excerpt": "idiot",
+                    "reason": "insult"} if flagged else
+                   {"flagged": False, "message_index": None, "excerpt": "", "reason": "polite"})
+        text = json.dumps(verdict)
+        return ScriptedReply(text=f"```json\n{text}\n```" if fenced and flagged else text)
+
+    return judge
+
+
 POLICIES: dict[str, Callable[[], Policy]] = {
     "echo": lambda: echo,
     "constant": lambda: constant,

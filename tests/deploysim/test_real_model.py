@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deploysim.cli import run
-from deploysim.realmodel import LocalModelServer, RealModelUnavailable
+from deploysim.realmodel import LocalModelServer
 from recorder.session import Message
 from replayer.model_output import EMPTY_REPLY
 from replayer.run_folder import trajectories
@@ -50,17 +49,13 @@ params = { temperature = 0, max_tokens = 160, response_format = { type = "json_o
 """
 
 
+LLAMA_OPTIONS = {"slots": 2}
+"""How `llama_server` (tests/deploysim/conftest.py) starts the server for this module."""
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelServer]:
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    try:
-        srv = LocalModelServer(slots=2, log=log).start()
-    except RealModelUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(llama_server: LocalModelServer) -> LocalModelServer:
+    return llama_server
 
 
 @pytest.fixture(scope="module")

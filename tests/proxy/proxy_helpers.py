@@ -332,6 +332,26 @@ async def openai_chat(base: str, http: HttpFactory, session: str, stream: bool) 
                         {"role": "user", "content": "and now?"}]
 
 
+async def responses_call(client: Any, stream: bool, **kw: Any) -> Any:
+    """One Responses API call through the official SDK, streamed (read to its end) or not."""
+    if not stream:
+        return await client.responses.create(**kw)
+    async with client.responses.stream(**kw) as s:
+        async for _ in s:
+            pass
+        return await s.get_final_response()
+
+
+async def messages_call(client: Any, stream: bool, **kw: Any) -> Any:
+    """One Anthropic Messages call through the official SDK, streamed (read to its end) or not."""
+    if not stream:
+        return await client.messages.create(**kw)
+    async with client.messages.stream(**kw) as s:
+        async for _ in s:
+            pass
+        return await s.get_final_message()
+
+
 async def openai_responses(base: str, http: HttpFactory, session: str, stream: bool) -> None:
     import openai
 
@@ -340,13 +360,7 @@ async def openai_responses(base: str, http: HttpFactory, session: str, stream: b
         kw: Any = {"model": "sim-deployed", "tools": TOOLS_RESPONSES,
                    "input": f"weather in Paris? ({session})",
                    "extra_headers": {"X-Deploysim-Session": session}}
-        if stream:
-            async with client.responses.stream(**kw) as s:
-                async for _ in s:
-                    pass
-                r = await s.get_final_response()
-        else:
-            r = await client.responses.create(**kw)
+        r = await responses_call(client, stream, **kw)
         assert any(o.type == "function_call" for o in r.output)
 
 
@@ -358,13 +372,7 @@ async def anthropic_messages(base: str, http: HttpFactory, session: str, stream:
         kw: Any = {"model": "sim-deployed", "max_tokens": 256, "tools": TOOLS_ANTHROPIC,
                    "messages": [{"role": "user", "content": f"weather? ({session})"}],
                    "extra_headers": {"X-Deploysim-Session": session}}
-        if stream:
-            async with client.messages.stream(**kw) as s:
-                async for _ in s:
-                    pass
-                m = await s.get_final_message()
-        else:
-            m = await client.messages.create(**kw)
+        m = await messages_call(client, stream, **kw)
         assert m.stop_reason == "tool_use"
 
 

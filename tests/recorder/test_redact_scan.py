@@ -10,7 +10,7 @@ from collections.abc import Callable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from recorder.redact import _TOKEN_RE, Redactor, _scoped
+from recorder.redact import Redactor, _scoped
 from recorder.redact_rules import DEFAULT_PATTERNS, VALIDATORS, RuleSet
 from recorder.redact_spans import Span, literal_spans, merge
 
@@ -18,8 +18,8 @@ KEY = b"k" * 32
 
 
 class JoinedReference:
-    """The previous `Redactor.spans` (regex part), verbatim: one alternation of all patterns,
-    the winning pattern told by `lastindex`."""
+    """The previous `Redactor.spans` (regex part): one alternation of all patterns, the
+    winning pattern told by `lastindex`, each match judged as the redactor judges it."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.r = redactor
@@ -44,19 +44,11 @@ class JoinedReference:
                 outer = m.lastindex or 0
                 while outer not in self.group_kind:
                     outer -= 1
-                name, inner, validator = self.kinds[self.group_kind[outer]]
-                g = inner if inner is not None else outer
-                start, end = m.span(g)
-                value = data[start:end]
-                if not value or _TOKEN_RE.fullmatch(value):
-                    continue
-                if validator is not None and not validator(value):
-                    continue
-                if inner is not None:
-                    name = self.r._classify(value, name)
-                    if len(value) >= 8:
-                        found[value] = self.r.token(name, value)
-                out.append((start, end, self.r.token(name, value)))
+                kind = self.kinds[self.group_kind[outer]]
+                g = kind[1] if kind[1] is not None else outer
+                span = self.r._matched(data, m.span(g), kind, found)
+                if span is not None:
+                    out.append(span)
         if self.r._fields and b"\\u" in data:  # not a pattern: the same in both
             out = merge(out, self.r._escaped_field_spans(data, found))
         if found:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,13 @@ ASK: Any = [{"role": "system", "content": "You are a support agent with a CRM."}
        {"role": "user", "content": "What's the account tier of customer C-1042?"}]
 
 
+LLAMA_OPTIONS = {"slots": 1, "ctx_per_slot": 2048, "max_tokens": 64}
+"""How `llama_server` (tests/deploysim/conftest.py) starts the server for this module."""
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelServer]:
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    try:
-        srv = LocalModelServer(slots=1, ctx_per_slot=2048, max_tokens=64, log=log).start()
-    except RealModelUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(llama_server: LocalModelServer) -> LocalModelServer:
+    return llama_server
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ pinned model and prompt hash, caching, bad answers and failed calls as error ver
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from grader.testing import Conv
 from recorder.writer import CassetteWriter
 from replayer.clients import make_client
 from replayer.testing.fake_model import FakeModelServer, serve_in_thread
-from replayer.testing.script import ScriptedError, ScriptedReply, ScriptedRequest
+from replayer.testing.scripted_policies import insult_judge
 
 JUDGE_RUBRIC = """\
 [[behavior]]
@@ -36,25 +35,8 @@ prompt = '''Is the assistant rude?
 Answer {"flagged": ..., "message_index": ..., "excerpt": ...}'''
 """
 
-FOCUS = re.compile(r"^>>\[(\d+)\] assistant: (.*)$", re.M)
-
-
-def judge_policy(request: ScriptedRequest) -> ScriptedReply:
-    """A scripted judge: flags a focused assistant message containing "idiot"; answers badly
-    when the turn says "garble"; fails when it says "explode"."""
-    prompt = request.last_user_text
-    focus = FOCUS.findall(prompt)
-    if any("explode" in text for _, text in focus):
-        return ScriptedReply(error=ScriptedError("bad_request", message="judge exploded"))
-    if any("garble" in text for _, text in focus):
-        return ScriptedReply(text="I think it is fine, really.")
-    for idx, text in focus:
-        if "idiot" in text:
-            answer = {"flagged": True, "message_index": int(idx), "excerpt": "idiot",
-                      "reason": "insult"}
-            return ScriptedReply(text=f"```json\n{json.dumps(answer)}\n```")
-    return ScriptedReply(text=json.dumps({"flagged": False, "message_index": None,
-                                          "excerpt": "", "reason": "polite"}))
+judge_policy = insult_judge(fenced=True)
+"""The judge answers a verdict in a ```json fence, as many real judges do."""
 
 
 def corpus(folder) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import pytest
 
@@ -14,7 +13,7 @@ from grader.testing import Conv
 from grader.verdict_store import read_verdicts
 from recorder.writer import CassetteWriter
 from replayer.testing.fake_batch import serve_batches_in_thread
-from replayer.testing.script import ScriptedError, ScriptedReply, ScriptedRequest
+from replayer.testing.scripted_policies import insult_judge
 
 RUBRIC = """[[behavior]]
 id = "rude"
@@ -26,21 +25,7 @@ type = "llm_judge"
 model = "sim-judge"
 """
 
-FOCUS = re.compile(r"^>>\[(\d+)\] assistant: (.*)$", re.M)
-
-
-def judge(request: ScriptedRequest) -> ScriptedReply:
-    """Flags a focused "idiot"; answers without JSON on "garble"; fails on "explode"."""
-    focus = FOCUS.findall(request.last_user_text)
-    if any("explode" in text for _, text in focus):
-        return ScriptedReply(error=ScriptedError("bad_request", message="judge exploded"))
-    if any("garble" in text for _, text in focus):
-        return ScriptedReply(text="I think it is fine, really.")
-    for idx, text in focus:
-        if "idiot" in text:
-            return ScriptedReply(text=json.dumps({"flagged": True, "message_index": int(idx),
-                                                  "excerpt": "idiot", "reason": "insult"}))
-    return ScriptedReply(text='{"flagged": false, "message_index": null, "reason": "polite"}')
+judge = insult_judge()
 
 
 @pytest.fixture

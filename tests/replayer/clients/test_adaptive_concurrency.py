@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from replay_helpers import TURNS
 
 from deploysim.cli import run
+from replayer.clients.adaptive import AdaptiveLimit
 from replayer.run_folder import trajectories
 from replayer.testing.fake_model import RuleAgent, ScriptedReply, serve_in_thread
 from replayer.testing.slot_server import SlotServer
@@ -59,6 +62,54 @@ def test_a_many_slot_server_keeps_many_calls_in_flight(corpus_path, tmp_path, ca
     assert summary["counts"]["turns"] == sum(TURNS) and summary["counts"]["errors"] == 0
     assert settled["limit"] >= 8 and settled["peak"] == 16
     assert settled["throttled"] == settled["timeouts"] == settled["cuts"] == 0
+
+
+def test_a_server_with_no_queue_that_slows_under_load_is_run_at_the_ceiling(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = write_corpus(str(tmp_path / "corpus" / "rec.cassette"), support_corpus([5] * 64))
+    out = str(tmp_path / "run")
+    # no queue, but each answer 4 ms slower per request served beside it (a busy machine's
+    # loopback): 0.2 s alone, 0.45 s at 64 in flight, where 64 calls still finish 2.2 times
+    # as many a second as 16; slower per call is not queueing, and the limit must say so
+    with serve_in_thread(RuleAgent(), server_class=SlotServer, slots=1000, per_request=0.2,
+                         contention_s=0.004) as server:
+        code = run(["replay", corpus, "--model", "sim-candidate", "--base-url",
+                    server.openai_url, "--out", out, "--progress", "off", "--concurrency", "64",
+                    "--json"])
+        captured = capsys.readouterr()
+        assert isinstance(server, SlotServer) and server.max_busy == 64
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    settled = summary["concurrency"][server.openai_url]
+    assert summary["counts"]["turns"] == 320 and summary["counts"]["errors"] == 0
+    assert settled["limit"] == settled["peak"] == settled["ceiling"] == 64
+    assert settled["cuts"] == 0
+    # slow start from one call: a window of calls per doubling, then the ceiling; the time
+    # calls spent waiting for a place is the ramp's (about 64 calls for 1.3 s), not a creep
+    assert settled["waited_s"] < 0.3 * settled["calls"]
+
+
+async def test_slow_start_reaches_a_ceiling_of_256_within_200_calls() -> None:
+    # 256 callers against an endpoint that answers every call in 50 ms, however many: the ramp
+    # is calls spent below the ceiling (1, 2, 8, 32, 128 in flight: 172 calls; doubling
+    # from one would take 256)
+    limit = AdaptiveLimit(256, timeout=120)
+    done = 0
+    reached: int | None = None
+
+    async def caller() -> None:
+        nonlocal done, reached
+        while done < 400:
+            started = await limit.acquire()
+            await asyncio.sleep(0.05)
+            limit.release(started, "ok")
+            done += 1
+            if reached is None and limit.limit == 256:
+                reached = done
+
+    await asyncio.gather(*(caller() for _ in range(256)))
+    assert reached is not None and reached <= 200
+    assert limit.summary()["limit"] == 256 and limit.cuts == 0
 
 
 def test_503_with_retry_after_lowers_the_limit_and_the_results_do_not_change(
