@@ -14,6 +14,12 @@ setting made for speed was measured and removed).
   that heap again and again. Without the setting a whole `deploysim replay` command
   (`bench/replay_endpoint.py --latency 0.2 --concurrency 256 --turns 10000`) spent 16% more
   CPU a turn (0.856 against 0.738 ms, medians of 3 alternating runs, 6 Dec 2026).
+  `deploysim replay` enters it as soon as it has read what it keeps for the whole run (the
+  sessions, the stub index), which it reads under `paused()`, so the freeze takes that heap
+  whole and no collection walks it: against a replay that read it with the collector on, the
+  whole command ran 996 against 906 turns/s and spent 0.638 against 0.728 ms of CPU a turn
+  (-12%), the execution phase unchanged (`bench/ab.py --only replay_endpoint --repeat 3`,
+  medians, 6 Dec 2026; a pause without the freeze gained 6% and cost the execution phase 12%).
 
 Both are undone when their block ends.
 """

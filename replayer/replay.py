@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from contextlib import ExitStack
 from typing import Any
 
 from rich.console import Console
 
+from recorder.collector import paused, replay_collector
 from recorder.corpus import Corpus
 from recorder.turns import turns
 from recorder.version import __version__
@@ -104,72 +106,77 @@ async def _replay(config: ReplayConfig, factory: AnswererFactory, env: dict[str,
                   client_factory: ClientFactory | None) -> dict[str, Any]:
     corpus = Corpus(config.corpus)
     in_process = config.executor == "local"
-    facts, kept = _read(corpus, keep=in_process)
-    chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
-                               stratify_by=config.stratify_by, seed=config.seed)
-    # built here with Ray too: fails fast, describes the stubs
-    local_answerer: ToolAnswerer = factory(corpus, config)
-    info = description(local_answerer)
-    profile, stubs = _describe(info, config)
-    identity = config.identity(corpus.content_hash())
-    manifest = RunManifest(
-        run_id=run_id_of(identity), kind="replay", created=time.time(),
-        deploysim_version=__version__, corpus_hash=identity["corpus_hash"],
-        corpus_paths=list(config.corpus), model={**identity["model"], "params": config.params},
-        mode=config.mode, profile=profile, seed=config.seed, samples=config.samples,
-        stubs=stubs, selection=selection, identity=identity, status="running",
-        executor=config.executor, max_steps=config.max_steps)
-    previous = prepare(config.out, manifest)
-    if previous is not None:
-        manifest.created = previous.created
-    write_manifest(config.out, manifest)
+    with ExitStack() as run_collector:
+        # what the run keeps to its end (sessions, stub index) is read with the collector
+        # paused, then frozen for the run by `replay_collector`: recorder.collector's figure
+        with paused():
+            facts, kept = _read(corpus, keep=in_process)
+            chosen, selection = select(facts, filter_expr=config.filter, n=config.sample,
+                                       stratify_by=config.stratify_by, seed=config.seed)
+            # built here with Ray too: fails fast, describes the stubs
+            local_answerer: ToolAnswerer = factory(corpus, config)
+            run_collector.enter_context(replay_collector())
+        info = description(local_answerer)
+        profile, stubs = _describe(info, config)
+        identity = config.identity(corpus.content_hash())
+        manifest = RunManifest(
+            run_id=run_id_of(identity), kind="replay", created=time.time(),
+            deploysim_version=__version__, corpus_hash=identity["corpus_hash"],
+            corpus_paths=list(config.corpus), model={**identity["model"], "params": config.params},
+            mode=config.mode, profile=profile, seed=config.seed, samples=config.samples,
+            stubs=stubs, selection=selection, identity=identity, status="running",
+            executor=config.executor, max_steps=config.max_steps)
+        previous = prepare(config.out, manifest)
+        if previous is not None:
+            manifest.created = previous.created
+        write_manifest(config.out, manifest)
 
-    every = {key for f in chosen for key in _keys(f, config)}
-    present, prior = scan(config.out)
-    done = present & every
-    pending = every - done
-    # the pending sessions, as the shard would read them
-    todo = shard.of_shard(kept, pending) if kept is not None else None
-    del kept
-    if config.executor == "ray":
-        create_cache(config)
-    reports: list[ShardReport] = []
-    status = "interrupted"
-    run_started, cpu_started = time.monotonic(), time.process_time()
-    try:
-        with ReplayProgress(len(pending), console or Console(stderr=True),
-                            mode=progress_mode) as progress:
+        every = {key for f in chosen for key in _keys(f, config)}
+        present, prior = scan(config.out)
+        done = present & every
+        pending = every - done
+        # the pending sessions, as the shard would read them
+        todo = shard.of_shard(kept, pending) if kept is not None else None
+        del kept
+        if config.executor == "ray":
+            create_cache(config)
+        reports: list[ShardReport] = []
+        status = "interrupted"
+        run_started, cpu_started = time.monotonic(), time.process_time()
+        try:
+            with ReplayProgress(len(pending), console or Console(stderr=True),
+                                mode=progress_mode) as progress:
+                if config.batch:
+                    from replayer.batch.rounds import run_batch
+
+                    reports = await run_batch(config, run_id=manifest.run_id, pending=pending,
+                                              answerer=local_answerer, progress=progress,
+                                              client_factory=client_factory, sessions=todo)
+                elif config.executor == "ray":
+                    reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
+                                            answerer=factory, progress=progress, env=env,
+                                            client_factory=client_factory)
+                else:
+                    reports = await run_local(config, run_id=manifest.run_id, pending=pending,
+                                              answerer=local_answerer, progress=progress,
+                                              client_factory=client_factory, sessions=todo)
+            status = "complete"
+        finally:
+            summary = _finish(config, manifest, previous, prior, reports, status,
+                              skipped=len(done), elapsed=time.monotonic() - started)
+            summary["run_s"] = round(time.monotonic() - run_started, 3)
+            # this process's CPU during the execution phase beyond the shards it ran itself:
+            # progress and coordination (the Ray driver)
+            own = time.process_time() - cpu_started
+            if in_process:
+                own -= sum(r.cpu_s for r in reports)
+            summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
             if config.batch:
-                from replayer.batch.rounds import run_batch
+                from replayer.batch.batch_ledger import BatchLedger
 
-                reports = await run_batch(config, run_id=manifest.run_id, pending=pending,
-                                          answerer=local_answerer, progress=progress,
-                                          client_factory=client_factory, sessions=todo)
-            elif config.executor == "ray":
-                reports = await run_ray(config, run_id=manifest.run_id, pending=pending,
-                                        answerer=factory, progress=progress, env=env,
-                                        client_factory=client_factory)
-            else:
-                reports = await run_local(config, run_id=manifest.run_id, pending=pending,
-                                          answerer=local_answerer, progress=progress,
-                                          client_factory=client_factory, sessions=todo)
-        status = "complete"
-    finally:
-        summary = _finish(config, manifest, previous, prior, reports, status,
-                          skipped=len(done), elapsed=time.monotonic() - started)
-        summary["run_s"] = round(time.monotonic() - run_started, 3)
-        # this process's CPU during the execution phase beyond the shards it ran itself:
-        # progress and coordination (the Ray driver)
-        own = time.process_time() - cpu_started
-        if in_process:
-            own -= sum(r.cpu_s for r in reports)
-        summary["coordinator_cpu_s"] = round(max(0.0, own), 3)
-        if config.batch:
-            from replayer.batch.batch_ledger import BatchLedger
-
-            summary["batch"] = BatchLedger.load(config.out, run_id=manifest.run_id,
-                                                api=config.api).summary()
-    return summary
+                summary["batch"] = BatchLedger.load(config.out, run_id=manifest.run_id,
+                                                    api=config.api).summary()
+        return summary
 
 
 def create_cache(config: ReplayConfig) -> None:

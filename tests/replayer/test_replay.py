@@ -57,3 +57,28 @@ def test_the_cache_is_created_in_wal_mode_before_ray_shards_open_it(tmp_path):
         db.close()
     create_cache(config.model_copy(update={"cache": False, "out": str(tmp_path / "b")}))
     assert not (tmp_path / "b").exists()
+
+
+def test_a_replay_leaves_the_garbage_collector_as_it_found_it(corpus_path, tmp_path,
+                                                              monkeypatch):
+    """The run reads its corpus with the collector paused and freezes it for the run
+    (recorder.collector); a library caller's process gets its settings back afterwards."""
+    import gc
+
+    import replayer.executor as executor
+
+    before = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count())
+    frozen_at_shard_start: list[int] = []
+    real = executor.run_shard
+
+    async def watching(*args: Any, **kwargs: Any) -> Any:
+        frozen_at_shard_start.append(gc.get_freeze_count())
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "run_shard", watching)
+    with serve_in_thread(RuleAgent()) as server:
+        asyncio.run(replay(make_config(corpus_path, str(tmp_path / "out"), server.openai_url,
+                                       seed=3),
+                           answerer=recorded_answerer, progress_mode="off"))
+    assert frozen_at_shard_start and frozen_at_shard_start[0] > before[2]  # frozen on reading
+    assert (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()) == before
