@@ -14,6 +14,7 @@ truth (`synthetic`).
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from grader import policy
 from grader.detectors import Finding
 from grader.grading import grade_sessions
 from grader.rubric import Rubric
@@ -303,10 +305,6 @@ def make_world(sessions: int = 12, turns: int = 2, base_p: float = 0.05, cand_p:
 def _documented_policy() -> str:
     """The smallest policy, as `grader.policy`'s docstring shows it (one text: the docs'
     example is the one the tests load)."""
-    import textwrap
-
-    from grader import policy
-
     doc = policy.__doc__ or ""
     block = doc.split("The smallest policy every version accepts::\n\n", 1)[1].split("\n\n", 1)[0]
     return textwrap.dedent(block) + "\n"

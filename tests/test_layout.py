@@ -43,11 +43,6 @@ CROSS_CUTTING = {
 SDK_SUITES = re.compile(r"proxy/test_sdk_\w+\.py")
 """Official SDK clients end to end through the gateway (one suite per SDK)."""
 
-PENDING = {
-    # Renames blocked this round because another engineer was editing the file; the lead moves
-    # each to its target and deletes the line.
-}
-
 HELPER_SCRIPTS = {"proxy/mcp_stdio_server.py"}
 """Programs the tests run as subprocesses, not helper modules."""
 
@@ -68,7 +63,7 @@ def test_every_test_file_names_a_module() -> None:
     for path in sorted(TESTS.rglob("test_*.py")):
         rel = path.relative_to(TESTS)
         key = rel.as_posix()
-        if key in CROSS_CUTTING or SDK_SUITES.fullmatch(key) or f"tests/{key}" in PENDING:
+        if key in CROSS_CUTTING or SDK_SUITES.fullmatch(key):
             continue
         if not names_module(rel):
             stray.append(key)
@@ -80,7 +75,6 @@ def test_every_test_file_names_a_module() -> None:
 
 def test_allow_lists_name_existing_files() -> None:
     missing = [k for k in CROSS_CUTTING if not (TESTS / k).is_file()]
-    missing += [k for k in PENDING if not (ROOT / k).is_file()]
     assert not missing, f"remove these entries from tests/test_layout.py, gone: {missing}"
 
 
@@ -98,7 +92,7 @@ def test_one_helper_module_per_folder() -> None:
     for path in sorted(TESTS.rglob("*.py")):
         rel = path.relative_to(TESTS)
         if path.name.startswith("test_") or path.name in ("conftest.py", "__init__.py") \
-                or rel.as_posix() in HELPER_SCRIPTS or f"tests/{rel.as_posix()}" in PENDING:
+                or rel.as_posix() in HELPER_SCRIPTS:
             continue
         helpers.setdefault(rel.parent.as_posix(), []).append(path.name)
     crowded = {folder: names for folder, names in helpers.items() if len(names) > 1}

@@ -9,6 +9,7 @@ replay against a scripted model is deterministic whatever the concurrency.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -213,8 +214,6 @@ def insult_judge(fenced: bool = False) -> Policy:
     focused assistant message containing "idiot"; answers without JSON when the turn says
     "garble"; fails when it says "explode". `fenced` wraps a verdict in a ```json fence, as
     many real judges do."""
-    import json
-
     def judge(request: ScriptedRequest) -> ScriptedReply:
         focus = _FOCUS.findall(request.last_user_text)
         if any("explode" in text for _, text in focus):

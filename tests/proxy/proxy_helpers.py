@@ -332,24 +332,15 @@ async def openai_chat(base: str, http: HttpFactory, session: str, stream: bool) 
                         {"role": "user", "content": "and now?"}]
 
 
-async def responses_call(client: Any, stream: bool, **kw: Any) -> Any:
-    """One Responses API call through the official SDK, streamed (read to its end) or not."""
+async def sdk_call(api: Any, stream: bool, final: str, **kw: Any) -> Any:
+    """One call through an official SDK resource (`client.responses`, `client.messages`),
+    streamed and read to its end (then the stream's `final` accumulation) or not."""
     if not stream:
-        return await client.responses.create(**kw)
-    async with client.responses.stream(**kw) as s:
+        return await api.create(**kw)
+    async with api.stream(**kw) as s:
         async for _ in s:
             pass
-        return await s.get_final_response()
-
-
-async def messages_call(client: Any, stream: bool, **kw: Any) -> Any:
-    """One Anthropic Messages call through the official SDK, streamed (read to its end) or not."""
-    if not stream:
-        return await client.messages.create(**kw)
-    async with client.messages.stream(**kw) as s:
-        async for _ in s:
-            pass
-        return await s.get_final_message()
+        return await getattr(s, final)()
 
 
 async def openai_responses(base: str, http: HttpFactory, session: str, stream: bool) -> None:
@@ -360,7 +351,7 @@ async def openai_responses(base: str, http: HttpFactory, session: str, stream: b
         kw: Any = {"model": "sim-deployed", "tools": TOOLS_RESPONSES,
                    "input": f"weather in Paris? ({session})",
                    "extra_headers": {"X-Deploysim-Session": session}}
-        r = await responses_call(client, stream, **kw)
+        r = await sdk_call(client.responses, stream, "get_final_response", **kw)
         assert any(o.type == "function_call" for o in r.output)
 
 
@@ -372,7 +363,7 @@ async def anthropic_messages(base: str, http: HttpFactory, session: str, stream:
         kw: Any = {"model": "sim-deployed", "max_tokens": 256, "tools": TOOLS_ANTHROPIC,
                    "messages": [{"role": "user", "content": f"weather? ({session})"}],
                    "extra_headers": {"X-Deploysim-Session": session}}
-        m = await messages_call(client, stream, **kw)
+        m = await sdk_call(client.messages, stream, "get_final_message", **kw)
         assert m.stop_reason == "tool_use"
 
 

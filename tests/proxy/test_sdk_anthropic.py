@@ -7,7 +7,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from proxy_helpers import messages_call, tapped_model_server
+from proxy_helpers import sdk_call, tapped_model_server
 
 from proxy.testing import TOOLS_ANTHROPIC, RawRequest, gateway, records
 from replayer.testing.fake_model import call_first_tool
@@ -19,7 +19,7 @@ async def _messages(client: anthropic.AsyncAnthropic, stream: bool) -> Any:
     kw: Any = {"model": "sim-deployed", "max_tokens": 256, "tools": TOOLS,
                "messages": [{"role": "user", "content": "weather in Paris?"}],
                "extra_headers": {"X-Deploysim-Session": "sess-anthropic"}}
-    m = await messages_call(client, stream, **kw)
+    m = await sdk_call(client.messages, stream, "get_final_message", **kw)
     return ([(b.name, b.input) for b in m.content if b.type == "tool_use"], m.stop_reason)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from proxy_helpers import responses_call, tapped_model_server
+from proxy_helpers import sdk_call, tapped_model_server
 
 from proxy.testing import TOOLS_CHAT, TOOLS_RESPONSES, RawRequest, gateway, records
 from recorder.exchange import Exchange
@@ -39,7 +39,7 @@ async def _chat(client: openai.AsyncOpenAI, stream: bool) -> Any:
 async def _responses(client: openai.AsyncOpenAI, stream: bool) -> Any:
     kw: Any = {"model": "sim-deployed", "tools": TOOLS_RESPONSES, "input": "weather in Paris?",
                "extra_headers": HEADERS}
-    r = await responses_call(client, stream, **kw)
+    r = await sdk_call(client.responses, stream, "get_final_response", **kw)
     calls = [(o.name, o.arguments) for o in r.output if o.type == "function_call"]
     return (calls, r.status)
 
