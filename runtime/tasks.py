@@ -20,7 +20,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-log = logging.getLogger("deploysim.proxy")
+log = logging.getLogger("deploysim.tasks")
 
 _live: set[asyncio.Task[Any]] = set()
 
