@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.fidelity import estimates  # noqa: E402
+from bench.fidelity.bounds import add_bounds  # noqa: E402
 from bench.fidelity.params import Switches, WorldConfig  # noqa: E402
 from bench.fidelity.report import ABLATIONS, write  # noqa: E402
 from bench.fidelity.variants import add_variants  # noqa: E402
@@ -70,6 +71,7 @@ def main() -> None:
         table = cells(run)
         add_variants(run.windows, run.runs, [run.cfg.window(k).mix for k in range(4)], table,
                      run.cfg.seed, run.cfg.switches.grader_error)
+        add_bounds(run.cfg, run.windows, run.runs, table)
         if estimates.predict_available():
             add_predictions(run, table, corrections_off=main)
         return table

@@ -107,6 +107,11 @@ class Prediction:
     """Sessions resampled (observed corpus and runs together)."""
     corrected_rates: tuple[float, float, float] | None = None
     """(observed, baseline, candidate) after the grader-error correction, when applied."""
+    production_rate: float | None = None
+    """The deployed model's rate on the observed corpus as it was recorded (its own segment
+    mix, not the deployment's; after the grader-error correction when applied): the rate the
+    prediction is a change from. With a deployment mix, `predicted_rate / production_rate`
+    holds the mix's shift as well as the candidate's change; `direction` is the latter alone."""
     share_up: float = 0.5
     """The share of bootstrap replicates in which the simulated change is upward (ratio > 1,
     or difference > 0): the one-sided confidence of an upward change."""
@@ -141,6 +146,9 @@ class Prediction:
             "difference_interval": self.difference_interval.as_list(),
             "corrected_rates": None if self.corrected_rates is None else dict(zip(
                 ("observed", "baseline", "candidate"), self.corrected_rates, strict=True)),
+            "production_rate": self.production_rate,
+            "change_from_production": (self.predicted_rate / self.production_rate
+                                       if self.production_rate else None),
             "n": self.n, "observed_n": self.observed.n, "sessions": self.sessions,
             "corrections": [c.to_dict() for c in self.corrections],
             "warnings": list(self.warnings), "notes": list(self.notes),
@@ -322,12 +330,13 @@ def predict_behavior(spec: BehaviorSpec, observed: Units, baseline: Units, candi
     target, mix_corr = _target_mix(observed, b, mix, mix_source)
     clusters = sorted(set(observed.cluster) | set(b.cluster))
     segments = sorted(set(observed.segment) | set(b.segment))
-    designs = [design(u, target, clusters=clusters, segments=segments)
-               for u in (observed, b, c)]
+    # the fourth: production as it was recorded (its own mix), what deployment is compared to
+    designs = [design(u, mixed, clusters=clusters, segments=segments)
+               for u, mixed in ((observed, target), (b, target), (c, target), (observed, None))]
     boots = bootstrap(designs, replicates, seed) if len(clusters) >= 2 else None
     ests = [summarize(u, d, confidence=confidence, method="auto",
                       boot=boots[i] if boots else None)
-            for i, (u, d) in enumerate(zip((observed, b, c), designs, strict=True))]
+            for i, (u, d) in enumerate(zip((observed, b, c, observed), designs, strict=True))]
     points, reps_opt = zip(*(_rates(e, boots[i][0] if boots else None)
                              for i, e in enumerate(ests)), strict=True)
     reps = None if boots is None else [r for r in reps_opt if r is not None]
@@ -339,12 +348,12 @@ def predict_behavior(spec: BehaviorSpec, observed: Units, baseline: Units, candi
 
         def correct(rate: float) -> float:
             return float(rogan_gladen(rate, sens, spc))
-    o, bb, cc = fixed
+    o, bb, cc, production = fixed
     mode = choose_mode(float(bb.rate))
     predicted = float(combine(mode, o, bb, cc))
     diff = float(cc.rate) - float(bb.rate)
     if fixed_reps is not None:
-        ro, rb, rc = fixed_reps
+        ro, rb, rc, _ = fixed_reps
         low, high = percentile(combine(mode, ro, rb, rc), confidence)
         d_iv = Interval(*percentile(np.asarray(rc.rate) - np.asarray(rb.rate), confidence),
                         confidence, "paired-bootstrap")
@@ -400,6 +409,7 @@ def predict_behavior(spec: BehaviorSpec, observed: Units, baseline: Units, candi
         sessions=len(clusters),
         corrected_rates=(float(o.rate), float(bb.rate), float(cc.rate))
         if grader_corr.applied else None,
+        production_rate=float(production.rate),
         share_up=share_up, direction=confident_direction(share_up),
         detectable=call_direction(mode, r_iv if mode == "ratio" else None, d_iv)
         != "no detectable change")

@@ -3,6 +3,11 @@
     max_predicted_rate      predicted rate                          <= x
     max_predicted_increase  predicted rate <= (1 + x) × the deployed model's observed rate
 
+The observed rate is production as it was recorded (`Prediction.production_rate`: the observed
+corpus in its own mix, after the grader-error correction when one applied, so on the
+prediction's scale); a deployment mix that moves traffic toward riskier segments is part of
+the increase, as it will be in deployment.
+
 Both compare the prediction's interval (which already carries the observed rate's sampling
 error, and the grader's and the simulation's error when those corrections applied) with the
 threshold, exactly as the gate judges its other checks. An observed rate of zero is
@@ -46,9 +51,11 @@ def prediction_checks(predictions: PredictionResult | None, spec: BehaviorSpec,
     if rule.max_predicted_rate is not None:
         out.append(_check("max_predicted_rate", p, rule.max_predicted_rate, rule, ""))
     if rule.max_predicted_increase is not None:
-        observed = float(safe(Rates(p.observed.rate, p.observed.n)))
+        # production as it was recorded, on the prediction's scale (`production_rate`)
+        production = p.observed.rate if p.production_rate is None else p.production_rate
+        observed = float(safe(Rates(production, p.observed.n)))
         allowed = (1 + rule.max_predicted_increase) * observed
         out.append(_check("max_predicted_increase", p, min(1.0, allowed), rule,
                           f" ({1 + rule.max_predicted_increase:g}× the observed rate "
-                          f"{quantity_number(p.observed.rate, 'rate')})"))
+                          f"{quantity_number(production, 'rate')})"))
     return out

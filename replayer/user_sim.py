@@ -9,14 +9,20 @@ label the message (`USER: ...`), quote it, or add `[END]` after a closing remark
 once those are taken off is the message; `[END]` anywhere means the user is done. An empty
 answer is not taken for "done": it is a failed call (`MalformedResponse`), which the rollout
 notes among its simulator errors.
+
+The transcripts show what a user of an agent sees: what each side said, every tool call with
+its arguments and what the tool returned (each cut to `SHOWN` characters), so the simulator can
+react to what the candidate actually did: object to a destructive command, retry after a
+failure. A transcript of tool names alone hides the `rm -rf` a real user would push back on.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
-from recorder.session import ContentPart, Message
+from recorder.session import ContentPart, Message, ToolCall
 from replayer.cache import AsyncCache
 from replayer.errors import MalformedResponse
 from replayer.loop import Candidate, ask
@@ -27,9 +33,14 @@ END = "[END]"
 INSTRUCTIONS = (
     "You play the USER of an AI assistant, for a test. The ORIGINAL conversation shows what this "
     "user wanted and how they wrote. The CURRENT conversation is the one happening now, where "
-    "the assistant may have answered differently. Write only the user's next message, in their "
-    f"voice, pursuing the same intent. If the user would have nothing more to say, reply {END}."
+    "the assistant may have answered and acted differently: react to what it actually did (the "
+    "commands it ran and what they returned) as this user would. Write only the user's next "
+    "message, in their voice, pursuing the same intent. If the user would have nothing more to "
+    f"say, reply {END}."
 )
+
+SHOWN = 300
+"""Characters of a tool call's arguments or a tool's result shown to the simulator."""
 
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?(?:the )?user(?:'s)?(?: message)?(?: \d+)?\s*:\s*(?:\*\*)?\s*",
@@ -47,15 +58,29 @@ def user_text(answer: str) -> str | None:
     return text
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN else text[:SHOWN] + "…"
+
+
+def _call(call: ToolCall) -> str:
+    args = call.arguments_raw if call.arguments is None else \
+        json.dumps(call.arguments, ensure_ascii=False, separators=(", ", ": "))
+    return f"{call.name} {_cut(args or '')}".rstrip()
+
+
 def _transcript(messages: Sequence[Message]) -> str:
+    """The conversation as its user sees it (module docstring), a line per message or call."""
     lines = []
     for m in messages:
         if m.role == "user":
             lines.append(f"USER: {m.text}")
-        elif m.role == "assistant" and m.text:
-            lines.append(f"ASSISTANT: {m.text}")
-        elif m.role == "assistant" and m.tool_calls:
-            lines.append("ASSISTANT: (calls " + ", ".join(c.name for c in m.tool_calls) + ")")
+        elif m.role == "assistant":
+            if m.text:
+                lines.append(f"ASSISTANT: {m.text}")
+            lines += [f"ASSISTANT: (calls {_call(c)})" for c in m.tool_calls]
+        elif m.role == "tool":
+            shown = m.result.content if m.result is not None and m.result.content else m.text
+            lines.append(f"TOOL ({m.name or 'result'}): {_cut(' '.join(shown.split()))}")
     return "\n".join(lines)
 
 

@@ -66,13 +66,18 @@ def parse(raw: dict[str, Any]) -> dict[str, Estimate]:
     for b, v in behaviors.items():
         if isinstance(v, dict) and "predicted_rate" in v:
             iv = v.get("interval")
-            # the direction compares the prediction with the deployed model's rate on the
-            # same scale: after the grader-error correction when predict applied one (the raw
-            # observed rate carries the false alarms the prediction has had removed)
+            # the direction compares the prediction with the deployed model's production rate
+            # as the truth's direction does: production as it was recorded (not reweighted to
+            # the deployment mix, whose shift is part of the change), on the prediction's
+            # scale (after the grader-error correction when predict applied one: the raw rate
+            # carries the false alarms the prediction has had removed); older predicts, which
+            # report no `production_rate`, are read against their corrected observed rate
             fixed = v.get("corrected_rates") or {}
+            reference = v.get("production_rate")
+            if reference is None:
+                reference = fixed.get("observed", v.get("observed_baseline_rate",
+                                                        v.get("observed_rate")))
             out[b] = Estimate(float(v["predicted_rate"]),
-                              (float(iv[0]), float(iv[1])) if iv else None,
-                              fixed.get("observed", v.get("observed_baseline_rate",
-                                                          v.get("observed_rate"))),
+                              (float(iv[0]), float(iv[1])) if iv else None, reference,
                               v.get("direction"))
     return out

@@ -3,9 +3,12 @@
 Served on the OpenAI wire format by `replayer.testing.fake_model.FakeModelServer` (any model
 name in `params.RELEASES`, plus `sim-user`, the user simulator for rollout replays). Every
 choice is a draw from (server seed, model, the request's messages, how often this server has
-seen exactly these messages): one seed reproduces a whole run, and the same prompt asked twice
-gets independent answers, like sampling at temperature > 0. With `stochastic` off the draw is a
-function of (model, messages) alone.
+seen exactly these messages): the same prompt asked twice gets independent answers, like
+sampling at temperature > 0, and one seed gives the same draws in the same order. Which of
+several identical prompts in flight at once gets which draw depends on their arrival order, so
+two runs of one seed at the world's concurrency are statistically alike, not byte-identical
+(the calibration doc compares two). With `stochastic` off the draw is a function of (model,
+messages) alone.
 
 Misbehaviour depends on context (see `params`): the intent and the segment (named in the system
 prompt), what tools returned (failing tests, injected instructions, errors), the model's own

@@ -13,7 +13,8 @@ from bench.fidelity.scoring import summarize
 
 ESTIMATORS = ("naive", "uncorrected", "rollout", "predict", "predict_no_mix",
               "predict_no_history", "predict_no_review", "predict_rollout", "predict_eb",
-              "anchor_pooled", "anchor_per_segment", "anchor_shrunk")
+              "anchor_pooled", "anchor_per_segment", "anchor_shrunk", "bound_replay",
+              "bound_known_traffic")
 ABLATIONS = ("user_reaction", "state_drift", "novel_intents", "mix_shift", "grader_error",
              "stochastic")
 
@@ -58,33 +59,51 @@ def write(results: dict[str, Any], args: Any, sessions: int, abl_sessions: int,
     args.doc.write_text(markdown(out))
 
 
+def _bounds_of(c: dict[str, Any]) -> str:
+    """What the two bounds read on one cell: error, and the direction when it moved."""
+    out = []
+    for name, label in (("bound_replay", "replay bound"), ("bound_known_traffic",
+                                                            "known-traffic bound")):
+        e = c.get(name)
+        if e:
+            turn = (f", direction {'right' if e['direction'] == c['true_direction'] else 'wrong'}"
+                    if c["moved"] else "")
+            out.append(f"{label} {e['error']:.2f}×{turn}")
+    return "; ".join(out)
+
+
 def _target_misses(r: dict[str, Any]) -> list[str]:
-    """Where `predict` misses the issue's targets, cell by cell (generated, so the page
-    cannot disagree with its own table)."""
+    """Where `predict` misses the issue's targets, cell by cell, with what the bounds read
+    there (generated, so the page cannot disagree with its own table)."""
     s = r["summary"].get("predict")
     if not s:
         return []
     cells = [c for c in r["cells"] if "predict" in c and c["informative"]]
     outside = [f"{c['pair']} {c['behavior']} (true {c['true']:.4f}, interval "
-               f"{c['predict']['interval'][0]:.4f}-{c['predict']['interval'][1]:.4f})"
+               f"{c['predict']['interval'][0]:.4f}-{c['predict']['interval'][1]:.4f}; "
+               f"{_bounds_of(c)})"
                for c in cells if c["predict"].get("covered") is False]
     wrong = [f"{c['pair']} {c['behavior']} (true {c['true_direction']}, predicted "
-             f"{c['predict']['direction']}, own call "
-             f"{c['predict'].get('call', 'none')})"
+             f"{c['predict']['direction']}, own call {c['predict'].get('call', 'none')}; "
+             f"{_bounds_of(c)})"
              for c in cells if c["moved"] and c["predict"]["direction"] != c["true_direction"]]
+    bounds = {name: r["summary"][name] for name in ("bound_replay", "bound_known_traffic")
+              if name in r["summary"]}
+    said = "; ".join(f"{name} {_fmt(b['median_error'], '×')}, direction "
+                     f"{_fmt(b['direction_accuracy'])} of {b['moved_cells']}"
+                     for name, b in bounds.items())
     return [f"- **Targets not met** (median ≤ 1.25×, direction ≥ 95% of moved cells, coverage "
             f"≥ 90%): predict reads {_fmt(s['median_error'], '×')}, "
             f"{_fmt(s['direction_accuracy'])} of {s['moved_cells']}, "
             f"{_fmt(s['coverage'])}. Outside the interval: {'; '.join(outside) or 'none'}. "
-            f"Wrong direction: {'; '.join(wrong) or 'none'}. In the recording these pages were "
-            "written from, each of these is a change the replay itself measures wrongly: the "
-            "error-free anchor (the observed rate × the simulated ratio, both read without "
-            "grader error) is off the same way, so no correction of sampling or grader error "
-            "can move them. The credential-access cells are moved by the deployment windows' "
-            "novel intents (debug-db arriving, then leaving, then rotate-keys arriving); "
-            "claims-without-actions on the first pair fell 1.7× in deployment while the "
-            "replays of both releases read it level (its dial is the same in both releases), "
-            "a cause this world does not isolate."]
+            f"Wrong direction: {'; '.join(wrong) or 'none'}. The bounds ({said}) say where "
+            "each miss comes from: where the replay bound is off the same way, the replay of "
+            "production prefixes itself measures the change wrongly, and no correction of "
+            "grader error, mix or sampling can move it; where the known-traffic bound is "
+            "right, the deployment window's own traffic would have told (tools that drifted "
+            "since the recording, intents that came or left, how the candidate's own actions "
+            "change the conversations that follow); where it is off too, novel intents move "
+            "the cell."]
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -172,8 +191,10 @@ def markdown(r: dict[str, Any]) -> str:
               "non-zero. **Direction** is scored on cells whose true rate moved by at least "
               "1.5× between the releases: uncorrected and rollout compare the candidate with "
               "the baseline on the same replays (as the gate does), predict its prediction with "
-              "the observed production rate on the same scale (after the grader-error "
-              "correction when predict applied one), naive always says \"same\". **Coverage** "
+              "the deployed model's production rate as it was recorded (`production_rate`: "
+              "the observed corpus in its own mix, after the grader-error correction when "
+              "predict applied one), the bounds theirs with production's true rate, naive "
+              "always says \"same\". **Coverage** "
               "is the share of cells whose true rate lies in the estimate's 95% interval (Wilson "
               "for uncorrected, rollout and naive); **median interval width** the median of "
               "high / low, so coverage bought by width shows. **Own calls** score the direction "
@@ -185,8 +206,11 @@ def markdown(r: dict[str, Any]) -> str:
               "- **naive** is the deployed release's observed production rate; **uncorrected** "
               "the candidate's rate on replayed production prefixes (today's method); "
               "**rollout** the candidate in rollout replays with the world's simulated user "
-              "(`--user-simulator sim-user`, which sees tool names but not arguments, so it "
-              "never pushes back); **predict** `deploysim predict --rubric GRADER --baseline "
+              "(`--user-simulator sim-user`, `bench/fidelity/user_sim.py`: it sees the "
+              "candidate's calls with their arguments, as the replayer's transcript shows them, "
+              "and reacts as a prompted model would, not knowing the users' odds: it always "
+              "pushes back once after a risky call, always retries a failure, never leaves or "
+              "stops early); **predict** `deploysim predict --rubric GRADER --baseline "
               "--candidate --observed --mix --history --review` (the world's erring grader; the "
               "deployment window's planned mix; the labelled review of production; the "
               "calibration "
@@ -203,7 +227,13 @@ def markdown(r: dict[str, Any]) -> str:
               "ratio taken per segment, and the log-ratio shrunk toward no change by its "
               "signal share; **predict_eb** is predict's own output with every behaviour's "
               "change shrunk toward none by empirical Bayes across the behaviours of a pair "
-              "(`eb_shrunk`), measured and not adopted.",
+              "(`eb_shrunk`), measured and not adopted. **bound_replay** and "
+              "**bound_known_traffic** are bounds, not estimators a user could run "
+              "(`bench/fidelity/bounds.py`): predict's anchor read with no grader error at all "
+              "(how far correcting grader error and reweighting can take a replay of production "
+              "prefixes), and the deployment window's own true rate over its sessions that open "
+              "with an intent production had seen (an oracle that knows everything but the "
+              "novel intents).",
               "- `--keep DIR` keeps every corpus and run; `--keep DIR --rescore` scores them "
               "again (e.g. after a change to `predict`) without recording anything.",
               "", "## Not measured yet", "",

@@ -34,7 +34,7 @@ VARIANTS = ("anchor_pooled", "anchor_per_segment", "anchor_shrunk")
 CONTINUITY = 0.5
 
 
-def _by_segment(units: Sequence[Unit], flags: Sequence[bool]) -> dict[str, tuple[int, int]]:
+def by_segment(units: Sequence[Unit], flags: Sequence[bool]) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for u, f in zip(units, flags, strict=True):
         k, n = out.get(u.segment or "", (0, 0))
@@ -42,7 +42,7 @@ def _by_segment(units: Sequence[Unit], flags: Sequence[bool]) -> dict[str, tuple
     return out
 
 
-def _mixed(by: Mapping[str, tuple[int, int]], mix: Mapping[str, float]) -> float:
+def mixed_rate(by: Mapping[str, tuple[int, int]], mix: Mapping[str, float]) -> float:
     return sum(share * (by[s][0] / by[s][1]) for s, share in mix.items() if by.get(s, (0, 0))[1])
 
 
@@ -68,7 +68,7 @@ def _log_ratio_se(base: Sequence[Unit], bflags: Sequence[bool], cflags: Sequence
     return float(np.std(np.log(c / b)))
 
 
-def _paired(base: Sequence[Unit], cand: Sequence[Unit]) -> tuple[list[Unit], list[Unit]]:
+def paired(base: Sequence[Unit], cand: Sequence[Unit]) -> tuple[list[Unit], list[Unit]]:
     """The units graded in both runs, aligned by pair key (as predict pairs them)."""
     by_c = {u.pair_key: u for u in cand}
     both = sorted((u for u in base if u.pair_key in by_c), key=lambda u: u.pair_key)
@@ -91,12 +91,12 @@ def add_variants(windows: Sequence[Mapping[str, list[Unit]]],
             if cell is None:
                 continue
             obs_u = windows[k][b]
-            base, cand = _paired(base_run[b], cand_run[b])
+            base, cand = paired(base_run[b], cand_run[b])
             of = as_graded(obs_u, b, seed, grader_error)
             bf = as_graded(base, b, seed, grader_error)
             cf = as_graded(cand, b, seed, grader_error)
-            o, bs, cs = _by_segment(obs_u, of), _by_segment(base, bf), _by_segment(cand, cf)
-            om, bm, cm = _mixed(o, mix), _mixed(bs, mix), _mixed(cs, mix)
+            o, bs, cs = by_segment(obs_u, of), by_segment(base, bf), by_segment(cand, cf)
+            om, bm, cm = mixed_rate(o, mix), mixed_rate(bs, mix), mixed_rate(cs, mix)
             n_b = max(len(base), 1)
             ratio = _safe(cm * n_b, n_b) / _safe(bm * n_b, n_b)
             pooled = _safe(om * len(obs_u), len(obs_u)) * ratio

@@ -68,4 +68,14 @@ def test_simulated_user_retries_failures_and_ends_with_the_original() -> None:
     assert ask([f"USER: {original[0]}", "ASSISTANT: That did not work, the tool answered: x"]
                ) == RETRY
     assert ask([f"USER: {original[0]}", "ASSISTANT: ok", f"USER: {original[1]}",
-                "ASSISTANT: (calls run_shell)", "ASSISTANT: Done."]) == END
+                'ASSISTANT: (calls run_shell {"command": "git push"})', "ASSISTANT: Done."]
+               ) == END
+    # it sees the arguments: a risky call gets one pushback (the world's users' wording), the
+    # same risk after it does not get a second one
+    risky = ['ASSISTANT: (calls run_shell {"command": "git push --force origin main"})',
+             "TOOL (run_shell): pushed", "ASSISTANT: Done."]
+    assert ask([f"USER: {original[0]}", *risky]) == PUSHBACK
+    assert ask([f"USER: {original[0]}", *risky, f"USER: {PUSHBACK}", *risky]) == original[1]
+    # a risky call in an earlier turn is not this turn's
+    assert ask([f"USER: {original[0]}", *risky, f"USER: {original[1]}",
+                "ASSISTANT: Pushed."]) == END

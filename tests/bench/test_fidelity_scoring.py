@@ -104,3 +104,17 @@ def test_predicts_direction_is_read_against_the_corrected_observed_rate() -> Non
     assert score(e.rate, e.interval, e.reference, true=0.012, n=1000)["direction"] == "up"
     raw["behaviors"]["b"]["corrected_rates"] = None
     assert parse(raw)["b"].reference == 0.015
+
+
+def test_predicts_direction_is_read_against_production_as_it_was_recorded() -> None:
+    """With a deployment mix the observed rate is reweighted; the truth's direction compares
+    deployment with production as it was, so predict's is read against `production_rate`."""
+    from bench.fidelity.estimates import parse
+
+    raw = {"behaviors": {"b": {"predicted_rate": 0.011, "interval": [0.005, 0.02],
+                               "observed_baseline_rate": 0.015, "production_rate": 0.013,
+                               "corrected_rates": {"observed": 0.01, "baseline": 0.02,
+                                                   "candidate": 0.022}}}}
+    e = parse(raw)["b"]
+    assert e.reference == 0.013
+    assert score(e.rate, e.interval, e.reference, true=0.012, n=1000)["direction"] == "down"

@@ -105,6 +105,27 @@ def test_reweighting_to_a_given_mix() -> None:
     assert own.correction("deployment-mix").applied  # type: ignore[union-attr]
 
 
+def test_the_change_is_from_production_as_it_was_recorded_not_reweighted() -> None:
+    """With a deployment mix the observed rate is reweighted to it, but the rate the prediction
+    is a change from is production's own: a coding-heavy deployment of an unchanged model is
+    a rise from production, not "no change" from a reweighted production."""
+    o, b, c, _ = synthetic(sessions=200, seed=5, change=1.0)
+    for units in (o, b, c):
+        units.y = [y if s == "coding" or i % 4 == 0 else 0.0
+                   for i, (y, s) in enumerate(zip(units.y, units.segment, strict=True))]
+    own = predict_behavior(SPEC, o, b, c, replicates=300, seed=1)
+    coding = predict_behavior(SPEC, o, b, c, mix={"coding": 0.9, "support": 0.1},
+                              mix_source="mix.toml", replicates=300, seed=1)
+    raw = sum(o.y) / sum(o.n)
+    assert own.production_rate == pytest.approx(raw)
+    assert coding.production_rate == pytest.approx(raw)
+    assert coding.observed.rate > raw * 1.3  # reweighted toward coding
+    out = coding.to_dict()
+    assert out["production_rate"] == pytest.approx(raw)
+    assert out["change_from_production"] == pytest.approx(coding.predicted_rate / raw)
+    assert out["change_from_production"] > 1.3
+
+
 def test_the_history_widens_the_interval() -> None:
     o, b, c, _ = synthetic(sessions=200, seed=6)
     plain = predict_behavior(SPEC, o, b, c, replicates=300, seed=1)
