@@ -50,7 +50,8 @@ from recorder.session import Session
 
 _TOKEN_RE = re.compile(rb"\[REDACTED:[a-z0-9_]+:[0-9a-f]{12}\]")
 _FLAGS_RE = re.compile(rb"^\(\?([aiLmsux]+)\)")
-_SPECIFIC = ("anthropic_key", "openai_key", "aws_key", "github_token", "slack_token")
+_SPECIFIC = ("anthropic_key", "openai_key", "aws_key", "github_token", "slack_token",
+             "google_api_key", "stripe_key", "huggingface_token", "jwt")
 
 
 def _scoped(pattern: bytes) -> bytes:

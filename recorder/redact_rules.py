@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from recorder.errors import UsageError
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 """Bumped when the default rules change, so the policy id changes with them."""
 
 DEFAULT_HEADERS = (
@@ -103,6 +103,14 @@ DEFAULT_PATTERNS: tuple[tuple[str, bytes], ...] = (
     ("aws_key", _S + rb"(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     ("github_token", _S + rb"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
     ("slack_token", _S + rb"xox[bpars]-[A-Za-z0-9-]{10,}"),
+    ("google_api_key", _S + rb"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+    ("stripe_key", _S + rb"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}"),
+    ("huggingface_token", _S + rb"hf_[A-Za-z0-9]{30,}"),
+    ("jwt", _S + rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    # the key between its armour lines, which stay (the block still reads as a key); lines
+    # end in a newline, or in `\n` inside JSON text (`\\n` inside JSON held in JSON)
+    ("private_key", rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+                    rb"((?:[A-Za-z0-9+/=:,. \t\r\n-]|\\+[nrt/])+?)-----END "),
     ("bearer", rb"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{8,}=*)"),
     ("url_credentials", rb"://[^/\s:@\"']+:([^/\s@\"']+)@"),
     ("secret_field", rb"(?i)\\?\"" + CREDENTIAL_NAME + rb"\\?\"\s*:\s*\\?\"" + _JSON_VALUE),

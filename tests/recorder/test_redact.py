@@ -35,6 +35,12 @@ CANARIES = {
     "github": "ghp_Canary0GithubToken0123456789abcdefgh",
     "github_pat": "github_pat_11CANARY0123456789_abcdefghijklmnop",
     "slack": "xoxb-123456789012-canaryslacktoken",
+    "google": "AIzaSyCanaryGoogleKey0123456789_abcdefg",
+    "stripe": "sk_live_Canary0Stripe1Key2345678",
+    "huggingface": "hf_CanaryHuggingFaceToken0123456789ab",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.Canary0JwtSignature12345",
+    "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACanary0PrivateKey\n"
+                   "QyNTUxOQAAACBQ/+canary=\n-----END OPENSSH PRIVATE KEY-----",
     "bearer": "canary.generic.bearer.token.42",
     "email": "canary.person@example.org",
     "phone": "+1 415-555-0142",
@@ -86,7 +92,10 @@ def test_no_canary_survives_in_cassette_bytes(tmp_path: Path) -> None:
     for name, value in [*CANARIES.items(), ("password", "canary-hunter2")]:
         assert value.encode() not in data, name
     assert b"4242424242424242" not in data
+    for line in CANARIES["private_key"].split("\n")[1:-1]:  # the key, not its armour
+        assert line.encode() not in data, line
     assert b"[REDACTED:email:" in data and b"[REDACTED:card:" in data
+    assert b"[REDACTED:private_key:" in data and b"[REDACTED:jwt:" in data
     assert KEY not in data
 
 
@@ -385,4 +394,38 @@ def test_random_strings_in_credential_contexts(text: str, secret: str) -> None:
     "SORT_ORDER = 'asc'\nkey=value\nmonkey=banana",
 ])
 def test_no_false_positives_in_ordinary_text(text: str) -> None:
+    assert redactor().redact_text(text) == text
+
+
+_KEY_LINES = ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7canary",
+              "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5d2FsZG8=")
+_PEM = ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n" + "\n".join(_KEY_LINES)
+        + "\n-----END RSA PRIVATE KEY-----\n")
+
+
+@pytest.mark.parametrize("how", ["text", "json", "json in json", "crlf"])
+def test_a_private_key_block_keeps_its_armour_and_loses_its_key(how: str) -> None:
+    pem = _PEM.replace("\n", "\r\n") if how == "crlf" else _PEM
+    text = f"$ cat ~/.ssh/id_rsa\n{pem}$ "
+    if how != "text":
+        text = json.dumps({"content": text})
+    if how == "json in json":
+        text = json.dumps({"arguments": text})
+    red = redactor().redact_text(text)
+    for line in _KEY_LINES:
+        assert line not in red
+    assert "-----BEGIN RSA PRIVATE KEY-----" in red and "-----END RSA PRIVATE KEY-----" in red
+    assert "[REDACTED:private_key:" in red and "cat ~/.ssh/id_rsa" in red
+    if how != "text":
+        json.loads(red)  # still a JSON document
+
+
+@pytest.mark.parametrize("text", [
+    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1L\n"
+    "-----END PUBLIC KEY-----\n",
+    "from huggingface_hub import hf_hub_download; hf_hub_download(repo_id='x')",
+    "stripe.api_key = settings.STRIPE; mode=sk_test; JSON starts with eyJ in base64",
+    "the AIza prefix marks a Google key; AIzaShort is not one",
+])
+def test_no_false_positives_for_the_newer_key_formats(text: str) -> None:
     assert redactor().redact_text(text) == text

@@ -65,6 +65,10 @@ _WORDS = st.sampled_from([
     "xoxb-1234567890-abc", "Bearer abc.def-ghi_jkl", "bearer\tZZZZZZZZ==", "BEARER  tok12345",
     "https://user:pa55word@host.example/x", '"password": "hunter2"', '"API_KEY" : "x\\"y"',
     "?token=abc123&x=1", "&signature=zz%20top", "ana@example.com", "first.last+tag@mail.co.uk",
+    "AIza" + "Sy0-_" * 7, "sk_live_" + "4eC39HqLyjWDarjt", "rk_test_" + "Zz9" * 6,
+    "hf_" + "AbCdEfGhIj" * 3, "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2Q",
+    "-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----", "MIIEvQIBADANBg",
+    "-----END PRIVATE KEY-----", "-----END ",
     # credentials by context: form fields, credential-like JSON keys (plain, nested, escaped),
     # `.env` lines, random strings after `token:` and the like
     "client_secret=cs1", "\n", "\r\n", "token=", "PWD=", "API_KEY=", "export DB_PASSWORD=",
@@ -80,6 +84,8 @@ _WORDS = st.sampled_from([
     "\\xsk-abcdefghijklmnop", "sk-short", "akiaabcdefghijklmnop", "ana@example", "@example.com",
     "a@b.c", "1234567890123456789012", "2023-01-01", "v1.2.3", "12.5", "-4111111111111111",
     "x4111111111111111", "ghp_short", "xoxq-1234567890", "mailto:x@y.io", "1e10",
+    "AIza" + "x" * 34, "xAIza" + "Sy0-_" * 7, "sk_prod_abcdefghijklmnop", "hf_short",
+    "eyJhbGciOiJI", "-----BEGIN PUBLIC KEY-----",
     # unicode and JSON punctuation
     "é", "日本", "\u2028", "\U0001f600", '{"a":', "}", "[", "]", ",", '"', ":", " ", "\\n", "\\",
     "\\\\", "\\u00e9", "-", "+", ".", "(", ")", "@", "=", "&", "?", "/", "0", "7", "42",
