@@ -7,6 +7,7 @@ failed: its message says which; rerunning resumes after the steps already done).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -26,12 +27,18 @@ def run(
     """Replay baseline and candidate under every profile and seed of the config, grade,
     predict (with `observed`) and gate; a second run redoes only what changed (exit 0 pass,
     1 block, 2 usage or configuration error)."""
-    from deploysim.project.loading import FILENAME, ConfigError, find_config, load_config
+    from deploysim.project.loading import ENV, FILENAME, NONE, ConfigError, find_config, load_config
     from deploysim.project.workflow import Pipeline
 
     if progress not in (None, "bar", "log", "off"):
         raise ConfigError(f"--progress {progress!r} is not known; use bar, log or off.")
     path = find_config(config)
+    chosen = config if config is not None else os.environ.get(ENV)
+    if path is None and chosen is not None and chosen.strip().lower() == NONE:
+        where = "--config none" if config is not None else f"{ENV}=none"
+        raise ConfigError(f"{where} asks for no config, and `deploysim run` runs the pipeline "
+                          f"a config describes; give --config FILE (or drop {where} to use "
+                          f"./{FILENAME}).")
     if path is None:
         raise ConfigError(f"No config to run: there is no ./{FILENAME} and neither --config nor "
                           "DEPLOYSIM_CONFIG names one; write one with `deploysim init`.")

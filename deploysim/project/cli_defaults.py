@@ -87,12 +87,15 @@ runs its own world whatever the working folder holds."""
 
 def apply_defaults(ctx: Any, explicit: str | None) -> None:
     """The root callback's work: find and load the config and set `ctx.default_map`."""
-    from deploysim.project.loading import find_config, load_config
+    from deploysim.project.loading import NONE, find_config, load_config
 
     if ctx.invoked_subcommand in SKIP or ctx.resilient_parsing:
         return
     path = find_config(explicit)
     if path is None:
+        if explicit is not None and explicit.strip().lower() == NONE:
+            # `deploysim --config none run`: run finds its config itself, so tell it
+            ctx.default_map = {"run": {"config": NONE}}
         return
     loaded = load_config(path)
     ctx.default_map = default_map(loaded.config, ctx.command, str(path))

@@ -136,6 +136,24 @@ def test_without_a_config_run_says_how_to_write_one(
     assert "deploysim init" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("how", ["root option", "run option", "environment"])
+def test_config_none_runs_nothing_even_with_a_config_in_the_folder(
+        how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEPLOYSIM_CONFIG", raising=False)
+    assert run(["init"]) == 0 and (tmp_path / "deploysim.toml").is_file()
+    capsys.readouterr()
+    args = {"root option": ["--config", "none", "run"], "run option": ["run", "--config", "none"],
+            "environment": ["run"]}[how]
+    if how == "environment":
+        monkeypatch.setenv("DEPLOYSIM_CONFIG", "none")
+    assert run(args) == 2
+    said = capsys.readouterr().err
+    assert "asks for no config" in said and "recordings" not in said
+    assert len(said.strip().splitlines()) == 1
+
+
 def test_a_config_error_names_file_line_and_key(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "deploysim.toml"
