@@ -63,9 +63,9 @@ def _cut(text: str) -> str:
 
 
 def _call(call: ToolCall) -> str:
-    args = call.arguments_raw if call.arguments is None else \
+    args = " ".join((call.arguments_raw or "").split()) if call.arguments is None else \
         json.dumps(call.arguments, ensure_ascii=False, separators=(", ", ": "))
-    return f"{call.name} {_cut(args or '')}".rstrip()
+    return f"{call.name} {_cut(args)}".rstrip()
 
 
 def _transcript(messages: Sequence[Message]) -> str:

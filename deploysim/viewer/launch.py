@@ -22,7 +22,9 @@ async def _run(paths: Sequence[str], host: str, port: int, open_browser: bool,
     from deploysim.viewer.json_api import LIBRARY
 
     app = make_app(paths)
-    runner = web.AppRunner(app, access_log=None)
+    # Ctrl-C stops it at once: a read-only viewer has nothing worth draining (aiohttp would
+    # wait up to a minute for requests in flight)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

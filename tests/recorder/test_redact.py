@@ -39,8 +39,9 @@ CANARIES = {
     "stripe": "sk_live_Canary0Stripe1Key2345678",
     "huggingface": "hf_CanaryHuggingFaceToken0123456789ab",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.Canary0JwtSignature12345",
-    "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACanary0PrivateKey\n"
-                   "QyNTUxOQAAACBQ/+canary=\n-----END OPENSSH PRIVATE KEY-----",
+    "private_key": ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                    "b3BlbnNzaC1rZXktdjEAAAAACanary0PrivateKey\nQyNTUxOQAAACBQ/+canary=\n"
+                    "-----END OPENSSH PRIVATE KEY-----"),
     "bearer": "canary.generic.bearer.token.42",
     "email": "canary.person@example.org",
     "phone": "+1 415-555-0142",
