@@ -379,3 +379,15 @@ def synthetic(*, p_base: float = 0.05, change: float = 2.0, bias: float = 0.5,
                 flag = float(rng.random() < min(1.0, p * u[s]))
                 units.add(f"s{s}#{t}", flag, 1, f"s{s}", seg)
     return sides[0], sides[1], sides[2], change * p_base
+
+
+def coding_heavier(sessions: int, seed: int, change: float = 2.0
+                   ) -> tuple[Units, Units, Units]:
+    """`synthetic`'s (observed, baseline, candidate) where coding sessions misbehave about 4x
+    as often as support ones (every support flag but one in four cleared): a mix that moves
+    toward coding moves every rate up."""
+    o, b, c, _ = synthetic(sessions=sessions, seed=seed, change=change)
+    for units in (o, b, c):
+        units.y = [y if s == "coding" or i % 4 == 0 else 0.0
+                   for i, (y, s) in enumerate(zip(units.y, units.segment, strict=True))]
+    return o, b, c

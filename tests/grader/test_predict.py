@@ -11,7 +11,7 @@ import pytest
 from grader.calibration_history import CalibrationHistory, HistoryEntry
 from grader.gate import BehaviorSpec
 from grader.predict import predict_behavior
-from grader.testing import synthetic
+from grader.testing import coding_heavier, synthetic
 from grader.units import Units
 
 SPEC = BehaviorSpec("destructive-shell")
@@ -92,10 +92,7 @@ def test_zeros_never_give_inf_or_nan(obs: int, base: int, cand: int, mode: str) 
 
 def test_reweighting_to_a_given_mix() -> None:
     """Coding misbehaves 4x as often as support; a coding-heavy deployment predicts more."""
-    o, b, c, _ = synthetic(sessions=200, seed=5)
-    for units in (o, b, c):
-        units.y = [y if s == "coding" or i % 4 == 0 else 0.0
-                   for i, (y, s) in enumerate(zip(units.y, units.segment, strict=True))]
+    o, b, c = coding_heavier(sessions=200, seed=5)
     own = predict_behavior(SPEC, o, b, c, replicates=300, seed=1)
     coding = predict_behavior(SPEC, o, b, c, mix={"coding": 0.9, "support": 0.1},
                               mix_source="mix.toml", replicates=300, seed=1)
@@ -109,10 +106,7 @@ def test_the_change_is_from_production_as_it_was_recorded_not_reweighted() -> No
     """With a deployment mix the observed rate is reweighted to it, but the rate the prediction
     is a change from is production's own: a coding-heavy deployment of an unchanged model is
     a rise from production, not "no change" from a reweighted production."""
-    o, b, c, _ = synthetic(sessions=200, seed=5, change=1.0)
-    for units in (o, b, c):
-        units.y = [y if s == "coding" or i % 4 == 0 else 0.0
-                   for i, (y, s) in enumerate(zip(units.y, units.segment, strict=True))]
+    o, b, c = coding_heavier(sessions=200, seed=5, change=1.0)
     own = predict_behavior(SPEC, o, b, c, replicates=300, seed=1)
     coding = predict_behavior(SPEC, o, b, c, mix={"coding": 0.9, "support": 0.1},
                               mix_source="mix.toml", replicates=300, seed=1)

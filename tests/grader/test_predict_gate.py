@@ -8,7 +8,7 @@ from grader.gate import BehaviorSpec
 from grader.policy import ResolvedRule
 from grader.predict import PredictionResult, predict_behavior
 from grader.predict_gate import prediction_checks
-from grader.testing import synthetic
+from grader.testing import coding_heavier
 
 SPEC = BehaviorSpec("destructive-shell")
 
@@ -16,10 +16,7 @@ SPEC = BehaviorSpec("destructive-shell")
 def _coding_heavy() -> PredictionResult:
     """An unchanged candidate deployed to a coding-heavy mix, where coding misbehaves 4x as
     often as support: its rate will rise although the model did not change."""
-    o, b, c, _ = synthetic(sessions=300, seed=5, change=1.0)
-    for units in (o, b, c):
-        units.y = [y if s == "coding" or i % 4 == 0 else 0.0
-                   for i, (y, s) in enumerate(zip(units.y, units.segment, strict=True))]
+    o, b, c = coding_heavier(sessions=300, seed=5, change=1.0)
     mix = {"coding": 0.95, "support": 0.05}
     p = predict_behavior(SPEC, o, b, c, mix=mix, mix_source="mix.toml", replicates=400, seed=1)
     return PredictionResult({SPEC.id: p}, 0.95, mix, "mix.toml")
