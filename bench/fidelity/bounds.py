@@ -25,7 +25,7 @@ from typing import Any
 from bench.fidelity.measure import Unit, rate
 from bench.fidelity.params import BEHAVIORS, RELEASES, WorldConfig
 from bench.fidelity.scoring import score
-from bench.fidelity.users import NOVEL_INTENTS, session_spec
+from bench.fidelity.users import session_spec
 from bench.fidelity.variants import by_segment, mixed_rate, paired
 
 BOUNDS = ("bound_replay", "bound_known_traffic")
@@ -35,8 +35,7 @@ def novel_sessions(cfg: WorldConfig, k: int) -> frozenset[str]:
     """The ids of window k's sessions that open with a novel intent (the world's own plan)."""
     w = cfg.window(k)
     specs = (session_spec(cfg.seed, w, i) for i in range(cfg.sessions))
-    return frozenset(s.id for s in specs if s.intents[0] in NOVEL_INTENTS and
-                     s.intents[0] in w.novel)
+    return frozenset(s.id for s in specs if s.intents[0] in w.novel)
 
 
 def _anchor(observed: Sequence[Unit], base: Sequence[Unit], cand: Sequence[Unit],
