@@ -29,3 +29,18 @@ def test_the_page_lists_cells_outside_their_interval_and_wrong_directions() -> N
     assert "Wrong direction: a->b missed (true down, predicted up" in text
     assert "a->b fine" not in text
     assert _target_misses({"summary": {}, "cells": cells}) == []
+
+
+def test_each_miss_says_what_the_bounds_read_there() -> None:
+    cells = [_cell("fine", 0.02, 0.01, 0.019, (0.015, 0.025)),
+             _cell("missed", 0.004, 0.01, 0.03, (0.006, 0.14))]
+    cells[1]["bound_replay"] = score(0.028, None, 0.01, 0.004, 1000)  # wrong, as predict
+    cells[1]["bound_known_traffic"] = score(0.005, None, 0.01, 0.004, 1000)  # right
+    summary = {name: summarize(cells, name)
+               for name in ("predict", "bound_replay", "bound_known_traffic")}
+    text = " ".join(_target_misses({"summary": summary, "cells": cells}))
+    assert "replay bound 7.00×, direction wrong; known-traffic bound 1.25×, direction right" \
+        in text
+    # the summary over the cells that have them (here one)
+    assert ("bounds (bound_replay 7.00×, direction 0.00 of 1; bound_known_traffic 1.25×, "
+            "direction 1.00 of 1)") in text
