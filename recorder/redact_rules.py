@@ -107,10 +107,11 @@ DEFAULT_PATTERNS: tuple[tuple[str, bytes], ...] = (
     ("stripe_key", _S + rb"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}"),
     ("huggingface_token", _S + rb"hf_[A-Za-z0-9]{30,}"),
     ("jwt", _S + rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    # the key between its armour lines, which stay (the block still reads as a key); lines
-    # end in a newline, or in `\n` inside JSON text (`\\n` inside JSON held in JSON)
+    # the key after its BEGIN line, up to its END line (both stay: the block still reads as a
+    # key) or, in a cut-off printout, as far as it goes; lines end in a newline, or in `\n`
+    # inside JSON text (`\\n` inside JSON held in JSON)
     ("private_key", rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-                    rb"((?:[A-Za-z0-9+/=:,. \t\r\n-]|\\+[nrt/])+?)-----END "),
+                    rb"((?:(?!-----END )(?:[A-Za-z0-9+/=:,. \t\r\n-]|\\+[nrt/]))+)"),
     ("bearer", rb"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{8,}=*)"),
     ("url_credentials", rb"://[^/\s:@\"']+:([^/\s@\"']+)@"),
     ("secret_field", rb"(?i)\\?\"" + CREDENTIAL_NAME + rb"\\?\"\s*:\s*\\?\"" + _JSON_VALUE),

@@ -410,9 +410,15 @@ _PEM = ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n" + "\n".joi
         + "\n-----END RSA PRIVATE KEY-----\n")
 
 
-@pytest.mark.parametrize("how", ["text", "json", "json in json", "crlf"])
+@pytest.mark.parametrize("how", ["text", "json", "json in json", "crlf", "cut off"])
 def test_a_private_key_block_keeps_its_armour_and_loses_its_key(how: str) -> None:
     pem = _PEM.replace("\n", "\r\n") if how == "crlf" else _PEM
+    if how == "cut off":  # `head -c` of a key file, in a tool result: no END line
+        text = json.dumps({"content": pem.split("\n-----END")[0]})
+        red = redactor().redact_text(text)
+        assert not any(line in red for line in _KEY_LINES) and "[REDACTED:private_key:" in red
+        json.loads(red)
+        return
     text = f"$ cat ~/.ssh/id_rsa\n{pem}$ "
     if how != "text":
         text = json.dumps({"content": text})
