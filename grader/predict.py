@@ -96,6 +96,11 @@ class Prediction:
     ratio_interval: Interval | None
     difference: float
     difference_interval: Interval
+    production_rate: float
+    """The deployed model's rate on the observed corpus as it was recorded (its own segment
+    mix, not the deployment's; after the grader-error correction when applied): the rate the
+    prediction is a change from. With a deployment mix, `predicted_rate / production_rate`
+    holds the mix's shift as well as the candidate's change; `direction` is the latter alone."""
     corrections: list[Correction] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """Why the prediction may not be trusted (too small a review, too little history, ...)."""
@@ -107,11 +112,6 @@ class Prediction:
     """Sessions resampled (observed corpus and runs together)."""
     corrected_rates: tuple[float, float, float] | None = None
     """(observed, baseline, candidate) after the grader-error correction, when applied."""
-    production_rate: float | None = None
-    """The deployed model's rate on the observed corpus as it was recorded (its own segment
-    mix, not the deployment's; after the grader-error correction when applied): the rate the
-    prediction is a change from. With a deployment mix, `predicted_rate / production_rate`
-    holds the mix's shift as well as the candidate's change; `direction` is the latter alone."""
     share_up: float = 0.5
     """The share of bootstrap replicates in which the simulated change is upward (ratio > 1,
     or difference > 0): the one-sided confidence of an upward change."""

@@ -52,7 +52,7 @@ def prediction_checks(predictions: PredictionResult | None, spec: BehaviorSpec,
         out.append(_check("max_predicted_rate", p, rule.max_predicted_rate, rule, ""))
     if rule.max_predicted_increase is not None:
         # production as it was recorded, on the prediction's scale (`production_rate`)
-        production = p.observed.rate if p.production_rate is None else p.production_rate
+        production = p.production_rate
         observed = float(safe(Rates(production, p.observed.n)))
         allowed = (1 + rule.max_predicted_increase) * observed
         out.append(_check("max_predicted_increase", p, min(1.0, allowed), rule,

@@ -25,7 +25,6 @@ def _coding_heavy() -> PredictionResult:
 def test_an_increase_is_measured_from_production_as_it_was_recorded() -> None:
     result = _coding_heavy()
     p = result.behaviors[SPEC.id]
-    assert p.production_rate is not None
     assert p.predicted_rate > 1.5 * p.production_rate  # the mix's shift, not the model's
     assert p.ratio == pytest.approx(1.0, abs=0.05)
     rule = ResolvedRule(max_predicted_increase=0.2, decide_on="point")
